@@ -1,0 +1,77 @@
+"""Every error harness raises on purpose, rooted at ``HarnessError``.
+
+::
+
+    HarnessError                  one line, says what to do next; the CLI prints it (exit 2 or 3)
+    ├── UsageError                bad command-line use                                   (exit 2)
+    ├── ScenarioError             a scenario file is unreadable or invalid               (exit 2)
+    │   └── LimitExceeded         the scenario asks for more than the safety limits      (exit 2)
+    ├── LocalStackError           the local stack could not start or is not running      (exit 3)
+    ├── AuthError                 Cognito users, passwords or tokens                     (exit 3)
+    │   └── LoginFailed           a test user could not sign in
+    ├── RunError                  the load run itself failed                             (exit 3)
+    └── MetricsUnavailable        CloudWatch data could not be read                      (exit 3)
+
+Only ``harness.cli`` catches broadly; everything else lets these travel.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HarnessError",
+    "UsageError",
+    "ScenarioError",
+    "LimitExceeded",
+    "LocalStackError",
+    "AuthError",
+    "LoginFailed",
+    "RunError",
+    "MetricsUnavailable",
+]
+
+
+class HarnessError(Exception):
+    """Base of all harness errors. ``str(err)`` is one line that says what to do next."""
+
+    exit_code: int = 3
+
+
+class UsageError(HarnessError):
+    exit_code = 2
+
+
+class ScenarioError(HarnessError):
+    """A scenario file is unreadable or invalid: names the file, the field and the fix."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | None = None, field: str | None = None) -> None:
+        parts = [p for p in (path, field) if p]
+        prefix = ": ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.path = path
+        self.field = field
+
+
+class LimitExceeded(ScenarioError):
+    pass
+
+
+class LocalStackError(HarnessError):
+    pass
+
+
+class AuthError(HarnessError):
+    pass
+
+
+class LoginFailed(AuthError):
+    pass
+
+
+class RunError(HarnessError):
+    pass
+
+
+class MetricsUnavailable(HarnessError):
+    pass
