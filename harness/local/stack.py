@@ -1,0 +1,408 @@
+"""The whole local stack: a moto server with a Cognito user pool, plus the API Gateway emulator.
+
+``LocalStack`` starts moto (``MotoServer``), creates the user pool ``harness-local`` and an app
+client without a secret, writes the emulator's ``EmulatorConfig`` to a file and starts
+``python -m harness.local.apigw --config-file PATH``, then waits for ``/_admin/health``.
+``env()`` gives the variables that point boto3 and pycognito at it::
+
+    with LocalStack(backend=BackendConfig(latency_ms=5)) as stack:
+        os.environ.update(stack.env())
+        ...  # boto3 now talks to moto; requests go to stack.info.api_url
+
+For a stack that outlives the command (``harness local up``/``status``/``down``) the same
+start is run detached and its ``LocalStackInfo`` is kept in ``.harness/local.json`` (under the
+current directory, or ``$HARNESS_STATE_DIR``)::
+
+    info = local_up()        # starts, or returns the one already running
+    local_status()           # {"info": ..., "moto": {...}, "emulator": {...}, "healthy": True}
+    load_local_info()        # raises LocalStackError when none runs
+    local_down()             # True if one was stopped
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.aws import AwsContext
+from harness.errors import LocalStackError
+from harness.local.apigw.config import (
+    AuthorizerConfig,
+    BackendConfig,
+    EmulatorConfig,
+    MetricsConfig,
+    Throttle,
+)
+from harness.local.moto import (
+    MotoServer,
+    free_port,
+    http_get_json,
+    http_ok,
+    pid_alive,
+    start_process,
+    stop_pid,
+    stop_process,
+    wait_until_ready,
+)
+
+__all__ = [
+    "LocalStack",
+    "LocalStackInfo",
+    "USER_POOL_NAME",
+    "load_local_info",
+    "local_down",
+    "local_status",
+    "local_up",
+    "state_dir",
+    "state_file",
+]
+
+USER_POOL_NAME = "harness-local"
+EXPLICIT_AUTH_FLOWS = [
+    "ALLOW_USER_SRP_AUTH",
+    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+    "ALLOW_USER_PASSWORD_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH",
+]
+_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+_EMULATOR_MODULE = "harness.local.apigw"
+_MOTO_MODULE = "harness.local.moto"
+_NOT_RUNNING = "no local stack is running; start one with `harness local up` or pass --local"
+
+
+class LocalStackInfo(BaseModel):
+    """Where a running local stack is; JSON-serialisable (the state file holds one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint_url: str
+    api_url: str
+    region: str = "us-east-1"
+    user_pool_id: str
+    client_id: str
+    api_id: str
+    stage: str
+    pids: dict[str, int] = Field(default_factory=dict)  # "moto", "emulator"
+    log_dir: str
+
+    def env(self, *, timeout: float = 5.0) -> dict[str, str]:
+        """Variables that point boto3 and pycognito at this stack.
+
+        ``COGNITO_JWKS`` holds the pool's signing keys, fetched from moto: pycognito verifies
+        tokens against it instead of fetching them from real AWS.
+        """
+        try:
+            jwks = http_get_json(f"{self.endpoint_url}/{self.user_pool_id}/.well-known/jwks.json", timeout=timeout)
+        except (OSError, ValueError) as exc:
+            raise LocalStackError(
+                f"could not read the user pool's JWKS from moto at {self.endpoint_url} ({exc}); "
+                "is the local stack still running? try `harness local status`"
+            ) from exc
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            **_CREDENTIALS,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "COGNITO_JWKS": json.dumps(jwks),
+        }
+
+
+class LocalStack:
+    """moto + user pool + API Gateway emulator; everything it started is stopped on exit.
+
+    ``throttle``, ``route_throttles`` and ``backend`` configure the emulator; ``emulator`` sets
+    any other ``EmulatorConfig`` field (``{"api_id": "x", "stage": "prod"}``); its
+    ``"authorizer"`` entry adds to the Cognito authorizer (``{"route_scopes": {...}}``) or, as
+    None, leaves the API without one. ``detach``
+    starts processes that outlive this one (used by ``local_up``).
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str = "us-east-1",
+        log_dir: Path | str | None = None,
+        throttle: Throttle | None = None,
+        route_throttles: dict[str, Throttle] | None = None,
+        backend: BackendConfig | None = None,
+        emulator: dict[str, Any] | None = None,
+        start_timeout: float = 30.0,
+        detach: bool = False,
+    ) -> None:
+        self.region = region
+        self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="harness-local-"))
+        self.overrides: dict[str, Any] = dict(emulator or {})
+        if throttle is not None:
+            self.overrides["throttle"] = throttle
+        if route_throttles is not None:
+            self.overrides["route_throttles"] = route_throttles
+        if backend is not None:
+            self.overrides["backend"] = backend
+        self.start_timeout = start_timeout
+        self.detach = detach
+        self.moto: MotoServer | None = None
+        self.emulator: subprocess.Popen[bytes] | None = None
+        self.emulator_config: EmulatorConfig | None = None
+        self._info: LocalStackInfo | None = None
+        self._env: dict[str, str] | None = None
+
+    @property
+    def info(self) -> LocalStackInfo:
+        if self._info is None:
+            raise LocalStackError("the local stack has not been started; call start() or use it in a with block")
+        return self._info
+
+    def start(self) -> LocalStackInfo:
+        """Start moto, create the pool and client, start the emulator; stop all on failure."""
+        if self._info is not None:
+            return self._info
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalStackInfo:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.moto = MotoServer(
+            log_path=self.log_dir / "moto.log", start_timeout=self.start_timeout, detach=self.detach
+        ).start()
+        moto_url = self.moto.url
+        pool_id, client_id = _create_user_pool(moto_url, self.region)
+
+        overrides = dict(self.overrides)
+        authorizer_overrides = overrides.pop("authorizer", {})
+        base = EmulatorConfig(**overrides)
+        authorizer = None
+        if authorizer_overrides is not None:  # {"authorizer": None} runs the API without one
+            authorizer = AuthorizerConfig(
+                **{
+                    "user_pool_id": pool_id,
+                    "region": self.region,
+                    "jwks_url": f"{moto_url}/{pool_id}/.well-known/jwks.json",
+                    "audience": [client_id],
+                    **dict(authorizer_overrides),
+                }
+            )
+        metrics = base.metrics.model_copy(update={"endpoint_url": moto_url, "region": self.region})
+        self.emulator, self.emulator_config = self._start_emulator(base, authorizer, metrics, moto_url)
+        config = self.emulator_config
+        self._info = LocalStackInfo(
+            endpoint_url=moto_url,
+            api_url=f"http://{config.host}:{config.port}",
+            region=self.region,
+            user_pool_id=pool_id,
+            client_id=client_id,
+            api_id=config.api_id,
+            stage=config.stage,
+            pids={"moto": self.moto.pid or 0, "emulator": self.emulator.pid},
+            log_dir=str(self.log_dir),
+        )
+        return self._info
+
+    def _start_emulator(
+        self, base: EmulatorConfig, authorizer: AuthorizerConfig | None, metrics: MetricsConfig, moto_url: str
+    ) -> tuple[subprocess.Popen[bytes], EmulatorConfig]:
+        """Write the config with a free port and start the emulator (retries on a port clash)."""
+        log_path = self.log_dir / "apigw.log"
+        config_path = self.log_dir / "apigw.json"
+        env = {**os.environ, **_CREDENTIALS, "AWS_ENDPOINT_URL": moto_url, "AWS_REGION": self.region,
+               "AWS_DEFAULT_REGION": self.region, "PYTHONUNBUFFERED": "1"}
+        attempts = 1 if base.port else 3
+        for attempt in range(attempts):
+            port = base.port or free_port(base.host)
+            config = base.model_copy(update={"port": port, "authorizer": authorizer, "metrics": metrics})
+            config_path.write_text(config.model_dump_json(indent=2))
+            proc = start_process(
+                [sys.executable, "-m", _EMULATOR_MODULE, "--config-file", str(config_path)],
+                log_path=log_path,
+                env=env,
+                detach=self.detach,
+            )
+            health = f"http://{config.host}:{port}/_admin/health"
+            try:
+                wait_until_ready(
+                    f"API Gateway emulator on {config.host}:{port}",
+                    proc,
+                    lambda health=health: http_ok(health, timeout=1.0),  # type: ignore[misc]
+                    timeout=self.start_timeout,
+                    log_path=log_path,
+                )
+            except LocalStackError:
+                stop_process(proc)
+                if attempt + 1 < attempts and "in use" in log_path.read_text(errors="replace")[-4000:]:
+                    continue
+                raise
+            return proc, config
+        raise AssertionError("unreachable")
+
+    def env(self) -> dict[str, str]:
+        """See ``LocalStackInfo.env``; fetched once per stack."""
+        if self._env is None:
+            self._env = self.info.env()
+        return dict(self._env)
+
+    def stop(self) -> None:
+        """Stop the emulator, then moto; safe to call twice."""
+        if self.emulator is not None:
+            stop_process(self.emulator)
+            self.emulator = None
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+        self._info = None
+        self._env = None
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _create_user_pool(moto_url: str, region: str) -> tuple[str, str]:
+    """Create pool ``harness-local`` and an app client without secret; (pool id, client id)."""
+    session = boto3.session.Session(
+        aws_access_key_id=_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=region,
+    )
+    cognito = AwsContext(region=region, endpoint_url=moto_url, session=session).client("cognito-idp")
+    pool = cognito.create_user_pool(PoolName=USER_POOL_NAME)["UserPool"]
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool["Id"],
+        ClientName=USER_POOL_NAME,
+        GenerateSecret=False,
+        ExplicitAuthFlows=EXPLICIT_AUTH_FLOWS,
+    )["UserPoolClient"]
+    return pool["Id"], client["ClientId"]
+
+
+# --------------------------------------------------------------------------- state file
+
+
+def state_dir() -> Path:
+    """``$HARNESS_STATE_DIR``, else ``./.harness``."""
+    return Path(os.environ.get("HARNESS_STATE_DIR") or Path.cwd() / ".harness")
+
+
+def state_file() -> Path:
+    return state_dir() / "local.json"
+
+
+def _read_state() -> LocalStackInfo | None:
+    path = state_file()
+    try:
+        return LocalStackInfo.model_validate_json(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise LocalStackError(f"{path} is not a local stack state file ({exc}); delete it and run `harness local up`")
+
+
+def _health(info: LocalStackInfo) -> dict[str, dict[str, Any]]:
+    checks = {"moto": f"{info.endpoint_url}/_harness/health", "emulator": f"{info.api_url}/_admin/health"}
+    out = {}
+    for name, url in checks.items():
+        pid = info.pids.get(name)
+        alive = bool(pid) and pid_alive(pid)  # type: ignore[arg-type]
+        healthy = alive and http_ok(url, timeout=2.0)
+        out[name] = {"pid": pid, "alive": alive, "healthy": healthy, "url": url}
+    return out
+
+
+def local_up(
+    *,
+    region: str = "us-east-1",
+    throttle: Throttle | None = None,
+    route_throttles: dict[str, Throttle] | None = None,
+    backend: BackendConfig | None = None,
+    emulator: dict[str, Any] | None = None,
+    start_timeout: float = 30.0,
+) -> LocalStackInfo:
+    """Start a detached local stack and record it; return the running one if it is healthy."""
+    status = local_status()
+    if status is not None:
+        if status["healthy"]:
+            return LocalStackInfo.model_validate(status["info"])
+        local_down()  # stale: clean it up before starting afresh
+    log_dir = state_dir() / "logs"
+    if log_dir.exists():
+        shutil.rmtree(log_dir, ignore_errors=True)
+    stack = LocalStack(
+        region=region,
+        log_dir=log_dir,
+        throttle=throttle,
+        route_throttles=route_throttles,
+        backend=backend,
+        emulator=emulator,
+        start_timeout=start_timeout,
+        detach=True,
+    )
+    info = stack.start()  # stops what it started if it fails
+    path = state_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(info.model_dump_json(indent=2))
+    _detached.extend(p for p in (stack.emulator, stack.moto.process if stack.moto else None) if p)
+    return info
+
+
+def local_status() -> dict[str, Any] | None:
+    """None when no state file exists; else the info and each process's liveness and health."""
+    info = _read_state()
+    if info is None:
+        return None
+    processes = _health(info)
+    return {
+        "info": info.model_dump(),
+        "state_file": str(state_file()),
+        **processes,
+        "healthy": all(p["healthy"] for p in processes.values()),
+    }
+
+
+def local_down() -> bool:
+    """Stop the recorded stack's processes and remove the state file; False if none was recorded."""
+    info = _read_state()
+    if info is None:
+        return False
+    gone = [
+        stop_pid(pid, expect=module)
+        for name, module in (("emulator", _EMULATOR_MODULE), ("moto", _MOTO_MODULE))
+        if (pid := info.pids.get(name))
+    ]
+    if not all(gone):
+        raise LocalStackError(f"could not stop the local stack's processes {info.pids}; kill them by pid")
+    state_file().unlink(missing_ok=True)
+    return True
+
+
+def load_local_info() -> LocalStackInfo:
+    """The running local stack's info; ``LocalStackError`` if none is running."""
+    info = _read_state()
+    if info is None:
+        raise LocalStackError(_NOT_RUNNING)
+    dead = [name for name, pid in info.pids.items() if not pid_alive(pid)]
+    if dead:
+        raise LocalStackError(
+            f"the local stack in {state_file()} is not running any more ({', '.join(dead)} exited); "
+            "restart it with `harness local down` then `harness local up`"
+        )
+    return info
+
+
+# Popen objects of detached processes, kept so Python does not warn that they still run.
+_detached: list[subprocess.Popen[bytes]] = []
