@@ -1,0 +1,33 @@
+"""A local API Gateway emulator: an HTTP API stage with a Cognito JWT authorizer and throttling.
+
+It answers like the real thing where a load test can tell: 404/429/401/403 bodies, token-bucket
+throttling per stage and route, JWT checks against the user pool's JWKS, a mock backend with
+latency, errors and fault windows, and ``AWS/ApiGateway`` metrics in CloudWatch.
+
+From code::
+
+    from harness.local.apigw import Emulator, EmulatorConfig
+    async with Emulator(EmulatorConfig(port=0)) as emulator:
+        print(emulator.url)
+
+From the command line::
+
+    python -m harness.local.apigw --config-file emulator.json [--host H] [--port P]
+"""
+
+from .config import AuthorizerConfig, BackendConfig, EmulatorConfig, Fault, MetricsConfig, Throttle
+from .routes import NOT_FOUND_KEY, ROUTE_KEYS
+from .server import Emulator, serve
+
+__all__ = [
+    "Emulator",
+    "serve",
+    "EmulatorConfig",
+    "AuthorizerConfig",
+    "BackendConfig",
+    "Fault",
+    "MetricsConfig",
+    "Throttle",
+    "ROUTE_KEYS",
+    "NOT_FOUND_KEY",
+]

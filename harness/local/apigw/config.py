@@ -1,0 +1,107 @@
+"""Settings of the local API Gateway emulator (an HTTP API with a Cognito JWT authorizer).
+
+Plain data, shared by the local stack (which writes it) and the emulator (which reads it).
+Everything under ``backend`` and ``throttle`` can also be changed while it runs, through the
+admin endpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Throttle", "Fault", "BackendConfig", "AuthorizerConfig", "MetricsConfig", "EmulatorConfig"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Throttle(_Model):
+    """A token bucket: ``rate`` tokens per second, at most ``burst`` in the bucket."""
+
+    rate: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class Fault(_Model):
+    """A window in which the backend misbehaves.
+
+    ``start``/``end`` are Unix epoch seconds. ``kind``:
+    - ``latency``: add ``extra_ms`` to every response;
+    - ``error``: answer ``status`` (default 500) to a share ``rate`` of requests;
+    - ``outage``: answer ``status`` (default 503) to every request.
+    ``routes`` limits the fault to some route keys (``"GET /items"``); empty means all.
+    """
+
+    kind: Literal["latency", "error", "outage"]
+    start: float
+    end: float
+    extra_ms: float = 0.0
+    rate: float = Field(default=1.0, ge=0, le=1)
+    status: int | None = None
+    routes: list[str] = Field(default_factory=list)
+
+
+class BackendConfig(_Model):
+    """The mock integration behind the API: its latency distribution, error rate and faults.
+
+    Latency is lognormal with median ``latency_ms`` and shape ``latency_sigma``
+    (0 gives a fixed latency).
+    """
+
+    latency_ms: float = Field(default=2.0, ge=0)
+    latency_sigma: float = Field(default=0.3, ge=0)
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    error_status: int = 500
+    faults: list[Fault] = Field(default_factory=list)
+    seed: int | None = None
+
+
+class AuthorizerConfig(_Model):
+    """A Cognito JWT authorizer, checked like API Gateway does.
+
+    ``issuer`` defaults to ``https://cognito-idp.{region}.amazonaws.com/{user_pool_id}``;
+    ``jwks_url`` is where the signing keys are fetched (moto serves them at
+    ``<endpoint>/<pool>/.well-known/jwks.json``). ``audience`` lists accepted app client ids
+    (checked against ``client_id`` for access tokens, ``aud`` for id tokens).
+    ``route_scopes`` maps a route key to scopes of which the token must hold at least one.
+    """
+
+    user_pool_id: str
+    region: str = "us-east-1"
+    jwks_url: str
+    issuer: str | None = None
+    audience: list[str] = Field(default_factory=list)
+    route_scopes: dict[str, list[str]] = Field(default_factory=dict)
+    cache_seconds: float = 300.0
+
+    def resolved_issuer(self) -> str:
+        return self.issuer or f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
+
+
+class MetricsConfig(_Model):
+    """Where the emulator publishes ``AWS/ApiGateway`` metrics (HTTP API naming).
+
+    ``endpoint_url`` None means boto3's own resolution (``AWS_ENDPOINT_URL``).
+    """
+
+    enabled: bool = True
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    interval: float = Field(default=1.0, gt=0)
+
+
+class EmulatorConfig(_Model):
+    """Everything the emulator needs to start."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    api_id: str = "harnesslcl"
+    stage: str = "$default"
+    authorizer: AuthorizerConfig | None = None
+    throttle: Throttle = Field(default_factory=lambda: Throttle(rate=10_000, burst=5_000))
+    route_throttles: dict[str, Throttle] = Field(default_factory=dict)
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)

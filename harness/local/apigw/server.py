@@ -1,0 +1,289 @@
+"""The emulator itself: an aiohttp server that answers like an HTTP API stage.
+
+Each request goes: route match (404) -> throttling (429) -> JWT authorizer (401, 403) ->
+mock integration; then it is counted and its metrics recorded. ``/_admin/`` is answered apart
+(see ``admin.py``).
+
+    async with Emulator(config) as emulator:      # binds config.host:config.port (0: any free)
+        print(emulator.url)                       # http://127.0.0.1:54321
+        ...
+
+    serve(config)   # blocking; until SIGTERM/SIGINT, then flushes metrics and returns
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from harness.errors import LocalStackError
+
+from .admin import AdminApi
+from .authorizer import Denial, JwtAuthorizer
+from .backend import MockBackend, error_body
+from .config import BackendConfig, EmulatorConfig, Fault, Throttle
+from .metrics import MetricsRecorder
+from .routes import NOT_FOUND_KEY, ROUTE_KEYS, RouteTable
+from .throttle import Throttler
+
+__all__ = ["Emulator", "serve"]
+
+log = logging.getLogger(__name__)
+
+_JSON = "application/json"
+_SHUTDOWN_TIMEOUT = 5.0  # seconds in-flight requests get on stop
+_NOT_FOUND = error_body(404)
+_THROTTLED = error_body(429)
+_UNAUTHORIZED = error_body(401)
+_FORBIDDEN = error_body(403)
+_INTERNAL = error_body(500)
+
+
+class Emulator:
+    """An HTTP API stage with a Cognito JWT authorizer, throttling and a mock backend.
+
+    ``cloudwatch_client``: a boto3 client for the metrics; by default one is built from
+    ``config.metrics`` with ``harness.aws.AwsContext``.
+    """
+
+    def __init__(self, config: EmulatorConfig, *, cloudwatch_client: Any | None = None) -> None:
+        self.route_table = RouteTable(ROUTE_KEYS)
+        self.route_keys = self.route_table.keys
+        _check_route_keys(config, self.route_keys)
+        self.config = config
+        self._stage_prefix = "" if config.stage == "$default" else f"/{config.stage}"
+        self._throttler = Throttler(config.throttle, config.route_throttles, now=time.perf_counter())
+        self._backend = MockBackend(config.backend)
+        self._authorizer = JwtAuthorizer(config.authorizer) if config.authorizer else None
+        self._metrics = MetricsRecorder(
+            config.metrics, api_id=config.api_id, stage=config.stage, cloudwatch_client=cloudwatch_client
+        )
+        self._record_metrics = config.metrics.enabled
+        self._counts: dict[str, dict[int, int]] = {}
+        self._reset_count_table()
+        self._admin = AdminApi(self)
+        self._runner: web.ServerRunner | None = None
+        self._integration_errors_logged = False
+        self.port: int | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` once started (plus ``/<stage>`` for a named stage)."""
+        if self.port is None:
+            raise LocalStackError("the API Gateway emulator is not started; call start() first")
+        return f"http://{self.config.host}:{self.port}{self._stage_prefix}"
+
+    @property
+    def admin_url(self) -> str:
+        if self.port is None:
+            raise LocalStackError("the API Gateway emulator is not started; call start() first")
+        return f"http://{self.config.host}:{self.port}/_admin"
+
+    async def start(self) -> None:
+        """Bind and serve; fetch the JWKS and start the metrics publisher."""
+        server = web.Server(self._handle, access_log=None)
+        runner = web.ServerRunner(server, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.host, self.config.port, backlog=1024)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise LocalStackError(
+                f"the API Gateway emulator could not listen on {self.config.host}:{self.config.port} ({exc}); "
+                "choose another port or 0 for any free one"
+            ) from exc
+        self._runner = runner
+        addresses = runner.addresses
+        self.port = int(addresses[0][1]) if addresses else self.config.port
+        self._metrics.start()
+        if self._authorizer is not None:
+            await self._authorizer.start()
+
+    async def stop(self) -> None:
+        """Stop serving, flush metrics and release everything."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self._metrics.close()
+        if self._authorizer is not None:
+            await self._authorizer.close()
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- the hot path --------------------------------------------------------------------------
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        t0 = time.perf_counter()
+        path = request.path
+        if path.startswith("/_admin/"):
+            return await self._admin.handle(request)
+        wall = time.time()
+        if self._stage_prefix:
+            if path.startswith(self._stage_prefix + "/"):
+                path = path[len(self._stage_prefix) :]
+            else:
+                path = ""
+        match = self.route_table.match(request.method, path)
+        if match is None:
+            return self._finish(NOT_FOUND_KEY, 404, _NOT_FOUND, t0, None, wall)
+        route_key, params = match
+        if not self._throttler.allow(route_key, t0):
+            return self._finish(route_key, 429, _THROTTLED, t0, None, wall)
+        claims = None
+        authorizer = self._authorizer
+        if authorizer is not None:
+            header = request.headers.get("Authorization")
+            grant = authorizer.lookup(header, wall)
+            if grant is None:
+                grant = await authorizer.verify(header, wall)
+            if grant.__class__ is Denial:
+                response = self._finish(route_key, 401, _UNAUTHORIZED, t0, None, wall)
+                response.headers["www-authenticate"] = grant.www_authenticate  # type: ignore[union-attr]
+                return response
+            required = authorizer.route_scopes.get(route_key)
+            if required is not None and not grant.allows(required):  # type: ignore[union-attr]
+                response = self._finish(route_key, 403, _FORBIDDEN, t0, None, wall)
+                response.headers["www-authenticate"] = (
+                    f'Bearer scope="{" ".join(sorted(required))}" error="insufficient_scope" '
+                    'error_description="the token does not hold a scope this route requires"'
+                )
+                return response
+            claims = grant.claims  # type: ignore[union-attr]
+        ti = time.perf_counter()
+        try:
+            status, body = await self._backend.handle(route_key, params, request, claims=claims, now=wall)
+        except Exception:
+            if not self._integration_errors_logged:
+                self._integration_errors_logged = True
+                log.exception("the mock integration failed; answering 500 (logged once)")
+            status, body = 500, _INTERNAL
+        return self._finish(route_key, status, body, t0, ti, wall)
+
+    def _finish(
+        self, route_key: str, status: int, body: bytes, t0: float, ti: float | None, wall: float
+    ) -> web.Response:
+        counts = self._counts[route_key]
+        counts[status] = counts.get(status, 0) + 1
+        response = web.Response(body=body, status=status, content_type=_JSON)
+        if self._record_metrics:
+            t1 = time.perf_counter()
+            self._metrics.record(
+                int(wall), status, (t1 - t0) * 1000.0, None if ti is None else (t1 - ti) * 1000.0
+            )
+        return response
+
+    # -- counts and stats ----------------------------------------------------------------------
+
+    def counts(self) -> dict[str, Any]:
+        """``{"routes": {route key: {status: n}}, "total": n}`` for every request seen (admin excluded)."""
+        routes = {
+            key: {str(status): n for status, n in sorted(by_status.items())}
+            for key, by_status in self._counts.items()
+            if by_status
+        }
+        total = sum(sum(by_status.values()) for by_status in self._counts.values())
+        return {"routes": routes, "total": total}
+
+    def reset_counts(self) -> dict[str, Any]:
+        """Zero the counts; returns them as they were."""
+        before = self.counts()
+        self._reset_count_table()
+        return before
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "authorizer": dict(self._authorizer.stats) if self._authorizer else None,
+            "metrics": dict(self._metrics.stats),
+        }
+
+    def _reset_count_table(self) -> None:
+        self._counts = {key: {} for key in (*self.route_keys, NOT_FOUND_KEY)}
+
+    # -- changes while running (used by the admin API) -----------------------------------------
+
+    def set_backend(self, backend: BackendConfig) -> None:
+        self._backend.configure(backend)
+        self.config = self.config.model_copy(update={"backend": backend})
+
+    def add_fault(self, fault: Fault) -> None:
+        self._backend.add_fault(fault)
+        self.config = self.config.model_copy(update={"backend": self._backend.config})
+
+    def set_throttle(self, *, stage: Throttle | None = None, routes: dict[str, Throttle] | None = None) -> None:
+        now = time.perf_counter()
+        update: dict[str, Any] = {}
+        if stage is not None:
+            self._throttler.set_stage(stage, now)
+            update["throttle"] = stage
+        if routes is not None:
+            _check_route_keys_of(routes, self.route_keys, "route_throttles")
+            self._throttler.set_routes(routes, now)
+            update["route_throttles"] = dict(routes)
+        self.config = self.config.model_copy(update=update)
+
+
+def _check_route_keys(config: EmulatorConfig, known: tuple[str, ...]) -> None:
+    _check_route_keys_of(config.route_throttles, known, "route_throttles")
+    if config.authorizer is not None:
+        _check_route_keys_of(config.authorizer.route_scopes, known, "authorizer.route_scopes")
+    for fault in config.backend.faults:
+        _check_route_keys_of(fault.routes, known, "backend.faults.routes")
+
+
+def _check_route_keys_of(keys: Any, known: tuple[str, ...], where: str) -> None:
+    for key in keys:
+        if key not in known:
+            raise LocalStackError(f"{where}: unknown route key {key!r}; use one of: {', '.join(known)}")
+
+
+def serve(config: EmulatorConfig, *, on_ready: Callable[[Emulator], None] | None = None) -> None:
+    """Run the emulator until SIGTERM or SIGINT, then flush metrics and return.
+
+    Uses uvloop when it is installed. ``on_ready`` is called once it listens (default: print
+    one JSON line ``{"url": ..., "port": ...}`` to stdout).
+    """
+
+    async def main() -> None:
+        emulator = Emulator(config)
+        await emulator.start()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, stopping.set)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - not on POSIX
+                pass
+        (on_ready or _announce)(emulator)
+        try:
+            await stopping.wait()
+        finally:
+            log.info("stopping: flushing metrics")
+            await emulator.stop()
+
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is optional
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
+
+
+def _announce(emulator: Emulator) -> None:
+    sys.stdout.write(json.dumps({"url": emulator.url, "port": emulator.port, "admin": emulator.admin_url}) + "\n")
+    sys.stdout.flush()
