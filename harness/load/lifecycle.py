@@ -1,0 +1,231 @@
+"""Wires a ``LoadSession`` into Locust's events: arguments, start, readiness, stop, and the
+master/worker messages of multi-process runs (see ``harness.load.session``)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from typing import Any
+
+import gevent
+from locust import events
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+
+from harness.errors import HarnessError
+from harness.load.session import LEAD_IN, LoadSession
+from harness.results import ResultSet
+from harness.scenario import Scenario
+
+__all__ = ["register"]
+
+log = logging.getLogger("harness.load")
+
+FLUSH_TIMEOUT = 3.0
+
+
+def _add_arguments(parser: Any) -> None:
+    group = parser.add_argument_group("harness")
+    group.add_argument("--scenario", type=str, default="", env_var="HARNESS_SCENARIO", help="Scenario TOML file (scenarios/*.toml)")
+    group.add_argument("--results-dir", type=str, default="", env_var="HARNESS_RESULTS_DIR", help="Where results.json goes (default reports/<run-id>)")
+    group.add_argument("--run-id", type=str, default="", env_var="HARNESS_RUN_ID", help="Run id (default: time and a random suffix)")
+    group.add_argument("--override-limits", action="store_true", default=False, env_var="HARNESS_OVERRIDE_LIMITS", help="Allow a scenario to raise its safety limits")
+
+
+def _on_init(environment: Any, **_: Any) -> None:
+    opts = environment.parsed_options
+    if opts is None or not getattr(opts, "scenario", ""):
+        sys.stderr.write("harness: no scenario given; pass --scenario scenarios/smoke.toml (or set HARNESS_SCENARIO)\n")
+        sys.exit(2)
+    try:
+        scenario = Scenario.load(opts.scenario, override_limits=bool(opts.override_limits))
+        session = LoadSession(scenario, results_dir=opts.results_dir or None, run_id=opts.run_id or None)
+    except HarnessError as exc:
+        sys.stderr.write(f"harness: {exc}\n")
+        sys.exit(exc.exit_code)
+    if not session.results_dir:
+        session.results_dir = f"reports/{session.run_id}"
+    environment.harness_session = session
+    if not environment.host:
+        for user_class in environment.user_classes:
+            user_class.host = session.target.base_url
+    for user_class in environment.user_classes:
+        user_class.network_timeout = scenario.target.timeout
+
+    def on_request(name: str, response: Any, exception: Any, start_time: float, response_time: float, context: dict[str, Any], **_: Any) -> None:
+        expect = context.get("harness_expect")
+        if expect is not None:
+            session.on_request(name, response, exception, start_time, response_time, expect)
+
+    environment.events.request.add_listener(on_request)
+    runner = environment.runner
+    if not isinstance(runner, WorkerRunner):
+        # Locust installs its SIGTERM handler only after a headless shape run ends, so a
+        # SIGTERM (CI cancelling a job) would kill the run without results. Stop gracefully.
+        def on_sigterm() -> None:
+            log.warning("harness: got SIGTERM, stopping and writing results")
+            session.interrupt()
+            gevent.spawn(runner.quit)
+
+        gevent.signal_handler(signal.SIGTERM, on_sigterm)
+    if isinstance(runner, MasterRunner):
+        _wire_master(environment, session, runner)
+    elif isinstance(runner, WorkerRunner):
+        _wire_worker(environment, session, runner)
+    elif isinstance(runner, LocalRunner):
+        _wire_local(environment, session, runner)
+
+
+def _finish_when_drained(session: LoadSession, then: Any = None) -> None:
+    assert session.pacer is not None
+    session.pacer.finished.wait()
+    session.drain(session.scenario.target.timeout)
+    session.ended_at = time.time()
+    if then is not None:
+        then()
+    session.finish()
+
+
+def _stop(session: LoadSession) -> None:
+    if session.pacer is not None:
+        session.pacer.stop()
+    session.close_tokens()
+
+
+def _wire_local(environment: Any, session: LoadSession, runner: LocalRunner) -> None:
+    def on_test_start(**_: Any) -> None:
+        session.begin()
+
+    def on_spawned(user_count: int, **_: Any) -> None:
+        def go() -> None:
+            if not session.wait_until_ready(runner.user_count):
+                session.fail(f"only {session.vus_ready} of {runner.user_count} virtual users signed in; see the log")
+                return
+            if session.done.is_set():
+                return
+            session.start_pacer(time.time() + LEAD_IN)
+            _finish_when_drained(session)
+
+        gevent.spawn(go)
+
+    def on_test_stop(**_: Any) -> None:
+        session.interrupt()
+        _stop(session)
+        session.finish()
+        _save(session)
+
+    environment.events.test_start.add_listener(on_test_start)
+    environment.events.spawning_complete.add_listener(on_spawned)
+    environment.events.test_stop.add_listener(on_test_stop)
+
+
+def _wire_worker(environment: Any, session: LoadSession, runner: WorkerRunner) -> None:
+    def on_setup(environment: Any, msg: Any, **_: Any) -> None:
+        session.configure_shard(int(msg.data["index"]), int(msg.data["of"]))
+
+    def on_go(environment: Any, msg: Any, **_: Any) -> None:
+        session.start_pacer(float(msg.data["t0"]))
+        # the worker's last results travel with "done", so the master has all of them
+        gevent.spawn(_finish_when_drained, session, lambda: runner.send_message("harness_done", {"results": session.take_results().to_dict()}))
+
+    def on_flush(environment: Any, msg: Any, **_: Any) -> None:
+        _stop(session)
+        runner.send_message("harness_flushed", {"results": session.take_results().to_dict()})
+
+    def on_test_start(**_: Any) -> None:
+        session.begin()
+
+    def on_spawned(user_count: int, **_: Any) -> None:
+        def ready() -> None:
+            ok = session.wait_until_ready(runner.user_count)
+            runner.send_message("harness_ready", {"ok": ok, "error": session.error})
+
+        gevent.spawn(ready)
+
+    def on_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+        taken = session.take_results()
+        if taken.windows or taken.pacer or taken.errors:
+            data["harness"] = taken.to_dict()
+
+    def on_test_stop(**_: Any) -> None:
+        _stop(session)
+
+    runner.register_message("harness_setup", on_setup)
+    runner.register_message("harness_go", on_go)
+    runner.register_message("harness_flush", on_flush)
+    environment.events.test_start.add_listener(on_test_start)
+    environment.events.spawning_complete.add_listener(on_spawned)
+    environment.events.report_to_master.add_listener(on_report)
+    environment.events.test_stop.add_listener(on_test_stop)
+
+
+def _wire_master(environment: Any, session: LoadSession, runner: MasterRunner) -> None:
+    def on_test_start(**_: Any) -> None:
+        workers = list(runner.clients.ready) + list(runner.clients.spawning) + list(runner.clients.running)
+        session.expected_workers = len(workers)
+        session.started_at = time.time()
+        session.workers_ready.clear()
+        session.workers_done.clear()
+        for index, worker in enumerate(workers):
+            runner.send_message("harness_setup", {"index": index, "of": len(workers)}, client_id=worker.id)
+
+    def on_ready(environment: Any, msg: Any, **_: Any) -> None:
+        if not msg.data.get("ok"):
+            session.fail(msg.data.get("error") or f"worker {msg.node_id} could not get its virtual users ready")
+            return
+        session.workers_ready.add(msg.node_id)
+        if len(session.workers_ready) == session.expected_workers:
+            t0 = time.time() + LEAD_IN
+            session.started_at = t0
+            runner.send_message("harness_go", {"t0": t0})
+
+    def on_done(environment: Any, msg: Any, **_: Any) -> None:
+        session.results.merge(ResultSet.from_dict(msg.data["results"]))
+        session.workers_done.add(msg.node_id)
+        if len(session.workers_done) == session.expected_workers:
+            session.ended_at = time.time()
+            session.finish()
+
+    def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+        part = data.get("harness")
+        if part:
+            session.results.merge(ResultSet.from_dict(part))
+
+    def on_flushed(environment: Any, msg: Any, **_: Any) -> None:
+        session.results.merge(ResultSet.from_dict(msg.data["results"]))
+        session.workers_done.add(msg.node_id)
+
+    def on_test_stop(**_: Any) -> None:
+        session.interrupt()
+        if session.status == "interrupted":
+            # interrupted: ask the workers for what they measured since their last report
+            runner.send_message("harness_flush")
+            deadline = time.time() + FLUSH_TIMEOUT
+            while len(session.workers_done) < session.expected_workers and time.time() < deadline:
+                gevent.sleep(0.05)
+        session.finish()
+        _save(session)
+
+    runner.register_message("harness_ready", on_ready)
+    runner.register_message("harness_flushed", on_flushed)
+    runner.register_message("harness_done", on_done)
+    environment.events.test_start.add_listener(on_test_start)
+    environment.events.worker_report.add_listener(on_worker_report)
+    environment.events.test_stop.add_listener(on_test_stop)
+
+
+def _save(session: LoadSession) -> None:
+    try:
+        path = session.save()
+    except OSError as exc:
+        log.error("harness: could not write results: %s", exc)
+        return
+    if path is not None:
+        log.info("harness: results written to %s", path)
+
+
+def register() -> None:
+    """Add harness's listeners to Locust's global events (called by the locustfile)."""
+    events.init_command_line_parser.add_listener(_add_arguments)
+    events.init.add_listener(_on_init)

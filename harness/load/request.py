@@ -1,0 +1,56 @@
+"""Requests compiled once from scenario endpoints: placeholders filled per call, body as JSON text."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from typing import Any
+
+from harness.scenario import PLACEHOLDERS, Endpoint
+
+__all__ = ["RequestTemplate"]
+
+_SEQ = itertools.count()
+
+
+class RequestTemplate:
+    """An endpoint compiled once: the placeholders it uses and its JSON body text."""
+
+    __slots__ = ("endpoint", "name", "method", "path", "body", "headers", "expect", "dynamic_path", "dynamic_body", "catch")
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.name = endpoint.name
+        self.method = endpoint.method
+        self.path = endpoint.path
+        self.body = json.dumps(endpoint.body, separators=(",", ":")) if endpoint.body is not None else None
+        self.headers = dict(endpoint.headers)
+        if self.body is not None:
+            self.headers.setdefault("Content-Type", "application/json")
+        self.expect = frozenset(endpoint.expect)
+        self.dynamic_path = "{" in self.path
+        self.dynamic_body = self.body is not None and any(f"{{{p}}}" in self.body for p in PLACEHOLDERS)
+        # Locust marks non-2xx responses as failures unless we catch them: only needed when a
+        # non-2xx status is expected.
+        self.catch = any(not 200 <= s < 400 for s in self.expect)
+
+    @staticmethod
+    def _fill(text: str, values: dict[str, str]) -> str:
+        for key, value in values.items():
+            text = text.replace("{" + key + "}", value)
+        return text
+
+    def render(self, *, user: str, vu: int, rng: Any) -> tuple[str, str | None]:
+        if not (self.dynamic_path or self.dynamic_body):
+            return self.path, self.body
+        values = {
+            "user": user,
+            "vu": str(vu),
+            "id": str(rng.randint(1, self.endpoint.id_max)),
+            "seq": str(next(_SEQ)),
+            "uuid": str(uuid.uuid4()),
+        }
+        path = self._fill(self.path, values) if self.dynamic_path else self.path
+        body = self._fill(self.body, values) if self.dynamic_body and self.body is not None else self.body
+        return path, body

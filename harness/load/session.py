@@ -1,0 +1,288 @@
+"""The load session: one per Locust process, tying scenario, plan, pacer, tokens and results.
+
+It follows Locust's lifecycle through events, and coordinates Locust's own multi-process mode
+(``--processes`` or master/workers) with three custom messages:
+
+    master  --harness_setup {index, of}-->  worker     (before users spawn: which shard)
+    worker  --harness_ready-------------->  master     (all its virtual users signed in)
+    master  --harness_go {t0}------------>  worker     (one synchronized start instant)
+    worker  --harness_done--------------->  master     (its plan is over and drained)
+
+Each worker paces ``1/of`` of the planned rate with a phase offset, so the combined arrivals
+interleave smoothly. Results travel with Locust's own stats reports (``report_to_master``):
+each report carries the worker's measurements since the last one, and the master merges them
+exactly, so the master's ``results.json`` is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.event
+
+from harness.errors import HarnessError
+from harness.load.pacer import Pacer
+from harness.load.request import RequestTemplate
+from harness.plan import Plan, build_plan
+from harness.results import ResultSet, classify
+from harness.scenario import LOCAL, Endpoint, Scenario
+
+__all__ = ["LoadSession", "ResolvedTarget", "resolve_target"]
+
+log = logging.getLogger("harness.load")
+
+READY_TIMEOUT = 120.0
+LEAD_IN = 0.3  # seconds between "everyone is ready" and the first release
+
+
+class ResolvedTarget:
+    """The scenario's target with ``local`` names replaced by the local stack's values."""
+
+    def __init__(self, *, base_url: str, user_pool_id: str | None, client_id: str | None, region: str, api_id: str | None, stage: str | None) -> None:
+        self.base_url = base_url
+        self.user_pool_id = user_pool_id
+        self.client_id = client_id
+        self.region = region
+        self.api_id = api_id
+        self.stage = stage
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def resolve_target(scenario: Scenario) -> ResolvedTarget:
+    """Resolve ``local`` in the target and auth to the running local stack (see ``harness local up``).
+
+    When anything is ``local`` and boto3 is not already pointed somewhere, this process's
+    environment is pointed at the local stack, exactly as ``harness run --local`` does.
+    """
+    auth, target = scenario.auth, scenario.target
+    uses_local = target.base_url == LOCAL or (auth is not None and LOCAL in (auth.user_pool_id, auth.client_id))
+    info = None
+    if uses_local:
+        from harness.local.stack import load_local_info  # the one place the core looks at the local stack
+
+        info = load_local_info()
+        for key, value in info.env().items() if hasattr(info, "env") else ():
+            os.environ.setdefault(key, value)
+    region = (auth.region if auth and auth.region else None) or (info.region if info else None) or os.environ.get("AWS_REGION") or "us-east-1"
+    return ResolvedTarget(
+        base_url=info.api_url if target.base_url == LOCAL and info else target.base_url,
+        user_pool_id=(info.user_pool_id if auth and auth.user_pool_id == LOCAL and info else (auth.user_pool_id if auth else None)),
+        client_id=(info.client_id if auth and auth.client_id == LOCAL and info else (auth.client_id if auth else None)),
+        region=region,
+        api_id=target.api_id or (info.api_id if info and target.base_url == LOCAL else None),
+        stage=target.stage or (info.stage if info and target.base_url == LOCAL else None),
+    )
+
+
+class LoadSession:
+    """Per-process state of a run. Built from the scenario when Locust initialises."""
+
+    def __init__(self, scenario: Scenario, *, results_dir: str | None = None, run_id: str | None = None, seed: int | None = None) -> None:
+        self.scenario = scenario
+        self.target = resolve_target(scenario)
+        self.full_plan: Plan = build_plan(scenario.load_profile)
+        self.plan: Plan = self.full_plan
+        self.results_dir = results_dir
+        self.run_id = run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.results = self._new_results()
+        self.rng = random.Random(seed)
+        self._endpoints = list(scenario.endpoints)
+        self._cumulative: list[int] = []
+        total = 0
+        for ep in self._endpoints:
+            total += ep.weight
+            self._cumulative.append(total)
+        self._weight_total = total
+        self.templates = {ep.name: RequestTemplate(ep) for ep in self._endpoints}
+        self.pacer: Pacer | None = None
+        self.tokens: Any = None
+        self.shard_index, self.shard_count = 0, 1
+        self.vus_started = 0
+        self.vus_ready = 0
+        self.in_flight = 0
+        self.spawned = gevent.event.Event()
+        self.done = gevent.event.Event()
+        self.workers_ready: set[str] = set()
+        self.workers_done: set[str] = set()
+        self.expected_workers = 0
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.status = "running"
+        self.error: str | None = None
+        self._watch: gevent.Greenlet | None = None
+
+    # ---- results -----------------------------------------------------------------------------
+
+    def _new_results(self) -> ResultSet:
+        return ResultSet(
+            run_id=self.run_id,
+            endpoints={ep.name: {"method": ep.method, "path": ep.path, "weight": ep.weight, "expect": ep.expect} for ep in self.scenario.endpoints},
+        )
+
+    def take_results(self) -> ResultSet:
+        """Hand over what was measured since the last call (a worker's report to the master)."""
+        taken, self.results = self.results, self._new_results()
+        if self.pacer is not None:
+            self.pacer.results = self.results
+        return taken
+
+    def on_request(self, name: str, response: Any, exception: Any, start_time: float, response_time: float, expect: frozenset[int]) -> None:
+        status = getattr(response, "status_code", 0) or 0
+        if exception is not None and status == 0:
+            outcome = "transport"
+        else:
+            outcome = classify(status, expect)
+        self.results.record(name, outcome, status, start_time=start_time, response_time_ms=response_time)
+        if outcome == "transport":
+            self.results.record_error(name, type(exception).__name__ + ": " + str(exception).split("\n")[0])
+
+    def final_results(self) -> ResultSet:
+        """The results with run metadata, ready to save."""
+        results = self.results
+        results.run_id = self.run_id
+        results.scenario = self.scenario.echo()
+        results.plan = self.full_plan.describe()
+        end = self.ended_at or time.time()
+        start = self.started_at or end
+        if self.status != "completed":
+            # an interrupted run planned nothing after it stopped: keep target honest
+            for second in [s for s in results.pacer if s > end]:
+                window = results.pacer[second]
+                if not (window.released or window.dropped):
+                    del results.pacer[second]
+                else:
+                    window.target = 0.0
+        import harness
+
+        results.meta = {
+            "run_id": self.run_id,
+            "scenario": self.scenario.name,
+            "profile": self.scenario.load_profile.profile,
+            "target": self.target.as_dict(),
+            "started_at": start,
+            "ended_at": end,
+            "duration": round(max(end - start, 0.0), 3),
+            "planned_duration": self.full_plan.duration,
+            "vus": self.scenario.vus,
+            "users": self.scenario.auth.users if self.scenario.auth else 0,
+            "workers": max(self.shard_count, self.expected_workers, 1),
+            "status": self.status,
+            "error": self.error,
+            "tool": f"harness {harness.__version__}",
+            "token_stats": self.token_stats(),
+        }
+        return results
+
+    def save(self) -> Path | None:
+        if not self.results_dir:
+            return None
+        path = Path(self.results_dir) / "results.json"
+        self.final_results().save(path)
+        return path
+
+    def token_stats(self) -> dict[str, int]:
+        if self.tokens is None:
+            return {}
+        return {k: int(getattr(self.tokens, k, 0)) for k in ("logins", "refreshes", "login_failures", "throttle_retries")}
+
+    # ---- endpoints ---------------------------------------------------------------------------
+
+    def pick(self) -> Endpoint:
+        import bisect
+
+        return self._endpoints[bisect.bisect_right(self._cumulative, self.rng.random() * self._weight_total)]
+
+    # ---- tokens ------------------------------------------------------------------------------
+
+    def open_tokens(self) -> None:
+        """Create the token pool (signing in happens lazily, per virtual user)."""
+        auth = self.scenario.auth
+        if auth is None or self.tokens is not None:
+            return
+        from harness.auth.tokens import TokenPool
+        from harness.auth.users import get_password
+        from harness.aws import AwsContext
+
+        ctx = AwsContext(region=self.target.region)
+        password = get_password(secrets=ctx.client("secretsmanager"), user_pool_id=self.target.user_pool_id)
+        self.tokens = TokenPool(
+            cognito=ctx.client("cognito-idp"),
+            user_pool_id=self.target.user_pool_id,
+            client_id=self.target.client_id,
+            usernames=auth.usernames,
+            password=password,
+            flow=auth.flow,
+            refresh_margin=auth.refresh_margin,
+            login_rate=auth.login_rate,
+            region=self.target.region,
+        )
+        self.tokens.start_refresher()
+
+    def close_tokens(self) -> None:
+        if self.tokens is not None:
+            self.tokens.close()
+
+    def identity_for(self, vu: int) -> int:
+        users = self.scenario.auth.users if self.scenario.auth else 1
+        return (self.shard_index + vu * self.shard_count) % users
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def configure_shard(self, index: int, count: int) -> None:
+        self.shard_index, self.shard_count = index, count
+        self.plan = self.full_plan.shard(index, count)
+
+    def begin(self) -> None:
+        """Called at test start on every process that runs users."""
+        self.started_at = self.started_at or time.time()
+        self.pacer = Pacer(self.plan, self.results)
+        try:
+            self.open_tokens()
+        except HarnessError as exc:
+            self.fail(str(exc))
+            raise
+
+    def start_pacer(self, t0: float) -> None:
+        assert self.pacer is not None
+        self.started_at = t0
+        self.pacer.start(t0)
+
+    def wait_until_ready(self, expected_vus: int) -> bool:
+        """Block until every local virtual user has signed in (bounded)."""
+        deadline = time.time() + READY_TIMEOUT
+        while self.vus_ready < expected_vus and time.time() < deadline and not self.done.is_set():
+            gevent.sleep(0.05)
+        return self.vus_ready >= expected_vus
+
+    def drain(self, timeout: float) -> None:
+        """After the plan: wait for requests in flight (bounded by the request timeout)."""
+        deadline = time.time() + timeout
+        while self.in_flight > 0 and time.time() < deadline:
+            gevent.sleep(0.05)
+
+    def fail(self, message: str) -> None:
+        self.status = "failed"
+        self.error = message
+        self.done.set()
+
+    def interrupt(self) -> None:
+        """Mark the run as interrupted unless it already ended."""
+        if not self.done.is_set() and self.status == "running":
+            self.status = "interrupted"
+            self.ended_at = time.time()
+
+    def finish(self, status: str = "completed") -> None:
+        if self.status == "running":
+            self.status = status
+        self.ended_at = self.ended_at or time.time()
+        self.done.set()
+

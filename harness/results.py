@@ -1,0 +1,358 @@
+"""Results: what a run measured, as mergeable histograms per endpoint, outcome and second.
+
+The unit of storage is a *window*: one endpoint, one outcome class, one whole Unix second.
+Each window holds a latency ``Histogram``; windows from many processes or workers merge by
+adding counts, so percentiles of any slice (one endpoint, the whole run, many workers) are
+computed from merged histograms, never averaged::
+
+    results = ResultSet(run_id="r1")
+    results.record("list items", "ok", 200, start_time=1764170000.2, response_time_ms=12.5)
+    results.merge(other_worker_results)
+    results.percentile(0.95)                # whole run, all endpoints, outcome "ok"
+
+Histogram precision: latencies are recorded in whole microseconds; values below 1 ms are
+exact, larger values are rounded to 3 significant digits (relative error at most 0.5 %).
+Sum, min and max are kept exactly. Percentiles use the nearest-rank definition.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+__all__ = ["OUTCOMES", "Histogram", "ResultSet", "classify", "PRECISION"]
+
+OUTCOMES = ("ok", "throttled", "auth", "server", "client", "transport")
+"""Outcome classes: expected status, 429, 401/403, 5xx, any other status, no response."""
+
+PRECISION = "microseconds; exact below 1 ms, 3 significant digits above (relative error <= 0.5%)"
+SCHEMA = "harness.results/1"
+
+
+def classify(status: int, expected: Iterable[int]) -> str:
+    """The outcome class of a response status (0 means no response: a transport error)."""
+    if status in expected:
+        return "ok"
+    if status == 0:
+        return "transport"
+    if status == 429:
+        return "throttled"
+    if status in (401, 403):
+        return "auth"
+    if status >= 500:
+        return "server"
+    return "client"
+
+
+def bucket(us: int) -> int:
+    """The histogram bucket of a latency in microseconds."""
+    if us < 1000:
+        return us if us > 0 else 0
+    scale = 10 ** (len(str(us)) - 3)
+    return (us + scale // 2) // scale * scale
+
+
+class Histogram:
+    """A sparse latency histogram in microseconds with exact sum/min/max; merges exactly."""
+
+    __slots__ = ("counts", "count", "sum", "min", "max")
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+        self.count = 0
+        self.sum = 0
+        self.min = 0
+        self.max = 0
+
+    def record(self, us: int, n: int = 1) -> None:
+        key = bucket(us)
+        self.counts[key] = self.counts.get(key, 0) + n
+        if self.count == 0 or us < self.min:
+            self.min = us
+        if us > self.max:
+            self.max = us
+        self.count += n
+        self.sum += us * n
+
+    def merge(self, other: "Histogram") -> "Histogram":
+        if other.count == 0:
+            return self
+        counts = self.counts
+        for key, n in other.counts.items():
+            counts[key] = counts.get(key, 0) + n
+        self.min = other.min if self.count == 0 else min(self.min, other.min)
+        self.max = max(self.max, other.max)
+        self.count += other.count
+        self.sum += other.sum
+        return self
+
+    def percentile(self, q: float) -> float | None:
+        """Nearest-rank percentile in microseconds (``q`` in 0..1); None when empty."""
+        if self.count == 0:
+            return None
+        rank = max(1, math.ceil(q * self.count))
+        seen = 0
+        for key in sorted(self.counts):
+            seen += self.counts[key]
+            if seen >= rank:
+                # keep the exact extremes: bucketing must not push a percentile past them
+                return float(min(max(key, self.min), self.max))
+        return float(self.max)
+
+    @property
+    def mean(self) -> float | None:
+        return self.sum / self.count if self.count else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"h": sorted(self.counts.items()), "n": self.count, "sum": self.sum, "min": self.min, "max": self.max}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Histogram":
+        hist = cls()
+        hist.counts = {int(k): int(v) for k, v in data["h"]}
+        hist.count, hist.sum, hist.min, hist.max = int(data["n"]), int(data["sum"]), int(data["min"]), int(data["max"])
+        return hist
+
+    @classmethod
+    def merged(cls, hists: Iterable["Histogram"]) -> "Histogram":
+        out = cls()
+        for h in hists:
+            out.merge(h)
+        return out
+
+
+@dataclass
+class PacerWindow:
+    """One second of the open model: planned, released and dropped iterations."""
+
+    target: float = 0.0
+    released: int = 0
+    dropped: int = 0
+
+    def merge(self, other: "PacerWindow") -> None:
+        self.target += other.target
+        self.released += other.released
+        self.dropped += other.dropped
+
+
+@dataclass
+class ResultSet:
+    """Everything one run measured; mergeable across processes and workers."""
+
+    run_id: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    scenario: dict[str, Any] = field(default_factory=dict)
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (endpoint, outcome, second) -> Histogram
+    windows: dict[tuple[str, str, int], Histogram] = field(default_factory=dict)
+    # (endpoint, status, second) -> count
+    statuses: Counter = field(default_factory=Counter)
+    # second -> PacerWindow
+    pacer: dict[int, PacerWindow] = field(default_factory=lambda: defaultdict(PacerWindow))
+    errors: Counter = field(default_factory=Counter)
+
+    # ---- recording ---------------------------------------------------------------------------
+
+    def record(self, endpoint: str, outcome: str, status: int, *, start_time: float, response_time_ms: float) -> None:
+        """Record one finished request (called from the load layer's request event)."""
+        second = int(start_time)
+        key = (endpoint, outcome, second)
+        hist = self.windows.get(key)
+        if hist is None:
+            hist = self.windows[key] = Histogram()
+        hist.record(int(response_time_ms * 1000 + 0.5))
+        self.statuses[(endpoint, status, second)] += 1
+
+    def record_error(self, endpoint: str, message: str) -> None:
+        """Count a transport error message (never holds a token: the load layer strips them)."""
+        self.errors[(endpoint, message[:200])] += 1
+
+    def record_pacer(self, second: int, *, target: float = 0.0, released: int = 0, dropped: int = 0) -> None:
+        window = self.pacer[second]
+        window.target += target
+        window.released += released
+        window.dropped += dropped
+
+    def merge(self, other: "ResultSet") -> "ResultSet":
+        """Add ``other``'s measurements to these (exact: histogram counts add up)."""
+        for key, hist in other.windows.items():
+            mine = self.windows.get(key)
+            if mine is None:
+                self.windows[key] = Histogram().merge(hist)
+            else:
+                mine.merge(hist)
+        self.statuses.update(other.statuses)
+        self.errors.update(other.errors)
+        for second, window in other.pacer.items():
+            self.pacer[second].merge(window)
+        for name, info in other.endpoints.items():
+            self.endpoints.setdefault(name, info)
+        return self
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    def select(self, *, endpoint: str | None = None, outcomes: Iterable[str] | None = ("ok",), seconds: range | None = None) -> Histogram:
+        """One merged histogram for a slice of the run (None means all)."""
+        wanted = set(outcomes) if outcomes is not None else None
+        return Histogram.merged(
+            h
+            for (ep, oc, sec), h in self.windows.items()
+            if (endpoint is None or ep == endpoint)
+            and (wanted is None or oc in wanted)
+            and (seconds is None or sec in seconds)
+        )
+
+    def percentile(self, q: float, **slice_: Any) -> float | None:
+        """Percentile in milliseconds over a slice (see ``select``); None when empty."""
+        value = self.select(**slice_).percentile(q)
+        return None if value is None else value / 1000.0
+
+    def outcome_counts(self, endpoint: str | None = None) -> Counter:
+        counts: Counter = Counter({o: 0 for o in OUTCOMES})
+        for (ep, oc, _), h in self.windows.items():
+            if endpoint is None or ep == endpoint:
+                counts[oc] += h.count
+        return counts
+
+    def status_counts(self, endpoint: str | None = None) -> Counter:
+        counts: Counter = Counter()
+        for (ep, status, _), n in self.statuses.items():
+            if endpoint is None or ep == endpoint:
+                counts[status] += n
+        return counts
+
+    @property
+    def total(self) -> int:
+        return sum(h.count for h in self.windows.values())
+
+    def span(self) -> tuple[int, int] | None:
+        """First and last second with any request or pacer activity (inclusive)."""
+        seconds = [k[2] for k in self.windows] + [s for s, w in self.pacer.items() if w.released or w.dropped or w.target]
+        return (min(seconds), max(seconds)) if seconds else None
+
+    def duration(self) -> float:
+        meta_duration = self.meta.get("duration")
+        if meta_duration:
+            return float(meta_duration)
+        span = self.span()
+        return float(span[1] - span[0] + 1) if span else 0.0
+
+    def endpoint_names(self) -> list[str]:
+        names = list(self.endpoints)
+        for ep, _, _ in self.windows:
+            if ep not in names:
+                names.append(ep)
+        return names
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per endpoint plus ``Total``: count, rps, p50/p95/p99/max (ms, ok requests), outcomes."""
+        duration = self.duration() or 1.0
+        rows = []
+        for name in [*self.endpoint_names(), None]:
+            counts = self.outcome_counts(name)
+            ok = self.select(endpoint=name)
+            total = sum(counts.values())
+            rows.append(
+                {
+                    "endpoint": name or "Total",
+                    "requests": total,
+                    "rps": total / duration,
+                    "p50_ms": _ms(ok.percentile(0.50)),
+                    "p95_ms": _ms(ok.percentile(0.95)),
+                    "p99_ms": _ms(ok.percentile(0.99)),
+                    "max_ms": _ms(float(ok.max) if ok.count else None),
+                    **{o: counts[o] for o in OUTCOMES},
+                }
+            )
+        return rows
+
+    def pacer_totals(self) -> PacerWindow:
+        total = PacerWindow()
+        for window in self.pacer.values():
+            total.merge(window)
+        return total
+
+    # ---- files -------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        pacer = self.pacer_totals()
+        return {
+            "schema": SCHEMA,
+            "run_id": self.run_id,
+            "meta": self.meta,
+            "histogram": {"unit": "us", "precision": PRECISION, "percentile": "nearest-rank"},
+            "scenario": self.scenario,
+            "plan": self.plan,
+            "endpoints": self.endpoints,
+            "summary": {
+                "endpoints": self.summary(),
+                "target": round(pacer.target, 3),
+                "released": pacer.released,
+                "dropped": pacer.dropped,
+            },
+            "windows": [
+                {"t": sec, "endpoint": ep, "outcome": oc, **h.to_dict()}
+                for (ep, oc, sec), h in sorted(self.windows.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
+            ],
+            "statuses": [
+                {"t": sec, "endpoint": ep, "status": status, "count": n}
+                for (ep, status, sec), n in sorted(self.statuses.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
+            ],
+            "pacer": [
+                {"t": sec, "target": round(w.target, 6), "released": w.released, "dropped": w.dropped}
+                for sec, w in sorted(self.pacer.items())
+            ],
+            "errors": [{"endpoint": ep, "error": msg, "count": n} for (ep, msg), n in self.errors.items()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ResultSet":
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not a harness results file (schema {data.get('schema')!r}, expected {SCHEMA!r})")
+        results = cls(
+            run_id=data.get("run_id", ""),
+            meta=data.get("meta", {}),
+            scenario=data.get("scenario", {}),
+            plan=data.get("plan", []),
+            endpoints=data.get("endpoints", {}),
+        )
+        for row in data.get("windows", []):
+            results.windows[(row["endpoint"], row["outcome"], int(row["t"]))] = Histogram.from_dict(row)
+        for row in data.get("statuses", []):
+            results.statuses[(row["endpoint"], int(row["status"]), int(row["t"]))] += int(row["count"])
+        for row in data.get("pacer", []):
+            results.record_pacer(int(row["t"]), target=row["target"], released=row["released"], dropped=row["dropped"])
+        for row in data.get("errors", []):
+            results.errors[(row["endpoint"], row["error"])] += int(row["count"])
+        return results
+
+    def save(self, path: str | Path) -> Path:
+        """Write JSON atomically (a crash mid-write never leaves half a file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(self.to_dict(), fh, separators=(",", ":"))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ResultSet":
+        with open(path, encoding="utf-8") as fh:
+            return cls.from_dict(json.load(fh))
+
+    def iter_rows(self) -> Iterator[dict[str, Any]]:
+        """Flat rows (second, endpoint, outcome, count, sum, max) for data frames."""
+        for (ep, oc, sec), h in self.windows.items():
+            yield {"t": sec, "endpoint": ep, "outcome": oc, "count": h.count, "sum_us": h.sum, "max_us": h.max}
+
+
+def _ms(us: float | None) -> float | None:
+    return None if us is None else us / 1000.0

@@ -1,0 +1,469 @@
+"""Scenarios: what to run, as validated plain data.
+
+A scenario is a TOML file with a target, the Cognito auth, weighted endpoints and an open-model
+load profile measured in requests per second::
+
+    scenario = Scenario.load("scenarios/steady.toml")
+    scenario.load_profile.profile   # "steady"
+
+Bad files raise ``ScenarioError`` with one line naming the file, the field and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from harness.errors import LimitExceeded, ScenarioError
+
+__all__ = [
+    "Scenario",
+    "Target",
+    "Auth",
+    "Endpoint",
+    "Steady",
+    "Ramp",
+    "Burst",
+    "Spike",
+    "LoadProfile",
+    "Limits",
+    "DEFAULT_LIMITS",
+    "parse_duration",
+    "LOCAL",
+]
+
+LOCAL = "local"
+"""The target, pool or client named ``local`` means the local stack's."""
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"1m30s"``, ``"250ms"`` or ``"2h"``.
+
+    >>> parse_duration("1m30s")
+    90.0
+    """
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '30s', '5m', '250ms'")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        pos, total = 0, 0.0
+        for match in _DURATION_PART.finditer(text):
+            if match.start() != pos:
+                break
+            total += float(match.group(1)) * _UNITS[match.group(2)]
+            pos = match.end()
+        if text and pos == len(text):
+            return total
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a duration; write seconds or a string like '30s', '5m', '250ms'")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+Rate = Annotated[float, Field(ge=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Target(_Model):
+    """Where requests go. ``base_url = "local"`` means the local stack's API Gateway emulator.
+
+    ``api_id``/``api_name``/``stage``/``api_kind`` name the API for CloudWatch metrics.
+    """
+
+    base_url: str
+    api_kind: Literal["http", "rest"] = "http"
+    api_id: str | None = None
+    api_name: str | None = None
+    stage: str | None = None
+    timeout: PositiveDuration = 30.0
+    lambda_functions: list[str] = Field(default_factory=list)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value == LOCAL:
+            return value
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s):// URL or \"local\" for the local stack")
+        return value.rstrip("/")
+
+
+class Auth(_Model):
+    """Cognito user pool auth: N test users ``{username_prefix}0..N-1`` each holding one token."""
+
+    user_pool_id: str = LOCAL
+    client_id: str = LOCAL
+    region: str | None = None
+    users: int = Field(default=10, ge=1)
+    username_prefix: str = Field(default="loadtestuser", pattern=r"^[A-Za-z][A-Za-z0-9_.@-]*$")
+    flow: Literal["srp", "admin"] = "admin"
+    refresh_margin: Duration = Field(default=300.0, ge=0)
+    login_rate: float = Field(default=20.0, gt=0)
+
+    @property
+    def usernames(self) -> list[str]:
+        return [f"{self.username_prefix}{i}" for i in range(self.users)]
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+PLACEHOLDERS = frozenset({"user", "vu", "id", "seq", "uuid"})
+
+
+class Endpoint(_Model):
+    """One weighted request. ``path`` may hold ``{user}`` (the virtual user's username),
+    ``{vu}`` (its number), ``{id}`` (a random id 1..``id_max``), ``{seq}`` (a counter)
+    and ``{uuid}``; ``body`` is sent as JSON and may use the same placeholders in strings."""
+
+    name: str = Field(min_length=1)
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    path: str
+    body: dict[str, Any] | list[Any] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    weight: int = Field(default=1, ge=1)
+    expect: list[int] = Field(default_factory=lambda: [200])
+    id_max: int = Field(default=1000, ge=1)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/' (it is joined to target.base_url)")
+        unknown = set(_PLACEHOLDER.findall(value)) - PLACEHOLDERS
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder {{{sorted(unknown)[0]}}}; use one of "
+                + ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
+            )
+        return value
+
+    @field_validator("expect")
+    @classmethod
+    def _statuses(cls, value: list[int]) -> list[int]:
+        if not value or any(not 100 <= s <= 599 for s in value):
+            raise ValueError("must list HTTP status codes between 100 and 599, e.g. [200, 201]")
+        return value
+
+
+class _Profile(_Model):
+    vus: int | None = Field(default=None, ge=1)
+    """Virtual users in the pool (k6's preAllocatedVUs). Default: enough for the peak rate."""
+
+    def peak_rate(self) -> float:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def total_duration(self) -> float:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def rate_fields(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in type(self).model_fields if name.endswith("_rate") or name == "rate"}
+
+
+class Steady(_Profile):
+    """A sustained rate for a duration."""
+
+    profile: Literal["steady"]
+    rate: Rate = Field(gt=0)
+    duration: PositiveDuration
+
+    def peak_rate(self) -> float:
+        return self.rate
+
+    def total_duration(self) -> float:
+        return self.duration
+
+
+class Ramp(_Profile):
+    """Steps from ``from_rate`` to ``to_rate`` by ``step``, each held ``step_duration``."""
+
+    profile: Literal["ramp"]
+    from_rate: Rate
+    to_rate: Rate
+    step: float = Field(gt=0)
+    step_duration: PositiveDuration
+
+    @model_validator(mode="after")
+    def _direction(self) -> "Ramp":
+        if self.from_rate == self.to_rate:
+            raise ValueError("from_rate equals to_rate; use profile = \"steady\" for a constant rate")
+        return self
+
+    def steps(self) -> list[float]:
+        sign = 1 if self.to_rate > self.from_rate else -1
+        rates, rate = [], self.from_rate
+        while (rate - self.to_rate) * sign < 1e-9:
+            rates.append(round(rate, 9))
+            rate += sign * self.step
+        if abs(rates[-1] - self.to_rate) > 1e-9:
+            rates.append(self.to_rate)
+        return rates
+
+    def peak_rate(self) -> float:
+        return max(self.from_rate, self.to_rate)
+
+    def total_duration(self) -> float:
+        return len(self.steps()) * self.step_duration
+
+
+class Burst(_Profile):
+    """Bursts at ``burst_rate`` with no ramp-up, separated by random idle intervals at
+    ``base_rate`` drawn uniformly from [``idle_min``, ``idle_max``] with ``seed``.
+    The run starts idle and ends with a last idle interval to show recovery."""
+
+    profile: Literal["burst"]
+    base_rate: Rate = 0.0
+    burst_rate: Rate = Field(gt=0)
+    burst_length: PositiveDuration
+    idle_min: PositiveDuration
+    idle_max: PositiveDuration
+    cycles: int = Field(default=3, ge=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _idle(self) -> "Burst":
+        if self.idle_max < self.idle_min:
+            raise ValueError("idle_max is below idle_min; set idle_max >= idle_min")
+        if self.burst_rate <= self.base_rate:
+            raise ValueError("burst_rate must be above base_rate")
+        return self
+
+    def peak_rate(self) -> float:
+        return self.burst_rate
+
+    def total_duration(self) -> float:
+        # The exact total depends on the seed; the plan computes it. This bound is for limits.
+        return (self.cycles + 1) * self.idle_max + self.cycles * self.burst_length
+
+
+class Spike(_Profile):
+    """``base_rate`` for ``duration``, jumping to ``spike_rate`` at ``at`` for ``spike_duration``."""
+
+    profile: Literal["spike"]
+    base_rate: Rate
+    spike_rate: Rate = Field(gt=0)
+    at: Duration = Field(ge=0)
+    spike_duration: PositiveDuration
+    duration: PositiveDuration
+
+    @model_validator(mode="after")
+    def _inside(self) -> "Spike":
+        if self.at + self.spike_duration > self.duration:
+            raise ValueError("the spike (at + spike_duration) ends after duration; lengthen duration")
+        return self
+
+    def peak_rate(self) -> float:
+        return max(self.base_rate, self.spike_rate)
+
+    def total_duration(self) -> float:
+        return self.duration
+
+
+LoadProfile = Annotated[Union[Steady, Ramp, Burst, Spike], Field(discriminator="profile")]
+
+
+class Limits(_Model):
+    """Safety limits. A scenario may lower them freely; raising one above the built-in
+    default needs ``--override-limits`` (or ``HARNESS_OVERRIDE_LIMITS=1``)."""
+
+    max_rate: float = Field(default=2000.0, gt=0)
+    max_duration: Duration = Field(default=3600.0, gt=0)
+    max_users: int = Field(default=1000, ge=1)
+    max_vus: int = Field(default=2000, ge=1)
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class Scenario(_Model):
+    """A whole scenario file. Load with ``Scenario.load(path)``."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    target: Target
+    auth: Auth | None = None
+    endpoints: list[Endpoint] = Field(min_length=1)
+    load_profile: LoadProfile = Field(alias="load")
+    limits: Limits = Field(default_factory=Limits)
+    gates: list[str] = Field(default_factory=list)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _unique(cls, value: list[Endpoint]) -> list[Endpoint]:
+        seen: set[str] = set()
+        for endpoint in value:
+            if endpoint.name in seen:
+                raise ValueError(f"two endpoints are named {endpoint.name!r}; give each a unique name")
+            seen.add(endpoint.name)
+        return value
+
+    @property
+    def vus(self) -> int:
+        """The virtual-user pool size: the profile's ``vus`` or a default sized for the peak."""
+        if self.load_profile.vus:
+            return self.load_profile.vus
+        # Enough users for the peak rate at ~200 ms per request, at least 10.
+        return max(10, min(self.limits.max_vus, int(self.load_profile.peak_rate() * 0.2) + 1))
+
+    # ---- loading -------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path, *, override_limits: bool = False) -> "Scenario":
+        """Read, validate and check ``path`` against the safety limits."""
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ScenarioError("no such file; check the path (scenarios live in scenarios/)", path=str(path)) from None
+        except UnicodeDecodeError:
+            raise ScenarioError("not UTF-8 text; save it as UTF-8 TOML", path=str(path)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError(f"not valid TOML: {exc}; fix the syntax there", path=str(path)) from None
+        if "name" not in raw:
+            raw = {"name": path.stem, **raw}
+        return cls.from_dict(raw, source=str(path), override_limits=override_limits)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<scenario>", override_limits: bool = False) -> "Scenario":
+        """Validate already-parsed data (a Lambda worker receives a scenario this way)."""
+        try:
+            scenario = cls.model_validate(data)
+        except ValidationError as exc:
+            raise _one_line(exc, source) from None
+        scenario.check_limits(source=source, override=override_limits)
+        return scenario
+
+    def check_limits(self, *, source: str = "<scenario>", override: bool = False) -> None:
+        """Raise ``LimitExceeded`` if the scenario goes past its safety limits."""
+        if not override:
+            for name in Limits.model_fields:
+                mine, default = getattr(self.limits, name), getattr(DEFAULT_LIMITS, name)
+                if mine > default:
+                    raise LimitExceeded(
+                        f"{mine:g} raises the built-in safety limit of {default:g}; "
+                        "lower it or pass --override-limits",
+                        path=source,
+                        field=f"limits.{name}",
+                    )
+        profile = self.load_profile
+        for field, rate in profile.rate_fields().items():
+            if rate > self.limits.max_rate:
+                raise LimitExceeded(
+                    f"{rate:g} rps is over the safety limit of {self.limits.max_rate:g} rps; "
+                    "lower it, or raise limits.max_rate and pass --override-limits",
+                    path=source,
+                    field=f"load.{field}",
+                )
+        if profile.total_duration() > self.limits.max_duration:
+            raise LimitExceeded(
+                f"the profile runs up to {profile.total_duration():g} s, over the safety limit of "
+                f"{self.limits.max_duration:g} s; shorten it, or raise limits.max_duration and pass --override-limits",
+                path=source,
+                field="load",
+            )
+        if self.auth and self.auth.users > self.limits.max_users:
+            raise LimitExceeded(
+                f"{self.auth.users} users is over the safety limit of {self.limits.max_users}; "
+                "use fewer, or raise limits.max_users and pass --override-limits",
+                path=source,
+                field="auth.users",
+            )
+        if self.vus > self.limits.max_vus:
+            raise LimitExceeded(
+                f"{self.vus} virtual users is over the safety limit of {self.limits.max_vus}; "
+                "use fewer, or raise limits.max_vus and pass --override-limits",
+                path=source,
+                field="load.vus",
+            )
+
+    def echo(self) -> dict[str, Any]:
+        """The scenario as plain data for results files (it holds no secrets by design)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# ---- one-line errors -------------------------------------------------------------------------
+
+_PROFILE_NAMES = "steady, ramp, burst, spike"
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in {"Steady", "Ramp", "Burst", "Spike"} or str(item).startswith("function-"):
+            continue
+        elif str(item) in {"steady", "ramp", "burst", "spike"} and parts and parts[-1] == "load":
+            continue
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _allowed(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Scenario
+    for item in loc[:-1]:
+        if isinstance(item, int):
+            continue
+        fields = getattr(model, "model_fields", {})
+        by_alias = {(f.alias or n): f for n, f in fields.items()}
+        info = by_alias.get(item) or fields.get(item)
+        if info is None:
+            # a discriminated profile: item is the tag
+            model = {"steady": Steady, "ramp": Ramp, "burst": Burst, "spike": Spike}.get(str(item), model)
+            continue
+        annotation = info.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if candidates:
+            model = candidates[0]
+    return [(f.alias or n) for n, f in getattr(model, "model_fields", {}).items()]
+
+
+def _one_line(exc: ValidationError, source: str) -> ScenarioError:
+    err = exc.errors(include_url=False)[0]
+    loc, kind, msg = err["loc"], err["type"], err["msg"]
+    field = _loc(loc)
+    if kind == "missing":
+        text = "is required; add it"
+    elif kind == "extra_forbidden":
+        allowed = ", ".join(a for a in _allowed(loc) if a)
+        text = f"is not a known field; remove it or use one of: {allowed}"
+    elif kind == "union_tag_invalid" or kind == "union_tag_not_found":
+        field = field if field.endswith("profile") else f"{field}.profile"
+        text = f"must be one of {_PROFILE_NAMES}; set profile = \"steady\" (or another)"
+    else:
+        got = err.get("input")
+        shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+        text = msg.removeprefix("Value error, ") + shown
+        if not text.rstrip(")").endswith(("fix", "it")) and ";" not in text:
+            text += "; fix this value"
+    count = exc.error_count()
+    more = f" (+{count - 1} more)" if count > 1 else ""
+    return ScenarioError(text + more, path=source, field=field)
