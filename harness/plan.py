@@ -22,6 +22,9 @@ from harness.scenario import Burst, LoadProfile, Ramp, Spike, Steady
 
 __all__ = ["Segment", "Plan", "build_plan"]
 
+_EPSILON = 1e-9
+"""Rounding allowance, in requests, when a planned count is compared with a whole number."""
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -112,21 +115,29 @@ class Plan:
 
     def released_by(self, t: float) -> int:
         """Whole requests this shard releases by ``t``: ``floor(count + phase)``."""
-        return int(math.floor(self.count_until(t) + self.phase + 1e-9))
+        return int(math.floor(self.count_until(t) + self.phase + _EPSILON))
 
     def release_time(self, k: int) -> float | None:
-        """The scheduled instant of request ``k`` (0-based), or None past the plan's end."""
-        target = (k + 1 - self.phase) / self.share if self.share > 0 else math.inf
+        """The scheduled instant of request ``k`` (0-based), or None past the plan's end.
+
+        The earliest instant at which ``released_by`` reaches ``k + 1``, so that exactly
+        ``total`` requests have an instant and they agree with ``released_by`` at every edge."""
+        if k >= self.total:
+            return None
+        # half the rounding allowance of released_by: lands just past its step, never before it
+        target = (k + 1 - self.phase - _EPSILON / 2) / self.share
         if target <= 0:
             return 0.0
-        i = bisect.bisect_right(self._cumulative, target) - 1
+        # the last segment that starts below target: a count reached exactly at a segment's end
+        # belongs to that segment, not to a later one after a zero-rate gap (a burst's last request)
+        i = max(0, bisect.bisect_left(self._cumulative, target) - 1)
         while i < len(self.segments):
             seg = self.segments[i]
             inside = target - self._cumulative[i]
-            if inside <= seg.count(seg.end) + 1e-9:
+            if inside <= seg.count(seg.end):
                 return seg.time_of(inside)
             i += 1
-        return None
+        return self.duration  # the last request, reached only up to float rounding
 
     def shard(self, index: int, count: int) -> "Plan":
         """Shard ``index`` of ``count``: 1/count of the rate, offset by index/count of a

@@ -96,7 +96,11 @@ class Histogram:
         """Nearest-rank percentile in microseconds (``q`` in 0..1); None when empty."""
         if self.count == 0:
             return None
-        rank = max(1, math.ceil(q * self.count))
+        rank = max(1, math.ceil(q * self.count - 1e-9))  # 0.07 * 100 is 7.000000000000001
+        if rank >= self.count:
+            return float(self.max)
+        if rank == 1:
+            return float(self.min)
         seen = 0
         for key in sorted(self.counts):
             seen += self.counts[key]

@@ -11,6 +11,7 @@ Bad files raise ``ScenarioError`` with one line naming the file, the field and t
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -22,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "Spike",
     "LoadProfile",
     "Limits",
+    "LocalSettings",
     "DEFAULT_LIMITS",
     "parse_duration",
     "LOCAL",
@@ -60,6 +63,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a string like '30s', '5m', '250ms'")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a duration; write a finite number of seconds or a string like '30s'")
         return float(value)
     if isinstance(value, str):
         text = value.strip().replace(" ", "")
@@ -72,15 +77,29 @@ def parse_duration(value: Any) -> float:
         if text and pos == len(text):
             return total
         try:
-            return float(text)
+            number = float(text)
         except ValueError:
             pass
+        else:
+            if math.isfinite(number):
+                return number
     raise ValueError(f"{value!r} is not a duration; write seconds or a string like '30s', '5m', '250ms'")
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
-Rate = Annotated[float, Field(ge=0)]
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax mode reads ``rate = true`` as 1.0; a scenario never means that
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+Float = Annotated[float, BeforeValidator(_not_bool)]
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Rate = Annotated[float, BeforeValidator(_not_bool), Field(ge=0)]
 
 
 class _Model(BaseModel):
@@ -117,11 +136,11 @@ class Auth(_Model):
     user_pool_id: str = LOCAL
     client_id: str = LOCAL
     region: str | None = None
-    users: int = Field(default=10, ge=1)
+    users: Int = Field(default=10, ge=1)
     username_prefix: str = Field(default="loadtestuser", pattern=r"^[A-Za-z][A-Za-z0-9_.@-]*$")
     flow: Literal["srp", "admin"] = "admin"
     refresh_margin: Duration = Field(default=300.0, ge=0)
-    login_rate: float = Field(default=20.0, gt=0)
+    login_rate: Float = Field(default=20.0, gt=0)
 
     @property
     def usernames(self) -> list[str]:
@@ -142,9 +161,9 @@ class Endpoint(_Model):
     path: str
     body: dict[str, Any] | list[Any] | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    weight: int = Field(default=1, ge=1)
+    weight: Int = Field(default=1, ge=1)
     expect: list[int] = Field(default_factory=lambda: [200])
-    id_max: int = Field(default=1000, ge=1)
+    id_max: Int = Field(default=1000, ge=1)
 
     @field_validator("method", mode="before")
     @classmethod
@@ -173,7 +192,7 @@ class Endpoint(_Model):
 
 
 class _Profile(_Model):
-    vus: int | None = Field(default=None, ge=1)
+    vus: Int | None = Field(default=None, ge=1)
     """Virtual users in the pool (k6's preAllocatedVUs). Default: enough for the peak rate."""
 
     def peak_rate(self) -> float:  # pragma: no cover - overridden
@@ -206,14 +225,16 @@ class Ramp(_Profile):
     profile: Literal["ramp"]
     from_rate: Rate
     to_rate: Rate
-    step: float = Field(gt=0)
+    step: Float = Field(gt=0)
     step_duration: PositiveDuration
 
-    @model_validator(mode="after")
-    def _direction(self) -> "Ramp":
-        if self.from_rate == self.to_rate:
-            raise ValueError("from_rate equals to_rate; use profile = \"steady\" for a constant rate")
-        return self
+    @field_validator("to_rate")
+    @classmethod
+    def _direction(cls, value: float, info: ValidationInfo) -> float:
+        # a field validator (not a model validator) so that the error names load.to_rate
+        if info.data.get("from_rate") == value:
+            raise ValueError("equals from_rate; use profile = \"steady\" for a constant rate")
+        return value
 
     def steps(self) -> list[float]:
         sign = 1 if self.to_rate > self.from_rate else -1
@@ -243,16 +264,24 @@ class Burst(_Profile):
     burst_length: PositiveDuration
     idle_min: PositiveDuration
     idle_max: PositiveDuration
-    cycles: int = Field(default=3, ge=1)
-    seed: int = 0
+    cycles: Int = Field(default=3, ge=1)
+    seed: Int = 0
 
-    @model_validator(mode="after")
-    def _idle(self) -> "Burst":
-        if self.idle_max < self.idle_min:
-            raise ValueError("idle_max is below idle_min; set idle_max >= idle_min")
-        if self.burst_rate <= self.base_rate:
-            raise ValueError("burst_rate must be above base_rate")
-        return self
+    @field_validator("burst_rate")
+    @classmethod
+    def _above_base(cls, value: float, info: ValidationInfo) -> float:
+        base = info.data.get("base_rate")
+        if base is not None and value <= base:
+            raise ValueError(f"must be above base_rate ({base:g}); raise burst_rate or lower base_rate")
+        return value
+
+    @field_validator("idle_max")
+    @classmethod
+    def _idle(cls, value: float, info: ValidationInfo) -> float:
+        idle_min = info.data.get("idle_min")
+        if idle_min is not None and value < idle_min:
+            raise ValueError(f"is below idle_min ({idle_min:g} s); set idle_max >= idle_min")
+        return value
 
     def peak_rate(self) -> float:
         return self.burst_rate
@@ -272,11 +301,16 @@ class Spike(_Profile):
     spike_duration: PositiveDuration
     duration: PositiveDuration
 
-    @model_validator(mode="after")
-    def _inside(self) -> "Spike":
-        if self.at + self.spike_duration > self.duration:
-            raise ValueError("the spike (at + spike_duration) ends after duration; lengthen duration")
-        return self
+    @field_validator("duration")
+    @classmethod
+    def _inside(cls, value: float, info: ValidationInfo) -> float:
+        at, length = info.data.get("at"), info.data.get("spike_duration")
+        if at is not None and length is not None and at + length > value:
+            raise ValueError(
+                f"is shorter than the spike's end (at + spike_duration = {at + length:g} s); "
+                "lengthen duration or move the spike earlier"
+            )
+        return value
 
     def peak_rate(self) -> float:
         return max(self.base_rate, self.spike_rate)
@@ -288,14 +322,31 @@ class Spike(_Profile):
 LoadProfile = Annotated[Union[Steady, Ramp, Burst, Spike], Field(discriminator="profile")]
 
 
+class LocalSettings(_Model):
+    """How the local stack's API Gateway emulator behaves for this scenario (ignored on AWS):
+    stage throttling (token bucket) and the mock backend's latency and errors."""
+
+    throttle_rate: float | None = Field(default=None, gt=0)
+    throttle_burst: int | None = Field(default=None, ge=1)
+    latency_ms: float = Field(default=2.0, ge=0)
+    latency_sigma: float = Field(default=0.3, ge=0)
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _pair(self) -> "LocalSettings":
+        if (self.throttle_rate is None) != (self.throttle_burst is None):
+            raise ValueError("set both throttle_rate and throttle_burst, or neither")
+        return self
+
+
 class Limits(_Model):
     """Safety limits. A scenario may lower them freely; raising one above the built-in
     default needs ``--override-limits`` (or ``HARNESS_OVERRIDE_LIMITS=1``)."""
 
-    max_rate: float = Field(default=2000.0, gt=0)
+    max_rate: Float = Field(default=2000.0, gt=0)
     max_duration: Duration = Field(default=3600.0, gt=0)
-    max_users: int = Field(default=1000, ge=1)
-    max_vus: int = Field(default=2000, ge=1)
+    max_users: Int = Field(default=1000, ge=1)
+    max_vus: Int = Field(default=2000, ge=1)
 
 
 DEFAULT_LIMITS = Limits()
@@ -312,6 +363,7 @@ class Scenario(_Model):
     load_profile: LoadProfile = Field(alias="load")
     limits: Limits = Field(default_factory=Limits)
     gates: list[str] = Field(default_factory=list)
+    local: LocalSettings = Field(default_factory=LocalSettings)
 
     @field_validator("endpoints")
     @classmethod
@@ -329,7 +381,7 @@ class Scenario(_Model):
         if self.load_profile.vus:
             return self.load_profile.vus
         # Enough users for the peak rate at ~200 ms per request, at least 10.
-        return max(10, min(self.limits.max_vus, int(self.load_profile.peak_rate() * 0.2) + 1))
+        return min(self.limits.max_vus, max(10, int(self.load_profile.peak_rate() * 0.2) + 1))
 
     # ---- loading -------------------------------------------------------------------------
 
@@ -343,6 +395,9 @@ class Scenario(_Model):
             raise ScenarioError("no such file; check the path (scenarios live in scenarios/)", path=str(path)) from None
         except UnicodeDecodeError:
             raise ScenarioError("not UTF-8 text; save it as UTF-8 TOML", path=str(path)) from None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ScenarioError(f"cannot read it ({reason}); pass a readable scenario file", path=str(path)) from None
         except tomllib.TOMLDecodeError as exc:
             raise ScenarioError(f"not valid TOML: {exc}; fix the syntax there", path=str(path)) from None
         if "name" not in raw:
@@ -381,11 +436,12 @@ class Scenario(_Model):
                     field=f"load.{field}",
                 )
         if profile.total_duration() > self.limits.max_duration:
+            length_field = {"steady": "duration", "spike": "duration", "ramp": "step_duration"}.get(profile.profile)
             raise LimitExceeded(
                 f"the profile runs up to {profile.total_duration():g} s, over the safety limit of "
                 f"{self.limits.max_duration:g} s; shorten it, or raise limits.max_duration and pass --override-limits",
                 path=source,
-                field="load",
+                field=f"load.{length_field}" if length_field else "load",
             )
         if self.auth and self.auth.users > self.limits.max_users:
             raise LimitExceeded(

@@ -1,0 +1,218 @@
+"""The open-model pacer under gevent (Locust's runtime), with greenlets as virtual users.
+
+Each fake virtual user loops on ``pacer.acquire()``, stamps ``time.time()`` per ticket and may
+sleep to simulate a request. No network. About 5 seconds of wall clock in all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import gevent
+import pytest
+
+from harness.load.pacer import Pacer, Ticket
+from harness.plan import Plan, build_plan
+from harness.results import ResultSet
+from harness.scenario import Burst, Steady
+
+LEAD_IN = 0.1  # seconds between start() and t0, so that every user is already waiting
+
+
+@dataclass
+class Users:
+    """``n`` greenlets looping on ``acquire()`` until it returns None."""
+
+    pacer: Pacer
+    n: int
+    work: float = 0.0
+    stamps: list[tuple[Ticket, float]] = field(default_factory=list)
+    ended: int = 0
+
+    def __post_init__(self) -> None:
+        self.greenlets = [gevent.spawn(self._loop) for _ in range(self.n)]
+
+    def _loop(self) -> None:
+        while True:
+            ticket = self.pacer.acquire()
+            if ticket is None:
+                self.ended += 1
+                return
+            self.stamps.append((ticket, time.time()))
+            if self.work:
+                gevent.sleep(self.work)
+
+    def join(self, timeout: float) -> None:
+        gevent.joinall(self.greenlets, timeout=timeout)
+        assert all(g.dead for g in self.greenlets), "acquire() did not end every user"
+
+
+def run(plan: Plan, users: int, work: float = 0.0) -> tuple[Pacer, Users, ResultSet, float]:
+    """Run ``plan`` to its end with ``users`` virtual users; returns pacer, users, results, t0."""
+    results = ResultSet(run_id="pacer-test")
+    pacer = Pacer(plan, results)
+    vus = Users(pacer, users, work)
+    gevent.sleep(0)  # let every user reach acquire()
+    assert pacer.idle == users
+    t0 = time.time() + LEAD_IN
+    pacer.start(t0)
+    vus.join(timeout=LEAD_IN + plan.duration + 3)
+    assert pacer.finished.is_set()
+    return pacer, vus, results, t0
+
+
+def test_steady_plan_releases_exactly_the_plan_smoothly() -> None:
+    plan = build_plan(Steady(profile="steady", rate=200, duration=2))
+    pacer, vus, results, t0 = run(plan, users=50, work=0.002)
+
+    # exactly the planned count, each iteration once, none dropped with enough users
+    assert plan.total == 400
+    assert pacer.released == plan.total and pacer.dropped == 0
+    assert sorted(t.seq for t, _ in vus.stamps) == list(range(plan.total))
+    assert vus.ended == 50
+
+    # each ticket carries its planned instant, and was handed over at (not before) it
+    for ticket, at in vus.stamps:
+        assert ticket.scheduled == pytest.approx(t0 + plan.release_time(ticket.seq), abs=1e-6)
+        assert at >= ticket.scheduled - 1e-3
+    lags = sorted(at - t.scheduled for t, at in vus.stamps)
+    assert lags[len(lags) // 2] < 0.005, "the median request left more than 5 ms late"
+    assert pacer.max_lag < 0.1
+
+    # smooth: 200 rps is 2 per 10 ms bin; batching (e.g. releasing every 50 ms) would pile up 10
+    bins = Counter(int((at - t0) // 0.010) for _, at in vus.stamps)
+    mean = plan.total / (plan.duration / 0.010)
+    assert max(bins.values()) <= 3 * mean, f"arrivals bunch up: {bins.most_common(3)}"
+    assert len(bins) >= 0.9 * (plan.duration / 0.010), "arrivals leave many 10 ms bins empty"
+
+    # the per-second windows: targets add up to the plan, released match what users got
+    totals = results.pacer_totals()
+    assert totals.target == pytest.approx(plan.count_until(plan.duration))
+    assert round(totals.target) == plan.total
+    assert totals.released == plan.total and totals.dropped == 0
+    by_second = Counter(int(t.scheduled) for t, _ in vus.stamps)
+    assert {s: w.released for s, w in results.pacer.items() if w.released} == dict(by_second)
+    for second, window in results.pacer.items():
+        # a whole second inside the run plans 200; the partial ones at the edges less
+        assert 0 < window.target <= 200 + 1e-9
+        assert abs(window.released - window.target) <= 1.0
+
+
+def test_too_few_users_drop_iterations_and_count_them() -> None:
+    plan = build_plan(Steady(profile="steady", rate=200, duration=0.4))
+    pacer, vus, results, _ = run(plan, users=2, work=0.050)
+
+    # 2 users at 50 ms per request manage ~40 rps of the 200 planned: the rest is dropped, not delayed
+    assert pacer.released + pacer.dropped == plan.total == 80
+    assert pacer.released == len(vus.stamps)
+    assert pacer.released <= 2 * (0.4 / 0.050 + 2)
+    assert pacer.dropped >= 55
+    totals = results.pacer_totals()
+    assert (totals.released, totals.dropped) == (pacer.released, pacer.dropped)
+    assert totals.target == pytest.approx(80)
+    assert sum(w.dropped for w in results.pacer.values()) == pacer.dropped
+    # the iterations a busy pool could not take were not handed out late: lag stays small
+    assert max(at - t.scheduled for t, at in vus.stamps) < 0.05
+
+
+def test_burst_starts_on_time() -> None:
+    profile = Burst(
+        profile="burst", base_rate=0, burst_rate=100, burst_length=0.2, idle_min=0.2, idle_max=0.2, cycles=1
+    )
+    plan = build_plan(profile)
+    burst = plan.segments[1]
+    pacer, vus, _, t0 = run(plan, users=20, work=0.001)
+
+    assert pacer.released == plan.total == 20 and pacer.dropped == 0
+    first_ticket, first_at = min(vus.stamps, key=lambda s: s[0].seq)
+    # the plan puts the first burst request one inter-arrival into the burst ...
+    assert first_ticket.scheduled == pytest.approx(t0 + burst.start + 1 / profile.burst_rate, abs=1e-6)
+    # ... and it really goes out then: not early, and within 20 ms
+    assert -1e-3 <= first_at - first_ticket.scheduled < 0.020
+    # nothing at all during the idle interval before it
+    assert min(at for _, at in vus.stamps) >= t0 + burst.start - 1e-3
+    # all of the burst within it (plus a little lag), none left for the recovery interval
+    assert max(at for _, at in vus.stamps) < t0 + burst.end + 0.020
+
+
+def test_shards_in_two_processes_release_the_whole_plan() -> None:
+    plan = build_plan(Steady(profile="steady", rate=200, duration=0.3))
+    merged = ResultSet()
+    pacers, groups = [], []
+    t0 = time.time() + LEAD_IN
+    for i in range(2):
+        results = ResultSet()
+        pacer = Pacer(plan.shard(i, 2), results)
+        groups.append(Users(pacer, 20))
+        pacers.append(pacer)
+    gevent.sleep(0)
+    for pacer in pacers:
+        pacer.start(t0)
+    for group in groups:
+        group.join(timeout=3)
+    for pacer in pacers:
+        merged.merge(pacer.results)
+    assert sum(p.released for p in pacers) == plan.total == 60
+    assert [p.released for p in pacers] == [30, 30]
+    assert merged.pacer_totals().target == pytest.approx(60)
+    assert merged.pacer_totals().released == 60
+    # the two shards interleave into the single-process schedule
+    scheduled = sorted(t.scheduled - t0 for g in groups for t, _ in g.stamps)
+    assert scheduled == pytest.approx([plan.release_time(k) for k in range(plan.total)], abs=1e-6)
+
+
+def test_stop_ends_waiting_users_with_none() -> None:
+    plan = build_plan(Steady(profile="steady", rate=10, duration=10))
+    pacer = Pacer(plan, ResultSet())
+    got: list[Ticket | None] = []
+    waiters = [gevent.spawn(lambda: got.append(pacer.acquire())) for _ in range(3)]
+    gevent.sleep(0.01)
+    assert pacer.idle == 3
+    pacer.start(time.time() + 5)  # nothing due for a while
+    gevent.sleep(0.02)
+    began = time.time()
+    pacer.stop()
+    gevent.joinall(waiters, timeout=1)
+    assert time.time() - began < 0.5
+    assert got == [None, None, None]
+    assert pacer.finished.is_set() and pacer.idle == 0
+    assert pacer.released == 0 and pacer.dropped == 0
+    assert pacer.acquire() is None
+
+
+def test_stop_in_the_middle_of_a_run() -> None:
+    plan = build_plan(Steady(profile="steady", rate=100, duration=10))
+    pacer = Pacer(plan, ResultSet())
+    vus = Users(pacer, 5)
+    gevent.sleep(0)
+    pacer.start(time.time())
+    gevent.sleep(0.2)
+    began = time.time()
+    pacer.stop()
+    vus.join(timeout=1)
+    assert time.time() - began < 0.5
+    assert 10 <= pacer.released <= 30
+    assert pacer.released + pacer.dropped < plan.total
+    released = pacer.released
+    gevent.sleep(0.05)
+    assert pacer.released == released, "the pacer kept releasing after stop()"
+
+
+def test_acquire_after_the_plan_ends_returns_none() -> None:
+    plan = build_plan(Steady(profile="steady", rate=50, duration=0.1))
+    pacer, vus, _, _ = run(plan, users=1)
+    assert pacer.released == plan.total == 5
+    began = time.time()
+    assert pacer.acquire() is None
+    assert pacer.acquire(timeout=5) is None
+    assert time.time() - began < 0.1
+
+
+def test_acquire_timeout_leaves_no_waiter_behind() -> None:
+    plan = build_plan(Steady(profile="steady", rate=100, duration=1))
+    pacer = Pacer(plan, ResultSet())
+    assert pacer.acquire(timeout=0.01) is None
+    assert pacer.idle == 0
+    pacer.stop()
