@@ -70,7 +70,7 @@ def resolve_target(scenario: Scenario) -> ResolvedTarget:
         from harness.local.stack import load_local_info  # the one place the core looks at the local stack
 
         info = load_local_info()
-        for key, value in info.env().items() if hasattr(info, "env") else ():
+        for key, value in info.env(jwks=False).items():
             os.environ.setdefault(key, value)
     region = (auth.region if auth and auth.region else None) or (info.region if info else None) or os.environ.get("AWS_REGION") or "us-east-1"
     return ResolvedTarget(
@@ -209,7 +209,7 @@ class LoadSession:
         if auth is None or self.tokens is not None:
             return
         from harness.auth.tokens import TokenPool
-        from harness.auth.users import get_password
+        from harness.auth.secret import get_password
         from harness.aws import AwsContext
 
         ctx = AwsContext(region=self.target.region)
@@ -249,7 +249,9 @@ class LoadSession:
             self.open_tokens()
         except HarnessError as exc:
             self.fail(str(exc))
-            raise
+        except Exception as exc:  # a bug or an unexpected AWS answer: fail the run visibly
+            log.exception("harness: could not prepare the token pool")
+            self.fail(f"could not prepare the token pool: {type(exc).__name__}: {exc}")
 
     def start_pacer(self, t0: float) -> None:
         assert self.pacer is not None

@@ -95,26 +95,33 @@ class LocalStackInfo(BaseModel):
     pids: dict[str, int] = Field(default_factory=dict)  # "moto", "emulator"
     log_dir: str
 
-    def env(self, *, timeout: float = 5.0) -> dict[str, str]:
-        """Variables that point boto3 and pycognito at this stack.
+    def env(self, *, timeout: float = 5.0, jwks: bool = True) -> dict[str, str]:
+        """Variables that point boto3 and pycognito (and harness's metrics settings) at this stack.
 
         ``COGNITO_JWKS`` holds the pool's signing keys, fetched from moto: pycognito verifies
-        tokens against it instead of fetching them from real AWS.
+        tokens against it instead of fetching them from real AWS. ``jwks=False`` skips that
+        fetch (no network: safe inside Locust's forked workers).
         """
-        try:
-            jwks = http_get_json(f"{self.endpoint_url}/{self.user_pool_id}/.well-known/jwks.json", timeout=timeout)
-        except (OSError, ValueError) as exc:
-            raise LocalStackError(
-                f"could not read the user pool's JWKS from moto at {self.endpoint_url} ({exc}); "
-                "is the local stack still running? try `harness local status`"
-            ) from exc
-        return {
+        env = {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             **_CREDENTIALS,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
-            "COGNITO_JWKS": json.dumps(jwks),
+            # Local metrics have 1-second resolution and are published within a second;
+            # on AWS, API Gateway's are per minute and arrive a minute or two late.
+            "HARNESS_METRICS_MIN_PERIOD": "1",
+            "HARNESS_METRICS_DELAY": "2",
         }
+        if jwks:
+            try:
+                keys = http_get_json(f"{self.endpoint_url}/{self.user_pool_id}/.well-known/jwks.json", timeout=timeout)
+            except (OSError, ValueError) as exc:
+                raise LocalStackError(
+                    f"could not read the user pool's JWKS from moto at {self.endpoint_url} ({exc}); "
+                    "is the local stack still running? try `harness local status`"
+                ) from exc
+            env["COGNITO_JWKS"] = json.dumps(keys)
+        return env
 
 
 class LocalStack:
@@ -391,8 +398,13 @@ def local_down() -> bool:
 
 
 def load_local_info() -> LocalStackInfo:
-    """The running local stack's info; ``LocalStackError`` if none is running."""
-    info = _read_state()
+    """The running local stack's info; ``LocalStackError`` if none is running.
+
+    ``HARNESS_LOCAL_INFO`` (the info as JSON, set by ``harness run --local`` for its Locust
+    child) beats the state file written by ``harness local up``.
+    """
+    inline = os.environ.get("HARNESS_LOCAL_INFO")
+    info = LocalStackInfo.model_validate_json(inline) if inline else _read_state()
     if info is None:
         raise LocalStackError(_NOT_RUNNING)
     dead = [name for name, pid in info.pids.items() if not pid_alive(pid)]

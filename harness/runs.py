@@ -1,0 +1,141 @@
+"""A run folder and what is built from it after the load: server metrics, verdict, report.
+
+    artifacts = analyse_run(Path("reports/r1"), gates=["p95 < 300ms"], aws=AwsContext())
+    artifacts.verdict.passed, artifacts.report.html
+
+The folder holds ``results.json`` (client side, from the load), ``metrics.csv`` (server side,
+from CloudWatch), ``verdict.json`` and ``junit.xml`` (the gates), ``report.html`` and
+``summary.md``. Everything but ``results.json`` can be rebuilt offline from the folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.aws import AwsContext
+from harness.errors import HarnessError, UsageError
+from harness.results import ResultSet
+
+__all__ = ["RunArtifacts", "analyse_run", "pull_run_metrics", "load_results", "parse_gates"]
+
+log = logging.getLogger("harness")
+
+
+@dataclass
+class RunArtifacts:
+    run_dir: Path
+    results: ResultSet
+    verdict: Any
+    metrics: Any = None
+    report: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_results(run_dir: Path) -> ResultSet:
+    path = run_dir / "results.json"
+    if not path.exists():
+        raise UsageError(f"{path}: no results here; pass a run folder written by `harness run` (reports/<run-id>)")
+    try:
+        return ResultSet.load(path)
+    except (ValueError, KeyError) as exc:
+        raise UsageError(f"{path}: not a harness results file ({exc}); pass a run folder written by `harness run`") from None
+
+
+def parse_gates(texts: list[str]) -> list[Any]:
+    from harness.gates import Gate
+
+    return [Gate.parse(text) for text in texts]
+
+
+def pull_run_metrics(results: ResultSet, *, aws: AwsContext, period: int | None = None) -> Any:
+    """CloudWatch metrics for the run's window (API Gateway, Lambda, Cognito) as a DataFrame."""
+    from harness import metrics
+
+    meta, scenario = results.meta, results.scenario
+    target = meta.get("target", {})
+    target_cfg = scenario.get("target", {})
+    queries = metrics.build_queries(
+        api_kind=target_cfg.get("api_kind", "http"),
+        api_id=target.get("api_id"),
+        api_name=target_cfg.get("api_name"),
+        stage=target.get("stage"),
+        lambda_functions=list(target_cfg.get("lambda_functions", [])),
+        user_pool_id=target.get("user_pool_id"),
+        client_id=target.get("client_id"),
+    )
+    if not queries:
+        return None
+    delay = float(os.environ.get("HARNESS_METRICS_DELAY", "60"))
+    ended = float(meta.get("ended_at") or time.time())
+    wait = ended + delay - time.time()
+    if wait > 0:
+        log.info("waiting %.0f s for CloudWatch to receive the last metrics", wait)
+        time.sleep(wait)
+    start = datetime.fromtimestamp(float(meta.get("started_at") or ended), tz=timezone.utc)
+    end = datetime.fromtimestamp(ended, tz=timezone.utc)
+    return metrics.pull(aws.client("cloudwatch"), queries, start=start, end=end, period=period)
+
+
+def analyse_run(
+    run_dir: Path,
+    *,
+    gates: list[str] | None = None,
+    baseline_dir: Path | None = None,
+    aws: AwsContext | None = None,
+    period: int | None = None,
+    report: bool = True,
+) -> RunArtifacts:
+    """Build metrics (when ``aws`` is given), the verdict and the report for a run folder."""
+    from harness import metrics as metrics_mod
+    from harness.gates import evaluate
+
+    results = load_results(run_dir)
+    gate_texts = list(results.scenario.get("gates", [])) + list(gates or [])
+    parsed = parse_gates(gate_texts)
+    notes: list[str] = []
+
+    frame = None
+    if aws is not None:
+        try:
+            frame = pull_run_metrics(results, aws=aws, period=period)
+            if frame is not None:
+                metrics_mod.save(frame, run_dir)
+        except HarnessError as exc:
+            notes.append(f"server metrics unavailable: {exc}")
+    if frame is None:
+        frame = metrics_mod.load(run_dir)
+
+    baseline = baseline_metrics = None
+    if baseline_dir is not None:
+        baseline = load_results(baseline_dir)
+        baseline_metrics = metrics_mod.load(baseline_dir)
+
+    verdict = evaluate(parsed, results=results, metrics=frame, baseline=baseline)
+    _write_verdict(run_dir, verdict, results)
+
+    files = None
+    if report:
+        from harness.report import write_report
+
+        files = write_report(
+            run_dir,
+            results=results,
+            metrics=frame,
+            verdict=verdict.to_dict(),
+            baseline=baseline,
+            baseline_metrics=baseline_metrics,
+        )
+    return RunArtifacts(run_dir=run_dir, results=results, verdict=verdict, metrics=frame, report=files, notes=notes)
+
+
+def _write_verdict(run_dir: Path, verdict: Any, results: ResultSet) -> None:
+    import json
+
+    (run_dir / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2), encoding="utf-8")
+    (run_dir / "junit.xml").write_text(verdict.to_junit(f"harness.{results.meta.get('scenario', 'run')}"), encoding="utf-8")
