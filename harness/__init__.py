@@ -1,3 +1,83 @@
-"""harness: load and resilience testing for Cognito-protected Amazon API Gateway APIs."""
+"""harness: load and resilience testing for Cognito-protected Amazon API Gateway APIs.
+
+The public API, for doing from Python anything the CLI does::
+
+    import harness
+    scenario = harness.Scenario.load("scenarios/smoke.toml")
+    with harness.LocalStack() as stack:
+        ...
+        outcome = harness.run_headless("scenarios/smoke.toml", run_dir=run_dir, run_id="r1", env=stack.env())
+        artifacts = harness.analyse_run(run_dir, gates=["p95 < 300ms"], aws=harness.AwsContext())
+
+Names load lazily: importing ``harness`` pulls in neither Locust (which monkey-patches the
+process with gevent) nor matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # errors
+    "HarnessError": "harness.errors",
+    "UsageError": "harness.errors",
+    "ScenarioError": "harness.errors",
+    "LimitExceeded": "harness.errors",
+    "LocalStackError": "harness.errors",
+    "AuthError": "harness.errors",
+    "LoginFailed": "harness.errors",
+    "RunError": "harness.errors",
+    "MetricsUnavailable": "harness.errors",
+    # AWS
+    "AwsContext": "harness.aws",
+    # what to run
+    "Scenario": "harness.scenario",
+    "parse_duration": "harness.scenario",
+    "Plan": "harness.plan",
+    "build_plan": "harness.plan",
+    # auth
+    "create_users": "harness.auth",
+    "delete_users": "harness.auth",
+    "get_password": "harness.auth",
+    "TokenPool": "harness.auth",
+    # running
+    "run_headless": "harness.load.runner",
+    "RunOutcome": "harness.load.runner",
+    # what came out
+    "ResultSet": "harness.results",
+    "Histogram": "harness.results",
+    "classify": "harness.results",
+    "OUTCOMES": "harness.results",
+    "Gate": "harness.gates",
+    "GateError": "harness.gates",
+    "Verdict": "harness.gates",
+    "evaluate": "harness.gates",
+    "parse_gates": "harness.gates",
+    "build_queries": "harness.metrics",
+    "pull_metrics": "harness.metrics:pull",
+    "write_report": "harness.report",
+    "analyse_run": "harness.runs",
+    "RunArtifacts": "harness.runs",
+    # the local stack
+    "LocalStack": "harness.local.stack",
+    "LocalStackInfo": "harness.local.stack",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'harness' has no attribute {name!r}")
+    module_name, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(module_name), attr or name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -32,8 +32,9 @@ __all__ = ["main"]
 
 EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-out = Console()
-err = Console(stderr=True)
+# Not a terminal (CI logs, pipes): rich would assume 80 columns and squeeze the tables.
+out = Console(width=None if sys.stdout.isatty() else 150)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 
 def _env(name: str, default: Any = None) -> Any:
@@ -141,6 +142,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     create_users = args.create_users if args.create_users is not None else args.local
 
     with _local_stack(args.local, scenario) as env:
+        from harness.target import resolve_target
+
+        resolve_target(scenario)  # a missing local stack fails here, in one line
         if create_users and scenario.auth is not None:
             _create_users(scenario.auth.users, scenario.auth.username_prefix, pool=scenario.auth.user_pool_id, region=scenario.auth.region)
         planned = _planned_duration(scenario)
@@ -303,7 +307,7 @@ def _print_run(artifacts: Any) -> None:
     meta = results.meta
     table = Table(title=f"{meta.get('scenario', '')} ({meta.get('profile', '')}, {results.duration():.0f} s, {meta.get('status', '')})")
     for col in ("endpoint", "requests", "rps", "p50 ms", "p95 ms", "p99 ms", "max ms", "ok", "throttled", "auth", "server", "client", "transport"):
-        table.add_column(col, justify="left" if col == "endpoint" else "right")
+        table.add_column(col, justify="left" if col == "endpoint" else "right", no_wrap=True)
     for row in results.summary():
         table.add_row(
             row["endpoint"], f"{row['requests']:,}", _fmt(row["rps"]), _fmt(row["p50_ms"]), _fmt(row["p95_ms"]), _fmt(row["p99_ms"]), _fmt(row["max_ms"]),

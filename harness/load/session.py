@@ -17,7 +17,6 @@ exactly, so the master's ``results.json`` is complete.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 import uuid
@@ -32,55 +31,15 @@ from harness.load.pacer import Pacer
 from harness.load.request import RequestTemplate
 from harness.plan import Plan, build_plan
 from harness.results import ResultSet, classify
-from harness.scenario import LOCAL, Endpoint, Scenario
+from harness.scenario import Endpoint, Scenario
+from harness.target import resolve_target
 
-__all__ = ["LoadSession", "ResolvedTarget", "resolve_target"]
+__all__ = ["LoadSession"]
 
 log = logging.getLogger("harness.load")
 
 READY_TIMEOUT = 120.0
 LEAD_IN = 0.3  # seconds between "everyone is ready" and the first release
-
-
-class ResolvedTarget:
-    """The scenario's target with ``local`` names replaced by the local stack's values."""
-
-    def __init__(self, *, base_url: str, user_pool_id: str | None, client_id: str | None, region: str, api_id: str | None, stage: str | None) -> None:
-        self.base_url = base_url
-        self.user_pool_id = user_pool_id
-        self.client_id = client_id
-        self.region = region
-        self.api_id = api_id
-        self.stage = stage
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
-
-
-def resolve_target(scenario: Scenario) -> ResolvedTarget:
-    """Resolve ``local`` in the target and auth to the running local stack (see ``harness local up``).
-
-    When anything is ``local`` and boto3 is not already pointed somewhere, this process's
-    environment is pointed at the local stack, exactly as ``harness run --local`` does.
-    """
-    auth, target = scenario.auth, scenario.target
-    uses_local = target.base_url == LOCAL or (auth is not None and LOCAL in (auth.user_pool_id, auth.client_id))
-    info = None
-    if uses_local:
-        from harness.local.stack import load_local_info  # the one place the core looks at the local stack
-
-        info = load_local_info()
-        for key, value in info.env(jwks=False).items():
-            os.environ.setdefault(key, value)
-    region = (auth.region if auth and auth.region else None) or (info.region if info else None) or os.environ.get("AWS_REGION") or "us-east-1"
-    return ResolvedTarget(
-        base_url=info.api_url if target.base_url == LOCAL and info else target.base_url,
-        user_pool_id=(info.user_pool_id if auth and auth.user_pool_id == LOCAL and info else (auth.user_pool_id if auth else None)),
-        client_id=(info.client_id if auth and auth.client_id == LOCAL and info else (auth.client_id if auth else None)),
-        region=region,
-        api_id=target.api_id or (info.api_id if info and target.base_url == LOCAL else None),
-        stage=target.stage or (info.stage if info and target.base_url == LOCAL else None),
-    )
 
 
 class LoadSession:

@@ -1,0 +1,163 @@
+"""The ``harness`` command: exit codes, one-line errors, and a real run on the local stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+from harness.auth.secret import get_password
+from harness.auth.users import create_users
+from harness.local.stack import LocalStack
+from harness.results import ResultSet
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def harness(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=cwd, env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )  # fmt: skip
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """The error: exactly one line, the last one, and no traceback."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], proc.stderr
+    return errors[0]
+
+
+# ---- bad usage: exit 2 -------------------------------------------------------------------------
+
+
+def test_a_bad_scenario_exits_2_with_one_line_naming_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[target]\nbase_url = "local"\n[[endpoints]]\nname = "a"\npath = "/a"\n[load]\nprofile = "steady"\nrate = -5\nduration = "10s"\n')
+    proc = harness("run", str(bad))
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert str(bad) in line and "load.rate" in line
+
+
+def test_a_missing_scenario_file_exits_2(tmp_path: Path) -> None:
+    proc = harness("run", str(tmp_path / "nope.toml"))
+    assert proc.returncode == 2
+    assert "no such file" in one_line_error(proc)
+
+
+def test_a_bad_gate_exits_2_before_any_load(tmp_path: Path) -> None:
+    proc = harness("run", "scenarios/smoke.toml", "--gate", "p95 < 300 apples", "--results-dir", str(tmp_path / "run"))
+    assert proc.returncode == 2
+    assert "p95 < 300 apples" in one_line_error(proc)
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_command_exits_2() -> None:
+    assert harness("explode").returncode == 2
+
+
+def test_scenario_over_the_safety_limit_needs_the_override(tmp_path: Path) -> None:
+    fast = tmp_path / "fast.toml"
+    fast.write_text('[target]\nbase_url = "local"\n[[endpoints]]\nname = "a"\npath = "/a"\n[load]\nprofile = "steady"\nrate = 5000\nduration = "10s"\n')
+    proc = harness("run", str(fast))
+    assert proc.returncode == 2
+    assert "--override-limits" in one_line_error(proc)
+
+
+# ---- the run itself failed: exit 3 -------------------------------------------------------------
+
+
+def test_no_local_stack_running_exits_3_with_what_to_do(tmp_path: Path) -> None:
+    env = {"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""}
+    proc = harness("run", "scenarios/smoke.toml", "--results-dir", str(tmp_path / "run"), "--no-metrics", env=env)
+    assert proc.returncode == 3
+    line = one_line_error(proc)
+    assert "harness local up" in line and "--local" in line
+
+
+# ---- gates on a finished run: exit 0 / 1 -------------------------------------------------------
+
+
+def make_run(run_dir: Path, latency_ms: float, *, errors: int = 0) -> Path:
+    results = ResultSet(run_id=run_dir.name, meta={"scenario": "synthetic", "profile": "steady", "status": "completed", "duration": 10.0})
+    for i in range(1000):
+        results.record("list items", "ok", 200, start_time=1_700_000_000 + i / 100, response_time_ms=latency_ms + (i % 10))
+    for i in range(errors):
+        results.record("list items", "server", 500, start_time=1_700_000_000 + i / 100, response_time_ms=latency_ms)
+    for second in range(10):
+        results.record_pacer(1_700_000_000 + second, target=100 + errors / 10, released=100 + errors // 10)
+    results.save(run_dir / "results.json")
+    return run_dir
+
+
+def test_report_gates_pass_exit_0_and_fail_exit_1_with_junit(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", latency_ms=50)
+    ok = harness("report", str(run), "--gate", "p95 < 100ms", "--gate", "error_rate < 1%")
+    assert ok.returncode == 0, ok.stderr
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert verdict["passed"] is True and len(verdict["gates"]) == 2
+    failed = harness("report", str(run), "--gate", "p95 < 40ms")
+    assert failed.returncode == 1
+    junit = (run / "junit.xml").read_text()
+    assert "<failure" in junit and "p95 &lt; 40ms" in junit
+    assert (run / "report.html").exists() and (run / "summary.md").exists()
+
+
+def test_a_gate_without_data_fails_rather_than_passes(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", latency_ms=50)
+    proc = harness("report", str(run), "--gate", "server.p95 < 250ms")
+    assert proc.returncode == 1
+    gate = json.loads((run / "verdict.json").read_text())["gates"][0]
+    assert gate["passed"] is False and gate["actual"] is None and gate["reason"]
+
+
+def test_baseline_regression_gate(tmp_path: Path) -> None:
+    base = make_run(tmp_path / "base", latency_ms=50)
+    slower = make_run(tmp_path / "slower", latency_ms=80)
+    same = make_run(tmp_path / "same", latency_ms=50)
+    assert harness("report", str(slower), "--baseline", str(base), "--gate", "p95 regression <= 10%").returncode == 1
+    assert harness("report", str(same), "--baseline", str(base), "--gate", "p95 regression <= 10%").returncode == 0
+
+
+def test_report_on_a_folder_without_results_exits_2(tmp_path: Path) -> None:
+    proc = harness("report", str(tmp_path))
+    assert proc.returncode == 2
+    assert "results.json" in one_line_error(proc)
+
+
+# ---- a real run on the local stack --------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_harness_run_on_the_local_stack_writes_every_file_and_no_secret(tmp_path: Path) -> None:
+    with LocalStack(log_dir=tmp_path / "logs") as stack:
+        env = {**stack.env(), "HARNESS_LOCAL_INFO": stack.info.model_dump_json()}
+        aws = boto3.session.Session(region_name=stack.info.region, aws_access_key_id="testing", aws_secret_access_key="testing")
+        secrets = aws.client("secretsmanager", endpoint_url=stack.info.endpoint_url)
+        create_users(cognito=aws.client("cognito-idp", endpoint_url=stack.info.endpoint_url), secrets=secrets, user_pool_id=stack.info.user_pool_id, count=5, progress=False)
+        password = get_password(secrets=secrets, user_pool_id=stack.info.user_pool_id)
+        run_dir = tmp_path / "run"
+        proc = harness("run", "scenarios/smoke.toml", "--results-dir", str(run_dir), "--gate", "p95 < 2s", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("results.json", "metrics.csv", "verdict.json", "junit.xml", "report.html", "summary.md", "locust.html", "locust_stats.csv"):
+        assert (run_dir / name).exists(), name
+    assert "report.html" in proc.stdout and "PASSED" in proc.stdout
+    results = ResultSet.load(run_dir / "results.json")
+    assert results.total == 50 and results.outcome_counts()["ok"] == 50
+    metrics = (run_dir / "metrics.csv").read_text()
+    assert "apigw" in metrics and "latency" in metrics
+    # no secret anywhere: not the password, not a JWT (they start with the base64 of '{"')
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            assert password not in text, path
+            assert "eyJ" not in text, path
+    assert password not in proc.stdout + proc.stderr

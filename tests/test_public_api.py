@@ -1,0 +1,32 @@
+"""The public API is small, listed in ``harness.__all__``, and every name resolves."""
+
+import subprocess
+import sys
+
+import harness
+
+
+def test_every_public_name_resolves() -> None:
+    for name in harness.__all__:
+        assert getattr(harness, name) is not None, name
+
+
+def test_unknown_names_raise_attribute_error() -> None:
+    try:
+        harness.no_such_thing  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_thing" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("expected AttributeError")
+
+
+def test_importing_harness_loads_neither_locust_nor_matplotlib() -> None:
+    code = "import sys, harness; harness.Scenario; harness.ResultSet; print(sorted(m for m in ('locust', 'gevent.monkey', 'matplotlib') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_the_version_is_the_package_version() -> None:
+    from importlib.metadata import version
+
+    assert harness.__version__ == version("harness")
