@@ -161,3 +161,24 @@ def test_harness_run_on_the_local_stack_writes_every_file_and_no_secret(tmp_path
             assert password not in text, path
             assert "eyJ" not in text, path
     assert password not in proc.stdout + proc.stderr
+
+
+@pytest.mark.integration
+def test_users_create_is_idempotent_and_delete_removes_them(tmp_path: Path) -> None:
+    with LocalStack(log_dir=tmp_path / "logs") as stack:
+        env = stack.env()
+        pool = stack.info.user_pool_id
+        first = harness("users", "create", "--pool", pool, "--count", "3", env=env)
+        assert first.returncode == 0, first.stderr
+        again = harness("users", "create", "--pool", pool, "--count", "4", env=env)
+        assert again.returncode == 0, again.stderr
+        assert "created 1" in again.stderr and "reused 3" in again.stderr
+        cognito = boto3.client("cognito-idp", region_name=stack.info.region, endpoint_url=stack.info.endpoint_url, aws_access_key_id="testing", aws_secret_access_key="testing")
+        cognito.admin_create_user(UserPoolId=pool, Username="alice", MessageAction="SUPPRESS")
+        names = sorted(u["Username"] for u in cognito.list_users(UserPoolId=pool)["Users"])
+        assert names == ["alice", "loadtestuser0", "loadtestuser1", "loadtestuser2", "loadtestuser3"]
+        gone = harness("users", "delete", "--pool", pool, env=env)
+        assert gone.returncode == 0, gone.stderr
+        assert [u["Username"] for u in cognito.list_users(UserPoolId=pool)["Users"]] == ["alice"]
+        for proc in (first, again, gone):
+            assert "Traceback" not in proc.stderr

@@ -14,13 +14,12 @@ import sys
 import textwrap
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import boto3
 import pytest
 
-from harness.auth.users import create_users
 from harness.load.runner import run_headless
 from harness.local.stack import LocalStack
 from harness.results import ResultSet
@@ -76,28 +75,6 @@ def admin(stack: LocalStack, method: str, path: str, body: dict | None = None) -
     req = urllib.request.Request(f"{stack.info.api_url}/_admin/{path}", data=data, method=method, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.loads(resp.read())
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory):
-    with LocalStack(log_dir=tmp_path_factory.mktemp("stack-logs")) as stack:
-        env = {**stack.env(), "HARNESS_LOCAL_INFO": stack.info.model_dump_json()}
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        aws = boto3.session.Session(region_name=stack.info.region)
-        create_users(
-            cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"),
-            user_pool_id=stack.info.user_pool_id, count=6, progress=False,
-        )  # fmt: skip
-        stack.run_env = env  # type: ignore[attr-defined]
-        try:
-            yield stack
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 @pytest.fixture
