@@ -328,7 +328,10 @@ class ResultSet:
             endpoints=data.get("endpoints", {}),
         )
         for row in data.get("windows", []):
-            results.windows[(row["endpoint"], row["outcome"], int(row["t"]))] = Histogram.from_dict(row)
+            if isinstance(row, _Window):  # already built while parsing (see ``load``)
+                results.windows[row.key] = row.hist
+            else:
+                results.windows[(row["endpoint"], row["outcome"], int(row["t"]))] = Histogram.from_dict(row)
         for row in data.get("statuses", []):
             results.statuses[(row["endpoint"], int(row["status"]), int(row["t"]))] += int(row["count"])
         for row in data.get("pacer", []):
@@ -342,20 +345,41 @@ class ResultSet:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, separators=(",", ":"))
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                # dumps, not dump: json.dump streams through the pure-Python encoder (10x slower)
+                fh.write(json.dumps(self.to_dict(), separators=(",", ":")))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "ResultSet":
+        """Read a results file. Windows become histograms while the JSON is parsed, so a
+        large file (an hour at 1,000 rps) never holds every window twice in memory."""
         with open(path, encoding="utf-8") as fh:
-            return cls.from_dict(json.load(fh))
+            return cls.from_dict(json.load(fh, object_hook=_window_hook))
 
     def iter_rows(self) -> Iterator[dict[str, Any]]:
         """Flat rows (second, endpoint, outcome, count, sum, max) for data frames."""
         for (ep, oc, sec), h in self.windows.items():
             yield {"t": sec, "endpoint": ep, "outcome": oc, "count": h.count, "sum_us": h.sum, "max_us": h.max}
+
+
+class _Window:
+    __slots__ = ("key", "hist")
+
+    def __init__(self, key: tuple[str, str, int], hist: Histogram) -> None:
+        self.key = key
+        self.hist = hist
+
+
+def _window_hook(obj: dict[str, Any]) -> Any:
+    if "h" in obj and "outcome" in obj and "endpoint" in obj:
+        return _Window((obj["endpoint"], obj["outcome"], int(obj["t"])), Histogram.from_dict(obj))
+    return obj
 
 
 def _ms(us: float | None) -> float | None:

@@ -10,6 +10,7 @@ from CloudWatch), ``verdict.json`` and ``junit.xml`` (the gates), ``report.html`
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -118,6 +119,8 @@ def analyse_run(
 
     verdict = evaluate(parsed, results=results, metrics=frame, baseline=baseline)
     _write_verdict(run_dir, verdict, results)
+    if not report:
+        (run_dir / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2), encoding="utf-8")
 
     files = None
     if report:
@@ -135,7 +138,5 @@ def analyse_run(
 
 
 def _write_verdict(run_dir: Path, verdict: Any, results: ResultSet) -> None:
-    import json
-
-    (run_dir / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2), encoding="utf-8")
+    """JUnit XML for CI; ``verdict.json`` is written with the report (or here without one)."""
     (run_dir / "junit.xml").write_text(verdict.to_junit(f"harness.{results.meta.get('scenario', 'run')}"), encoding="utf-8")

@@ -1,0 +1,347 @@
+"""Charts: matplotlib figures (Agg, no pyplot, no global state) rendered to PNG bytes.
+
+Every chart has an ``id``, a title, axis labels and alt text. A data source that is missing is
+named in ``notes`` (and written on the chart) instead of being drawn as zeros::
+
+    charts = build_charts(timeline, server, results.plan)
+    charts[0].id, charts[0].png[:8]        # ("chart-rate", b"\\x89PNG\\r\\n\\x1a\\n")
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
+
+from .formatting import elapsed as fmt_elapsed
+from .quantiles import FlatHistograms
+from .server import Series, ServerMetrics
+from .timeline import Timeline
+
+__all__ = ["Chart", "build_charts", "COLORS"]
+
+COLORS = {
+    "ok": "#2e7d32",
+    "throttled": "#ef6c00",
+    "auth": "#6a1b9a",
+    "server": "#c62828",
+    "client": "#8d6e63",
+    "transport": "#455a64",
+    "p50": "#1565c0",
+    "p95": "#ef6c00",
+    "p99": "#c62828",
+    "planned": "#212121",
+    "sent": "#1565c0",
+    "apigw": "#6a1b9a",
+    "integration": "#00897b",
+    "lambda": "#c62828",
+    "cognito": "#5d4037",
+    "dropped": "#c62828",
+}
+ERROR_CLASSES = ("throttled", "auth", "server", "client", "transport")
+ERROR_LABELS = {
+    "throttled": "throttled (429)",
+    "auth": "auth (401/403)",
+    "server": "server (5xx)",
+    "client": "client (other 4xx)",
+    "transport": "transport (no response)",
+}
+NO_CLOUDWATCH = "no CloudWatch data for this run"
+WIDTH, HEIGHT, DPI = 11.0, 3.4, 150  # inches, inches, pixels per inch: 1650 x 510 px, sharp on high-density screens
+
+
+@dataclass
+class Chart:
+    """One rendered chart; ``notes`` say what could not be drawn and why."""
+
+    id: str
+    title: str
+    alt: str
+    caption: str
+    png: bytes
+    notes: list[str] = field(default_factory=list)  # a data source is missing
+    info: list[str] = field(default_factory=list)  # worth knowing, nothing missing
+    series: list[str] = field(default_factory=list)  # the legend: what is drawn
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels, read from the PNG header."""
+        return int.from_bytes(self.png[16:20], "big"), int.from_bytes(self.png[20:24], "big")
+
+
+def build_charts(timeline: Timeline, server: ServerMetrics, plan: Sequence[dict[str, Any]], *, flat_ok: FlatHistograms | None = None) -> list[Chart]:
+    """The six charts of the report, in reading order."""
+    return [
+        rate_chart(timeline, plan),
+        latency_chart(timeline),
+        server_latency_chart(timeline, server, flat_ok),
+        throttle_chart(timeline, server),
+        error_chart(timeline),
+        dropped_chart(timeline),
+    ]
+
+
+# ---- the charts ----------------------------------------------------------------------------------
+
+
+def rate_chart(timeline: Timeline, plan: Sequence[dict[str, Any]]) -> Chart:
+    p = _Plot(timeline, counts=True)
+    f = timeline.frame
+    if plan:
+        xs = [float(x) for seg in plan for x in (seg["start"], seg["end"])]
+        ys = [float(y) for seg in plan for y in (seg["rate_from"], seg["rate_to"])]
+        p.ax.plot(xs, ys, color=COLORS["planned"], lw=1.6, ls="--", label="planned rate", zorder=4)
+    elif timeline.has_pacer:
+        p.step(f["elapsed"], f["target"], color=COLORS["planned"], lw=1.4, ls="--", label="target (pacer)", zorder=4)
+    else:
+        p.notes.append("no plan recorded for this run: only the achieved rate is shown")
+    if f.empty:
+        p.notes.append("no requests were recorded")
+    else:
+        p.step(f["elapsed"], f["requests"], color=COLORS["sent"], lw=1.0, label="achieved: requests sent / s")
+        p.step(f["elapsed"], f["ok"], color=COLORS["ok"], lw=0.9, alpha=0.85, label="ok responses / s")
+    return p.finish(
+        "chart-rate",
+        "Target vs achieved rate",
+        "requests per second",
+        alt="Planned request rate over time (dashed) against the requests actually sent and answered ok, per second.",
+        caption="The planned profile is the scenario's load plan; achieved counts every request by the second it started.",
+    )
+
+
+def latency_chart(timeline: Timeline) -> Chart:
+    p = _Plot(timeline)
+    f = timeline.frame
+    if f.empty or f["p50_ms"].isna().all():
+        p.notes.append("no ok responses, so no latency to show")
+    else:
+        for q in ("p50", "p95", "p99"):
+            p.step(f["elapsed"], f[f"{q}_ms"], color=COLORS[q], lw=1.0, label=f"client {q}")
+        p.log_if_skewed(f["p99_ms"], f["p50_ms"])
+    return p.finish(
+        "chart-latency",
+        "Client latency percentiles per second",
+        "latency (ms)",
+        alt="Client-side p50, p95 and p99 latency of ok responses per second, across all endpoints.",
+        caption="Each second's percentiles come from that second's histograms merged across endpoints (never averaged).",
+    )
+
+
+def server_latency_chart(timeline: Timeline, server: ServerMetrics, flat_ok: FlatHistograms | None) -> Chart:
+    p = _Plot(timeline)
+    f = timeline.frame
+    latency = server.series_by_resource("apigw", "latency", "p95")
+    integration = server.series_by_resource("apigw", "integration_latency", "p95")
+    first = (latency or integration or [None])[0]
+    has_client = not f.empty and not f["p95_ms"].isna().all()
+    if first is not None and first.period > 1 and has_client and flat_ok is not None:
+        # the client's p95 over CloudWatch's own periods (merged histograms): like against like
+        period, grid0 = first.period, int(first.values.index[0])
+        bins = np.floor_divide(flat_ok.seconds - grid0, period)
+        lo = int(bins.min())
+        n = int(bins.max()) - lo + 1
+        p95 = flat_ok.percentiles(bins - lo, n, (0.95,))[:, 0] / 1000.0
+        p.step(f["elapsed"], f["p95_ms"], color=COLORS["p95"], lw=0.7, alpha=0.35, label="client p95 per second")
+        p.step(grid0 + (np.arange(n) + lo) * period - timeline.origin, p95, width=period, color=COLORS["p95"], lw=2.0, label=f"client p95 per {period} s")
+    elif has_client:
+        p.step(f["elapsed"], f["p95_ms"], color=COLORS["p95"], lw=1.0, label="client p95 per second")
+    several = len(latency) > 1 or len(integration) > 1
+    for series, name, color in [(s, "API Gateway Latency p95", COLORS["apigw"]) for s in latency] + [
+        (s, "API Gateway IntegrationLatency p95", COLORS["integration"]) for s in integration
+    ]:
+        p.cloudwatch(series, color=color, lw=2.0, label=f"{name} ({series.resource})" if several else name)
+    if not server.available:
+        p.notes.append(NO_CLOUDWATCH + ": only the client's p95 is shown")
+    else:
+        if not latency:
+            p.notes.append("no API Gateway Latency p95 in the CloudWatch data")
+        if not integration:
+            p.notes.append("no API Gateway IntegrationLatency p95 in the CloudWatch data")
+    if has_client:
+        p.log_if_skewed(f["p95_ms"], f["p50_ms"])
+    return p.finish(
+        "chart-server-latency",
+        "Client p95 vs API Gateway p95",
+        "p95 latency (ms)",
+        alt="Client p95 latency against CloudWatch API Gateway Latency p95 and IntegrationLatency p95 over time.",
+        caption="Client minus API Gateway Latency is the network plus the client; Latency minus IntegrationLatency is "
+        "API Gateway's own overhead (authorizer, throttling, mapping). CloudWatch counts every request, the client line only ok ones.",
+    )
+
+
+def throttle_chart(timeline: Timeline, server: ServerMetrics) -> Chart:
+    p = _Plot(timeline, counts=True)
+    f = timeline.frame
+    if not f.empty:  # on top, so that a CloudWatch line with the same values shows around it
+        p.step(f["elapsed"], f["throttled"], color=COLORS["throttled"], lw=1.2, label="client: HTTP 429 / s", zorder=5)
+    sources = [
+        ("API Gateway", "4XXError", "apigw", ("4xx",), COLORS["apigw"]),
+        ("Lambda", "Throttles", "lambda", ("throttles",), COLORS["lambda"]),
+        ("Cognito", "throttles", "cognito", ("sign_in_throttles", "token_refresh_throttles"), COLORS["cognito"]),
+    ]
+    periods: set[int] = set()
+    for layer, metric, key, keys, color in sources:
+        parts = [s for s in (server.series(key, k, "Sum") for k in keys) if s is not None]
+        if not parts:
+            if server.available:
+                p.notes.append(f"no {layer} {metric} in the CloudWatch data")
+            continue
+        values = pd.concat([s.values for s in parts], axis=1).sum(axis=1, min_count=1).sort_index()
+        period = parts[0].period
+        label = f"{layer} {metric} / s"
+        if period > 1 and values.notna().any():
+            periods.add(period)
+        p.cloudwatch(Series(values=values / period, period=period, resource="", metric=metric), color=color, lw=3.0, alpha=0.6, label=label)
+    if not server.available:
+        p.notes.append(NO_CLOUDWATCH + ": only the client's 429s are shown")
+    if periods:
+        p.info.append(f"CloudWatch lines are each period's sum divided by its length ({'/'.join(str(x) for x in sorted(periods))} s)")
+    return p.finish(
+        "chart-throttles",
+        "Throttling by layer",
+        "rejections per second",
+        alt="Throttled requests per second as seen by the client (HTTP 429) and by API Gateway, Lambda and Cognito in CloudWatch.",
+        caption="API Gateway 4XXError also counts 401/403/404, not only 429 throttles.",
+    )
+
+
+def error_chart(timeline: Timeline) -> Chart:
+    p = _Plot(timeline, counts=True)
+    f = timeline.frame
+    drawn = [c for c in ERROR_CLASSES if not f.empty and f[c].sum() > 0]
+    for c in drawn:
+        p.step(f["elapsed"], f[c], color=COLORS[c], lw=1.0, label=ERROR_LABELS[c])
+    if f.empty:
+        p.notes.append("no requests were recorded")
+    elif not drawn:
+        p.info.append("No errors: every request got an expected status")
+    elif len(drawn) < len(ERROR_CLASSES):
+        p.info.append("No requests in: " + ", ".join(ERROR_LABELS[c] for c in ERROR_CLASSES if c not in drawn))
+    return p.finish(
+        "chart-errors",
+        "Errors by class",
+        "requests per second",
+        alt="Requests per second that did not get an expected status, by class: throttled, auth, server, client, transport.",
+        caption="Classes: throttled = 429; auth = 401/403; server = 5xx; client = any other unexpected status; transport = no response.",
+    )
+
+
+def dropped_chart(timeline: Timeline) -> Chart:
+    p = _Plot(timeline, counts=True)
+    f = timeline.frame
+    if timeline.has_pacer:
+        p.ax.fill_between(*_steps(f["elapsed"], f["dropped"]), color=COLORS["dropped"], alpha=0.25, lw=0)
+        p.step(f["elapsed"], f["dropped"], color=COLORS["dropped"], lw=1.0, label="dropped iterations / s")
+        if f["dropped"].sum() == 0:
+            p.info.append("No iterations were dropped: a virtual user was free for every planned request")
+            p.ax.text(0.5, 0.5, "no iterations were dropped", transform=p.ax.transAxes, ha="center", va="center", fontsize=11, color="#616161")
+    else:
+        p.notes.append("no pacer data for this run (planned, released and dropped iterations were not recorded)")
+    return p.finish(
+        "chart-dropped",
+        "Dropped iterations",
+        "iterations per second",
+        alt="Planned iterations per second that were not sent because no virtual user was free.",
+        caption="The open model releases requests at the planned rate; when every virtual user is busy the iteration is dropped and counted here. "
+        "Dropped iterations mean the load generator, not the target, fell short: add virtual users.",
+    )
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+
+class _Plot:
+    """One figure on the run's time axis (seconds since the start, shown as m:ss)."""
+
+    def __init__(self, timeline: Timeline, *, counts: bool = False) -> None:
+        self.timeline = timeline
+        self.counts = counts  # the y axis counts things: whole-number ticks
+        self.notes: list[str] = []
+        self.info: list[str] = []
+        self.gaps = False
+        self.fig = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI, layout="constrained")
+        FigureCanvasAgg(self.fig)
+        ax = self.ax = self.fig.add_subplot()
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        for side in ("left", "bottom"):
+            ax.spines[side].set_color("#9e9e9e")
+        ax.tick_params(colors="#424242", labelsize=9)
+        ax.grid(True, color="#eeeeee", lw=0.8)
+        ax.set_axisbelow(True)
+
+    def step(self, x: Any, y: Any, *, width: float = 1.0, **style: Any) -> None:
+        self.ax.plot(*_steps(x, y, width), **style)
+
+    def cloudwatch(self, series: Series, *, label: str, **style: Any) -> None:
+        """A CloudWatch series as steps one period wide; missing periods stay gaps, and a series
+        without any datapoint is named in a note instead of being drawn."""
+        values = series.values
+        if values.isna().all():
+            self.notes.append(f"no datapoints for {label} in the CloudWatch data")
+            return
+        self.gaps = self.gaps or bool(values.isna().any())
+        self.step(values.index.to_numpy(dtype=float) - self.timeline.origin, values.to_numpy(dtype=float), width=series.period, label=label, **style)
+
+    def log_if_skewed(self, high: pd.Series, low: pd.Series) -> None:
+        """A log scale when the tail is far above the median (a few slow seconds flatten the rest)."""
+        top, middle = np.nanmax(high.to_numpy(dtype=float)), np.nanmedian(low.to_numpy(dtype=float))
+        if middle > 0 and top / middle > 30:
+            self.ax.set_yscale("log")
+
+    def finish(self, chart_id: str, title: str, ylabel: str, *, alt: str, caption: str) -> Chart:
+        ax, f = self.ax, self.timeline.frame
+        if self.gaps:
+            self.info.append("Gaps are CloudWatch periods without datapoints (not zeros)")
+        ax.set_xlabel("time since start (m:ss)", color="#424242", fontsize=9)
+        log = ax.get_yscale() == "log"
+        ax.set_ylabel(ylabel + (" (log scale)" if log else ""), color="#424242", fontsize=9)
+        if not log:
+            ax.set_ylim(bottom=0)
+            if self.counts and ax.get_ylim()[1] < 1:
+                ax.set_ylim(top=1)  # all zero: a flat line at the bottom, not an axis of 0.01s
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=6, min_n_ticks=2, integer=self.counts))
+        if not f.empty:  # every chart shows the run's span; CloudWatch periods are clipped to it
+            ax.set_xlim(min(float(f["elapsed"].iloc[0]), 0.0), float(f["elapsed"].iloc[-1]) + 1.0)
+        xmin, xmax = ax.get_xlim()
+        ax.xaxis.set_major_locator(MultipleLocator(_tick_step(xmax - xmin)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_elapsed(v)))
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            # one row when it fits the width, else two (a wide legend would squeeze the plot)
+            ncol = len(handles) if sum(len(t) + 8 for t in labels) <= 140 else -(-len(handles) // 2)
+            ax.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=ncol, frameon=False, fontsize=9, handlelength=1.8, borderaxespad=0.2)
+        else:
+            message = (self.notes or self.info or ["no data"])[0]
+            ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", fontsize=11, color="#616161")
+            ax.set_yticks([])
+        ax.set_title(title, loc="left", fontsize=12, fontweight="bold", color="#212121", pad=(24 if ncol == len(handles) else 38) if handles else 8)
+        buf = io.BytesIO()
+        self.fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+        return Chart(id=chart_id, title=title, alt=alt, caption=caption, png=buf.getvalue(), notes=self.notes, info=self.info, series=list(labels))
+
+
+def _steps(x: Any, y: Any, width: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Points for a step line where value ``y[i]`` holds over ``[x[i], x[i] + width)``; NaN gaps stay gaps."""
+    xs = np.asarray(x, dtype=float)
+    ys = np.asarray(y, dtype=float)
+    return np.repeat(xs, 2) + np.tile([0.0, width], len(xs)), np.repeat(ys, 2)
+
+
+def _tick_step(span: float) -> float:
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200):
+        if span / step <= 12:
+            return float(step)
+    return float(max(3600, round(span / 12 / 3600) * 3600))

@@ -1,0 +1,160 @@
+"""Everything the report shows, computed once; the HTML and Markdown renderers only lay it out.
+
+    content = ReportContent.build(results=results, metrics=frame, verdict=verdict)
+    content.verdict_state, content.endpoints[-1]["p95_ms"], content.throttling[0].layer
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+
+from harness.results import ResultSet
+
+from .analysis import ComparisonRow, Delta, ThrottleFinding, compare, compare_server, throttle_story, who_throttled
+from .charts import Chart, build_charts
+from .quantiles import FlatHistograms
+from .server import ServerMetrics
+from .tables import endpoint_rows, error_rows, reconcile, run_facts, server_rows, status_table
+from .timeline import Timeline
+
+__all__ = ["ReportContent", "normalise_verdict", "NO_GATES"]
+
+NO_GATES: dict[str, Any] = {"passed": True, "gates": []}
+
+
+def normalise_verdict(verdict: Any) -> dict[str, Any] | None:
+    """The verdict as a plain dict (``verdict.json`` shape), failing gates first; None stays None.
+
+    Accepts the dict itself, or an object with ``to_dict()``/``as_dict()``, or a dataclass.
+    """
+    if verdict is None:
+        return None
+    if not isinstance(verdict, dict):
+        for name in ("to_dict", "as_dict"):
+            if callable(getattr(verdict, name, None)):
+                verdict = getattr(verdict, name)()
+                break
+        else:
+            if dataclasses.is_dataclass(verdict) and not isinstance(verdict, type):
+                verdict = dataclasses.asdict(verdict)
+            else:
+                raise TypeError(f"a verdict must be a dict like verdict.json, got {type(verdict).__name__}")
+    gates = [dict(g) for g in verdict.get("gates", [])]
+    gates.sort(key=lambda g: bool(g.get("passed")))  # stable: failing first, order kept otherwise
+    return {**verdict, "passed": bool(verdict.get("passed", all(g.get("passed") for g in gates))), "gates": gates}
+
+
+@dataclass
+class ReportContent:
+    """What one report says, as plain values (see ``build``)."""
+
+    title: str
+    results: ResultSet
+    verdict: dict[str, Any] | None
+    verdict_state: str  # "passed", "failed" or "no gates"
+    status: str
+    error: str | None
+    facts: list[tuple[str, str]]
+    target: str
+    started: str
+    endpoints: list[dict[str, Any]]
+    headline: dict[str, Any]
+    throttling: list[ThrottleFinding]
+    throttle_story: str
+    charts: list[Chart]
+    server_available: bool
+    server_rows: list[tuple[str, str]]
+    reconciliation: dict[str, Any] | None
+    statuses: pd.DataFrame
+    errors: list[dict[str, Any]]
+    token_throttle_retries: int
+    comparison: list[ComparisonRow] | None = None
+    server_comparison: list[tuple[str, Delta]] | None = None
+    baseline_facts: dict[str, Any] | None = None
+    generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        results: ResultSet,
+        metrics: pd.DataFrame | None = None,
+        verdict: Any = None,
+        baseline: ResultSet | None = None,
+        baseline_metrics: pd.DataFrame | None = None,
+    ) -> "ReportContent":
+        verdict_dict = normalise_verdict(verdict)
+        if verdict_dict is None or not verdict_dict["gates"]:
+            state = "no gates"
+        else:
+            state = "passed" if verdict_dict["passed"] else "failed"
+        names = results.endpoint_names()
+        flat_ok = FlatHistograms.of(results, outcomes=("ok",), endpoints=names)
+        timeline = Timeline.of(results, flat_ok=flat_ok)
+        server = ServerMetrics(metrics)
+        rows = endpoint_rows(results, flat_ok=flat_ok)
+        meta = results.meta
+        total = rows[-1]
+        pacer = results.pacer_totals()
+        facts = run_facts(results)
+        fact = dict(facts)
+        content = cls(
+            title=str(meta.get("scenario") or results.scenario.get("name") or results.run_id or "load test"),
+            results=results,
+            verdict=verdict_dict,
+            verdict_state=state,
+            status=str(meta.get("status") or "unknown"),
+            error=(str(meta["error"])[:300] if meta.get("error") else None),
+            facts=facts,
+            target=fact.get("Target", "–"),
+            started=fact.get("Started (UTC)", "–"),
+            endpoints=rows,
+            headline={
+                "requests": total["requests"],
+                "rps": total["rps"],
+                "p95_ms": total["p95_ms"],
+                "p99_ms": total["p99_ms"],
+                "error_rate": total["error_rate"],
+                "dropped": pacer.dropped,
+                "dropped_pct": 100.0 * pacer.dropped / (pacer.released + pacer.dropped) if pacer.released + pacer.dropped else None,
+            },
+            throttling=(throttling := who_throttled(timeline, server)),
+            throttle_story=throttle_story(throttling),
+            charts=build_charts(timeline, server, results.plan, flat_ok=flat_ok),
+            server_available=server.available,
+            server_rows=server_rows(server),
+            reconciliation=reconcile(results, server),
+            statuses=status_table(results),
+            errors=error_rows(results),
+            token_throttle_retries=int((meta.get("token_stats") or {}).get("throttle_retries", 0) or 0),
+        )
+        if baseline is not None:
+            content.comparison = compare(rows, endpoint_rows(baseline))
+            content.server_comparison = compare_server(server, ServerMetrics(baseline_metrics)) if metrics is not None or baseline_metrics is not None else None
+            base_facts = dict(run_facts(baseline))
+            content.baseline_facts = {
+                "run_id": str(baseline.meta.get("run_id") or baseline.run_id or "–"),
+                "started": base_facts.get("Started (UTC)", "–"),
+                "scenario": base_facts.get("Scenario", "–"),
+                "profile": base_facts.get("Load profile", "–"),
+                "same_load": base_facts.get("Scenario") == fact.get("Scenario") and base_facts.get("Load profile") == fact.get("Load profile"),
+            }
+        return content
+
+    def fact(self, label: str) -> str:
+        """One of ``facts`` by its label (``"–"`` when absent)."""
+        return dict(self.facts).get(label, "–")
+
+    @property
+    def tool(self) -> str:
+        return self.fact("Tool")
+
+    @property
+    def regressions(self) -> list[str]:
+        """Endpoints (and ``Total``) with at least one regression against the baseline."""
+        return [row.endpoint for row in self.comparison or [] if row.regressed]

@@ -1,0 +1,126 @@
+"""The Markdown summary, sized for ``$GITHUB_STEP_SUMMARY``: verdict, endpoints, who throttled,
+and the regressions against a baseline. The charts stay in ``report.html``.
+
+    (run_dir / "summary.md").write_text(render_markdown(content))
+"""
+
+from __future__ import annotations
+
+from .analysis import COMPARED, when
+from .content import ReportContent
+from .formatting import count, ms, pct, rate, signed, signed_pct, value
+
+__all__ = ["render_markdown"]
+
+_ICONS = {"passed": "✅", "failed": "❌", "no gates": "⚪"}
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
+    """``align``: one letter per column, ``l`` or ``r``."""
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(":---" if a == "l" else "---:" for a in align) + "|"]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def render_markdown(content: ReportContent) -> str:
+    c = content
+    lines: list[str] = []
+    gates = c.verdict["gates"] if c.verdict else []
+    failing = [g for g in gates if not g.get("passed")]
+    plural = "s" if len(gates) != 1 else ""
+    if c.verdict_state == "failed":
+        head = f"{len(failing)} of {len(gates)} gate{plural} failed"
+    elif c.verdict_state == "passed":
+        head = f"all {len(gates)} gate{plural} passed"
+    else:
+        head = "no gates"
+    lines.append(f"## {_ICONS[c.verdict_state]} {c.title}: {head}")
+    lines.append("")
+    lines.append(
+        f"`{c.target}` · {c.fact('Load profile')} · {c.fact('Duration')} · status **{c.status}** · "
+        f"started {c.started} · {c.fact('Workers')} worker(s), {c.fact('Virtual users')} virtual users"
+    )
+    if c.status != "completed":
+        lines += ["", f"> ⚠️ The run was **{c.status}**; its numbers cover only part of the plan." + (f" Reason: `{c.error}`" if c.error else "")]
+    if gates:
+        lines.append("")
+        rows = [
+            [
+                f"`{g.get('expression', '')}`" + (f" ({g['endpoint']})" if g.get("endpoint") else ""),
+                "✅ passed" if g.get("passed") else "❌ failed",
+                value(g.get("actual"), g.get("unit") or ""),
+                value(g.get("threshold"), g.get("unit") or ""),
+                g.get("reason") or "",
+            ]
+            for g in gates
+        ]
+        lines += _table(["Gate", "Result", "Actual", "Threshold", "Why"], rows, "llrrl")
+
+    lines += ["", "### Endpoints", ""]
+    rows = []
+    for r in c.endpoints:
+        name = f"**{r['endpoint']}**" if r["endpoint"] == "Total" else r["endpoint"]
+        rows.append(
+            [
+                name,
+                count(r["requests"]),
+                rate(r["rps"]),
+                ms(r["p50_ms"]),
+                ms(r["p95_ms"]),
+                ms(r["p99_ms"]),
+                ms(r["max_ms"]),
+                count(r["ok"]),
+                count(r["throttled"]),
+                count(r["auth"]),
+                count(r["server"]),
+                count(r["client"]),
+                count(r["transport"]),
+                pct(r["error_rate"]),
+            ]
+        )
+    lines += _table(
+        ["Endpoint", "Requests", "rps", "p50", "p95", "p99", "max", "ok", "429", "401/403", "5xx", "other", "no answer", "not ok"],
+        rows,
+        "l" + "r" * 13,
+    )
+    lines.append("")
+    lines.append("<sub>Client-side latency of ok requests (merged histograms, nearest rank).</sub>")
+
+    lines += ["", "### Who throttled", ""]
+    lines += [c.throttle_story, ""]
+    for i, f in enumerate([f for f in c.throttling if f.state == "throttled"], 1):
+        where = "exact second" if f.exact else f"{f.resolution} s CloudWatch period"
+        lines.append(f"{i}. **{f.layer}** {when(f)} ({when(f, clock=True)} UTC, {where}): {count(f.count)} · {f.signal}")
+    for f in c.throttling:
+        if f.state != "throttled":
+            lines.append(f"- {f.layer}: {'not throttled' if f.state == 'clear' else 'no data'}" + (f" ({f.note})" if f.note and f.state != "clear" else ""))
+
+    if c.comparison is not None:
+        lines += ["", "### Compared with the baseline", ""]
+        if c.baseline_facts and not c.baseline_facts["same_load"]:
+            lines += ["> The baseline ran a different scenario or load profile: compare with care.", ""]
+        metrics = [m for m in COMPARED if m not in ("requests", "max_ms")]
+        header = ["Endpoint", "rps", "p50", "p95", "p99", "not ok"]
+        rows = []
+        for row in c.comparison:
+            cells = [row.endpoint + (f" (only in {row.only_in})" if row.only_in else "")]
+            for m in metrics:
+                d = row.cells[m]
+                if m == "error_rate":
+                    text = f"{pct(d.current)} ({signed(d.absolute, 'pp')})"
+                elif m == "rps":
+                    text = f"{rate(d.current)} ({signed_pct(d.percent)})"
+                else:
+                    text = f"{ms(d.current)} ({signed_pct(d.percent)})"
+                cells.append(text + (" 🔺" if d.flag == "regression" else " 🟢" if d.flag == "improvement" else ""))
+            rows.append(cells)
+        lines += _table(header, rows, "lrrrrr")
+        regressed = c.regressions
+        lines += ["", f"**Regressions:** {', '.join(regressed)}" if regressed else "No regressions against the baseline."]
+
+    lines += ["", "<sub>Charts, CloudWatch numbers and status codes: see `report.html` in the run directory.</sub>", ""]
+    return "\n".join(lines)

@@ -1,0 +1,130 @@
+"""The server's view: read-only helpers over the long CloudWatch frame from ``harness.metrics``.
+
+The frame has one row per (layer, resource, metric, key, stat, scope, timestamp, period)::
+
+    layer  resource        metric    key      stat  scope   timestamp (UTC)       period  value
+    apigw  abc123/$default Latency   latency  p95   series  2025-11-26 15:00:00   60      41.2
+    apigw  abc123/$default Latency   latency  p95   run     2025-11-26 15:00:00   3600    38.9
+
+``scope == "series"`` rows are one period each; NaN means CloudWatch had no datapoint (drawn
+as a gap, never as zero). ``scope == "run"`` holds one whole-run value.
+
+    server = ServerMetrics(frame)
+    server.series("apigw", "4xx", "Sum")          # pd.Series indexed by Unix seconds, or None
+    server.run_value("apigw", "latency", "p95")   # float or None
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from harness.metrics import COLUMNS
+
+__all__ = ["ServerMetrics", "Series"]
+
+_ADDITIVE = {"Sum", "SampleCount"}
+
+
+@dataclass(frozen=True)
+class Series:
+    """A regular CloudWatch series: ``values`` indexed by the Unix second each period starts."""
+
+    values: pd.Series
+    period: int
+    resource: str
+    metric: str
+
+
+class ServerMetrics:
+    """Lookups over the metrics frame; every method answers None when the data are missing."""
+
+    def __init__(self, frame: pd.DataFrame | None) -> None:
+        if frame is not None and not frame.empty:
+            missing = [c for c in COLUMNS if c not in frame.columns]
+            if missing:
+                raise ValueError(f"the metrics frame lacks columns {missing}; expected {list(COLUMNS)} (see harness.metrics)")
+            frame = frame.copy()
+            frame["unix"] = _unix(frame["timestamp"])
+            self.frame: pd.DataFrame | None = frame
+        else:
+            self.frame = None
+
+    @property
+    def available(self) -> bool:
+        return self.frame is not None
+
+    def _rows(self, layer: str, key: str | None = None, stat: str | None = None, scope: str | None = None) -> pd.DataFrame | None:
+        if self.frame is None:
+            return None
+        f = self.frame
+        mask = f["layer"] == layer
+        if key is not None:
+            mask &= f["key"] == key
+        if stat is not None:
+            mask &= f["stat"] == stat
+        if scope is not None:
+            mask &= f["scope"] == scope
+        rows = f[mask]
+        return rows if not rows.empty else None
+
+    def series_by_resource(self, layer: str, key: str, stat: str) -> list[Series]:
+        """One regular series per resource (missing periods filled with NaN, never zero)."""
+        rows = self._rows(layer, key, stat, "series")
+        if rows is None:
+            return []
+        out = []
+        for resource, part in rows.groupby("resource", sort=True):
+            period = int(part["period"].mode().iloc[0]) if part["period"].notna().any() else 60
+            values = _regular(part.groupby("unix")["value"].mean(), period)
+            out.append(Series(values=values, period=period, resource=str(resource), metric=str(part["metric"].iloc[0])))
+        return out
+
+    def series(self, layer: str, key: str, stat: str = "Sum") -> Series | None:
+        """One series for the layer: additive stats are summed over resources (NaN only where
+        every resource is missing); other stats need a single resource and take the first."""
+        parts = self.series_by_resource(layer, key, stat)
+        if not parts:
+            return None
+        if len(parts) == 1 or stat not in _ADDITIVE:
+            return parts[0]
+        period = min(p.period for p in parts)
+        values = _regular(pd.concat([p.values for p in parts], axis=1).sum(axis=1, min_count=1), period)
+        return Series(values=values, period=period, resource=f"{len(parts)} resources", metric=parts[0].metric)
+
+    def run_value(self, layer: str, key: str, stat: str) -> float | None:
+        """The whole-run value (summed over resources for Sum/SampleCount, else the largest)."""
+        rows = self._rows(layer, key, stat, "run")
+        if rows is None or rows["value"].isna().all():
+            series = self.series(layer, key, stat) if stat in _ADDITIVE else None
+            if series is None or series.values.isna().all():
+                return None
+            return float(series.values.sum())
+        values = rows["value"].dropna()
+        return float(values.sum() if stat in _ADDITIVE else values.max())
+
+    def first_nonzero(self, layer: str, keys: tuple[str, ...], stat: str = "Sum") -> tuple[float, int, float] | None:
+        """(Unix second the first period with a non-zero value starts, period, total) summed over
+        ``keys``; None when the data are missing; (nan, period, 0) when present but all zero."""
+        found = [s for s in (self.series(layer, k, stat) for k in keys) if s is not None and s.values.notna().any()]
+        if not found:  # no rows, or only periods without datapoints: unknown, not zero
+            return None
+        period = min(s.period for s in found)
+        total = float(sum(s.values.sum() for s in found))  # NaN periods count as nothing
+        starts = [float(s.values.index[s.values > 0][0]) for s in found if (s.values > 0).any()]
+        return (min(starts), period, total) if starts else (float("nan"), period, 0.0)
+
+
+def _regular(values: pd.Series, period: int) -> pd.Series:
+    """``values`` (indexed by Unix seconds) on a grid of one row per period: a missing period
+    becomes a NaN row, so a line drawn through it shows a gap instead of bridging it."""
+    values = values.sort_index()
+    grid = np.arange(values.index.min(), values.index.max() + period / 2, period)
+    return values.reindex(grid, method="nearest", tolerance=period / 2)
+
+
+def _unix(timestamps: pd.Series) -> pd.Series:
+    ts = pd.to_datetime(timestamps, utc=True)
+    return (ts - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)

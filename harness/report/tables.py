@@ -1,0 +1,211 @@
+"""Tables: the numbers a reader looks up, as pandas frames and plain rows for the templates.
+
+    endpoint_table(results)       # one row per endpoint plus "Total": rps, p50/p95/p99/max, outcomes
+    run_facts(results)            # [("Scenario", "burst"), ("Target", "https://..."), ...]
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.results import OUTCOMES, ResultSet
+
+from .formatting import elapsed as fmt_elapsed
+from .quantiles import FlatHistograms
+from .server import ServerMetrics
+from .timeline import QUANTILES
+
+__all__ = ["endpoint_table", "endpoint_rows", "run_facts", "status_table", "error_rows", "server_rows", "reconcile"]
+
+ENDPOINT_COLUMNS = ["endpoint", "method", "path", "requests", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", *OUTCOMES, "error_rate"]
+
+
+def endpoint_table(results: ResultSet, *, flat_ok: FlatHistograms | None = None) -> pd.DataFrame:
+    """One row per endpoint and a last ``Total`` row.
+
+    Latencies (ms) are of ok requests, from merged histograms; ``rps`` is requests over the
+    run's duration; ``error_rate`` is the percentage of requests that were not ok.
+    """
+    names = results.endpoint_names()
+    flat = flat_ok if flat_ok is not None else FlatHistograms.of(results, outcomes=("ok",), endpoints=names)
+    names = list(flat.endpoints)  # windows may name endpoints the scenario did not list
+    n = len(names)
+    per_endpoint = flat.percentiles(flat.endpoint, n, QUANTILES)
+    total = flat.percentiles(np.zeros(len(flat), dtype=np.int64), 1, QUANTILES)
+    maxima = np.concatenate([flat.maxima(flat.endpoint, n), flat.maxima(np.zeros(len(flat), dtype=np.int64), 1)])
+    ok_count = np.concatenate([flat.totals(flat.endpoint, n), [int(flat.count.sum())]])
+    ok_sum = np.concatenate([np.bincount(flat.endpoint, weights=flat.sum, minlength=n), [float(flat.sum.sum())]])
+    pct = np.vstack([per_endpoint, total]) / 1000.0
+
+    outcomes: dict[str, Counter] = {name: Counter() for name in names}
+    for (endpoint, outcome, _), hist in results.windows.items():
+        outcomes.setdefault(endpoint, Counter())[outcome] += hist.count
+    duration = results.duration() or 1.0
+    rows = []
+    for i, name in enumerate([*names, None]):
+        counts = outcomes[name] if name is not None else sum(outcomes.values(), Counter())
+        requests = sum(counts.values())
+        info = results.endpoints.get(name, {}) if name is not None else {}
+        rows.append(
+            {
+                "endpoint": name if name is not None else "Total",
+                "method": info.get("method", ""),
+                "path": info.get("path", ""),
+                "requests": requests,
+                "rps": requests / duration,
+                "p50_ms": pct[i, 0],
+                "p95_ms": pct[i, 1],
+                "p99_ms": pct[i, 2],
+                "max_ms": maxima[i] / 1000.0,
+                "mean_ms": ok_sum[i] / ok_count[i] / 1000.0 if ok_count[i] else np.nan,
+                **{o: counts.get(o, 0) for o in OUTCOMES},
+                "error_rate": 100.0 * (requests - counts.get("ok", 0)) / requests if requests else np.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=ENDPOINT_COLUMNS)
+
+
+def endpoint_rows(results: ResultSet, **kwargs: Any) -> list[dict[str, Any]]:
+    """``endpoint_table`` as plain dicts (NaN becomes None)."""
+    return [{k: _clean(v) for k, v in row.items()} for row in endpoint_table(results, **kwargs).to_dict("records")]
+
+
+def run_facts(results: ResultSet) -> list[tuple[str, str]]:
+    """What was run, against what, for how long, and how it ended: (label, text) pairs."""
+    meta = results.meta
+    target = meta.get("target") or {}
+    facts = [
+        ("Scenario", str(meta.get("scenario") or results.scenario.get("name") or "–")),
+        ("Target", str(target.get("base_url") or "–")),
+    ]
+    if target.get("api_id") or target.get("stage"):
+        facts.append(("API / stage", f"{target.get('api_id') or '–'} / {target.get('stage') or '–'}"))
+    if target.get("region"):
+        facts.append(("Region", str(target["region"])))
+    facts += [
+        ("Load profile", str(meta.get("profile") or "–")),
+        ("Duration", _duration(results)),
+        ("Started (UTC)", _utc(meta.get("started_at"))),
+        ("Ended (UTC)", _utc(meta.get("ended_at"))),
+        ("Status", str(meta.get("status") or "unknown")),
+        ("Virtual users", _int(meta.get("vus"))),
+        ("Test users (Cognito)", _int(meta.get("users"))),
+        ("Workers", _int(meta.get("workers"))),
+    ]
+    pacer = results.pacer_totals()
+    if pacer.target or pacer.released or pacer.dropped:
+        facts.append(("Iterations planned / released / dropped", f"{pacer.target:,.0f} / {pacer.released:,} / {pacer.dropped:,}"))
+    tokens = meta.get("token_stats") or {}
+    if tokens:
+        facts.append(
+            (
+                "Cognito token calls",
+                f"{tokens.get('logins', 0):,} sign-ins, {tokens.get('refreshes', 0):,} refreshes, "
+                f"{tokens.get('login_failures', 0):,} failures, {tokens.get('throttle_retries', 0):,} throttle retries",
+            )
+        )
+    facts += [("Run id", str(meta.get("run_id") or results.run_id or "–")), ("Tool", str(meta.get("tool") or "harness"))]
+    return facts
+
+
+def status_table(results: ResultSet) -> pd.DataFrame:
+    """Responses by HTTP status (rows) and endpoint (columns), with a Total column; 0 = no response."""
+    counts: Counter = Counter()
+    for (endpoint, status, _), n in results.statuses.items():
+        counts[(status, endpoint)] += n
+    if not counts:
+        return pd.DataFrame()
+    frame = pd.Series(counts).unstack(fill_value=0).sort_index()
+    names = [n for n in results.endpoint_names() if n in frame.columns]
+    frame = frame[names + [c for c in frame.columns if c not in names]]
+    frame["Total"] = frame.sum(axis=1)
+    frame.index.name = "status"
+    return frame.astype(int)
+
+
+def error_rows(results: ResultSet, limit: int = 10) -> list[dict[str, Any]]:
+    """The most frequent transport errors (no response at all), most frequent first."""
+    rows = [{"endpoint": ep, "error": msg, "count": n} for (ep, msg), n in results.errors.items()]
+    rows.sort(key=lambda r: -r["count"])
+    return rows[:limit]
+
+
+#: (label, layer, key, stat, unit)
+SERVER_FACTS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("API Gateway requests (Count)", "apigw", "count", "Sum", ""),
+    ("API Gateway 4XXError", "apigw", "4xx", "Sum", ""),
+    ("API Gateway 5XXError", "apigw", "5xx", "Sum", ""),
+    ("API Gateway Latency p50 / p95 / p99", "apigw", "latency", "p50/p95/p99", "ms"),
+    ("API Gateway IntegrationLatency p50 / p95 / p99", "apigw", "integration_latency", "p50/p95/p99", "ms"),
+    ("Lambda Invocations", "lambda", "invocations", "Sum", ""),
+    ("Lambda Errors", "lambda", "errors", "Sum", ""),
+    ("Lambda Throttles", "lambda", "throttles", "Sum", ""),
+    ("Lambda ConcurrentExecutions (max)", "lambda", "concurrent_executions", "Maximum", ""),
+    ("Lambda Duration (average)", "lambda", "duration", "Average", "ms"),
+    ("Cognito SignInSuccesses", "cognito", "sign_in_successes", "Sum", ""),
+    ("Cognito SignInThrottles", "cognito", "sign_in_throttles", "Sum", ""),
+    ("Cognito TokenRefreshSuccesses", "cognito", "token_refresh_successes", "Sum", ""),
+    ("Cognito TokenRefreshThrottles", "cognito", "token_refresh_throttles", "Sum", ""),
+    ("Step Functions ExecutionThrottled", "states", "execution_throttled", "Sum", ""),
+    ("Step Functions ExecutionsFailed", "states", "executions_failed", "Sum", ""),
+)
+
+
+def server_rows(server: ServerMetrics) -> list[tuple[str, str]]:
+    """Whole-run CloudWatch values as (label, text); metrics without data are left out."""
+    rows = []
+    for label, layer, key, stat, unit in SERVER_FACTS:
+        values = [server.run_value(layer, key, s) for s in stat.split("/")]
+        if all(v is None for v in values):
+            continue
+        if unit == "ms":
+            text = " / ".join("–" if v is None else f"{v:,.1f}" for v in values) + " ms"
+        else:
+            text = " / ".join("–" if v is None else f"{v:,.0f}" for v in values)
+        rows.append((label, text))
+    return rows
+
+
+def reconcile(results: ResultSet, server: ServerMetrics) -> dict[str, Any] | None:
+    """Client requests against API Gateway's Count (they should match; the gap is reported)."""
+    counted = server.run_value("apigw", "count", "Sum")
+    if counted is None:
+        return None
+    sent = sum(h.count for (_, outcome, _), h in results.windows.items() if outcome != "transport")
+    gap = counted - sent
+    return {"client": sent, "server": counted, "gap": gap, "gap_pct": 100.0 * gap / sent if sent else None}
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        return None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def _utc(value: Any) -> str:
+    if not isinstance(value, (int, float)) or value <= 0:
+        return "–"
+    return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _int(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "–"
+
+
+def _duration(results: ResultSet) -> str:
+    seconds = results.duration()
+    planned = results.meta.get("planned_duration")
+    text = f"{fmt_elapsed(seconds)} ({seconds:,.1f} s)"
+    if isinstance(planned, (int, float)) and planned and abs(planned - seconds) > 0.5:
+        text += f", planned {fmt_elapsed(planned)}"
+    return text

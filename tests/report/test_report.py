@@ -1,0 +1,165 @@
+"""write_report: report.html (self-contained), summary.md and verdict.json in the run folder."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import harness.report
+from harness.gates import evaluate
+from harness.report import ReportFiles, write_report
+from harness.results import ResultSet
+
+from .synthetic import Model, synthetic_results
+
+TARGET = "https://abc123.execute-api.eu-west-1.amazonaws.com"
+
+
+def external_references(html: str) -> list[str]:
+    """Everything in the page that would make a browser fetch something from elsewhere."""
+    patterns = [
+        r"<script\b",  # no scripts at all, inline or not
+        r"<link\b",
+        r"<iframe\b",
+        r"<object\b",
+        r"<embed\b",
+        r"@import",
+        r"url\(\s*['\"]?(?!data:)[^'\"\s)]",
+        r"\b(?:src|href|srcset|poster|action)\s*=\s*['\"]?(?!data:|#)[^'\"\s>]",
+    ]
+    found = [m.group(0) for p in patterns for m in re.finditer(p, html, re.I)]
+    # any absolute URL other than the target's plain text
+    found += [u for u in re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s\"'<)]*", html, re.I) if u != TARGET]
+    return found
+
+
+def test_public_api() -> None:
+    assert harness.report.__all__ == ["ReportFiles", "write_report"]
+
+
+def test_write_report_writes_three_files(report: ReportFiles) -> None:
+    files = report
+    assert isinstance(files, ReportFiles)
+    run_dir = files.html.parent
+    assert files.summary == run_dir / "summary.md" and files.verdict == run_dir / "verdict.json" and files.html.name == "report.html"
+    assert all(p.exists() and p.stat().st_size > 0 for p in files)
+    assert sorted(p.name for p in run_dir.iterdir()) == ["report.html", "summary.md", "verdict.json"]  # no temp files left
+    written = json.loads(files.verdict.read_text())
+    assert written["passed"] is False and written["total"] == 3
+    assert [g["expression"] for g in written["gates"]] == ["server_error_rate < 0.1%", "p95 < 250ms", '"list items".p99 < 1s']  # failing first
+
+
+def test_no_verdict_writes_an_empty_passing_one(tmp_path: Path, results: ResultSet) -> None:
+    files = write_report(tmp_path, results=results)
+    assert json.loads(files.verdict.read_text()) == {"passed": True, "gates": []}
+    html = files.html.read_text()
+    assert 'data-verdict="no gates"' in html and "No gates" in html
+    assert "No CloudWatch data for this run" in html
+    assert html.count("no CloudWatch data for this run") >= 2  # in place of the missing series
+
+
+def test_results_default_to_the_run_folder(tmp_path: Path, results: ResultSet) -> None:
+    results.save(tmp_path / "results.json")
+    files = write_report(tmp_path)
+    assert "list items" in files.html.read_text()
+
+
+def test_html_shows_verdict_facts_endpoints_and_charts(report: ReportFiles) -> None:
+    html = report.html.read_text()
+    assert 'data-verdict="failed"' in html and "FAILED – 1 of 3 gates failed" in html
+    banner = html[html.index('id="verdict"') : html.index("</section>", html.index('id="verdict"'))]
+    assert banner.index("server_error_rate &lt; 0.1%") < banner.index("p95 &lt; 250ms")  # failing gate first
+    assert "0.19 %" in banner and "0.10 %" in banner  # actual vs threshold
+    for text in ("spike", TARGET, "2025-11-26 15:00:00 UTC", "2025-11-26 15:02:01 UTC", "completed", "harness 0.1.0", "Virtual users", "Workers"):
+        assert text in html, text
+    for name in ("list items", "get item", "my profile", "create order", "Total"):
+        assert f'data-endpoint="{name}"' in html
+    for chart in ("chart-rate", "chart-latency", "chart-server-latency", "chart-throttles", "chart-errors", "chart-dropped"):
+        assert re.search(rf'<img id="{chart}" src="data:image/png;base64,[A-Za-z0-9+/=]+" alt="[^"]+" width="\d+" height="\d+">', html), chart
+    assert 'id="throttle-summary"' in html and "First throttling seen: API Gateway 4XXError" in html
+    assert "Do the counts reconcile?" in html and "an exact match" in html
+
+
+def test_html_is_self_contained(tmp_path: Path, results: ResultSet, metrics: pd.DataFrame, verdict: dict[str, Any]) -> None:
+    base = synthetic_results(Model(seed=3))
+    html = write_report(tmp_path, results=results, metrics=metrics, verdict=verdict, baseline=base, baseline_metrics=metrics).html.read_text()
+    assert external_references(html) == []
+    assert "<style>" in html and html.count(TARGET) >= 1
+    # the checker itself finds what it should
+    assert external_references('<script src="https://cdn.example.com/x.js"></script>')
+    assert external_references('<link href="http://fonts.example.com/f.css" rel=stylesheet>')
+    assert external_references('<img src="http://example.com/a.png">')
+    assert external_references("<style>@import 'x.css'; a { background: url(http://e.com/b.png) }</style>")
+
+
+def test_no_secrets_or_environment_in_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-K7MDENG-not-a-real-key")
+    results = synthetic_results()
+    results.scenario = {"name": "spike", "auth": {"password_secret": "arn:aws:secretsmanager:eu-west-1:1:secret:pw-Sup3rS3cret"}}
+    files = write_report(tmp_path, results=results)
+    for path in files:
+        text = path.read_text()
+        assert "wJalrXUtnFEMI" not in text and "Sup3rS3cret" not in text and "secretsmanager" not in text
+
+
+def test_a_real_verdict_object_from_gates(tmp_path: Path, results: ResultSet, metrics: pd.DataFrame) -> None:
+    verdict = evaluate(["p95 < 1s", "throttle_rate < 1%", "server.p95 < 2s"], results=results, metrics=metrics)
+    files = write_report(tmp_path, results=results, metrics=metrics, verdict=verdict)
+    assert json.loads(files.verdict.read_text()) == json.loads(json.dumps(verdict.to_dict()))
+    html = files.html.read_text()
+    assert "FAILED – 1 of 3 gates failed" in html and "throttle_rate &lt; 1%" in html
+
+
+def test_summary_markdown(tmp_path: Path, report: ReportFiles, results: ResultSet) -> None:
+    md = report.summary.read_text()
+    lines = md.splitlines()
+    assert lines[0] == "## ❌ spike: 1 of 3 gates failed"
+    assert "| `server_error_rate < 0.1%` | ❌ failed | 0.19 % | 0.10 % | 0.19 % of requests got 5xx |" in md
+    assert "### Endpoints" in md and "### Who throttled" in md
+    total = next(line for line in lines if line.startswith("| **Total** |"))
+    assert f"| {results.total:,} |" in total
+    table = md[md.index("### Endpoints") : md.index("### Who throttled")].splitlines()
+    assert sum(1 for line in table if line.startswith("| ") and "ms |" in line) == 5  # 4 endpoints + Total
+    assert "1. **API Gateway**" in md and "- Cognito: not throttled" in md
+    assert "Compared with the baseline" not in md
+    passed = write_report(tmp_path / "p", results=results, verdict={"passed": True, "gates": [{"expression": "p95 < 1s", "passed": True, "actual": 59.6, "threshold": 1000, "unit": "ms", "reason": "", "endpoint": None}]})
+    assert passed.summary.read_text().startswith("## ✅ spike: all 1 gate passed")
+
+
+def test_baseline_side_by_side(tmp_path: Path, metrics: pd.DataFrame) -> None:
+    base = synthetic_results(Model(median_ms=18.0, seed=1))
+    slower = synthetic_results(Model(median_ms=25.0, seed=1))
+    files = write_report(tmp_path, results=slower, metrics=metrics, baseline=base, baseline_metrics=metrics)
+    html = files.html.read_text()
+    assert 'id="baseline-table"' in html and 'id="regression-warning"' in html
+    row = html[html.index('data-endpoint="Total"', html.index('id="baseline-table"')) :]
+    row = row[: row.index("</tr>")]
+    assert re.search(r'data-metric="p95_ms" data-flag="regression"', row)
+    assert re.search(r'data-metric="requests">', row)  # never judged
+    assert "was " in row and "%)" in row
+    assert 'id="baseline-server-table"' in html
+    md = files.summary.read_text()
+    assert "### Compared with the baseline" in md and "🔺" in md and "**Regressions:**" in md
+    same = write_report(tmp_path / "same", results=base, baseline=base)
+    assert "No regressions against the baseline." in same.summary.read_text()
+    assert 'id="regression-warning"' not in same.html.read_text()
+
+
+def test_interrupted_run_is_flagged(tmp_path: Path) -> None:
+    results = synthetic_results(Model(status="interrupted"))
+    results.meta["error"] = "stopped by SIGINT after 1:10"
+    files = write_report(tmp_path, results=results)
+    html = files.html.read_text()
+    assert 'id="status-warning"' in html and "Run interrupted" in html and "stopped by SIGINT" in html
+    assert "status **interrupted**" in files.summary.read_text()
+
+
+def test_empty_results(tmp_path: Path) -> None:
+    files = write_report(tmp_path, results=ResultSet(run_id="nothing"))
+    html = files.html.read_text()
+    assert "No responses recorded." in html and "no requests were recorded" in html
