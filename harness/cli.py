@@ -111,19 +111,8 @@ def _local_stack(enabled: bool, scenario: Any) -> Iterator[dict[str, str]]:
         stack = LocalStack(throttle=throttle, backend=backend)
         stack.start()
     try:
-        env = stack.env()
-        # the scenario's "local" names resolve to this stack, here and in the Locust child
-        env["HARNESS_LOCAL_INFO"] = stack.info.model_dump_json()
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with stack.activate() as env:
             yield env
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
     finally:
         stack.stop()
 

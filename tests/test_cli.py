@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -12,6 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from harness import metrics
 from harness.auth.secret import get_password
 from harness.auth.users import create_users
 from harness.local.stack import LocalStack
@@ -153,8 +155,12 @@ def test_harness_run_on_the_local_stack_writes_every_file_and_no_secret(tmp_path
     assert "report.html" in proc.stdout and "PASSED" in proc.stdout
     results = ResultSet.load(run_dir / "results.json")
     assert results.total == 50 and results.outcome_counts()["ok"] == 50
-    metrics = (run_dir / "metrics.csv").read_text()
-    assert "apigw" in metrics and "latency" in metrics
+    # CloudWatch (local) agrees with the client: every request counted, server p95 below the client's
+    frame = metrics.load(run_dir)
+    assert metrics.run_value(frame, "count", "Sum") == results.total
+    assert metrics.run_value(frame, "4xx", "Sum") == 0
+    server_p95 = metrics.run_value(frame, "latency", "p95")
+    assert server_p95 is not None and 0 < server_p95 <= results.percentile(0.95) + 1
     # no secret anywhere: not the password, not a JWT (three base64url parts, two start with '{"')
     jwt = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+")
     for path in run_dir.rglob("*"):
@@ -163,6 +169,29 @@ def test_harness_run_on_the_local_stack_writes_every_file_and_no_secret(tmp_path
             assert password not in text, path
             assert not jwt.search(text), path
     assert password not in proc.stdout + proc.stderr
+    render_in_chromium(run_dir / "report.html", tmp_path)
+
+
+def render_in_chromium(report: Path, tmp_path: Path) -> None:
+    """The real run's report in headless Chromium: verdict, tables and every chart shown,
+    nothing fetched from the network."""
+    from tests.report.test_browser import CHARTS, CHROMIUM, PROBE, chromium, page_requests
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (`make browser` installs Debian's package)")
+    probe = tmp_path / "probe.html"
+    probe.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
+    netlog = tmp_path / "netlog.json"
+    dom = chromium("--window-size=1400,3000", "--dump-dom", probe.as_uri(), log=netlog)
+    found = re.search(r'<pre id="probe-result">(.*?)</pre>', dom, re.S)
+    assert found, dom[-500:]
+    page = json.loads(html.unescape(found.group(1)))
+    assert page["verdictShown"] and "PASSED" in page["verdict"] and "p95 < 2s" in page["verdict"]
+    assert [row["cells"][0].split("\n")[0] for row in page["rows"]] == ["list items", "get item", "my profile", "create order", "Total"]
+    images = {img["id"]: img for img in page["images"]}
+    assert list(images) == CHARTS
+    assert all(img["complete"] and img["naturalWidth"] > 0 and img["height"] > 150 for img in images.values())
+    assert [u for u in page_requests(netlog) if not u.startswith(("file:", "data:"))] == []
 
 
 @pytest.mark.integration

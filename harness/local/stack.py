@@ -21,6 +21,7 @@ current directory, or ``$HARNESS_STATE_DIR``)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -29,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Iterator
 
 import boto3
 from pydantic import BaseModel, ConfigDict, Field
@@ -258,6 +259,23 @@ class LocalStack:
         if self._env is None:
             self._env = self.info.env()
         return dict(self._env)
+
+    @contextlib.contextmanager
+    def activate(self) -> Iterator[dict[str, str]]:
+        """Point this process (and children it starts) at the stack, then restore the
+        environment: boto3's endpoint and credentials, and ``HARNESS_LOCAL_INFO`` so that
+        scenarios naming ``local`` resolve to this stack. Yields the variables it set."""
+        env = {**self.env(), "HARNESS_LOCAL_INFO": self.info.model_dump_json()}
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            yield env
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
     def stop(self) -> None:
         """Stop the emulator, then moto; safe to call twice."""

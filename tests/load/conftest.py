@@ -3,8 +3,6 @@ environment a Locust child needs to reach it."""
 
 from __future__ import annotations
 
-import os
-
 import boto3
 import pytest
 
@@ -14,21 +12,11 @@ from harness.local.stack import LocalStack
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    with LocalStack(log_dir=tmp_path_factory.mktemp("stack-logs")) as stack:
-        env = {**stack.env(), "HARNESS_LOCAL_INFO": stack.info.model_dump_json()}
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
+    with LocalStack(log_dir=tmp_path_factory.mktemp("stack-logs")) as stack, stack.activate() as env:
         aws = boto3.session.Session(region_name=stack.info.region)
         create_users(
             cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"),
             user_pool_id=stack.info.user_pool_id, count=6, progress=False,
         )  # fmt: skip
         stack.run_env = env  # type: ignore[attr-defined]
-        try:
-            yield stack
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        yield stack
