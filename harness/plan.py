@@ -73,6 +73,7 @@ class Plan:
     profile: str = ""
     _starts: tuple[float, ...] = field(default=(), repr=False, compare=False)
     _cumulative: tuple[float, ...] = field(default=(), repr=False, compare=False)
+    _total: int = field(default=0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         starts, cumulative, total = [], [], 0.0
@@ -82,6 +83,8 @@ class Plan:
             total += seg.count(seg.end)
         object.__setattr__(self, "_starts", tuple(starts))
         object.__setattr__(self, "_cumulative", tuple(cumulative))
+        # asked for every release: computed once
+        object.__setattr__(self, "_total", self.released_by(self.duration))
 
     @property
     def duration(self) -> float:
@@ -94,7 +97,7 @@ class Plan:
     @property
     def total(self) -> int:
         """The number of requests this plan releases."""
-        return self.released_by(self.duration)
+        return self._total
 
     def _segment(self, t: float) -> int:
         return max(0, bisect.bisect_right(self._starts, t) - 1)

@@ -16,6 +16,7 @@ exactly, so the master's ``results.json`` is complete.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import random
 import time
@@ -156,8 +157,6 @@ class LoadSession:
     # ---- endpoints ---------------------------------------------------------------------------
 
     def pick(self) -> Endpoint:
-        import bisect
-
         return self._endpoints[bisect.bisect_right(self._cumulative, self.rng.random() * self._weight_total)]
 
     # ---- tokens ------------------------------------------------------------------------------

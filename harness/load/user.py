@@ -10,6 +10,7 @@ from __future__ import annotations
 import gevent
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
+from locust.user.users import LOCUST_STATE_STOPPING
 
 from harness.errors import HarnessError
 from harness.load.request import RequestTemplate
@@ -34,40 +35,68 @@ class HarnessUser(FastHttpUser):
         self.username = session.scenario.auth.usernames[self.identity] if session.scenario.auth else f"vu{self.vu}"
         self.templates = session.templates
         self.auth_header: str | None = None
+        self._token: str | None = None
+        self._header_cache: dict[RequestTemplate, tuple[str | None, dict[str, str]]] = {}
         if session.tokens is not None:
             try:
-                self.auth_header = "Bearer " + session.tokens.token(self.identity)
+                self._use_token(session.tokens.token(self.identity))
             except HarnessError as exc:
                 session.fail(str(exc))
         session.vus_ready += 1
 
+    def _use_token(self, token: str) -> None:
+        if token is not self._token:
+            self._token = token
+            self.auth_header = "Bearer " + token
+
     @task
     def iterate(self) -> None:
-        pacer = self.session.pacer
-        if pacer is None or self.session.done.is_set():
-            gevent.sleep(0.1)
-            return
-        ticket = pacer.acquire()
-        if ticket is None:
-            gevent.sleep(0.1)  # the plan is over; the shape stops the run
-            return
-        self.call(self.templates[self.session.pick().name])
+        """Run iterations as the pacer releases them, until the plan is over or Locust stops
+        this user. One task call loops over many iterations: Locust's per-task bookkeeping and
+        its wait (a ``gevent.sleep(0)`` each time) would be pure overhead, as ``acquire()``
+        already waits. A graceful stop (``stopping``) ends the loop after the current request."""
+        session = self.session
+        templates = self.templates
+        while self._state != LOCUST_STATE_STOPPING:
+            pacer = session.pacer
+            if pacer is None or session.done.is_set():
+                gevent.sleep(0.1)
+                return
+            ticket = pacer.acquire()
+            if ticket is None:
+                gevent.sleep(0.1)  # the plan is over; the shape stops the run
+                return
+            self.call(templates[session.pick().name])
 
     def _headers(self, template: RequestTemplate) -> dict[str, str]:
+        """The template's headers plus this user's token; built once per template and token
+        (Locust copies the dict it is given, so it is safe to reuse)."""
+        cached = self._header_cache.get(template)
+        if cached is not None and cached[0] is self.auth_header:
+            return cached[1]
         headers = dict(template.headers) if template.headers else {}
         if self.auth_header is not None:
             headers["Authorization"] = self.auth_header
+        self._header_cache[template] = (self.auth_header, headers)
         return headers
 
     def call(self, template: RequestTemplate) -> None:
         session = self.session
+        tokens = session.tokens
         path, body = template.render(user=self.username, vu=self.vu, rng=session.rng)
         session.in_flight += 1
         try:
-            status = self._send(template, path, body)
-            if status == 401 and session.tokens is not None:
+            if tokens is not None:
+                # the pool's current token: its refresher renews tokens before they expire
                 try:
-                    self.auth_header = "Bearer " + session.tokens.refresh(self.identity)
+                    self._use_token(tokens.token(self.identity))
+                except HarnessError:
+                    pass  # keep the old one; a 401 below refreshes once more
+            status = self._send(template, path, body)
+            if status == 401 and tokens is not None:
+                try:
+                    # one refresh per refused token, however many users share the identity
+                    self._use_token(tokens.refresh(self.identity, stale=self._token))
                 except HarnessError:
                     return  # the 401 is already recorded as an auth outcome
                 self._send(template, path, body)

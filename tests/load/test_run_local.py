@@ -189,6 +189,18 @@ def test_a_401_refreshes_the_token_once_and_retries(fresh: LocalStack, tmp_path:
     assert results.meta["token_stats"]["refreshes"] >= 4
 
 
+def test_tokens_are_refreshed_before_they_expire_without_a_401(fresh: LocalStack, tmp_path: Path) -> None:
+    """moto's tokens live an hour; a refresh margin of 3,598 s makes each one due for refresh
+    two seconds after sign-in, so a 6 s run renews every token and keeps using the new ones."""
+    auth = '[auth]\nusers = 4\nrefresh_margin = "3598s"\n'
+    endpoints = '[[endpoints]]\nname = "list items"\npath = "/items"\n'
+    path = scenario(tmp_path, "refresh-early", 'profile = "steady"\nrate = 20\nduration = "6s"\nvus = 4\n', auth=auth, endpoints=endpoints)
+    results = run(fresh, path, tmp_path)
+    assert results.meta["token_stats"]["refreshes"] >= 4
+    assert admin(fresh, "GET", "counts")["routes"] == {"GET /items": {"200": 120}}
+    assert results.outcome_counts()["auth"] == 0
+
+
 def test_cloudwatch_returns_count_and_p95_latency_for_the_run_window(fresh: LocalStack, tmp_path: Path) -> None:
     admin(fresh, "PUT", "backend", {"latency_ms": 20.0, "latency_sigma": 0.2})
     path = scenario(tmp_path, "metrics", 'profile = "steady"\nrate = 40\nduration = "4s"\nvus = 10\n')
