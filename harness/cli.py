@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     users.add_argument("--count", type=int, help="number of users")
     users.add_argument("--prefix", default=None, help="username prefix (default loadtestuser)")
     users.add_argument("--region", default=None)
-    users.add_argument("--rate", type=float, default=10.0, help="admin API calls per second at most")
+    users.add_argument("--rate", type=float, default=25.0, help="admin API calls per second at most (two per user created)")
     users.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="use the running local stack (harness local up)")
     return parser
 
@@ -226,13 +226,15 @@ def cmd_local(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _create_users(count: int, prefix: str, *, pool: str, region: str | None) -> Any:
+def _create_users(count: int, prefix: str, *, pool: str, region: str | None, rate: float = 25.0) -> Any:
+    """Create (or reuse) test users. ``rate`` caps admin calls per second: two per user, under
+    Cognito's default quota of 50 user creations per second."""
     from harness.auth.users import create_users
     from harness.aws import AwsContext
 
     pool_id, region = _resolve_pool(pool, region)
     aws = AwsContext(region=region)
-    report = create_users(cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=pool_id, count=count, prefix=prefix, progress=err.is_terminal)
+    report = create_users(cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=pool_id, count=count, prefix=prefix, rate=rate, progress=err.is_terminal)
     err.print(report.summary())
     if not report.ok:
         raise RunError(f"{len(report.failures)} test users could not be created; see the summary above")
@@ -275,7 +277,7 @@ def cmd_users(args: argparse.Namespace) -> int:
     if args.action == "create":
         if not count:
             raise UsageError("users create: how many? pass --count N or --scenario FILE")
-        _create_users(count, prefix, pool=pool, region=region)
+        _create_users(count, prefix, pool=pool, region=region, rate=args.rate)
         return EXIT_OK
     pool_id, region = _resolve_pool(pool, region)
     aws = AwsContext(region=region)

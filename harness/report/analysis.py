@@ -58,7 +58,7 @@ class ThrottleFinding:
     count: float = 0.0
     note: str = ""
     until_unix: float | None = None
-    label: str = ""  # what was seen, for sentences: "API Gateway 4XXError"
+    label: str = ""  # what was seen, for sentences: "API Gateway 4xx"
 
     @property
     def until_elapsed(self) -> float | None:
@@ -79,7 +79,7 @@ class ThrottleFinding:
 
 # (layer name, frame layer, keys, signal, label, note, driven by our requests)
 _SERVER_SIGNALS: tuple[tuple[str, str, tuple[str, ...], str, str, str, bool], ...] = (
-    ("API Gateway", "apigw", ("4xx",), "4XXError > 0", "API Gateway 4XXError", "4XX also counts 401/403/404, not only 429 throttles", True),
+    ("API Gateway", "apigw", ("4xx",), "4xx > 0", "API Gateway 4xx", "4xx also counts 401/403/404, not only 429 throttles", True),
     ("Lambda", "lambda", ("throttles",), "Throttles > 0", "Lambda Throttles", "", True),
     ("Cognito", "cognito", ("sign_in_throttles", "token_refresh_throttles"), "SignInThrottles + TokenRefreshThrottles > 0", "Cognito throttles", "", False),
     ("Step Functions", "states", ("execution_throttled",), "ExecutionThrottled > 0", "Step Functions ExecutionThrottled", "", True),

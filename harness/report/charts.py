@@ -187,7 +187,7 @@ def throttle_chart(timeline: Timeline, server: ServerMetrics) -> Chart:
     if not f.empty:  # on top, so that a CloudWatch line with the same values shows around it
         p.step(f["elapsed"], f["throttled"], color=COLORS["throttled"], lw=1.2, label="client: HTTP 429 / s", zorder=5)
     sources = [
-        ("API Gateway", "4XXError", "apigw", ("4xx",), COLORS["apigw"]),
+        ("API Gateway", "4xx", "apigw", ("4xx",), COLORS["apigw"]),
         ("Lambda", "Throttles", "lambda", ("throttles",), COLORS["lambda"]),
         ("Cognito", "throttles", "cognito", ("sign_in_throttles", "token_refresh_throttles"), COLORS["cognito"]),
     ]
@@ -213,7 +213,7 @@ def throttle_chart(timeline: Timeline, server: ServerMetrics) -> Chart:
         "Throttling by layer",
         "rejections per second",
         alt="Throttled requests per second as seen by the client (HTTP 429) and by API Gateway, Lambda and Cognito in CloudWatch.",
-        caption="API Gateway 4XXError also counts 401/403/404, not only 429 throttles.",
+        caption="API Gateway 4xx (4XXError on REST APIs) also counts 401/403/404, not only 429 throttles.",
     )
 
 

@@ -139,7 +139,7 @@ def error_rows(results: ResultSet, limit: int = 10) -> list[dict[str, Any]]:
 #: (label, layer, key, stat, unit)
 SERVER_FACTS: tuple[tuple[str, str, str, str, str], ...] = (
     ("API Gateway requests (Count)", "apigw", "count", "Sum", ""),
-    ("API Gateway 4XXError", "apigw", "4xx", "Sum", ""),
+    ("API Gateway 4xx", "apigw", "4xx", "Sum", ""),
     ("API Gateway 5XXError", "apigw", "5xx", "Sum", ""),
     ("API Gateway Latency p50 / p95 / p99", "apigw", "latency", "p50/p95/p99", "ms"),
     ("API Gateway IntegrationLatency p50 / p95 / p99", "apigw", "integration_latency", "p50/p95/p99", "ms"),

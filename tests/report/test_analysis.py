@@ -51,11 +51,11 @@ def test_layers_are_ordered_by_their_first_rejection() -> None:
     assert (lam.first_elapsed, lam.count) == (20.0, 10.0)
     story = throttle_story(findings)
     assert story.startswith("First throttling seen: Cognito throttles at -0:05")
-    assert story.endswith("; later: client HTTP 429s (0:12), API Gateway 4XXError (0:12) and Lambda Throttles (0:20).")
+    assert story.endswith("; later: client HTTP 429s (0:12), API Gateway 4xx (0:12) and Lambda Throttles (0:20).")
     without_cognito = [f for f in findings if f.layer != "Cognito"]
     assert throttle_story(without_cognito) == (
         "First throttling seen: client HTTP 429s at 0:12 into the run (00:16:52 UTC); "
-        "in the same second: API Gateway 4XXError (0:12); later: Lambda Throttles (0:20)."
+        "in the same second: API Gateway 4xx (0:12); later: Lambda Throttles (0:20)."
     )
 
 

@@ -42,7 +42,7 @@ def test_with_cloudwatch_every_source_is_drawn(results: ResultSet, metrics: pd.D
     assert server.notes == []
     assert any("Gaps are CloudWatch periods without datapoints" in i for i in server.info)  # the frame has a missing period
     throttles = charts["chart-throttles"]
-    assert throttles.series == ["client: HTTP 429 / s", "API Gateway 4XXError / s", "Lambda Throttles / s", "Cognito throttles / s"]
+    assert throttles.series == ["client: HTTP 429 / s", "API Gateway 4xx / s", "Lambda Throttles / s", "Cognito throttles / s"]
     assert charts["chart-rate"].series == ["planned rate", "achieved: requests sent / s", "ok responses / s"]
     assert charts["chart-latency"].series == ["client p50", "client p95", "client p99"]
     assert charts["chart-errors"].series == ["throttled (429)", "server (5xx)", "transport (no response)"]

@@ -81,7 +81,7 @@ def test_html_shows_verdict_facts_endpoints_and_charts(report: ReportFiles) -> N
         assert f'data-endpoint="{name}"' in html
     for chart in ("chart-rate", "chart-latency", "chart-server-latency", "chart-throttles", "chart-errors", "chart-dropped"):
         assert re.search(rf'<img id="{chart}" src="data:image/png;base64,[A-Za-z0-9+/=]+" alt="[^"]+" width="\d+" height="\d+">', html), chart
-    assert 'id="throttle-summary"' in html and "First throttling seen: API Gateway 4XXError" in html
+    assert 'id="throttle-summary"' in html and "First throttling seen: API Gateway 4xx" in html
     assert "Do the counts reconcile?" in html and "an exact match" in html
 
 
