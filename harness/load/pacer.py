@@ -137,8 +137,12 @@ class Pacer:
                 if t0 + next_at <= now:
                     # release everything that is due (after a stall there may be several)
                     while next_at is not None and t0 + next_at <= now:
-                        self._release(Ticket(k, t0 + next_at), now)
-                        k += 1
+                        if self._idle:
+                            self._release(Ticket(k, t0 + next_at), now)
+                            k += 1
+                        else:
+                            # no user is free: everything due by now is dropped, counted in bulk
+                            k = self._drop_due(k, now)
                         next_at = release_time(k)
                     if next_at is None:
                         break
@@ -151,15 +155,30 @@ class Pacer:
             self._finish()
 
     def _release(self, ticket: Ticket, now: float) -> None:
-        second = int(ticket.scheduled)
-        if self._idle:
-            # every waiter in the queue is live: one that times out or is killed leaves it
-            self._hub.loop.run_callback(self._idle.popleft().switch, ticket)
-            self.released += 1
-            lag = now - ticket.scheduled
-            if lag > self.max_lag:
-                self.max_lag = lag
-            self.results.record_pacer(second, released=1)
-            return
-        self.dropped += 1
-        self.results.record_pacer(second, dropped=1)
+        """Hand ``ticket`` to the longest-waiting idle user (the caller checked there is one)."""
+        # every waiter in the queue is live: one that times out or is killed leaves it
+        self._hub.loop.run_callback(self._idle.popleft().switch, ticket)
+        self.released += 1
+        lag = now - ticket.scheduled
+        if lag > self.max_lag:
+            self.max_lag = lag
+        self.results.record_pacer(int(ticket.scheduled), released=1)
+
+    def _drop_due(self, k: int, now: float) -> int:
+        """Drop iterations ``k``.. that are due by ``now``, counted per second of their scheduled
+        instant; returns the next iteration. Overload is when the load generator needs its CPU
+        most, so this costs one plan lookup per second spanned, not one per iteration."""
+        plan, t0 = self.plan, self.t0
+        assert t0 is not None
+        due = max(plan.released_by(now - t0), k + 1)  # iteration k is due: at least that one
+        while k < due:
+            scheduled = plan.release_time(k)
+            if scheduled is None:
+                break
+            second = int(t0 + scheduled)
+            # iterations scheduled before the end of that second (at least iteration k itself)
+            n = max(1, min(due, plan.released_by(second + 1 - t0)) - k)
+            self.dropped += n
+            self.results.record_pacer(second, dropped=n)
+            k += n
+        return k

@@ -16,7 +16,7 @@ import pytest
 from harness.load.pacer import Pacer, Ticket
 from harness.plan import Plan, build_plan
 from harness.results import ResultSet
-from harness.scenario import Burst, Steady
+from harness.scenario import Burst, Ramp, Steady
 
 LEAD_IN = 0.1  # seconds between start() and t0, so that every user is already waiting
 
@@ -216,3 +216,19 @@ def test_acquire_timeout_leaves_no_waiter_behind() -> None:
     assert pacer.acquire(timeout=0.01) is None
     assert pacer.idle == 0
     pacer.stop()
+
+
+def test_with_no_free_user_every_iteration_is_dropped_in_the_second_it_was_due() -> None:
+    """Overload: drops are counted in bulk, yet each lands in the second of its scheduled
+    instant, exactly as counting them one by one would (a ramp makes the seconds uneven)."""
+    plan = build_plan(Ramp(profile="ramp", from_rate=50, to_rate=200, step=150, step_duration=0.8)).shard(1, 3)
+    results = ResultSet()
+    pacer = Pacer(plan, results)
+    t0 = time.time() + 0.3  # a fractional start: the plan's seconds straddle the clock's
+    pacer.start(t0)  # no virtual user ever waits
+    pacer.finished.wait(timeout=5)
+    assert pacer.finished.is_set()
+    assert pacer.released == 0 and pacer.dropped == plan.total == 67  # (0.8 s x 50 + 0.8 s x 200) / 3, phase 1/3
+    expected = Counter(int(t0 + plan.release_time(k)) for k in range(plan.total))
+    assert len(expected) >= 2
+    assert {s: w.dropped for s, w in results.pacer.items() if w.dropped} == dict(expected)
