@@ -2,7 +2,7 @@
 
     harness run scenarios/burst.toml --local       # headless run on the local stack
     harness report reports/<run-id> --baseline reports/<other>
-    harness local up | status | down
+    harness local up | run | status | env | down
     harness users create --scenario scenarios/burst.toml
 
 Exit codes: 0 passed, 1 a gate failed, 2 bad usage or scenario, 3 the run itself failed,
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--period", type=int, default=None)
 
     local = sub.add_parser("local", help="the local stack: moto server + API Gateway emulator on 127.0.0.1")
-    local.add_argument("action", choices=["up", "status", "down", "env"])
+    local.add_argument("action", choices=["up", "run", "status", "down", "env"], help="up: start in the background; run: in the foreground until Ctrl-C")
     local.add_argument("--throttle-rate", type=float, default=None, help="stage throttle rate (requests per second)")
     local.add_argument("--throttle-burst", type=int, default=None, help="stage throttle burst")
 
@@ -197,20 +197,36 @@ def cmd_local(args: argparse.Namespace) -> int:
 
     from harness.local.stack import load_local_info, local_down, local_status, local_up
 
-    if args.action == "up":
-        throttle = None
-        if args.throttle_rate or args.throttle_burst:
-            from harness.local.apigw.config import Throttle
+    throttle = None
+    if args.throttle_rate or args.throttle_burst:
+        from harness.local.apigw.config import Throttle
 
-            rate = args.throttle_rate or 10_000
-            throttle = Throttle(rate=rate, burst=args.throttle_burst or max(1, int(rate)))
+        rate = args.throttle_rate or 10_000
+        throttle = Throttle(rate=rate, burst=args.throttle_burst or max(1, int(rate)))
+    if args.action == "up":
         with err.status("starting the local stack..."):
             info = local_up(throttle=throttle)
-        table = Table(title="local stack", show_header=False)
-        for key in ("endpoint_url", "api_url", "region", "user_pool_id", "client_id", "api_id", "stage", "log_dir"):
-            table.add_row(key, str(getattr(info, key)))
-        out.print(table)
+        _print_stack(info)
         out.print("Scenarios with target 'local' now use it; `harness local down` stops it.")
+    elif args.action == "run":
+        import signal
+
+        from harness.local.stack import LocalStack
+
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly, like Ctrl-C
+        with err.status("starting the local stack..."):
+            stack = LocalStack(throttle=throttle)
+            stack.start()
+        try:
+            _print_stack(stack.info)
+            out.print("Running until Ctrl-C. To point boto3 (and harness) at it from another shell:")
+            for key, value in {**stack.env(), "HARNESS_LOCAL_INFO": stack.info.model_dump_json()}.items():
+                print(f"export {key}={shlex.quote(value)}", flush=True)
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stack.stop()
     elif args.action == "status":
         status = local_status()
         if not status:
@@ -224,6 +240,13 @@ def cmd_local(args: argparse.Namespace) -> int:
     else:
         out.print("stopped" if local_down() else "no local stack was running")
     return EXIT_OK
+
+
+def _print_stack(info: Any) -> None:
+    table = Table(title="local stack", show_header=False)
+    for key in ("endpoint_url", "api_url", "region", "user_pool_id", "client_id", "api_id", "stage", "log_dir"):
+        table.add_row(key, str(getattr(info, key)))
+    out.print(table)
 
 
 def _create_users(count: int, prefix: str, *, pool: str, region: str | None, rate: float = 25.0) -> Any:

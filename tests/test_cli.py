@@ -213,3 +213,33 @@ def test_users_create_is_idempotent_and_delete_removes_them(tmp_path: Path) -> N
         assert [u["Username"] for u in cognito.list_users(UserPoolId=pool)["Users"]] == ["alice"]
         for proc in (first, again, gone):
             assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.integration
+def test_local_run_serves_in_the_foreground_until_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "local", "run"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env={**os.environ, "COLUMNS": "200"}, start_new_session=True,
+    )  # fmt: skip
+    exports: dict[str, str] = {}
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # bounded: the stack starts within its own timeout or exits
+            if line.startswith("export "):
+                key, _, value = line[len("export ") :].strip().partition("=")
+                exports[key] = value.strip("'")
+            if "HARNESS_LOCAL_INFO" in exports:
+                break
+        info = json.loads(exports["HARNESS_LOCAL_INFO"])
+        with urllib.request.urlopen(info["api_url"] + "/_admin/health", timeout=5) as resp:
+            assert json.loads(resp.read()) == {"status": "ok"}
+        assert exports["AWS_ENDPOINT_URL"] == info["endpoint_url"]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    with pytest.raises(OSError):
+        urllib.request.urlopen(info["api_url"] + "/_admin/health", timeout=2)
