@@ -119,11 +119,14 @@ def _local_stack(enabled: bool, scenario: Any) -> Iterator[dict[str, str]]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.load.runner import run_headless
-    from harness.runs import analyse_run, parse_gates
+    from harness.gates import parse_gates
+    from harness.runs import analyse_run
     from harness.scenario import Scenario
 
     scenario = Scenario.load(args.scenario, override_limits=args.override_limits)
-    parse_gates(list(scenario.gates) + list(args.gate))  # bad gates fail now, not after the run
+    # bad gates fail now, not after the run
+    parse_gates(scenario.gates, path=args.scenario)
+    parse_gates(args.gate, path="--gate")
     if args.baseline is not None and not (args.baseline / "results.json").exists():
         raise UsageError(f"--baseline {args.baseline}: no results.json there; pass a run folder written by `harness run`")
     run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]

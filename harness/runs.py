@@ -23,7 +23,7 @@ from harness.aws import AwsContext
 from harness.errors import HarnessError, UsageError
 from harness.results import ResultSet
 
-__all__ = ["RunArtifacts", "analyse_run", "pull_run_metrics", "load_results", "parse_gates"]
+__all__ = ["RunArtifacts", "analyse_run", "pull_run_metrics", "load_results"]
 
 log = logging.getLogger("harness")
 
@@ -46,12 +46,6 @@ def load_results(run_dir: Path) -> ResultSet:
         return ResultSet.load(path)
     except (ValueError, KeyError) as exc:
         raise UsageError(f"{path}: not a harness results file ({exc}); pass a run folder written by `harness run`") from None
-
-
-def parse_gates(texts: list[str]) -> list[Any]:
-    from harness.gates import Gate
-
-    return [Gate.parse(text) for text in texts]
 
 
 def pull_run_metrics(results: ResultSet, *, aws: AwsContext, period: int | None = None) -> Any:
@@ -94,11 +88,10 @@ def analyse_run(
 ) -> RunArtifacts:
     """Build metrics (when ``aws`` is given), the verdict and the report for a run folder."""
     from harness import metrics as metrics_mod
-    from harness.gates import evaluate
+    from harness.gates import evaluate, parse_gates
 
     results = load_results(run_dir)
-    gate_texts = list(results.scenario.get("gates", [])) + list(gates or [])
-    parsed = parse_gates(gate_texts)
+    parsed = parse_gates(results.scenario.get("gates", []), path=str(run_dir / "results.json")) + parse_gates(gates or [], path="--gate")
     notes: list[str] = []
 
     frame = None
@@ -118,13 +111,12 @@ def analyse_run(
         baseline_metrics = metrics_mod.load(baseline_dir)
 
     verdict = evaluate(parsed, results=results, metrics=frame, baseline=baseline)
-    _write_verdict(run_dir, verdict, results)
-    if not report:
-        (run_dir / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2), encoding="utf-8")
+    junit = verdict.to_junit(f"harness.{results.meta.get('scenario', 'run')}")
+    (run_dir / "junit.xml").write_text(junit, encoding="utf-8")
 
     files = None
     if report:
-        from harness.report import write_report
+        from harness.report import write_report  # writes verdict.json with the report
 
         files = write_report(
             run_dir,
@@ -134,9 +126,6 @@ def analyse_run(
             baseline=baseline,
             baseline_metrics=baseline_metrics,
         )
+    else:
+        (run_dir / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2), encoding="utf-8")
     return RunArtifacts(run_dir=run_dir, results=results, verdict=verdict, metrics=frame, report=files, notes=notes)
-
-
-def _write_verdict(run_dir: Path, verdict: Any, results: ResultSet) -> None:
-    """JUnit XML for CI; ``verdict.json`` is written with the report (or here without one)."""
-    (run_dir / "junit.xml").write_text(verdict.to_junit(f"harness.{results.meta.get('scenario', 'run')}"), encoding="utf-8")

@@ -17,6 +17,7 @@ exactly, so the master's ``results.json`` is complete.
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 import random
 import time
@@ -32,7 +33,7 @@ from harness.load.pacer import Pacer
 from harness.load.request import RequestTemplate
 from harness.plan import Plan, build_plan
 from harness.results import ResultSet, classify
-from harness.scenario import Endpoint, Scenario
+from harness.scenario import Scenario
 from harness.target import resolve_target
 
 __all__ = ["LoadSession"]
@@ -55,21 +56,14 @@ class LoadSession:
         self.run_id = run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.results = self._new_results()
         self.rng = random.Random(seed)
-        self._endpoints = list(scenario.endpoints)
-        self._cumulative: list[int] = []
-        total = 0
-        for ep in self._endpoints:
-            total += ep.weight
-            self._cumulative.append(total)
-        self._weight_total = total
-        self.templates = {ep.name: RequestTemplate(ep) for ep in self._endpoints}
+        self._templates = [RequestTemplate(ep) for ep in scenario.endpoints]
+        self._cumulative = list(itertools.accumulate(ep.weight for ep in scenario.endpoints))
         self.pacer: Pacer | None = None
         self.tokens: Any = None
         self.shard_index, self.shard_count = 0, 1
         self.vus_started = 0
         self.vus_ready = 0
         self.in_flight = 0
-        self.spawned = gevent.event.Event()
         self.done = gevent.event.Event()
         self.workers_ready: set[str] = set()
         self.workers_done: set[str] = set()
@@ -78,7 +72,6 @@ class LoadSession:
         self.ended_at: float | None = None
         self.status = "running"
         self.error: str | None = None
-        self._watch: gevent.Greenlet | None = None
 
     # ---- results -----------------------------------------------------------------------------
 
@@ -156,8 +149,9 @@ class LoadSession:
 
     # ---- endpoints ---------------------------------------------------------------------------
 
-    def pick(self) -> Endpoint:
-        return self._endpoints[bisect.bisect_right(self._cumulative, self.rng.random() * self._weight_total)]
+    def pick(self) -> RequestTemplate:
+        """An endpoint's compiled request, chosen by weight."""
+        return self._templates[bisect.bisect_right(self._cumulative, self.rng.random() * self._cumulative[-1])]
 
     # ---- tokens ------------------------------------------------------------------------------
 

@@ -33,7 +33,6 @@ class HarnessUser(FastHttpUser):
         session.vus_started += 1
         self.identity = session.identity_for(self.vu)
         self.username = session.scenario.auth.usernames[self.identity] if session.scenario.auth else f"vu{self.vu}"
-        self.templates = session.templates
         self.auth_header: str | None = None
         self._token: str | None = None
         self._header_cache: dict[RequestTemplate, tuple[str | None, dict[str, str]]] = {}
@@ -56,7 +55,6 @@ class HarnessUser(FastHttpUser):
         its wait (a ``gevent.sleep(0)`` each time) would be pure overhead, as ``acquire()``
         already waits. A graceful stop (``stopping``) ends the loop after the current request."""
         session = self.session
-        templates = self.templates
         while self._state != LOCUST_STATE_STOPPING:
             pacer = session.pacer
             if pacer is None or session.done.is_set():
@@ -66,7 +64,7 @@ class HarnessUser(FastHttpUser):
             if ticket is None:
                 gevent.sleep(0.1)  # the plan is over; the shape stops the run
                 return
-            self.call(templates[session.pick().name])
+            self.call(session.pick())
 
     def _headers(self, template: RequestTemplate) -> dict[str, str]:
         """The template's headers plus this user's token; built once per template and token
