@@ -54,12 +54,6 @@ def _on_init(environment: Any, **_: Any) -> None:
     for user_class in environment.user_classes:
         user_class.network_timeout = scenario.target.timeout
 
-    def on_request(name: str, response: Any, exception: Any, start_time: float, response_time: float, context: dict[str, Any], **_: Any) -> None:
-        expect = context.get("harness_expect")
-        if expect is not None:
-            session.on_request(name, response, exception, start_time, response_time, expect)
-
-    environment.events.request.add_listener(on_request)
     runner = environment.runner
     if not isinstance(runner, WorkerRunner):
         # Locust installs its SIGTERM handler only after a headless shape run ends, so a

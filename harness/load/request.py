@@ -17,7 +17,7 @@ _SEQ = itertools.count()
 class RequestTemplate:
     """An endpoint compiled once: the placeholders it uses and its JSON body text."""
 
-    __slots__ = ("endpoint", "name", "method", "path", "body", "headers", "expect", "dynamic_path", "dynamic_body", "catch")
+    __slots__ = ("endpoint", "name", "method", "path", "body", "headers", "expect", "dynamic_path", "dynamic_body")
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -31,9 +31,6 @@ class RequestTemplate:
         self.expect = frozenset(endpoint.expect)
         self.dynamic_path = "{" in self.path
         self.dynamic_body = self.body is not None and any(f"{{{p}}}" in self.body for p in PLACEHOLDERS)
-        # Locust marks non-2xx responses as failures unless we catch them: only needed when a
-        # non-2xx status is expected.
-        self.catch = any(not 200 <= s < 400 for s in self.expect)
 
     @staticmethod
     def _fill(text: str, values: dict[str, str]) -> str:

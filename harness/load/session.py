@@ -88,15 +88,14 @@ class LoadSession:
             self.pacer.results = self.results
         return taken
 
-    def on_request(self, name: str, response: Any, exception: Any, start_time: float, response_time: float, expect: frozenset[int]) -> None:
-        status = getattr(response, "status_code", 0) or 0
+    def record(self, template: RequestTemplate, status: int, exception: BaseException | None, start_time: float, response_time: float) -> None:
+        """Classify and record one request of ours (``status`` 0: no answer, ``exception`` why)."""
         if exception is not None and status == 0:
             outcome = "transport"
+            self.results.record_error(template.name, type(exception).__name__ + ": " + str(exception).split("\n")[0])
         else:
-            outcome = classify(status, expect)
-        self.results.record(name, outcome, status, start_time=start_time, response_time_ms=response_time)
-        if outcome == "transport":
-            self.results.record_error(name, type(exception).__name__ + ": " + str(exception).split("\n")[0])
+            outcome = classify(status, template.expect)
+        self.results.record(template.name, outcome, status, start_time=start_time, response_time_ms=response_time)
 
     def final_results(self) -> ResultSet:
         """The results with run metadata, ready to save."""

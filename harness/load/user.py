@@ -1,5 +1,11 @@
 """The virtual user: a ``FastHttpUser`` that waits for the pacer, picks an endpoint by weight,
-sends it with the user's Cognito access token and lets the request event classify the outcome.
+sends it with the user's Cognito access token, classifies and records the outcome, and fires
+Locust's request event (so Locust's statistics, web UI, CSV and HTML see every request).
+
+Scenario requests go through ``ApiClient`` (geventhttpclient's ``HTTPClient``, one keep-alive
+connection per user) rather than ``self.client``'s ``FastHttpSession``: same library, without
+the cookie jar, redirects and per-request URL parsing, at twice the requests per CPU-second.
+``self.client`` stays available to subclasses that add their own tasks.
 
 A 401 triggers one token refresh and one retry (both requests are recorded: the server saw
 both). The token goes only into the ``Authorization`` header, never into names or logs.
@@ -7,12 +13,17 @@ both). The token goes only into the ``Authorization`` header, never into names o
 
 from __future__ import annotations
 
+import time
+
 import gevent
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
+from locust.exception import CatchResponseError
 from locust.user.users import LOCUST_STATE_STOPPING
 
+import harness
 from harness.errors import HarnessError
+from harness.load.http import ApiClient
 from harness.load.request import RequestTemplate
 
 __all__ = ["HarnessUser"]
@@ -23,6 +34,7 @@ class HarnessUser(FastHttpUser):
     host = "http://127.0.0.1"  # replaced by the scenario's target when the run initialises
     network_timeout = 30.0
     connection_timeout = 10.0
+    insecure = False  # check TLS certificates (FastHttpUser's default skips the check)
     # Pacing is the pacer's job: the task waits on it, so no wait time here.
     wait_time = staticmethod(lambda: 0)
 
@@ -36,12 +48,25 @@ class HarnessUser(FastHttpUser):
         self.auth_header: str | None = None
         self._token: str | None = None
         self._header_cache: dict[RequestTemplate, tuple[str | None, dict[str, str]]] = {}
+        self.api = ApiClient(
+            self.host,
+            connection_timeout=self.connection_timeout,
+            network_timeout=self.network_timeout,
+            insecure=self.insecure,
+            user_agent=f"harness/{harness.__version__}",
+        )
+        self._fire = self.environment.events.request.fire
         if session.tokens is not None:
             try:
                 self._use_token(session.tokens.token(self.identity))
             except HarnessError as exc:
                 session.fail(str(exc))
         session.vus_ready += 1
+
+    def on_stop(self) -> None:
+        api = getattr(self, "api", None)
+        if api is not None:
+            api.close()
 
     def _use_token(self, token: str) -> None:
         if token is not self._token:
@@ -68,7 +93,7 @@ class HarnessUser(FastHttpUser):
 
     def _headers(self, template: RequestTemplate) -> dict[str, str]:
         """The template's headers plus this user's token; built once per template and token
-        (Locust copies the dict it is given, so it is safe to reuse)."""
+        (the HTTP client copies it into the request, so it is safe to reuse)."""
         cached = self._header_cache.get(template)
         if cached is not None and cached[0] is self.auth_header:
             return cached[1]
@@ -102,15 +127,30 @@ class HarnessUser(FastHttpUser):
             session.in_flight -= 1
 
     def _send(self, template: RequestTemplate, path: str, body: str | None) -> int:
-        context = {"harness_expect": template.expect}
-        if template.catch:
-            with self.client.request(
-                template.method, path, name=template.name, headers=self._headers(template), data=body, context=context, catch_response=True
-            ) as response:
-                if response.status_code in template.expect:
-                    response.success()
-                else:
-                    response.failure(f"HTTP {response.status_code}")
-                return response.status_code or 0
-        response = self.client.request(template.method, path, name=template.name, headers=self._headers(template), data=body, context=context)
-        return response.status_code or 0
+        """Send one request, record its outcome and fire Locust's request event; its status
+        (0 when there was no answer)."""
+        response = exception = None
+        status = length = 0
+        start_time = time.time()
+        began = time.perf_counter()
+        try:
+            response, length = self.api.send(template.method, path, self._headers(template), body)
+            status = response.status_code
+        except Exception as exc:  # refused, reset, timed out, a broken answer: no response
+            exception = exc
+        response_time = (time.perf_counter() - began) * 1000
+        self.session.record(template, status, exception, start_time, response_time)
+        if exception is None and status not in template.expect:
+            exception = CatchResponseError(f"HTTP {status}")  # a failure in Locust's statistics
+        self._fire(
+            request_type=template.method,
+            name=template.name,
+            response_time=response_time,
+            response_length=length,
+            response=response,
+            context=self.context(),
+            exception=exception,
+            start_time=start_time,
+            url=path,
+        )
+        return status

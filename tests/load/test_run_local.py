@@ -149,6 +149,50 @@ def test_bad_token_gives_401s_classified_as_auth(fresh: LocalStack, tmp_path: Pa
     assert results.outcome_counts()["ok"] == 0
 
 
+def _locust_totals(run_dir: Path) -> tuple[int, int]:
+    """(requests, failures) of the Aggregated row of Locust's own stats CSV."""
+    import csv
+
+    with open(run_dir / "locust_stats.csv", newline="", encoding="utf-8") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
+    return int(row["Request Count"]), int(row["Failure Count"])
+
+
+def test_server_errors_are_classified_and_locust_counts_them_as_failures(fresh: LocalStack, tmp_path: Path) -> None:
+    admin(fresh, "PUT", "backend", {"latency_ms": 1.0, "error_rate": 0.5, "error_status": 503, "seed": 7})
+    endpoints = '[[endpoints]]\nname = "list items"\npath = "/items"\n'
+    path = scenario(tmp_path, "errors", 'profile = "steady"\nrate = 40\nduration = "3s"\nvus = 8\n', endpoints=endpoints)
+    results = run(fresh, path, tmp_path)
+    server = admin(fresh, "GET", "counts")["routes"]["GET /items"]
+    outcomes = results.outcome_counts()
+    assert results.total == 120 and server.get("503", 0) > 20
+    assert (outcomes["server"], outcomes["ok"]) == (server["503"], server["200"])
+    # Locust's own statistics (web UI, CSV) saw every request and failed the unexpected ones
+    assert _locust_totals(tmp_path / "run-errors") == (120, server["503"])
+
+
+def test_no_answer_at_all_is_a_transport_outcome_with_its_error(stack: LocalStack, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once it is closed
+    path = tmp_path / "refused.toml"
+    path.write_text(
+        f'name = "refused"\n[target]\nbase_url = "http://127.0.0.1:{port}"\ntimeout = "2s"\n'
+        '[[endpoints]]\nname = "list items"\npath = "/items"\n'
+        '[load]\nprofile = "steady"\nrate = 20\nduration = "1s"\nvus = 4\n',
+        encoding="utf-8",
+    )
+    results = run(stack, path, tmp_path)
+    assert results.total == 20
+    assert results.outcome_counts()["transport"] == 20
+    assert {status for (_, status, _) in results.statuses} == {0}
+    [(endpoint, message)] = list(results.errors)
+    assert endpoint == "list items" and "ConnectionRefused" in message
+    assert _locust_totals(tmp_path / "run-refused") == (20, 20)
+
+
 def test_a_401_refreshes_the_token_once_and_retries(fresh: LocalStack, tmp_path: Path) -> None:
     """Each user's first token is corrupted at the botocore seam (a third-party fake): the
     emulator answers 401, the user refreshes its token and retries, and the retry succeeds."""
