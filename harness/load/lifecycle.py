@@ -132,11 +132,11 @@ def _wire_worker(environment: Any, session: LoadSession, runner: WorkerRunner) -
     def on_go(environment: Any, msg: Any, **_: Any) -> None:
         session.start_pacer(float(msg.data["t0"]))
         # the worker's last results travel with "done", so the master has all of them
-        gevent.spawn(_finish_when_drained, session, lambda: runner.send_message("harness_done", {"results": session.take_results().to_dict()}))
+        gevent.spawn(_finish_when_drained, session, lambda: runner.send_message("harness_done", _final_report(session)))
 
     def on_flush(environment: Any, msg: Any, **_: Any) -> None:
         _stop(session)
-        runner.send_message("harness_flushed", {"results": session.take_results().to_dict()})
+        runner.send_message("harness_flushed", _final_report(session))
 
     def on_test_start(**_: Any) -> None:
         session.begin()
@@ -167,6 +167,17 @@ def _wire_worker(environment: Any, session: LoadSession, runner: WorkerRunner) -
     environment.events.test_stop.add_listener(on_test_stop)
 
 
+def _final_report(session: LoadSession) -> dict[str, Any]:
+    """A worker's last word: what it measured since its last report, and its pacer's health."""
+    return {"results": session.take_results().to_dict(), "generator": session.pacer.health() if session.pacer else {}}
+
+
+def _take_final_report(session: LoadSession, msg: Any) -> None:
+    session.results.merge(ResultSet.from_dict(msg.data["results"]))
+    if msg.data.get("generator"):
+        session.worker_health[msg.node_id] = msg.data["generator"]
+
+
 def _wire_master(environment: Any, session: LoadSession, runner: MasterRunner) -> None:
     def on_test_start(**_: Any) -> None:
         workers = list(runner.clients.ready) + list(runner.clients.spawning) + list(runner.clients.running)
@@ -188,7 +199,7 @@ def _wire_master(environment: Any, session: LoadSession, runner: MasterRunner) -
             runner.send_message("harness_go", {"t0": t0})
 
     def on_done(environment: Any, msg: Any, **_: Any) -> None:
-        session.results.merge(ResultSet.from_dict(msg.data["results"]))
+        _take_final_report(session, msg)
         session.workers_done.add(msg.node_id)
         if len(session.workers_done) == session.expected_workers:
             session.ended_at = time.time()
@@ -200,7 +211,7 @@ def _wire_master(environment: Any, session: LoadSession, runner: MasterRunner) -
             session.results.merge(ResultSet.from_dict(part))
 
     def on_flushed(environment: Any, msg: Any, **_: Any) -> None:
-        session.results.merge(ResultSet.from_dict(msg.data["results"]))
+        _take_final_report(session, msg)
         session.workers_done.add(msg.node_id)
 
     def on_test_stop(**_: Any) -> None:

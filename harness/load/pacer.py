@@ -12,14 +12,22 @@ shows up as drops and lag, never as a silently lower rate::
 Works under gevent (Locust's runtime). A waiting user parks on a ``gevent.hub.Waiter`` and the
 release loop hands it its ticket through the hub's callback queue: the cheapest handoff gevent
 has (about half the CPU of an ``AsyncResult``), which matters at thousands of iterations a second.
+
+Stalls of the load generator itself (a long garbage collection, the OS or the hypervisor taking
+the CPU away for 10-50 ms) are not passed on to the API as a burst. A wakeup more than
+``stall_tolerance`` late is a stall: the iterations it held back go out at ``catch_up`` times
+the planned rate (faster for a long backlog, which is worked off within ``catch_up_window``)
+until the schedule has caught up with the clock, instead of all at once. At 2,000 rps, all at
+once would put a 20 ms stall's 40 requests into one instant, which can trip API Gateway's
+throttle on load that was never planned. Stalls are counted (``stalls``, ``longest_stall``);
+a backlog beyond ``max_catch_up`` seconds is released at once.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import gevent
 from gevent.event import Event
@@ -31,8 +39,7 @@ from harness.results import ResultSet
 __all__ = ["Pacer", "Ticket"]
 
 
-@dataclass(frozen=True, slots=True)
-class Ticket:
+class Ticket(NamedTuple):
     """One released iteration: its number and scheduled instant (epoch seconds)."""
 
     seq: int
@@ -44,10 +51,18 @@ class Pacer:
 
     #: longest sleep between checks, so that ``stop()`` is noticed quickly
     max_sleep = 0.05
+    #: a wakeup later than this (seconds) is a stall of the load generator
+    stall_tolerance = 0.002
+    #: after a stall, held-back iterations go out at up to this multiple of the planned rate ...
+    catch_up = 1.5
+    #: ... or faster when the backlog is longer: it is worked off within about this (seconds)
+    catch_up_window = 0.1
+    #: a backlog older than this (seconds) is released at once: smoothing must not become lag
+    max_catch_up = 0.5
 
     def __init__(self, plan: Plan, results: ResultSet, *, clock: Callable[[], float] = time.time) -> None:
         self.plan = plan
-        self.results = results
+        self._results = results
         self.clock = clock
         self._idle: deque[Waiter] = deque()
         self._hub = gevent.get_hub()
@@ -58,7 +73,29 @@ class Pacer:
         self.released = 0
         self.dropped = 0
         self.max_lag = 0.0
+        self.stalls = 0
+        self.longest_stall = 0.0
+        self._second = -1  # the results window of the last release, looked up once per second
+        self._window: Any = None
 
+    @property
+    def results(self) -> ResultSet:
+        return self._results
+
+    @results.setter
+    def results(self, results: ResultSet) -> None:
+        """Swap the results (a worker hands over what was measured so far)."""
+        self._results = results
+        self._second, self._window = -1, None
+
+    def health(self) -> dict[str, float]:
+        """How well this process kept the schedule: stalls, the longest one and the worst lag
+        of a release (milliseconds)."""
+        return {
+            "stalls": self.stalls,
+            "longest_stall_ms": round(self.longest_stall * 1000, 1),
+            "max_lag_ms": round(self.max_lag * 1000, 1),
+        }
 
     # ---- virtual users -----------------------------------------------------------------------
 
@@ -128,29 +165,52 @@ class Pacer:
     def _run(self) -> None:
         assert self.t0 is not None
         plan, t0, clock, stopped, max_sleep = self.plan, self.t0, self.clock, self._stopped, self.max_sleep
-        release_time, sleep = plan.release_time, gevent.sleep
+        tolerance, max_debt, window = self.stall_tolerance, self.max_catch_up, self.catch_up_window
+        min_speedup = self.catch_up - 1.0
+        release_time, sleep, idle = plan.release_time, gevent.sleep, self._idle
         k = 0
         next_at = release_time(k)
+        debt = 0.0  # seconds the release schedule runs behind the clock, on purpose, after a stall
+        last = wake = clock()
         try:
             while next_at is not None and not stopped.is_set():
                 now = clock()
-                if t0 + next_at <= now:
+                late = now - wake
+                working = now - last  # time since the last pass; the part not stalled repays debt
+                if late > tolerance and now > t0:
+                    self.stalls += 1
+                    if late > self.longest_stall:
+                        self.longest_stall = late
+                    debt += late
+                    working -= late
+                speedup = 0.0
+                if debt:
+                    # the schedule runs (1 + speedup) times faster than the clock until caught up
+                    speedup = max(min_speedup, debt / window)
+                    debt = min(max(debt - speedup * working, 0.0), max_debt)
+                last = now
+                horizon = now - debt  # everything scheduled up to here goes out now
+                if t0 + next_at <= horizon:
                     # release everything that is due (after a stall there may be several)
-                    while next_at is not None and t0 + next_at <= now:
-                        if self._idle:
+                    while next_at is not None and t0 + next_at <= horizon:
+                        if idle:
                             self._release(Ticket(k, t0 + next_at), now)
                             k += 1
                         else:
                             # no user is free: everything due by now is dropped, counted in bulk
-                            k = self._drop_due(k, now)
+                            k = self._drop_due(k, horizon)
                         next_at = release_time(k)
                     if next_at is None:
                         break
                     now = clock()
+                    horizon = now - debt
                 # One yield per pass: it lets the released users run, and sleeps until the next
-                # instant (a plain sleep: stop() is noticed within max_sleep).
-                delay = t0 + next_at - now
-                sleep(min(delay, max_sleep) if delay > 0 else 0)
+                # instant (a plain sleep: stop() is noticed within max_sleep). While catching up,
+                # the schedule advances (1 + speedup) times faster than the clock.
+                delay = (t0 + next_at - horizon) / (1.0 + speedup)
+                delay = min(delay, max_sleep) if delay > 0 else 0.0
+                wake = now + delay
+                sleep(delay)
         finally:
             self._finish()
 
@@ -162,10 +222,13 @@ class Pacer:
         lag = now - ticket.scheduled
         if lag > self.max_lag:
             self.max_lag = lag
-        self.results.record_pacer(int(ticket.scheduled), released=1)
+        second = int(ticket.scheduled)
+        if second != self._second:
+            self._second, self._window = second, self.results.pacer[second]
+        self._window.released += 1
 
     def _drop_due(self, k: int, now: float) -> int:
-        """Drop iterations ``k``.. that are due by ``now``, counted per second of their scheduled
+        """Drop iterations ``k``.. that are due by ``now`` (epoch seconds), counted per second of their scheduled
         instant; returns the next iteration. Overload is when the load generator needs its CPU
         most, so this costs one plan lookup per second spanned, not one per iteration."""
         plan, t0 = self.plan, self.t0

@@ -67,6 +67,7 @@ class LoadSession:
         self.done = gevent.event.Event()
         self.workers_ready: set[str] = set()
         self.workers_done: set[str] = set()
+        self.worker_health: dict[str, dict[str, float]] = {}
         self.expected_workers = 0
         self.started_at: float | None = None
         self.ended_at: float | None = None
@@ -131,6 +132,7 @@ class LoadSession:
             "error": self.error,
             "tool": f"harness {harness.__version__}",
             "token_stats": self.token_stats(),
+            "generator": self.generator_health(),
         }
         return results
 
@@ -140,6 +142,20 @@ class LoadSession:
         path = Path(self.results_dir) / "results.json"
         self.final_results().save(path)
         return path
+
+    def generator_health(self) -> dict[str, float]:
+        """How well the load generators kept the schedule: this process's pacer and the ones
+        the workers reported (stalls add up; the longest stall and worst lag are the maxima)."""
+        parts = list(self.worker_health.values())
+        if self.pacer is not None:
+            parts.append(self.pacer.health())
+        if not parts:
+            return {}
+        return {
+            "stalls": sum(p.get("stalls", 0) for p in parts),
+            "longest_stall_ms": max(p.get("longest_stall_ms", 0.0) for p in parts),
+            "max_lag_ms": max(p.get("max_lag_ms", 0.0) for p in parts),
+        }
 
     def token_stats(self) -> dict[str, int]:
         if self.tokens is None:

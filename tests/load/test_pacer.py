@@ -232,3 +232,36 @@ def test_with_no_free_user_every_iteration_is_dropped_in_the_second_it_was_due()
     expected = Counter(int(t0 + plan.release_time(k)) for k in range(plan.total))
     assert len(expected) >= 2
     assert {s: w.dropped for s, w in results.pacer.items() if w.dropped} == dict(expected)
+
+
+def test_a_stall_of_the_load_generator_is_caught_up_smoothly_not_in_one_clump() -> None:
+    """The whole process stops for 40 ms (a long GC, the OS, the hypervisor): the 40 iterations
+    held back go out at 1.5x the rate afterwards, not in one instant, and none is lost."""
+    plan = build_plan(Steady(profile="steady", rate=1000, duration=1.0))
+    pacer = Pacer(plan, ResultSet())
+    vus = Users(pacer, 60)
+    gevent.sleep(0)
+    t0 = time.time() + LEAD_IN
+    ended: list[float] = []
+
+    def stall() -> None:
+        gevent.sleep(t0 + 0.4 - time.time())
+        time.sleep(0.040)  # blocks the hub: nothing else runs
+        ended.append(time.time())
+
+    gevent.spawn(stall)
+    pacer.start(t0)
+    vus.join(timeout=LEAD_IN + plan.duration + 3)
+
+    assert pacer.released == plan.total and pacer.dropped == 0
+    assert pacer.stalls >= 1 and pacer.longest_stall >= 0.035
+    assert pacer.health()["longest_stall_ms"] >= 35
+    after = ended[0]
+    ats = sorted(at for _, at in vus.stamps)
+    # released all at once, the first 10 ms after the stall would hold its 40 plus 10 more
+    first = sum(1 for at in ats if after <= at < after + 0.010)
+    assert first <= 22, f"{first} iterations in the 10 ms after the stall: a clump"
+    # ... and the backlog is gone soon after: at 1.5x, 40 ms of backlog takes 80 ms
+    caught_up = [at - (t.scheduled) for t, at in vus.stamps if at >= after + 0.2]
+    assert caught_up and max(caught_up) < 0.005, "still behind the schedule 200 ms after the stall"
+    assert ats[-1] < t0 + plan.duration + 0.05

@@ -123,6 +123,9 @@ def test_multi_process_run_is_complete_and_reconciles(fresh: LocalStack, tmp_pat
     server = admin(fresh, "GET", "counts")
     assert results.meta["workers"] == 2
     assert results.pacer_totals().released == 300
+    # the workers' pacers reported how well they kept the schedule
+    assert set(results.meta["generator"]) == {"stalls", "longest_stall_ms", "max_lag_ms"}
+    assert 0 <= results.meta["generator"]["max_lag_ms"] < 1000
     assert client_counts(results) == server["routes"]
 
 

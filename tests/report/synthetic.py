@@ -147,6 +147,7 @@ def synthetic_results(model: Model | None = None) -> ResultSet:
         "error": None,
         "tool": "harness 0.1.0",
         "token_stats": {"logins": 50, "refreshes": 0, "login_failures": 0, "throttle_retries": 0},
+        "generator": {"stalls": 12, "longest_stall_ms": 9.5, "max_lag_ms": 14.2},
     }
     results.scenario = {"name": m.scenario}
     return results

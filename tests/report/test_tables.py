@@ -85,6 +85,7 @@ def test_run_facts(results: ResultSet) -> None:
     assert facts["Virtual users"] == "360" and facts["Workers"] == "1" and facts["Test users (Cognito)"] == "50"
     assert facts["Tool"] == "harness 0.1.0"
     assert "50 sign-ins" in facts["Cognito token calls"]
+    assert facts["Load generator"] == "12 stalls (longest 9.5 ms), worst release lag 14.2 ms"
 
 
 def test_status_and_error_tables(results: ResultSet) -> None:
