@@ -333,7 +333,11 @@ def _print_run(artifacts: Any) -> None:
     out.print(table)
     pacer = results.pacer_totals()
     if pacer.target:
-        out.print(f"planned {pacer.target:,.0f} requests, released {pacer.released:,} ({100 * pacer.released / pacer.target:.1f}%), dropped {pacer.dropped:,}")
+        line = f"planned {pacer.target:,.0f} requests, released {pacer.released:,} ({100 * pacer.released / pacer.target:.1f}%), dropped {pacer.dropped:,}"
+        generator = meta.get("generator") or {}
+        if generator.get("stalls"):
+            line += f"; load generator stalled {generator['stalls']:,} times (longest {generator['longest_stall_ms']:g} ms)"
+        out.print(line)
     for note in artifacts.notes:
         err.print(f"[yellow]note:[/] {note}")
     for line in artifacts.verdict.summary_lines():

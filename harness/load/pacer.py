@@ -13,14 +13,15 @@ Works under gevent (Locust's runtime). A waiting user parks on a ``gevent.hub.Wa
 release loop hands it its ticket through the hub's callback queue: the cheapest handoff gevent
 has (about half the CPU of an ``AsyncResult``), which matters at thousands of iterations a second.
 
-Stalls of the load generator itself (a long garbage collection, the OS or the hypervisor taking
-the CPU away for 10-50 ms) are not passed on to the API as a burst. A wakeup more than
-``stall_tolerance`` late is a stall: the iterations it held back go out at ``catch_up`` times
-the planned rate (faster for a long backlog, which is worked off within ``catch_up_window``)
-until the schedule has caught up with the clock, instead of all at once. At 2,000 rps, all at
-once would put a 20 ms stall's 40 requests into one instant, which can trip API Gateway's
-throttle on load that was never planned. Stalls are counted (``stalls``, ``longest_stall``);
-a backlog beyond ``max_catch_up`` seconds is released at once.
+Stalls of the load generator itself (the OS or the hypervisor taking the CPU away for 10-50 ms)
+are not passed on to the API as a burst. A wakeup more than ``stall_tolerance`` late, for which
+this thread got no CPU, is a stall (late because it was busy is overload, not a stall). The
+iterations a stall held back go out at ``catch_up`` times the planned rate (faster for a long
+backlog, which is worked off within ``catch_up_window``) until the schedule has caught up with
+the clock, instead of all at once. At 2,000 rps, all at once would put a 20 ms stall's 40
+requests into one instant, which can trip API Gateway's throttle on load that was never
+planned. Stalls are counted (``stalls``, ``longest_stall``); a backlog beyond ``max_catch_up``
+seconds is released at once.
 """
 
 from __future__ import annotations
@@ -60,10 +61,13 @@ class Pacer:
     #: a backlog older than this (seconds) is released at once: smoothing must not become lag
     max_catch_up = 0.5
 
-    def __init__(self, plan: Plan, results: ResultSet, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, plan: Plan, results: ResultSet, *, clock: Callable[[], float] = time.time, cpu_clock: Callable[[], float] = time.thread_time
+    ) -> None:
         self.plan = plan
         self._results = results
         self.clock = clock
+        self.cpu_clock = cpu_clock  # this thread's CPU time: tells a stall from a busy loop
         self._idle: deque[Waiter] = deque()
         self._hub = gevent.get_hub()
         self._greenlet: gevent.Greenlet | None = None
@@ -167,22 +171,29 @@ class Pacer:
         plan, t0, clock, stopped, max_sleep = self.plan, self.t0, self.clock, self._stopped, self.max_sleep
         tolerance, max_debt, window = self.stall_tolerance, self.max_catch_up, self.catch_up_window
         min_speedup = self.catch_up - 1.0
-        release_time, sleep, idle = plan.release_time, gevent.sleep, self._idle
+        release_time, sleep, idle, cpu = plan.release_time, gevent.sleep, self._idle, self.cpu_clock
         k = 0
         next_at = release_time(k)
         debt = 0.0  # seconds the release schedule runs behind the clock, on purpose, after a stall
         last = wake = clock()
+        ran = cpu()
         try:
             while next_at is not None and not stopped.is_set():
                 now = clock()
                 late = now - wake
                 working = now - last  # time since the last pass; the part not stalled repays debt
                 if late > tolerance and now > t0:
-                    self.stalls += 1
-                    if late > self.longest_stall:
-                        self.longest_stall = late
-                    debt += late
-                    working -= late
+                    # Late because this thread did not run at all (the OS or the hypervisor
+                    # took the CPU away)? That is a stall. Late because it was busy sending
+                    # and reading requests is not: with no CPU to spare, catching up slowly
+                    # would only turn the overload into lag.
+                    away = late - (cpu() - ran)
+                    if away > tolerance:
+                        self.stalls += 1
+                        if away > self.longest_stall:
+                            self.longest_stall = away
+                        debt += away
+                        working -= away
                 speedup = 0.0
                 if debt:
                     # the schedule runs (1 + speedup) times faster than the clock until caught up
@@ -210,6 +221,7 @@ class Pacer:
                 delay = (t0 + next_at - horizon) / (1.0 + speedup)
                 delay = min(delay, max_sleep) if delay > 0 else 0.0
                 wake = now + delay
+                ran = cpu()
                 sleep(delay)
         finally:
             self._finish()

@@ -103,13 +103,8 @@ def run_facts(results: ResultSet) -> list[tuple[str, str]]:
         facts.append(("Iterations planned / released / dropped", f"{pacer.target:,.0f} / {pacer.released:,} / {pacer.dropped:,}"))
     generator = meta.get("generator") or {}
     if generator:
-        facts.append(
-            (
-                "Load generator",
-                f"{generator.get('stalls', 0):,} stalls (longest {generator.get('longest_stall_ms', 0):g} ms), "
-                f"worst release lag {generator.get('max_lag_ms', 0):g} ms",
-            )
-        )
+        stalls = f"{generator.get('stalls', 0):,} stalls (longest {generator.get('longest_stall_ms', 0):g} ms)"
+        facts.append(("Load generator", f"{stalls}, worst release lag {generator.get('max_lag_ms', 0):g} ms"))
     tokens = meta.get("token_stats") or {}
     if tokens:
         facts.append(
