@@ -24,7 +24,7 @@ import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 __all__ = ["OUTCOMES", "Histogram", "ResultSet", "classify", "PRECISION"]
 
@@ -361,11 +361,6 @@ class ResultSet:
         large file (an hour at 1,000 rps) never holds every window twice in memory."""
         with open(path, encoding="utf-8") as fh:
             return cls.from_dict(json.load(fh, object_hook=_window_hook))
-
-    def iter_rows(self) -> Iterator[dict[str, Any]]:
-        """Flat rows (second, endpoint, outcome, count, sum, max) for data frames."""
-        for (ep, oc, sec), h in self.windows.items():
-            yield {"t": sec, "endpoint": ep, "outcome": oc, "count": h.count, "sum_us": h.sum, "max_us": h.max}
 
 
 class _Window:
