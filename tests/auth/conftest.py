@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from harness.auth import UsersReport, create_users
 from harness.aws import AwsContext
 
 
@@ -46,3 +47,16 @@ def pool(aws: AwsContext, moto_server: str, monkeypatch: pytest.MonkeyPatch) -> 
     # (TokenPool does not need it: it drives pycognito's AWSSRP with our own client).
     monkeypatch.setenv("COGNITO_JWKS", json.dumps(result.jwks()))
     return result
+
+
+def create_users_in(aws: AwsContext, pool: Pool, count: int, **kwargs: object) -> UsersReport:
+    """``create_users`` on the test pool, fast (200 admin calls/s) and without a progress bar."""
+    return create_users(
+        cognito=aws.client("cognito-idp"),
+        secrets=aws.client("secretsmanager"),
+        user_pool_id=pool.user_pool_id,
+        count=count,
+        rate=200.0,
+        progress=False,
+        **kwargs,  # type: ignore[arg-type]
+    )

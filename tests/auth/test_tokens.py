@@ -9,11 +9,11 @@ import jwt
 import pytest
 from botocore.stub import Stubber
 
-from harness.auth import TokenPool, create_users, get_password, make_usernames
+from harness.auth import TokenPool, get_password, make_usernames
 from harness.aws import AwsContext
 from harness.errors import LoginFailed
 
-from .conftest import Pool
+from .conftest import Pool, create_users_in
 
 N = 3
 
@@ -30,14 +30,7 @@ class Clock:
 
 @pytest.fixture
 def password(aws: AwsContext, pool: Pool) -> str:
-    create_users(
-        cognito=aws.client("cognito-idp"),
-        secrets=aws.client("secretsmanager"),
-        user_pool_id=pool.user_pool_id,
-        count=N,
-        rate=200.0,
-        progress=False,
-    )
+    create_users_in(aws, pool, N)
     return get_password(secrets=aws.client("secretsmanager"), user_pool_id=pool.user_pool_id)
 
 

@@ -8,12 +8,12 @@ import logging
 import pytest
 from botocore.stub import ANY, Stubber
 
-from harness.auth import UsersReport, create_users, delete_users, get_password, make_usernames, secret_name
+from harness.auth import create_users, delete_users, get_password, make_usernames, secret_name
 from harness.auth.secret import PASSWORD_SYMBOLS, generate_password
 from harness.aws import AwsContext
 from harness.errors import AuthError
 
-from .conftest import Pool
+from .conftest import Pool, create_users_in
 
 
 def _users(aws: AwsContext, pool_id: str) -> dict[str, str]:
@@ -24,18 +24,6 @@ def _users(aws: AwsContext, pool_id: str) -> dict[str, str]:
     return users
 
 
-def _create(aws: AwsContext, pool: Pool, count: int, **kwargs: object) -> UsersReport:
-    return create_users(
-        cognito=aws.client("cognito-idp"),
-        secrets=aws.client("secretsmanager"),
-        user_pool_id=pool.user_pool_id,
-        count=count,
-        rate=200.0,
-        progress=False,
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
 def test_create_reuse_and_delete(
     aws: AwsContext, pool: Pool, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -44,7 +32,7 @@ def test_create_reuse_and_delete(
     cognito = aws.client("cognito-idp")
     secrets = aws.client("secretsmanager")
 
-    report = _create(aws, pool, 5)
+    report = create_users_in(aws, pool, 5)
     assert (report.created, report.reused, report.failed) == (5, 0, 0)
     assert report.secret_created and report.ok
     assert _users(aws, pool.user_pool_id) == {f"loadtestuser{i}": "CONFIRMED" for i in range(5)}
@@ -52,7 +40,7 @@ def test_create_reuse_and_delete(
     stored = json.loads(secrets.get_secret_value(SecretId=secret_name(pool.user_pool_id))["SecretString"])
     assert stored == {"password": password, "prefix": "loadtestuser", "user_pool_id": pool.user_pool_id}
 
-    again = _create(aws, pool, 7)
+    again = create_users_in(aws, pool, 7)
     assert (again.created, again.reused, again.failed) == (2, 5, 0)
     assert not again.secret_created
     assert get_password(secrets=secrets, user_pool_id=pool.user_pool_id) == password
@@ -90,7 +78,7 @@ def test_create_reuse_and_delete(
 
 
 def test_many_users_paginate_on_delete(aws: AwsContext, pool: Pool) -> None:
-    report = _create(aws, pool, 65, concurrency=16)  # more than one list_users page (60)
+    report = create_users_in(aws, pool, 65, concurrency=16)  # more than one list_users page (60)
     assert report.created == 65
     gone = delete_users(
         cognito=aws.client("cognito-idp"),
@@ -105,7 +93,7 @@ def test_many_users_paginate_on_delete(aws: AwsContext, pool: Pool) -> None:
 
 
 def test_custom_prefix_and_email(aws: AwsContext, pool: Pool) -> None:
-    report = _create(aws, pool, 2, prefix="lt-", email_domain="example.com")
+    report = create_users_in(aws, pool, 2, prefix="lt-", email_domain="example.com")
     assert report.created == 2
     user = aws.client("cognito-idp").admin_get_user(UserPoolId=pool.user_pool_id, Username="lt-1")
     attrs = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
