@@ -50,6 +50,7 @@ __all__ = [
     "http_ok",
     "log_tail",
     "pid_alive",
+    "start_on_free_port",
     "start_process",
     "stop_pid",
     "stop_process",
@@ -155,6 +156,35 @@ def wait_until_ready(
             )
         time.sleep(delay)
         delay = min(delay * 1.5, 0.5)
+
+
+def start_on_free_port(
+    name: str,
+    host: str,
+    port: int | None,
+    launch: Callable[[int], subprocess.Popen[bytes]],
+    ready: Callable[[int], bool],
+    *,
+    timeout: float,
+    log_path: Path,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a server with ``launch(port)`` and wait until ``ready(port)``: on ``port``, or on a
+    free one when it is None. A free port can be taken by another process before the server
+    binds it; that clash ("already in use" in its log) is retried on a new port, twice."""
+    attempts = 1 if port else 3
+    for attempt in range(attempts):
+        chosen = port or free_port(host)
+        proc = launch(chosen)
+        try:
+            wait_until_ready(f"{name} on {host}:{chosen}", proc, lambda: ready(chosen), timeout=timeout, log_path=log_path)
+        except LocalStackError:
+            stop_process(proc)
+            clash = "already in use" in log_tail(log_path, lines=20, width=10_000).lower()
+            if clash and attempt + 1 < attempts:
+                continue
+            raise
+        return proc, chosen
+    raise AssertionError("unreachable")
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
@@ -267,34 +297,26 @@ class MotoServer:
         """Start the server and wait until it answers (retries once or twice on a port clash)."""
         if self.process is not None:
             return self
-        attempts = 1 if self.port else 3
-        for attempt in range(attempts):
-            port = self.port or free_port(self.host)
+
+        def launch(port: int) -> subprocess.Popen[bytes]:
             args = [sys.executable, "-m", _MODULE, "--host", self.host, "--port", str(port)]
             for patch in self.patches:
                 args += ["--patch", patch]
             if not self.detach:
                 args += ["--exit-with-parent", str(os.getpid())]
             env = {**os.environ, **_server_env(port)}
-            proc = start_process(args, log_path=self.log_path, env=env, detach=self.detach)
-            url = f"http://{self.host}:{port}"
-            try:
-                wait_until_ready(
-                    f"moto server on {self.host}:{port}",
-                    proc,
-                    lambda url=url: _is_ready(url),  # type: ignore[misc]
-                    timeout=self.start_timeout,
-                    log_path=self.log_path,
-                )
-            except LocalStackError:
-                stop_process(proc)
-                clash = "Address already in use" in log_tail(self.log_path, lines=20, width=10_000)
-                if clash and attempt + 1 < attempts:
-                    continue
-                raise
-            self.port, self.process = port, proc
-            return self
-        raise AssertionError("unreachable")
+            return start_process(args, log_path=self.log_path, env=env, detach=self.detach)
+
+        self.process, self.port = start_on_free_port(
+            "moto server",
+            self.host,
+            self.port,
+            launch,
+            lambda port: _is_ready(f"http://{self.host}:{port}"),
+            timeout=self.start_timeout,
+            log_path=self.log_path,
+        )
+        return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate (then kill) the server; safe to call twice."""

@@ -46,14 +46,13 @@ from harness.local.apigw.config import (
 )
 from harness.local.moto import (
     MotoServer,
-    free_port,
     http_get_json,
     http_ok,
     pid_alive,
+    start_on_free_port,
     start_process,
     stop_pid,
     stop_process,
-    wait_until_ready,
 )
 
 __all__ = [
@@ -226,33 +225,25 @@ class LocalStack:
         config_path = self.log_dir / "apigw.json"
         env = {**os.environ, **_CREDENTIALS, "AWS_ENDPOINT_URL": moto_url, "AWS_REGION": self.region,
                "AWS_DEFAULT_REGION": self.region, "PYTHONUNBUFFERED": "1"}
-        attempts = 1 if base.port else 3
-        for attempt in range(attempts):
-            port = base.port or free_port(base.host)
-            config = base.model_copy(update={"port": port, "authorizer": authorizer, "metrics": metrics})
-            config_path.write_text(config.model_dump_json(indent=2))
-            proc = start_process(
-                [sys.executable, "-m", _EMULATOR_MODULE, "--config-file", str(config_path)],
-                log_path=log_path,
-                env=env,
-                detach=self.detach,
-            )
-            health = f"http://{config.host}:{port}/_admin/health"
-            try:
-                wait_until_ready(
-                    f"API Gateway emulator on {config.host}:{port}",
-                    proc,
-                    lambda health=health: http_ok(health, timeout=1.0),  # type: ignore[misc]
-                    timeout=self.start_timeout,
-                    log_path=log_path,
-                )
-            except LocalStackError:
-                stop_process(proc)
-                if attempt + 1 < attempts and "in use" in log_path.read_text(errors="replace")[-4000:]:
-                    continue
-                raise
-            return proc, config
-        raise AssertionError("unreachable")
+
+        def config_for(port: int) -> EmulatorConfig:
+            return base.model_copy(update={"port": port, "authorizer": authorizer, "metrics": metrics})
+
+        def launch(port: int) -> subprocess.Popen[bytes]:
+            config_path.write_text(config_for(port).model_dump_json(indent=2))
+            args = [sys.executable, "-m", _EMULATOR_MODULE, "--config-file", str(config_path)]
+            return start_process(args, log_path=log_path, env=env, detach=self.detach)
+
+        proc, port = start_on_free_port(
+            "API Gateway emulator",
+            base.host,
+            base.port,
+            launch,
+            lambda port: http_ok(f"http://{base.host}:{port}/_admin/health", timeout=1.0),
+            timeout=self.start_timeout,
+            log_path=log_path,
+        )
+        return proc, config_for(port)
 
     def env(self) -> dict[str, str]:
         """See ``LocalStackInfo.env``; fetched once per stack."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,7 +17,7 @@ import pytest
 
 from harness.errors import LocalStackError
 from harness.local.apigw.config import BackendConfig, Throttle
-from harness.local.moto import MotoServer, pid_alive
+from harness.local.moto import MotoServer, pid_alive, start_on_free_port, start_process, stop_process
 from harness.local.stack import (
     EXPLICIT_AUTH_FLOWS,
     LocalStack,
@@ -155,6 +157,41 @@ def test_moto_server_failure_is_one_clear_error(tmp_path: Path) -> None:
     assert f"127.0.0.1:{port}" in message and str(tmp_path / "moto.log") in message
     assert "in use" in message
     assert server.process is None
+
+
+def _fake_server(clash: bool, log: Path) -> subprocess.Popen[bytes]:
+    """A process that either fails to bind like a server whose port was taken, or just runs."""
+    code = "import sys; sys.exit('OSError: [Errno 98] address already in use')" if clash else "import time; time.sleep(30)"
+    return start_process([sys.executable, "-c", code], log_path=log)
+
+
+def test_a_free_port_taken_before_the_server_binds_it_is_retried_on_another(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    ports: list[int] = []
+
+    def launch(port: int) -> subprocess.Popen[bytes]:
+        ports.append(port)
+        return _fake_server(clash=len(ports) == 1, log=log)
+
+    proc, port = start_on_free_port("test server", "127.0.0.1", None, launch, lambda p: len(ports) == 2, timeout=10, log_path=log)
+    try:
+        assert len(ports) == 2 and port == ports[1]
+        assert proc.poll() is None
+    finally:
+        stop_process(proc)
+
+
+def test_a_port_the_caller_chose_is_not_retried(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    launched: list[int] = []
+
+    def launch(port: int) -> subprocess.Popen[bytes]:
+        launched.append(port)
+        return _fake_server(clash=True, log=log)
+
+    with pytest.raises(LocalStackError, match="already in use"):
+        start_on_free_port("test server", "127.0.0.1", 45678, launch, lambda p: False, timeout=10, log_path=log)
+    assert launched == [45678]
 
 
 def test_moto_server_runs_state_machines(aws_env: dict[str, str]) -> None:
