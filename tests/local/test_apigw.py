@@ -397,7 +397,10 @@ def test_fault_windows(api: EmulatorProcess, pool: Pool) -> None:
         ("PUT", "/backend", [1, 2]),
         ("PUT", "/throttle", {"throttle": {"rate": 0, "burst": 1}}),
         ("PUT", "/throttle", {"route_throttles": {"GET /nope": {"rate": 1, "burst": 1}}}),
+        ("PATCH", "/throttle", {"throttle": {"rate": 5, "burst": 5}, "route_throttles": {"GET /nope": {"rate": 1, "burst": 1}}}),
         ("PUT", "/throttle", {}),
+        ("POST", "/faults", {"kind": "outage", "after": 0, "duration": 1, "routes": ["GET /nope"]}),
+        ("PUT", "/backend", {"faults": [{"kind": "outage", "start": 1, "end": 2, "routes": ["GET /nope"]}]}),
         ("POST", "/faults", {"kind": "outage"}),
         ("POST", "/faults", {"kind": "meteor", "after": 0, "duration": 1}),
         ("POST", "/faults", {"kind": "outage", "after": 0, "duration": 1, "start": 1}),
@@ -410,6 +413,8 @@ def test_bad_admin_input_is_400(api: EmulatorProcess, method: str, path: str, bo
     assert r.status_code == 400
     message = r.json()["message"]
     assert message and "\n" not in message
+    if "GET /nope" in json.dumps(body):
+        assert "unknown route key 'GET /nope'" in message
     assert api.admin_call("GET", "/config").json() == before
 
 

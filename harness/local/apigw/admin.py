@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from .config import BackendConfig, Fault, Throttle
+from harness.errors import LocalStackError
+
+from .config import BackendConfig, Fault, Throttle, is_number
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -68,7 +70,7 @@ class AdminApi:
         try:
             body = await _body(request) if request.method in ("PUT", "PATCH", "POST") else None
             status, payload = handler(body)
-        except AdminError as exc:
+        except (AdminError, LocalStackError) as exc:  # the emulator refuses unknown route keys
             return _json({"message": str(exc)}, 400)
         except ValidationError as exc:
             return _json({"message": _one_line(exc)}, 400)
@@ -86,7 +88,6 @@ class AdminApi:
         fields = _object(body)
         current = self.emulator.config.backend.model_dump()
         backend = BackendConfig.model_validate({**current, **fields})
-        self._check_routes(r for f in backend.faults for r in f.routes)
         self.emulator.set_backend(backend)
         return 200, {"backend": backend.model_dump(mode="json")}
 
@@ -97,7 +98,6 @@ class AdminApi:
         routes = None
         if "route_throttles" in fields:
             routes = {k: Throttle.model_validate(v) for k, v in _object(fields["route_throttles"]).items()}
-            self._check_routes(routes)
         self.emulator.set_throttle(stage=stage, routes=routes)
         return 200, self._throttle_view()
 
@@ -113,7 +113,6 @@ class AdminApi:
                     routes.pop(key, None)
                 else:
                     routes[key] = Throttle.model_validate(value)
-            self._check_routes(routes)
         self.emulator.set_throttle(stage=stage, routes=routes)
         return 200, self._throttle_view()
 
@@ -128,14 +127,13 @@ class AdminApi:
                 raise AdminError("give either start/end or after/duration, not both")
             if duration is None:
                 raise AdminError("after/duration: duration (seconds) is required")
-            if not _is_number(after if after is not None else 0) or not _is_number(duration) or duration <= 0:
+            if not is_number(after if after is not None else 0) or not is_number(duration) or duration <= 0:
                 raise AdminError("after and duration must be numbers of seconds, duration > 0")
             fields["start"] = time.time() + (after or 0)
             fields["end"] = fields["start"] + duration
         fault = Fault.model_validate(fields)
         if fault.end <= fault.start:
             raise AdminError("a fault's end must be after its start")
-        self._check_routes(fault.routes)
         self.emulator.add_fault(fault)
         return 201, {"fault": fault.model_dump(mode="json")}
 
@@ -161,12 +159,6 @@ class AdminApi:
             "route_throttles": {k: v.model_dump(mode="json") for k, v in config.route_throttles.items()},
         }
 
-    def _check_routes(self, keys: Any) -> None:
-        known = self.emulator.route_keys
-        for key in keys:
-            if key not in known:
-                raise AdminError(f"unknown route key {key!r}; known: {', '.join(known)}")
-
     @staticmethod
     def _check_keys(fields: dict[str, Any], allowed: set[str]) -> None:
         extra = sorted(set(fields) - allowed)
@@ -191,9 +183,6 @@ def _object(value: Any) -> dict[str, Any]:
         raise AdminError("the body must be a JSON object")
     return value
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _one_line(exc: ValidationError) -> str:

@@ -15,7 +15,7 @@ second, so a flood of bad tokens costs no RSA work either.
     await auth.start()                              # fetches the JWKS (best effort)
     grant = auth.lookup(header, time.time()) or await auth.verify(header, time.time())
     if isinstance(grant, Denial): ...               # 401
-    elif not grant.allows(auth.scopes_for(route)):  # 403
+    elif not grant.allows(auth.route_scopes.get(route)):  # 403
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import aiohttp
 import jwt
 from jwt.algorithms import RSAAlgorithm
 
-from .config import AuthorizerConfig
+from .config import AuthorizerConfig, is_number
 
 __all__ = ["JwtAuthorizer", "Grant", "Denial"]
 
@@ -111,9 +111,6 @@ class JwtAuthorizer:
 
     # -- the hot path --------------------------------------------------------------------------
 
-    def scopes_for(self, route_key: str) -> frozenset[str] | None:
-        return self.route_scopes.get(route_key)
-
     def lookup(self, header: str | None, now: float) -> Grant | Denial | None:
         """The cached verdict for an ``Authorization`` header, or None when it must be verified."""
         if not header:
@@ -183,15 +180,15 @@ class JwtAuthorizer:
             if not any(isinstance(a, str) and a in self.audience for a in auds):
                 return Denial("the token does not have a valid audience", deny_until)
         exp = claims.get("exp")
-        if not _is_number(exp):
+        if not is_number(exp):
             return Denial("the token has no valid exp", deny_until)
         if now >= exp:
             return Denial("the token has expired", deny_until)
         nbf = claims.get("nbf")
-        if nbf is not None and (not _is_number(nbf) or nbf > now + _SKEW):
+        if nbf is not None and (not is_number(nbf) or nbf > now + _SKEW):
             return Denial("the token is not valid yet (nbf)", deny_until)
         iat = claims.get("iat")
-        if iat is not None and (not _is_number(iat) or iat > now + _SKEW):
+        if iat is not None and (not is_number(iat) or iat > now + _SKEW):
             return Denial("the token was issued in the future (iat)", deny_until)
         return Grant(claims, _scopes(claims), min(float(exp), now + self.cache_seconds))
 
@@ -241,9 +238,6 @@ class JwtAuthorizer:
         while len(self._cache) >= _MAX_CACHED:
             del self._cache[next(iter(self._cache))]
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _scopes(claims: dict[str, Any]) -> frozenset[str]:

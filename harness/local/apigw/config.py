@@ -7,11 +7,11 @@ admin endpoints.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Throttle", "Fault", "BackendConfig", "AuthorizerConfig", "MetricsConfig", "EmulatorConfig"]
+__all__ = ["Throttle", "Fault", "BackendConfig", "AuthorizerConfig", "MetricsConfig", "EmulatorConfig", "is_number"]
 
 
 class _Model(BaseModel):
@@ -105,3 +105,8 @@ class EmulatorConfig(_Model):
     route_throttles: dict[str, Throttle] = Field(default_factory=dict)
     backend: BackendConfig = Field(default_factory=BackendConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number (``true`` is not one), for hand-checked fields such as a JWT's ``exp``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

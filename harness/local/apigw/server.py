@@ -218,21 +218,25 @@ class Emulator:
     # -- changes while running (used by the admin API) -----------------------------------------
 
     def set_backend(self, backend: BackendConfig) -> None:
+        for fault in backend.faults:
+            _check_route_keys_of(fault.routes, self.route_keys, "backend.faults.routes")
         self._backend.configure(backend)
         self.config = self.config.model_copy(update={"backend": backend})
 
     def add_fault(self, fault: Fault) -> None:
+        _check_route_keys_of(fault.routes, self.route_keys, "fault.routes")
         self._backend.add_fault(fault)
         self.config = self.config.model_copy(update={"backend": self._backend.config})
 
     def set_throttle(self, *, stage: Throttle | None = None, routes: dict[str, Throttle] | None = None) -> None:
+        if routes is not None:  # before changing anything: all or nothing
+            _check_route_keys_of(routes, self.route_keys, "route_throttles")
         now = time.perf_counter()
         update: dict[str, Any] = {}
         if stage is not None:
             self._throttler.set_stage(stage, now)
             update["throttle"] = stage
         if routes is not None:
-            _check_route_keys_of(routes, self.route_keys, "route_throttles")
             self._throttler.set_routes(routes, now)
             update["route_throttles"] = dict(routes)
         self.config = self.config.model_copy(update=update)
