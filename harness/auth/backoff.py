@@ -24,7 +24,6 @@ __all__ = [
     "THROTTLING_ERROR_CODES",
     "TRANSIENT_ERROR_CODES",
     "Backoff",
-    "DEFAULT_BACKOFF",
     "error_code",
     "is_throttling",
     "is_transient",
@@ -136,5 +135,3 @@ class Backoff:
                 (sleep or time.sleep)(wait)
                 attempt += 1
 
-
-DEFAULT_BACKOFF = Backoff()

@@ -37,13 +37,9 @@ CREDENTIAL_ERROR_CODES = frozenset(
     }
 )
 
-# botocore's service names -> IAM action prefixes, where they differ.
-_IAM_PREFIX = {"cognito-idp": "cognito-idp", "secretsmanager": "secretsmanager"}
-
-
 def iam_action(err: ClientError, service: str) -> str:
     """The IAM action a failed call needed, e.g. ``cognito-idp:AdminCreateUser``."""
-    return f"{_IAM_PREFIX.get(service, service)}:{err.operation_name}"
+    return f"{service}:{err.operation_name}"  # botocore's service names are IAM's prefixes
 
 
 def explain(

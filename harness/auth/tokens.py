@@ -28,7 +28,7 @@ from pycognito.aws_srp import AWSSRP
 from pycognito.exceptions import ForceChangePasswordException, MFAChallengeException
 
 from harness.auth.backoff import Backoff, error_code, is_throttling, is_transient
-from harness.auth.explain import ACCESS_DENIED_CODES, CREDENTIAL_ERROR_CODES, explain
+from harness.auth.explain import ACCESS_DENIED_CODES, CREDENTIAL_ERROR_CODES, explain, iam_action
 from harness.auth.ratelimit import RateLimiter
 from harness.auth.workers import run_each
 from harness.errors import AuthError, LoginFailed
@@ -477,7 +477,7 @@ class TokenPool:
         elif code == "ResourceNotFoundException":
             hint = f"user pool or app client {self.client_id} not found in {self.region}; check both ids and AWS_REGION"
         elif code in ACCESS_DENIED_CODES:
-            action = f"cognito-idp:{err.operation_name}" if isinstance(err, ClientError) else "cognito-idp access"
+            action = iam_action(err, "cognito-idp") if isinstance(err, ClientError) else "cognito-idp access"
             hint = f"grant {action} to the identity running harness, or use the srp flow"
         elif code in CREDENTIAL_ERROR_CODES:
             hint = "AWS rejected the credentials; refresh or fix them"

@@ -60,7 +60,6 @@ from moto.core.responses import ActionResult
 __all__ = [
     "DistributionDatum",
     "install",
-    "installed",
     "nearest_rank",
     "parse_percentile",
     "storage_stats",
@@ -542,10 +541,6 @@ def install() -> None:
     cw_responses.CloudWatchResponse.get_metric_statistics = _response_get_metric_statistics  # type: ignore[method-assign]
     cw_responses.CloudWatchResponse.get_metric_data = _response_get_metric_data  # type: ignore[method-assign]
     _installed = True
-
-
-def installed() -> bool:
-    return _installed
 
 
 def storage_stats() -> dict[str, int]:

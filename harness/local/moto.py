@@ -324,9 +324,6 @@ class MotoServer:
             stop_process(self.process, timeout)
             self.process = None
 
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def __enter__(self) -> MotoServer:
         return self.start()
 

@@ -47,9 +47,6 @@ class RouteTable:
             params = tuple((i, s[1:-1]) for i, s in enumerate(segments) if s.startswith("{"))
             self._dynamic.setdefault((method, len(segments)), []).append((key, literals, params))
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.keys
-
     def match(self, method: str, path: str) -> tuple[str, dict[str, str]] | None:
         """The route key and path parameters for a request, or None when no route matches."""
         key = self._static.get((method, path))
