@@ -73,16 +73,19 @@ class Plan:
     profile: str = ""
     _starts: tuple[float, ...] = field(default=(), repr=False, compare=False)
     _cumulative: tuple[float, ...] = field(default=(), repr=False, compare=False)
+    _counts: tuple[float, ...] = field(default=(), repr=False, compare=False)
     _total: int = field(default=0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        starts, cumulative, total = [], [], 0.0
+        starts, cumulative, counts, total = [], [], [], 0.0
         for seg in self.segments:
             starts.append(seg.start)
             cumulative.append(total)
-            total += seg.count(seg.end)
+            counts.append(seg.count(seg.end))
+            total += counts[-1]
         object.__setattr__(self, "_starts", tuple(starts))
         object.__setattr__(self, "_cumulative", tuple(cumulative))
+        object.__setattr__(self, "_counts", tuple(counts))  # each segment's requests, per release
         # asked for every release: computed once
         object.__setattr__(self, "_total", self.released_by(self.duration))
 
@@ -135,10 +138,9 @@ class Plan:
         # belongs to that segment, not to a later one after a zero-rate gap (a burst's last request)
         i = max(0, bisect.bisect_left(self._cumulative, target) - 1)
         while i < len(self.segments):
-            seg = self.segments[i]
             inside = target - self._cumulative[i]
-            if inside <= seg.count(seg.end):
-                return seg.time_of(inside)
+            if inside <= self._counts[i]:
+                return self.segments[i].time_of(inside)
             i += 1
         return self.duration  # the last request, reached only up to float rounding
 
