@@ -258,21 +258,29 @@ class ResultSet:
     def summary(self) -> list[dict[str, Any]]:
         """One row per endpoint plus ``Total``: count, rps, p50/p95/p99/max (ms, ok requests), outcomes."""
         duration = self.duration() or 1.0
+        names: list[str | None] = [*self.endpoint_names(), None]  # None: the Total row
+        # one pass over the windows: outcome counts and merged ok histograms per endpoint
+        counts = {name: dict.fromkeys(OUTCOMES, 0) for name in names}
+        ok = {name: Histogram() for name in names}
+        for (ep, oc, _), h in self.windows.items():
+            counts[ep][oc] += h.count
+            counts[None][oc] += h.count
+            if oc == "ok":
+                ok[ep].merge(h)
+        ok[None] = Histogram.merged(ok.values())
         rows = []
-        for name in [*self.endpoint_names(), None]:
-            counts = self.outcome_counts(name)
-            ok = self.select(endpoint=name)
-            total = sum(counts.values())
+        for name in names:
+            hist, total = ok[name], sum(counts[name].values())
             rows.append(
                 {
                     "endpoint": name or "Total",
                     "requests": total,
                     "rps": total / duration,
-                    "p50_ms": _ms(ok.percentile(0.50)),
-                    "p95_ms": _ms(ok.percentile(0.95)),
-                    "p99_ms": _ms(ok.percentile(0.99)),
-                    "max_ms": _ms(float(ok.max) if ok.count else None),
-                    **{o: counts[o] for o in OUTCOMES},
+                    "p50_ms": _ms(hist.percentile(0.50)),
+                    "p95_ms": _ms(hist.percentile(0.95)),
+                    "p99_ms": _ms(hist.percentile(0.99)),
+                    "max_ms": _ms(float(hist.max) if hist.count else None),
+                    **counts[name],
                 }
             )
         return rows
@@ -285,9 +293,10 @@ class ResultSet:
 
     # ---- files -------------------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        pacer = self.pacer_totals()
-        return {
+    def to_dict(self, *, summary: bool = True) -> dict[str, Any]:
+        """The results file's content. ``summary=False`` leaves out the summary block, which
+        ``from_dict`` does not read (a worker's reports to the master)."""
+        data: dict[str, Any] = {
             "schema": SCHEMA,
             "run_id": self.run_id,
             "meta": self.meta,
@@ -295,26 +304,28 @@ class ResultSet:
             "scenario": self.scenario,
             "plan": self.plan,
             "endpoints": self.endpoints,
-            "summary": {
+        }
+        if summary:
+            pacer = self.pacer_totals()
+            data["summary"] = {
                 "endpoints": self.summary(),
                 "target": round(pacer.target, 3),
                 "released": pacer.released,
                 "dropped": pacer.dropped,
-            },
-            "windows": [
-                {"t": sec, "endpoint": ep, "outcome": oc, **h.to_dict()}
-                for (ep, oc, sec), h in sorted(self.windows.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
-            ],
-            "statuses": [
-                {"t": sec, "endpoint": ep, "status": status, "count": n}
-                for (ep, status, sec), n in sorted(self.statuses.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
-            ],
-            "pacer": [
-                {"t": sec, "target": round(w.target, 6), "released": w.released, "dropped": w.dropped}
-                for sec, w in sorted(self.pacer.items())
-            ],
-            "errors": [{"endpoint": ep, "error": msg, "count": n} for (ep, msg), n in self.errors.items()],
-        }
+            }
+        data["windows"] = [
+            {"t": sec, "endpoint": ep, "outcome": oc, **h.to_dict()}
+            for (ep, oc, sec), h in sorted(self.windows.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
+        ]
+        data["statuses"] = [
+            {"t": sec, "endpoint": ep, "status": status, "count": n}
+            for (ep, status, sec), n in sorted(self.statuses.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
+        ]
+        data["pacer"] = [
+            {"t": sec, "target": round(w.target, 6), "released": w.released, "dropped": w.dropped} for sec, w in sorted(self.pacer.items())
+        ]
+        data["errors"] = [{"endpoint": ep, "error": msg, "count": n} for (ep, msg), n in self.errors.items()]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ResultSet":

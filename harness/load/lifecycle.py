@@ -153,7 +153,7 @@ def _wire_worker(environment: Any, session: LoadSession, runner: WorkerRunner) -
     def on_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
         taken = session.take_results()
         if taken.windows or taken.pacer or taken.errors:
-            data["harness"] = taken.to_dict()
+            data["harness"] = taken.to_dict(summary=False)
 
     def on_test_stop(**_: Any) -> None:
         _stop(session)
@@ -169,7 +169,7 @@ def _wire_worker(environment: Any, session: LoadSession, runner: WorkerRunner) -
 
 def _final_report(session: LoadSession) -> dict[str, Any]:
     """A worker's last word: what it measured since its last report, and its pacer's health."""
-    return {"results": session.take_results().to_dict(), "generator": session.pacer.health() if session.pacer else {}}
+    return {"results": session.take_results().to_dict(summary=False), "generator": session.pacer.health() if session.pacer else {}}
 
 
 def _take_final_report(session: LoadSession, msg: Any) -> None:
