@@ -281,7 +281,7 @@ def _resolve_pool(pool: str, region: str | None) -> tuple[str, str | None]:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    from harness.auth.users import delete_users
+    from harness.auth.users import DEFAULT_PREFIX, delete_users
     from harness.aws import AwsContext
 
     pool, count, prefix, region = args.user_pool_id, args.count, args.prefix, args.region
@@ -299,7 +299,7 @@ def cmd_users(args: argparse.Namespace) -> int:
         pool = pool or "local"
     if not pool:
         raise UsageError("users: no user pool; pass --scenario FILE, --pool ID or --local")
-    prefix = prefix or "loadtestuser"
+    prefix = prefix or DEFAULT_PREFIX
     if args.action == "create":
         if not count:
             raise UsageError("users create: how many? pass --count N or --scenario FILE")

@@ -142,9 +142,13 @@ class Auth(_Model):
     refresh_margin: Duration = Field(default=300.0, ge=0)
     login_rate: Float = Field(default=20.0, gt=0)
 
+    def username(self, i: int) -> str:
+        """Test user ``i``'s name (``loadtestuser7``), as ``harness users create`` made it."""
+        return f"{self.username_prefix}{i}"
+
     @property
     def usernames(self) -> list[str]:
-        return [f"{self.username_prefix}{i}" for i in range(self.users)]
+        return [self.username(i) for i in range(self.users)]
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")

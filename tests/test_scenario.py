@@ -87,6 +87,16 @@ def test_a_valid_file_loads_with_defaults(tmp_path: Path) -> None:
     assert scenario.vus == 10  # at least 10 by default
 
 
+def test_test_user_names_follow_the_reference_design() -> None:
+    from harness.auth.users import make_usernames
+    from harness.scenario import Auth
+
+    auth = Auth(users=3)
+    assert auth.usernames == ["loadtestuser0", "loadtestuser1", "loadtestuser2"] == make_usernames(3)
+    assert [auth.username(i) for i in range(3)] == auth.usernames
+    assert Auth(users=2, username_prefix="lt-").username(1) == "lt-1"
+
+
 # ---- bad files: one line, file, field, fix ----------------------------------------------------
 
 BAD = {

@@ -44,7 +44,7 @@ class HarnessUser(FastHttpUser):
         self.vu = session.vus_started
         session.vus_started += 1
         self.identity = session.identity_for(self.vu)
-        self.username = session.scenario.auth.usernames[self.identity] if session.scenario.auth else f"vu{self.vu}"
+        self.username = session.scenario.auth.username(self.identity) if session.scenario.auth else f"vu{self.vu}"
         self.auth_header: str | None = None
         self._token: str | None = None
         self._header_cache: dict[RequestTemplate, tuple[str | None, dict[str, str]]] = {}
