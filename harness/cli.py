@@ -257,8 +257,9 @@ def _create_users(count: int, prefix: str, *, pool: str, region: str | None, rat
     Cognito's default quota of 50 user creations per second."""
     from harness.auth.users import create_users
     from harness.aws import AwsContext
+    from harness.target import resolve_pool
 
-    pool_id, region = _resolve_pool(pool, region)
+    pool_id, region = resolve_pool(pool, region)
     aws = AwsContext(region=region)
     report = create_users(cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=pool_id, count=count, prefix=prefix, rate=rate, progress=err.is_terminal)
     err.print(report.summary())
@@ -267,22 +268,10 @@ def _create_users(count: int, prefix: str, *, pool: str, region: str | None, rat
     return report
 
 
-def _resolve_pool(pool: str, region: str | None) -> tuple[str, str | None]:
-    from harness.scenario import LOCAL
-
-    if pool == LOCAL:
-        from harness.local.stack import load_local_info
-
-        info = load_local_info()
-        for key, value in info.env().items():
-            os.environ.setdefault(key, value)
-        return info.user_pool_id, region or info.region
-    return pool, region
-
-
 def cmd_users(args: argparse.Namespace) -> int:
     from harness.auth.users import DEFAULT_PREFIX, delete_users
     from harness.aws import AwsContext
+    from harness.target import resolve_pool
 
     pool, count, prefix, region = args.user_pool_id, args.count, args.prefix, args.region
     if args.scenario:
@@ -305,7 +294,7 @@ def cmd_users(args: argparse.Namespace) -> int:
             raise UsageError("users create: how many? pass --count N or --scenario FILE")
         _create_users(count, prefix, pool=pool, region=region, rate=args.rate)
         return EXIT_OK
-    pool_id, region = _resolve_pool(pool, region)
+    pool_id, region = resolve_pool(pool, region)
     aws = AwsContext(region=region)
     report = delete_users(cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=pool_id, prefix=prefix, rate=args.rate, progress=err.is_terminal)
     err.print(report.summary())

@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.scenario import LOCAL, Scenario
 
-__all__ = ["ResolvedTarget", "resolve_target"]
+__all__ = ["ResolvedTarget", "resolve_pool", "resolve_target"]
 
 
 class ResolvedTarget:
@@ -38,13 +38,7 @@ def resolve_target(scenario: Scenario) -> ResolvedTarget:
     """Resolve ``local`` in the target and auth to the running local stack (see the module)."""
     auth, target = scenario.auth, scenario.target
     uses_local = target.base_url == LOCAL or (auth is not None and LOCAL in (auth.user_pool_id, auth.client_id))
-    info = None
-    if uses_local:
-        from harness.local.stack import load_local_info  # the one place the core looks at the local stack
-
-        info = load_local_info()
-        for key, value in info.env(jwks=False).items():
-            os.environ.setdefault(key, value)
+    info = _local_info() if uses_local else None
     region = (auth.region if auth and auth.region else None) or (info.region if info else None) or os.environ.get("AWS_REGION") or "us-east-1"
     return ResolvedTarget(
         base_url=info.api_url if target.base_url == LOCAL and info else target.base_url,
@@ -54,3 +48,22 @@ def resolve_target(scenario: Scenario) -> ResolvedTarget:
         api_id=target.api_id or (info.api_id if info and target.base_url == LOCAL else None),
         stage=target.stage or (info.stage if info and target.base_url == LOCAL else None),
     )
+
+
+def resolve_pool(pool: str, region: str | None) -> tuple[str, str | None]:
+    """A user pool id and region for ``harness users``: ``local`` is the local stack's pool."""
+    if pool == LOCAL:
+        info = _local_info()
+        return info.user_pool_id, region or info.region
+    return pool, region
+
+
+def _local_info() -> Any:
+    """The running local stack's info, with this process's environment pointed at it (unless
+    boto3 already points somewhere). The one place the core looks at the local stack."""
+    from harness.local.stack import load_local_info
+
+    info = load_local_info()
+    for key, value in info.env(jwks=False).items():
+        os.environ.setdefault(key, value)
+    return info
