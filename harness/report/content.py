@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -30,20 +29,14 @@ NO_GATES: dict[str, Any] = {"passed": True, "gates": []}
 def normalise_verdict(verdict: Any) -> dict[str, Any] | None:
     """The verdict as a plain dict (``verdict.json`` shape), failing gates first; None stays None.
 
-    Accepts the dict itself, or an object with ``to_dict()``/``as_dict()``, or a dataclass.
+    Accepts the dict itself or an object with ``to_dict()`` (``harness.gates.Verdict``).
     """
     if verdict is None:
         return None
     if not isinstance(verdict, dict):
-        for name in ("to_dict", "as_dict"):
-            if callable(getattr(verdict, name, None)):
-                verdict = getattr(verdict, name)()
-                break
-        else:
-            if dataclasses.is_dataclass(verdict) and not isinstance(verdict, type):
-                verdict = dataclasses.asdict(verdict)
-            else:
-                raise TypeError(f"a verdict must be a dict like verdict.json, got {type(verdict).__name__}")
+        if not callable(getattr(verdict, "to_dict", None)):
+            raise TypeError(f"a verdict must be a dict like verdict.json, got {type(verdict).__name__}")
+        verdict = verdict.to_dict()
     gates = [dict(g) for g in verdict.get("gates", [])]
     gates.sort(key=lambda g: bool(g.get("passed")))  # stable: failing first, order kept otherwise
     return {**verdict, "passed": bool(verdict.get("passed", all(g.get("passed") for g in gates))), "gates": gates}

@@ -52,6 +52,9 @@ def test_write_report_writes_three_files(report: ReportFiles) -> None:
     written = json.loads(files.verdict.read_text())
     assert written["passed"] is False and written["total"] == 3
     assert [g["expression"] for g in written["gates"]] == ["server_error_rate < 0.1%", "p95 < 250ms", '"list items".p99 < 1s']  # failing first
+    table = files.html.read_text().split('<table id="gates">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr class="gate-(failed|passed)">', table)
+    assert rows == ["failed", "passed", "passed"]  # the report's table too
 
 
 def test_no_verdict_writes_an_empty_passing_one(tmp_path: Path, results: ResultSet) -> None:
