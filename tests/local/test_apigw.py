@@ -399,6 +399,7 @@ def test_fault_windows(api: EmulatorProcess, pool: Pool) -> None:
         ("PUT", "/throttle", {"route_throttles": {"GET /nope": {"rate": 1, "burst": 1}}}),
         ("PATCH", "/throttle", {"throttle": {"rate": 5, "burst": 5}, "route_throttles": {"GET /nope": {"rate": 1, "burst": 1}}}),
         ("PUT", "/throttle", {}),
+        ("PUT", "/throttle", {"route_throttles": {"GET /items": None}}),  # only PATCH removes with null
         ("POST", "/faults", {"kind": "outage", "after": 0, "duration": 1, "routes": ["GET /nope"]}),
         ("PUT", "/backend", {"faults": [{"kind": "outage", "start": 1, "end": 2, "routes": ["GET /nope"]}]}),
         ("POST", "/faults", {"kind": "outage"}),

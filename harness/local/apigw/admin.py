@@ -92,24 +92,21 @@ class AdminApi:
         return 200, {"backend": backend.model_dump(mode="json")}
 
     def put_throttle(self, body: Any) -> tuple[int, Any]:
-        fields = _object(body)
-        self._check_keys(fields, {"throttle", "route_throttles"})
-        stage = Throttle.model_validate(fields["throttle"]) if "throttle" in fields else None
-        routes = None
-        if "route_throttles" in fields:
-            routes = {k: Throttle.model_validate(v) for k, v in _object(fields["route_throttles"]).items()}
-        self.emulator.set_throttle(stage=stage, routes=routes)
-        return 200, self._throttle_view()
+        return self._throttle(body, merge=False)
 
     def patch_throttle(self, body: Any) -> tuple[int, Any]:
+        return self._throttle(body, merge=True)
+
+    def _throttle(self, body: Any, *, merge: bool) -> tuple[int, Any]:
+        """PUT replaces the route throttles; PATCH merges them, a null removing one."""
         fields = _object(body)
         self._check_keys(fields, {"throttle", "route_throttles"})
         stage = Throttle.model_validate(fields["throttle"]) if "throttle" in fields else None
         routes = None
         if "route_throttles" in fields:
-            routes = dict(self.emulator.config.route_throttles)
+            routes = dict(self.emulator.config.route_throttles) if merge else {}
             for key, value in _object(fields["route_throttles"]).items():
-                if value is None:
+                if merge and value is None:
                     routes.pop(key, None)
                 else:
                     routes[key] = Throttle.model_validate(value)
