@@ -324,6 +324,7 @@ class Spike(_Profile):
 
 
 LoadProfile = Annotated[Union[Steady, Ramp, Burst, Spike], Field(discriminator="profile")]
+_PROFILES: dict[str, type[_Profile]] = {"steady": Steady, "ramp": Ramp, "burst": Burst, "spike": Spike}
 
 
 class LocalSettings(_Model):
@@ -469,7 +470,7 @@ class Scenario(_Model):
 
 # ---- one-line errors -------------------------------------------------------------------------
 
-_PROFILE_NAMES = "steady, ramp, burst, spike"
+_PROFILE_NAMES = ", ".join(_PROFILES)
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -477,9 +478,9 @@ def _loc(loc: tuple[Any, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in {"Steady", "Ramp", "Burst", "Spike"} or str(item).startswith("function-"):
+        elif item in {m.__name__ for m in _PROFILES.values()} or str(item).startswith("function-"):
             continue
-        elif str(item) in {"steady", "ramp", "burst", "spike"} and parts and parts[-1] == "load":
+        elif str(item) in _PROFILES and parts and parts[-1] == "load":
             continue
         else:
             parts.append(("." if parts else "") + str(item))
@@ -496,7 +497,7 @@ def _allowed(loc: tuple[Any, ...]) -> list[str]:
         info = by_alias.get(item) or fields.get(item)
         if info is None:
             # a discriminated profile: item is the tag
-            model = {"steady": Steady, "ramp": Ramp, "burst": Burst, "spike": Spike}.get(str(item), model)
+            model = _PROFILES.get(str(item), model)
             continue
         annotation = info.annotation
         args = getattr(annotation, "__args__", ())
