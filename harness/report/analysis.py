@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import formatting as fmt
-from .server import ServerMetrics
+from .server import THROTTLE_SIGNALS, ServerMetrics
 from .timeline import Timeline
 
 __all__ = [
@@ -77,13 +77,6 @@ class ThrottleFinding:
         return self.first_unix < other.until_unix and other.first_unix < self.until_unix  # type: ignore[operator]
 
 
-# (layer name, frame layer, keys, signal, label, note, driven by our requests)
-_SERVER_SIGNALS: tuple[tuple[str, str, tuple[str, ...], str, str, str, bool], ...] = (
-    ("API Gateway", "apigw", ("4xx",), "4xx > 0", "API Gateway 4xx", "4xx also counts 401/403/404, not only 429 throttles", True),
-    ("Lambda", "lambda", ("throttles",), "Throttles > 0", "Lambda Throttles", "", True),
-    ("Cognito", "cognito", ("sign_in_throttles", "token_refresh_throttles"), "SignInThrottles + TokenRefreshThrottles > 0", "Cognito throttles", "", False),
-    ("Step Functions", "states", ("execution_throttled",), "ExecutionThrottled > 0", "Step Functions ExecutionThrottled", "", True),
-)
 _CLIENT = ("Client", "HTTP 429 responses")
 _CLIENT_LABEL = "client HTTP 429s"
 
@@ -104,7 +97,7 @@ def who_throttled(timeline: Timeline, server: ServerMetrics) -> list[ThrottleFin
         unix, count = client
         findings.append(ThrottleFinding(*_CLIENT, THROTTLED, unix, timeline.elapsed(unix), 1, float(count), until_unix=unix + 1, label=_CLIENT_LABEL))
 
-    for layer, key, keys, signal, label, note, driven in _SERVER_SIGNALS:
+    for layer, key, keys, signal, label, note, driven in THROTTLE_SIGNALS:
         found = server.first_nonzero(key, keys, "Sum")
         if found is None:
             if key != "states":  # Step Functions only matters when the target uses it

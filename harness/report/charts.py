@@ -23,7 +23,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
 from .formatting import elapsed as fmt_elapsed
 from .quantiles import FlatHistograms
-from .server import Series, ServerMetrics
+from .server import THROTTLE_SIGNALS, Series, ServerMetrics
 from .timeline import Timeline
 
 __all__ = ["Chart", "build_charts", "COLORS"]
@@ -186,24 +186,21 @@ def throttle_chart(timeline: Timeline, server: ServerMetrics) -> Chart:
     f = timeline.frame
     if not f.empty:  # on top, so that a CloudWatch line with the same values shows around it
         p.step(f["elapsed"], f["throttled"], color=COLORS["throttled"], lw=1.2, label="client: HTTP 429 / s", zorder=5)
-    sources = [
-        ("API Gateway", "4xx", "apigw", ("4xx",), COLORS["apigw"]),
-        ("Lambda", "Throttles", "lambda", ("throttles",), COLORS["lambda"]),
-        ("Cognito", "throttles", "cognito", ("sign_in_throttles", "token_refresh_throttles"), COLORS["cognito"]),
-    ]
     periods: set[int] = set()
-    for layer, metric, key, keys, color in sources:
+    for _, key, keys, _, label, _, _ in THROTTLE_SIGNALS:
+        if key not in COLORS:  # drawn: the layers with a colour (not Step Functions)
+            continue
         parts = [s for s in (server.series(key, k, "Sum") for k in keys) if s is not None]
         if not parts:
             if server.available:
-                p.notes.append(f"no {layer} {metric} in the CloudWatch data")
+                p.notes.append(f"no {label} in the CloudWatch data")
             continue
         values = pd.concat([s.values for s in parts], axis=1).sum(axis=1, min_count=1).sort_index()
         period = parts[0].period
-        label = f"{layer} {metric} / s"
         if period > 1 and values.notna().any():
             periods.add(period)
-        p.cloudwatch(Series(values=values / period, period=period, resource="", metric=metric), color=color, lw=3.0, alpha=0.6, label=label)
+        line = Series(values=values / period, period=period, resource="", metric=parts[0].metric)
+        p.cloudwatch(line, color=COLORS[key], lw=3.0, alpha=0.6, label=f"{label} / s")
     if not server.available:
         p.notes.append(NO_CLOUDWATCH + ": only the client's 429s are shown")
     if periods:

@@ -23,9 +23,18 @@ import pandas as pd
 
 from harness.metrics import COLUMNS
 
-__all__ = ["ServerMetrics", "Series"]
+__all__ = ["THROTTLE_SIGNALS", "ServerMetrics", "Series"]
 
 _ADDITIVE = {"Sum", "SampleCount"}
+
+# Where each layer's throttling shows in CloudWatch, for "who throttled first" and the chart:
+# (layer name, frame layer, keys summed, signal, label, note, driven by our requests)
+THROTTLE_SIGNALS: tuple[tuple[str, str, tuple[str, ...], str, str, str, bool], ...] = (
+    ("API Gateway", "apigw", ("4xx",), "4xx > 0", "API Gateway 4xx", "4xx also counts 401/403/404, not only 429 throttles", True),
+    ("Lambda", "lambda", ("throttles",), "Throttles > 0", "Lambda Throttles", "", True),
+    ("Cognito", "cognito", ("sign_in_throttles", "token_refresh_throttles"), "SignInThrottles + TokenRefreshThrottles > 0", "Cognito throttles", "", False),
+    ("Step Functions", "states", ("execution_throttled",), "ExecutionThrottled > 0", "Step Functions ExecutionThrottled", "", True),
+)
 
 
 @dataclass(frozen=True)
