@@ -18,9 +18,9 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from harness.scenario import Burst, LoadProfile, Ramp, Spike, Steady
+from harness.scenario import Burst, Calls, LoadProfile, Ramp, Spike, Steady
 
-__all__ = ["Segment", "Plan", "build_plan"]
+__all__ = ["Segment", "Plan", "build_plan", "planned_duration"]
 
 _EPSILON = 1e-9
 """Rounding allowance, in requests, when a planned count is compared with a whole number."""
@@ -151,6 +151,23 @@ class Plan:
             raise ValueError(f"shard index {index} is outside 0..{count - 1}")
         return Plan(self.segments, share=self.share / count, phase=index / count, profile=self.profile)
 
+    def between(self, start: float, end: float) -> "Plan":
+        """The part of this plan from ``start`` to ``end`` seconds, as a plan of its own that
+        starts at 0: a segment of a run longer than one Lambda may run. The parts of
+        consecutive windows release exactly the requests of the whole, none twice::
+
+            sum(plan.between(a, b).total for a, b in windows) == plan.total
+        """
+        start, end = max(start, 0.0), min(end, self.duration)
+        segments = tuple(
+            Segment(max(s.start, start) - start, min(s.end, end) - start, s.rate_at(max(s.start, start)), s.rate_at(min(s.end, end)), s.label)
+            for s in self.segments
+            if s.end > start and s.start < end
+        )
+        # floor(C(b) + p) - floor(C(a) + p) == floor(C(b) - C(a) + frac(C(a) + p))
+        before = self.count_until(start) + self.phase
+        return Plan(segments, share=self.share, phase=before - math.floor(before + _EPSILON), profile=self.profile)
+
     def series(self, step: float = 1.0) -> list[tuple[float, float]]:
         """(t, planned requests in [t, t+step)) for the whole plan, for charts and results."""
         out, t = [], 0.0
@@ -190,6 +207,16 @@ def build_plan(profile: LoadProfile) -> Plan:
         add(profile.at, profile.base_rate, label="base")
         add(profile.spike_duration, profile.spike_rate, label="spike")
         add(profile.duration - profile.at - profile.spike_duration, profile.base_rate, label="after")
+    elif isinstance(profile, Calls):
+        pass  # a closed model: no rate to plan; the iteration pacer counts calls per user
     else:  # pragma: no cover - the scenario model admits nothing else
         raise TypeError(f"unknown load profile {profile!r}")
     return Plan(tuple(segments), profile=profile.profile)
+
+
+def planned_duration(profile: LoadProfile) -> float:
+    """How long the profile runs: its plan's length, or for the closed ``calls`` profile, its
+    ``max_duration`` (the most it may take)."""
+    if isinstance(profile, Calls):
+        return profile.max_duration
+    return build_plan(profile).duration

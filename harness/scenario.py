@@ -39,7 +39,9 @@ __all__ = [
     "Ramp",
     "Burst",
     "Spike",
+    "Calls",
     "LoadProfile",
+    "FanoutSettings",
     "Limits",
     "LocalSettings",
     "DEFAULT_LIMITS",
@@ -323,8 +325,30 @@ class Spike(_Profile):
         return self.duration
 
 
-LoadProfile = Annotated[Union[Steady, Ramp, Burst, Spike], Field(discriminator="profile")]
-_PROFILES: dict[str, type[_Profile]] = {"steady": Steady, "ramp": Ramp, "burst": Burst, "spike": Spike}
+class Calls(_Profile):
+    """A closed model, like k6's per-vu-iterations: ``users`` virtual users each make
+    ``calls_per_user`` calls back to back (the AWS reference design's NumberOfUsers x
+    NumberOfCallsPerUser). Virtual user ``i`` signs in as test user ``i``. The run ends when
+    every user is done, or at ``max_duration`` (calls not made by then are counted as dropped)."""
+
+    profile: Literal["calls"]
+    users: Int = Field(ge=1)
+    calls_per_user: Int = Field(ge=1)
+    max_duration: PositiveDuration = 600.0
+
+    def peak_rate(self) -> float:
+        return 0.0  # no planned rate: each user calls again as soon as its last call returns
+
+    def total_duration(self) -> float:
+        return self.max_duration
+
+    @property
+    def total_calls(self) -> int:
+        return self.users * self.calls_per_user
+
+
+LoadProfile = Annotated[Union[Steady, Ramp, Burst, Spike, Calls], Field(discriminator="profile")]
+_PROFILES: dict[str, type[_Profile]] = {"steady": Steady, "ramp": Ramp, "burst": Burst, "spike": Spike, "calls": Calls}
 
 
 class LocalSettings(_Model):
@@ -352,6 +376,23 @@ class Limits(_Model):
     max_duration: Duration = Field(default=3600.0, gt=0)
     max_users: Int = Field(default=1000, ge=1)
     max_vus: Int = Field(default=2000, ge=1)
+    max_calls_per_user: Int = Field(default=1000, ge=1)
+    max_workers: Int = Field(default=1000, ge=1)
+
+
+class FanoutSettings(_Model):
+    """How ``harness fanout`` spreads the scenario over worker Lambdas (ignored by ``harness run``).
+
+    ``workers`` shares the plan: each worker paces ``1/workers`` of the rate with a phase
+    offset. All start at one instant ``start_lead`` after planning (time for cold starts and
+    sign-in). Runs longer than ``segment`` run as consecutive segments (a Lambda runs 15 min
+    at most). ``tolerated_failure_percentage`` of the shards may fail without failing the map."""
+
+    workers: Int = Field(default=1, ge=1)
+    tolerated_failure_percentage: Float = Field(default=0.0, ge=0, le=100)
+    start_lead: PositiveDuration = 20.0
+    segment: Duration = Field(default=600.0, ge=10, le=840)
+    stack_name: str = Field(default="harness-fanout", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 
 
 DEFAULT_LIMITS = Limits()
@@ -369,6 +410,7 @@ class Scenario(_Model):
     limits: Limits = Field(default_factory=Limits)
     gates: list[str] = Field(default_factory=list)
     local: LocalSettings = Field(default_factory=LocalSettings)
+    fanout: FanoutSettings = Field(default_factory=FanoutSettings)
 
     @field_validator("endpoints")
     @classmethod
@@ -380,9 +422,24 @@ class Scenario(_Model):
             seen.add(endpoint.name)
         return value
 
+    @model_validator(mode="after")
+    def _calls_users(self) -> "Scenario":
+        profile = self.load_profile
+        if isinstance(profile, Calls):
+            if profile.vus is not None and profile.vus != profile.users:
+                raise ValueError("load.vus: the calls profile runs one virtual user per user; remove vus or set it to load.users")
+            if self.auth is not None and self.auth.users < profile.users:
+                raise ValueError(
+                    f"auth.users: {self.auth.users} test users for {profile.users} virtual users; "
+                    "each virtual user of the calls profile signs in as its own test user: set auth.users >= load.users"
+                )
+        return self
+
     @property
     def vus(self) -> int:
         """The virtual-user pool size: the profile's ``vus`` or a default sized for the peak."""
+        if isinstance(self.load_profile, Calls):
+            return self.load_profile.users
         if self.load_profile.vus:
             return self.load_profile.vus
         # Enough users for the peak rate at ~200 ms per request, at least 10.
@@ -441,12 +498,29 @@ class Scenario(_Model):
                     field=f"load.{field}",
                 )
         if profile.total_duration() > self.limits.max_duration:
-            length_field = {"steady": "duration", "spike": "duration", "ramp": "step_duration"}.get(profile.profile)
+            length_field = {"steady": "duration", "spike": "duration", "ramp": "step_duration", "calls": "max_duration"}.get(profile.profile)
             raise LimitExceeded(
                 f"the profile runs up to {profile.total_duration():g} s, over the safety limit of "
                 f"{self.limits.max_duration:g} s; shorten it, or raise limits.max_duration and pass --override-limits",
                 path=source,
                 field=f"load.{length_field}" if length_field else "load",
+            )
+        if isinstance(profile, Calls):
+            for name, limit_name in (("users", "max_users"), ("calls_per_user", "max_calls_per_user")):
+                value, limit = getattr(profile, name), getattr(self.limits, limit_name)
+                if value > limit:
+                    raise LimitExceeded(
+                        f"{value} is over the safety limit of {limit}; use fewer, or raise "
+                        f"limits.{limit_name} and pass --override-limits",
+                        path=source,
+                        field=f"load.{name}",
+                    )
+        if self.fanout.workers > self.limits.max_workers:
+            raise LimitExceeded(
+                f"{self.fanout.workers} workers is over the safety limit of {self.limits.max_workers}; "
+                "use fewer, or raise limits.max_workers and pass --override-limits",
+                path=source,
+                field="fanout.workers",
             )
         if self.auth and self.auth.users > self.limits.max_users:
             raise LimitExceeded(
@@ -507,6 +581,9 @@ def _allowed(loc: tuple[Any, ...]) -> list[str]:
     return [(f.alias or n) for n, f in getattr(model, "model_fields", {}).items()]
 
 
+_NAMED_FIELD = re.compile(r"^([a-z_]+\.[a-z_.]+): (.*)$", re.S)
+
+
 def _one_line(exc: ValidationError, source: str) -> ScenarioError:
     err = exc.errors(include_url=False)[0]
     loc, kind, msg = err["loc"], err["type"], err["msg"]
@@ -523,6 +600,9 @@ def _one_line(exc: ValidationError, source: str) -> ScenarioError:
         got = err.get("input")
         shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
         text = msg.removeprefix("Value error, ") + shown
+        named = _NAMED_FIELD.match(text) if not loc else None
+        if named:  # a check across fields names the field it is about
+            field, text = named.group(1), named.group(2)
         if not text.rstrip(")").endswith(("fix", "it")) and ";" not in text:
             text += "; fix this value"
     count = exc.error_count()

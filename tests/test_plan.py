@@ -316,3 +316,42 @@ def test_series_follows_the_rate() -> None:
     assert [n for _, n in build_plan(RAMP_UP).series(2.0)] == pytest.approx([r * 2 for r in RAMP_UP.steps()])
     spike = [n for _, n in build_plan(SPIKE).series(1.0)]
     assert spike[19] == pytest.approx(10) and spike[20:25] == pytest.approx([100] * 5) and spike[25] == pytest.approx(10)
+
+
+# ---- segments (between) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ALL_PLANS)
+@pytest.mark.parametrize("n", [1, 3])
+@pytest.mark.parametrize("pieces", [2, 5])
+def test_consecutive_windows_release_exactly_the_whole_plan(name: str, n: int, pieces: int) -> None:
+    """A long fan-out run runs as segments: their parts, shard by shard, are the whole plan,
+    each request once and at the same instant."""
+    plan = plan_of(name)
+    cuts = [plan.duration * i / pieces for i in range(pieces + 1)]
+    cuts[1] += 0.123  # a cut that falls between two releases, not on a segment edge
+    for i in range(n):
+        shard = plan.shard(i, n)
+        parts = [(a, shard.between(a, b)) for a, b in zip(cuts, cuts[1:])]
+        assert sum(p.total for _, p in parts) == shard.total
+        joined = [a + p.release_time(k) for a, p in parts for k in range(p.total)]
+        assert joined == pytest.approx(release_times(shard), abs=1e-6)
+        for a, part in parts:
+            assert part.rate_at(0.0) == pytest.approx(shard.rate_at(a))
+
+
+def test_a_window_past_the_plan_is_empty() -> None:
+    plan = build_plan(STEADY)
+    assert plan.between(plan.duration, plan.duration + 10).total == 0
+    assert plan.between(0, plan.duration).total == plan.total
+
+
+def test_the_calls_profile_has_no_rate_to_plan() -> None:
+    from harness.plan import planned_duration
+    from harness.scenario import Calls
+
+    calls = Calls(profile="calls", users=5, calls_per_user=3, max_duration=60)
+    plan = build_plan(calls)
+    assert plan.total == 0 and plan.duration == 0
+    assert planned_duration(calls) == 60
+    assert planned_duration(STEADY) == build_plan(STEADY).duration

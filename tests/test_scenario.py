@@ -449,3 +449,65 @@ def test_parse_duration(value: object, seconds: float) -> None:
 def test_parse_duration_rejects(value: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(value)
+
+
+# ---- the calls profile and fan-out settings ----------------------------------------------------
+
+CALLS = '[load]\nprofile = "calls"\nusers = 5\ncalls_per_user = 20\n'
+
+
+def test_the_calls_profile_runs_one_virtual_user_per_user(tmp_path: Path) -> None:
+    scenario = Scenario.load(write(tmp_path, toml(TARGET, AUTH, EP_LIST, CALLS)))
+    assert scenario.load_profile.profile == "calls"
+    assert scenario.vus == 5
+    assert scenario.load_profile.total_calls == 100
+    assert scenario.load_profile.max_duration == 600
+
+
+def test_the_calls_profile_needs_a_test_user_per_virtual_user(tmp_path: Path) -> None:
+    path = write(tmp_path, toml(TARGET, AUTH.replace("users = 5", "users = 3"), EP_LIST, CALLS))
+    with pytest.raises(ScenarioError) as info:
+        Scenario.load(path)
+    message = assert_one_line(info.value, path, "auth.users")
+    assert "set auth.users >= load.users" in message
+
+
+def test_the_calls_profile_refuses_another_vus(tmp_path: Path) -> None:
+    path = write(tmp_path, toml(TARGET, EP_LIST, CALLS + "vus = 9\n"))
+    with pytest.raises(ScenarioError) as info:
+        Scenario.load(path)
+    assert_one_line(info.value, path, "load.vus")
+
+
+@pytest.mark.parametrize(
+    "load, field",
+    [
+        ('[load]\nprofile = "calls"\nusers = 1001\ncalls_per_user = 1\n', "load.users"),
+        ('[load]\nprofile = "calls"\nusers = 1\ncalls_per_user = 1001\n', "load.calls_per_user"),
+        ('[load]\nprofile = "calls"\nusers = 1\ncalls_per_user = 1\nmax_duration = "2h"\n', "load.max_duration"),
+    ],
+)
+def test_the_calls_profile_is_bounded_by_the_limits(tmp_path: Path, load: str, field: str) -> None:
+    err, path = load_error(tmp_path, toml(TARGET, EP_LIST, load))
+    message = assert_one_line(err, path, field)
+    assert "--override-limits" in message
+
+
+def test_raised_calls_limits_with_override(tmp_path: Path) -> None:
+    limits = "[limits]\nmax_calls_per_user = 5000\n"
+    text = toml(TARGET, EP_LIST, CALLS.replace("calls_per_user = 20", "calls_per_user = 4000"), limits)
+    assert Scenario.load(write(tmp_path, text), override_limits=True).load_profile.calls_per_user == 4000
+    err, path = load_error(tmp_path, text)
+    assert_one_line(err, path, "limits.max_calls_per_user")
+
+
+def test_fanout_settings(tmp_path: Path) -> None:
+    text = toml(TARGET, EP_LIST, STEADY, '[fanout]\nworkers = 8\nstart_lead = "30s"\ntolerated_failure_percentage = 10\n')
+    fanout = Scenario.load(write(tmp_path, text)).fanout
+    assert (fanout.workers, fanout.start_lead, fanout.tolerated_failure_percentage, fanout.segment) == (8, 30.0, 10.0, 600.0)
+    err, path = load_error(tmp_path, text.replace("workers = 8", "workers = 1001"))
+    assert_one_line(err, path, "fanout.workers")
+    path = write(tmp_path, text.replace('start_lead = "30s"', 'segment = "20m"'))
+    with pytest.raises(ScenarioError) as info:
+        Scenario.load(path)
+    assert_one_line(info.value, path, "fanout.segment")

@@ -19,7 +19,7 @@ from harness.load.session import LEAD_IN, LoadSession
 from harness.results import ResultSet
 from harness.scenario import Scenario
 
-__all__ = ["register"]
+__all__ = ["register", "wire_local"]
 
 log = logging.getLogger("harness.load")
 
@@ -69,7 +69,7 @@ def _on_init(environment: Any, **_: Any) -> None:
     elif isinstance(runner, WorkerRunner):
         _wire_worker(environment, session, runner)
     elif isinstance(runner, LocalRunner):
-        _wire_local(environment, session, runner)
+        wire_local(environment, session, runner)
 
 
 def _settle_memory() -> None:
@@ -97,7 +97,9 @@ def _stop(session: LoadSession) -> None:
     session.close_tokens()
 
 
-def _wire_local(environment: Any, session: LoadSession, runner: LocalRunner) -> None:
+def wire_local(environment: Any, session: LoadSession, runner: LocalRunner) -> None:
+    """Run ``session`` in one process: start at test start, pace once every virtual user is
+    ready (at ``session.start_at`` when set), save at test stop."""
     def on_test_start(**_: Any) -> None:
         session.begin()
 
@@ -109,7 +111,9 @@ def _wire_local(environment: Any, session: LoadSession, runner: LocalRunner) -> 
             if session.done.is_set():
                 return
             _settle_memory()
-            session.start_pacer(time.time() + LEAD_IN)
+            # a fan-out worker starts at the run's shared instant, late or not; alone: now
+            start_at = session.start_at
+            session.start_pacer(start_at if start_at is not None else time.time() + LEAD_IN, skip_late=start_at is not None)
             _finish_when_drained(session)
 
         gevent.spawn(go)

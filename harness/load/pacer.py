@@ -37,7 +37,7 @@ from gevent.hub import Waiter
 from harness.plan import Plan
 from harness.results import ResultSet
 
-__all__ = ["Pacer", "Ticket"]
+__all__ = ["IterationPacer", "Pacer", "Ticket"]
 
 
 class Ticket(NamedTuple):
@@ -79,6 +79,9 @@ class Pacer:
         self.max_lag = 0.0
         self.stalls = 0
         self.longest_stall = 0.0
+        self.late_start = 0.0  # seconds this pacer started after t0 (a fan-out worker's cold start)
+        self.skipped = 0  # iterations due before a late start, counted as dropped, never sent
+        self._skip_late = False
         self._second = -1  # the results window of the last release, looked up once per second
         self._window: Any = None
 
@@ -95,11 +98,14 @@ class Pacer:
     def health(self) -> dict[str, float]:
         """How well this process kept the schedule: stalls, the longest one and the worst lag
         of a release (milliseconds)."""
-        return {
+        health = {
             "stalls": self.stalls,
             "longest_stall_ms": round(self.longest_stall * 1000, 1),
             "max_lag_ms": round(self.max_lag * 1000, 1),
         }
+        if self._skip_late:
+            health.update(late_start_ms=round(self.late_start * 1000, 1), skipped=self.skipped)
+        return health
 
     # ---- virtual users -----------------------------------------------------------------------
 
@@ -140,11 +146,17 @@ class Pacer:
 
     # ---- the release loop --------------------------------------------------------------------
 
-    def start(self, t0: float) -> None:
-        """Start releasing at the epoch instant ``t0`` (may be in the future)."""
+    def start(self, t0: float, *, skip_late: bool = False) -> None:
+        """Start releasing at the epoch instant ``t0`` (may be in the future).
+
+        ``skip_late``: when the pacer starts more than ``max_catch_up`` after ``t0`` (a worker
+        that started late), the iterations already due are not sent in a clump nor shifted:
+        they are counted as dropped in their seconds and reported as ``skipped`` with the
+        ``late_start``, so every worker keeps the one shared schedule."""
         if self._greenlet is not None:
             return
         self.t0 = t0
+        self._skip_late = skip_late
         # planned requests per epoch second, for target vs achieved
         count = self.plan.count_until
         for second in range(int(t0), int(t0 + self.plan.duration) + 1):
@@ -173,6 +185,10 @@ class Pacer:
         min_speedup = self.catch_up - 1.0
         release_time, sleep, idle, cpu = plan.release_time, gevent.sleep, self._idle, self.cpu_clock
         k = 0
+        if self._skip_late and clock() - t0 > max_debt:
+            now = clock()
+            self.late_start = now - t0
+            k = self.skipped = self._drop_due(0, now) if plan.released_by(now - t0) > 0 else 0
         next_at = release_time(k)
         debt = 0.0  # seconds the release schedule runs behind the clock, on purpose, after a stall
         last = wake = clock()
@@ -257,3 +273,97 @@ class Pacer:
             self.results.record_pacer(second, dropped=n)
             k += n
         return k
+
+
+class IterationPacer:
+    """The closed model (the ``calls`` profile, k6's per-vu-iterations): each virtual user
+    makes ``calls_per_user`` calls back to back from ``t0``; the run is over when every user
+    of this process is done, or at ``t0 + max_duration``, when the calls not made are counted
+    as dropped. The same interface as ``Pacer``, so the user and the session need not care.
+
+    There is no planned rate: each call is counted as planned and released in the second it
+    starts, so target and released agree for every call that was made."""
+
+    def __init__(
+        self, *, calls_per_user: int, users: int, results: ResultSet, max_duration: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.calls_per_user = calls_per_user
+        self.users = users
+        self._results = results
+        self.max_duration = max_duration
+        self.clock = clock
+        self._calls: dict[Any, int] = {}
+        self._done: set[Any] = set()
+        self.finished = Event()
+        self._started = Event()
+        self._greenlet: gevent.Greenlet | None = None
+        self.t0: float | None = None
+        self.released = 0
+        self.dropped = 0
+        self.late_start = 0.0
+        self.skip_late = False
+
+    @property
+    def results(self) -> ResultSet:
+        return self._results
+
+    @results.setter
+    def results(self, results: ResultSet) -> None:
+        self._results = results
+
+    def health(self) -> dict[str, float]:
+        health: dict[str, float] = {"stalls": 0, "longest_stall_ms": 0.0, "max_lag_ms": 0.0}
+        if self.skip_late:
+            health.update(late_start_ms=round(self.late_start * 1000, 1), skipped=0)
+        return health
+
+    def start(self, t0: float, *, skip_late: bool = False) -> None:
+        if self._greenlet is not None:
+            return
+        self.t0, self.skip_late = t0, skip_late
+        self.late_start = max(0.0, self.clock() - t0) if skip_late else 0.0
+        self._greenlet = gevent.spawn(self._watch)
+
+    def _watch(self) -> None:
+        assert self.t0 is not None
+        delay = self.t0 - self.clock()
+        if delay > 0:
+            gevent.sleep(delay)
+        self._started.set()
+        self.finished.wait(timeout=max(self.t0 + self.max_duration - self.clock(), 0.0))
+        self._finish()
+
+    def acquire(self, timeout: float | None = None) -> Ticket | None:
+        """The calling virtual user's next call, at once; None when it has made all of them."""
+        if self.finished.is_set() or not self._started.wait(timeout):
+            return None
+        user = gevent.getcurrent()
+        made = self._calls.get(user, 0)
+        if made >= self.calls_per_user:
+            self._done.add(user)
+            if len(self._done) >= self.users:
+                self._finish()
+            return None
+        self._calls[user] = made + 1
+        now = self.clock()
+        self._results.record_pacer(int(now), target=1, released=1)
+        self.released += 1
+        return Ticket(self.released - 1, now)
+
+    @property
+    def idle(self) -> int:
+        return 0
+
+    def stop(self) -> None:
+        self._finish()
+        self._started.set()
+
+    def _finish(self) -> None:
+        if self.finished.is_set():
+            return
+        self.finished.set()
+        missing = self.users * self.calls_per_user - self.released
+        if missing > 0 and self.t0 is not None:
+            self.dropped = missing
+            second = int(min(self.clock(), self.t0 + self.max_duration))
+            self._results.record_pacer(second, target=missing, dropped=missing)

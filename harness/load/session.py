@@ -29,19 +29,35 @@ import gevent
 import gevent.event
 
 from harness.errors import HarnessError
-from harness.load.pacer import Pacer
+from harness.load.pacer import IterationPacer, Pacer
 from harness.load.request import RequestTemplate
-from harness.plan import Plan, build_plan
+from harness.plan import Plan, build_plan, planned_duration
 from harness.results import ResultSet, classify
-from harness.scenario import Scenario
+from harness.scenario import Calls, Scenario
 from harness.target import resolve_target
 
-__all__ = ["LoadSession"]
+__all__ = ["LoadSession", "merge_health"]
 
 log = logging.getLogger("harness.load")
 
 READY_TIMEOUT = 120.0
 LEAD_IN = 0.3  # seconds between "everyone is ready" and the first release
+
+
+def merge_health(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Several load generators' health as one: stalls and skipped iterations add up; the
+    longest stall, the worst lag and the latest start are the maxima."""
+    if not parts:
+        return {}
+    merged = {
+        "stalls": sum(p.get("stalls", 0) for p in parts),
+        "longest_stall_ms": max(p.get("longest_stall_ms", 0.0) for p in parts),
+        "max_lag_ms": max(p.get("max_lag_ms", 0.0) for p in parts),
+    }
+    if any("late_start_ms" in p for p in parts):
+        merged["late_start_ms"] = max(p.get("late_start_ms", 0.0) for p in parts)
+        merged["skipped"] = sum(p.get("skipped", 0) for p in parts)
+    return merged
 
 
 class LoadSession:
@@ -58,9 +74,11 @@ class LoadSession:
         self.rng = random.Random(seed)
         self._templates = [RequestTemplate(ep) for ep in scenario.endpoints]
         self._cumulative = list(itertools.accumulate(ep.weight for ep in scenario.endpoints))
-        self.pacer: Pacer | None = None
+        self.pacer: Pacer | IterationPacer | None = None
         self.tokens: Any = None
         self.shard_index, self.shard_count = 0, 1
+        self.pool_size = scenario.vus  # the virtual users this process holds (its shard's share)
+        self.start_at: float | None = None  # a fan-out run's shared start instant (epoch seconds)
         self.vus_started = 0
         self.vus_ready = 0
         self.in_flight = 0
@@ -73,6 +91,11 @@ class LoadSession:
         self.ended_at: float | None = None
         self.status = "running"
         self.error: str | None = None
+
+    @property
+    def planned_duration(self) -> float:
+        """The plan's length (for the calls profile, the most it may take)."""
+        return planned_duration(self.scenario.load_profile)
 
     # ---- results -----------------------------------------------------------------------------
 
@@ -124,7 +147,7 @@ class LoadSession:
             "started_at": start,
             "ended_at": end,
             "duration": round(max(end - start, 0.0), 3),
-            "planned_duration": self.full_plan.duration,
+            "planned_duration": self.planned_duration,
             "vus": self.scenario.vus,
             "users": self.scenario.auth.users if self.scenario.auth else 0,
             "workers": max(self.shard_count, self.expected_workers, 1),
@@ -149,13 +172,7 @@ class LoadSession:
         parts = list(self.worker_health.values())
         if self.pacer is not None:
             parts.append(self.pacer.health())
-        if not parts:
-            return {}
-        return {
-            "stalls": sum(p.get("stalls", 0) for p in parts),
-            "longest_stall_ms": max(p.get("longest_stall_ms", 0.0) for p in parts),
-            "max_lag_ms": max(p.get("max_lag_ms", 0.0) for p in parts),
-        }
+        return merge_health(parts)
 
     def token_stats(self) -> dict[str, int]:
         if self.tokens is None:
@@ -204,14 +221,30 @@ class LoadSession:
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
-    def configure_shard(self, index: int, count: int) -> None:
+    def configure_shard(self, index: int, count: int, *, window: tuple[float, float] | None = None) -> None:
+        """Run shard ``index`` of ``count`` (1/count of the rate, phase-offset; for the calls
+        profile, users index, index + count, ...), optionally only the plan's ``window``
+        (start, end seconds): one segment of a long fan-out run."""
         self.shard_index, self.shard_count = index, count
         self.plan = self.full_plan.shard(index, count)
+        if window is not None:
+            self.plan = self.plan.between(*window)
+        profile = self.scenario.load_profile
+        if isinstance(profile, Calls):
+            self.pool_size = len(range(index, profile.users, count))
+        else:
+            self.pool_size = -(-self.scenario.vus // count)  # ceil: a shard never has fewer than its share
 
     def begin(self) -> None:
         """Called at test start on every process that runs users."""
         self.started_at = self.started_at or time.time()
-        self.pacer = Pacer(self.plan, self.results)
+        profile = self.scenario.load_profile
+        if isinstance(profile, Calls):
+            self.pacer = IterationPacer(
+                calls_per_user=profile.calls_per_user, users=self.pool_size, results=self.results, max_duration=profile.max_duration
+            )
+        else:
+            self.pacer = Pacer(self.plan, self.results)
         try:
             self.open_tokens()
         except HarnessError as exc:
@@ -220,10 +253,10 @@ class LoadSession:
             log.exception("harness: could not prepare the token pool")
             self.fail(f"could not prepare the token pool: {type(exc).__name__}: {exc}")
 
-    def start_pacer(self, t0: float) -> None:
+    def start_pacer(self, t0: float, *, skip_late: bool = False) -> None:
         assert self.pacer is not None
         self.started_at = t0
-        self.pacer.start(t0)
+        self.pacer.start(t0, skip_late=skip_late)
 
     def wait_until_ready(self, expected_vus: int) -> bool:
         """Block until every local virtual user has signed in (bounded)."""

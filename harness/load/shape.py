@@ -15,7 +15,7 @@ GRACE = 30.0
 
 
 class OpenModelShape(LoadTestShape):
-    """Holds ``scenario.vus`` virtual users until the session is done."""
+    """Holds the session's ``pool_size`` virtual users until the session is done."""
 
     use_common_options = False
 
@@ -23,10 +23,10 @@ class OpenModelShape(LoadTestShape):
         session = self.runner.environment.harness_session
         if session.done.is_set():
             return None
-        limit = session.full_plan.duration + READY_TIMEOUT + session.scenario.target.timeout + GRACE
+        limit = session.planned_duration + READY_TIMEOUT + session.scenario.target.timeout + GRACE
         if self.get_run_time() > limit:
             session.fail(f"the run did not finish within {limit:.0f} s of starting; see the Locust log")
             return None
-        vus = session.scenario.vus
+        vus = session.pool_size
         # spawn the whole pool at once: the pacer starts only when every user is ready
         return vus, float(max(vus, 100))

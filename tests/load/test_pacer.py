@@ -14,7 +14,7 @@ from typing import Callable
 import gevent
 import pytest
 
-from harness.load.pacer import Pacer, Ticket
+from harness.load.pacer import IterationPacer, Pacer, Ticket
 from harness.plan import Plan, build_plan
 from harness.results import ResultSet
 from harness.scenario import Burst, Ramp, Steady
@@ -286,3 +286,76 @@ def test_a_busy_generator_is_not_a_stall_late_iterations_go_out_at_once() -> Non
     assert pacer.longest_stall < 0.030, "the 40 ms busy spell was taken for a stall"  # (this VM has real short ones)
     first = sum(1 for _, at in vus.stamps if after <= at < after + 0.010)
     assert first >= 40, f"only {first} of the ~50 late iterations went out right after the busy spell"
+
+
+# ---- a late start (a fan-out worker's cold start) ---------------------------------------------
+
+
+def test_a_late_start_skips_what_was_due_and_keeps_the_schedule() -> None:
+    plan = build_plan(Steady(profile="steady", rate=100, duration=1.5))
+    results = ResultSet(run_id="late")
+    pacer = Pacer(plan, results)
+    vus = Users(pacer, 10)
+    gevent.sleep(0)
+    t0 = time.time() - 0.8  # the shared start instant passed 0.8 s ago
+    pacer.start(t0, skip_late=True)
+    vus.join(timeout=3)
+
+    health = pacer.health()
+    assert 0.8 <= health["late_start_ms"] / 1000 < 0.9
+    # what was due before the late start is skipped (counted as dropped), never sent in a clump
+    assert pacer.skipped == health["skipped"] == plan.released_by(health["late_start_ms"] / 1000)
+    assert 79 <= pacer.skipped <= 90
+    assert pacer.released + pacer.dropped == plan.total and pacer.dropped == pacer.skipped
+    # the rest goes out on the shared schedule: no ticket before its planned instant, none shifted
+    seqs = sorted(t.seq for t, _ in vus.stamps)
+    assert seqs == list(range(pacer.skipped, plan.total))
+    for ticket, _ in vus.stamps:
+        assert ticket.scheduled == pytest.approx(t0 + plan.release_time(ticket.seq), abs=1e-6)
+    first_second = Counter(int((at - t0) * 10) for _, at in vus.stamps)
+    assert max(first_second.values()) <= 12, "the late start released a clump"
+    totals = results.pacer_totals()
+    assert (totals.released, totals.dropped) == (pacer.released, pacer.skipped)
+
+
+def test_without_skip_late_a_late_start_is_not_reported() -> None:
+    plan = build_plan(Steady(profile="steady", rate=50, duration=0.2))
+    pacer = Pacer(plan, ResultSet(run_id="x"))
+    vus = Users(pacer, 5)
+    gevent.sleep(0)
+    pacer.start(time.time() + LEAD_IN)
+    vus.join(timeout=2)
+    assert "late_start_ms" not in pacer.health() and pacer.skipped == 0
+
+
+# ---- the closed model: the calls profile ------------------------------------------------------
+
+
+def test_iteration_pacer_gives_each_user_exactly_its_calls() -> None:
+    results = ResultSet(run_id="calls")
+    pacer = IterationPacer(calls_per_user=7, users=4, results=results, max_duration=10)
+    vus = Users(pacer, 4, work=0.01)
+    t0 = time.time() + LEAD_IN
+    pacer.start(t0)
+    vus.join(timeout=3)
+    assert pacer.finished.is_set()
+    assert pacer.released == 28 and pacer.dropped == 0 and len(vus.stamps) == 28
+    assert vus.ended == 4
+    assert all(at >= t0 - 1e-3 for _, at in vus.stamps), "a call before the start instant"
+    # back to back: 7 calls of 10 ms take ~70 ms, not paced
+    assert max(at for _, at in vus.stamps) - t0 < 0.5
+    totals = results.pacer_totals()
+    assert (totals.target, totals.released, totals.dropped) == (28, 28, 0)
+
+
+def test_iteration_pacer_counts_calls_not_made_by_max_duration_as_dropped() -> None:
+    results = ResultSet(run_id="calls")
+    pacer = IterationPacer(calls_per_user=100, users=2, results=results, max_duration=0.3)
+    vus = Users(pacer, 2, work=0.05)
+    pacer.start(time.time() + LEAD_IN)
+    vus.join(timeout=3)
+    assert pacer.finished.is_set()
+    assert 8 <= pacer.released <= 16
+    assert pacer.released + pacer.dropped == 200
+    totals = results.pacer_totals()
+    assert totals.target == 200 and totals.dropped == pacer.dropped

@@ -292,3 +292,16 @@ def test_ctrl_c_still_writes_what_was_measured(stack: LocalStack, tmp_path: Path
     assert results.meta["status"] == "interrupted"
     assert 20 <= results.total <= 120
     assert (run_dir / "report.html").exists()
+
+
+def test_the_calls_profile_makes_users_times_calls_requests(fresh: LocalStack, tmp_path: Path) -> None:
+    """The AWS reference design's load, N users x M calls back to back, in `harness run`."""
+    path = scenario(tmp_path, "calls", 'profile = "calls"\nusers = 6\ncalls_per_user = 15\n')
+    results = run(fresh, path, tmp_path)
+    server = admin(fresh, "GET", "counts")
+    assert results.meta["status"] == "completed"
+    assert results.total == server["total"] == 90
+    assert client_counts(results) == server["routes"]
+    pacer = results.pacer_totals()
+    assert (pacer.target, pacer.released, pacer.dropped) == (90, 90, 0)
+    assert results.meta["vus"] == 6 and results.meta["planned_duration"] == 600

@@ -1,0 +1,74 @@
+"""One shard of a scenario, run in this process: the engine of ``harness run``, without a child.
+
+A fan-out worker Lambda calls this with its shard. It is the same ``LoadSession``, pacer,
+``HarnessUser`` and Locust shape as ``harness run`` (wired by the same ``wire_local``); only
+Locust runs in this process instead of a child, and the results come back as a ``ResultSet``
+instead of a file::
+
+    results = run_shard(scenario, index=2, count=10, start_at=t0, run_id="r1")
+    results.meta["generator"]["late_start_ms"]     # how late this worker started, if it did
+
+Importing this module imports Locust, which monkey-patches the process with gevent: import it
+before boto3 or anything else that opens sockets (a Lambda handler imports it first).
+"""
+
+from __future__ import annotations
+
+import time
+
+from locust.env import Environment
+from locust.event import Events
+
+from harness.load.lifecycle import wire_local
+from harness.load.session import READY_TIMEOUT, LoadSession
+from harness.load.shape import GRACE, OpenModelShape
+from harness.load.user import HarnessUser
+from harness.results import ResultSet
+from harness.scenario import Scenario
+
+__all__ = ["run_shard"]
+
+
+def run_shard(
+    scenario: Scenario,
+    *,
+    index: int = 0,
+    count: int = 1,
+    start_at: float | None = None,
+    window: tuple[float, float] | None = None,
+    run_id: str | None = None,
+) -> ResultSet:
+    """Run shard ``index`` of ``count`` of ``scenario`` here and return what it measured.
+
+    ``start_at``: the run's shared start instant (epoch seconds). A shard that is ready only
+    after it does not shift its plan: it skips what was due and says so in
+    ``meta["generator"]`` (``late_start_ms``, ``skipped``). Without it the shard starts as
+    soon as its virtual users are signed in. ``window``: only this part of the plan (start,
+    end seconds), mapped onto ``start_at``: one segment of a run longer than a Lambda may run.
+    """
+    session = LoadSession(scenario, run_id=run_id)
+    session.configure_shard(index, count, window=window)
+    session.start_at = start_at
+    user_class = type(
+        "ShardUser",
+        (HarnessUser,),
+        {"host": session.target.base_url, "network_timeout": scenario.target.timeout, "__module__": __name__},
+    )
+    environment = Environment(user_classes=[user_class], shape_class=OpenModelShape(), events=Events())
+    environment.harness_session = session  # type: ignore[attr-defined]
+    runner = environment.create_local_runner()
+    wire_local(environment, session, runner)
+    plan_length = window[1] - window[0] if window else session.planned_duration
+    wait = max((start_at or time.time()) - time.time(), 0.0) + plan_length + READY_TIMEOUT + scenario.target.timeout + GRACE
+    try:
+        runner.start_shape()
+        if not session.done.wait(timeout=wait):
+            session.fail(f"the shard did not finish within {wait:.0f} s; see the log")
+    except KeyboardInterrupt:
+        session.interrupt()
+    finally:
+        runner.quit()  # stops the users; test_stop saves nothing here (no results folder)
+        session.close_tokens()
+    results = session.final_results()
+    results.meta["shard"] = {"index": index, "count": count, "window": list(window) if window else None, "vus": session.pool_size}
+    return results
