@@ -1,6 +1,7 @@
 """A moto server in its own process, with our patches applied.
 
-As a program it patches moto (CloudWatch percentiles and compact storage, plus any
+As a program it patches moto (CloudWatch percentiles and compact storage, a Lambda runtime
+without Docker, CloudFormation fixes for the fan-out stack, plus any
 ``--patch module:function``), configures it so Step Functions really execute state machines
 and Lambda runs without Docker, and serves moto's werkzeug app (threaded) on one port::
 
@@ -22,6 +23,7 @@ The process helpers (``free_port``, ``wait_until_ready``, ``stop_pid``...) are s
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import json
 import logging
@@ -52,6 +54,7 @@ __all__ = [
     "pid_alive",
     "start_on_free_port",
     "start_process",
+    "exit_with_parent",
     "stop_pid",
     "stop_process",
     "wait_until_ready",
@@ -63,7 +66,11 @@ MOTO_CONFIG: dict[str, Any] = {
     "lambda": {"use_docker": False},
 }
 # Patches applied in the server process before it serves (``module:function``).
-DEFAULT_PATCHES: tuple[str, ...] = ("harness.local.cloudwatch:install",)
+DEFAULT_PATCHES: tuple[str, ...] = (
+    "harness.local.cloudwatch:install",
+    "harness.local.lambda_runtime:install",
+    "harness.local.cloudformation:install",
+)
 _MODULE = "harness.local.moto"
 
 
@@ -91,9 +98,11 @@ def log_tail(path: Path, lines: int = 5, width: int = 600) -> str:
 def start_process(
     args: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None, detach: bool = False
 ) -> subprocess.Popen[bytes]:
-    """Start ``args`` with stdout and stderr appended to ``log_path``.
-
-    ``detach`` puts it in a new session so it outlives the caller's terminal (``local up``).
+    """Start ``args`` with stdout and stderr appended to ``log_path``, in a session of its own:
+    the terminal's Ctrl-C reaches only the caller, which stops it when it is done with it (a
+    run's metrics are still pulled from moto after an interrupted load). ``detach`` says it is
+    meant to outlive the caller (``local up``); otherwise the caller stops it, and servers
+    started with ``--exit-with-parent`` also exit if the caller dies.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - the child keeps its own copy
@@ -104,7 +113,7 @@ def start_process(
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            start_new_session=detach,
+            start_new_session=True,
             close_fds=True,
         )
     finally:
@@ -390,7 +399,7 @@ def _with_harness_routes(app: Callable[..., Any], patches: list[str]) -> Callabl
     return routes
 
 
-def _exit_with_parent(parent: int) -> None:
+def exit_with_parent(parent: int) -> None:
     """Exit when ``parent`` is gone, so a killed test run leaves no server behind."""
 
     def watch() -> None:
@@ -424,9 +433,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     patches = _apply_patches([*DEFAULT_PATCHES, *args.patch])
     moto_api_backend.set_config(MOTO_CONFIG)  # what POST /moto-api/config would do
     if args.exit_with_parent:
-        _exit_with_parent(args.exit_with_parent)
+        exit_with_parent(args.exit_with_parent)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(0))
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: every thread's stack to the log
 
     app = DomainDispatcherApplication(create_backend_app)
     logging.getLogger(_MODULE).info("moto on http://%s:%d, patches %s", args.host, args.port, patches)

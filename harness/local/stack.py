@@ -77,7 +77,7 @@ EXPLICIT_AUTH_FLOWS = [
 _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _EMULATOR_MODULE = "harness.local.apigw"
 _MOTO_MODULE = "harness.local.moto"
-_NOT_RUNNING = "no local stack is running; start one with `harness local up` or pass --local"
+_NOT_RUNNING = "no local stack is running; start one with `harness local up`"
 
 
 class LocalStackInfo(BaseModel):
@@ -232,6 +232,8 @@ class LocalStack:
         def launch(port: int) -> subprocess.Popen[bytes]:
             config_path.write_text(config_for(port).model_dump_json(indent=2))
             args = [sys.executable, "-m", _EMULATOR_MODULE, "--config-file", str(config_path)]
+            if not self.detach:
+                args += ["--exit-with-parent", str(os.getpid())]
             return start_process(args, log_path=log_path, env=env, detach=self.detach)
 
         proc, port = start_on_free_port(

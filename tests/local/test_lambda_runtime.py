@@ -1,0 +1,498 @@
+"""The local Lambda runtime, through boto3 against a real moto server subprocess.
+
+Handlers are small zips built here in memory; the server runs them in subprocesses.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import textwrap
+import threading
+import time
+import urllib.request
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from harness.local.moto import MotoServer
+from harness.metrics import build_queries, fetch
+
+NO_RETRIES = Config(retries={"max_attempts": 0, "mode": "standard"})
+
+ECHO_ENV = """
+import os, sys
+
+def handler(event, context):
+    names = ["GREETING", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+             "AWS_LAMBDA_FUNCTION_TIMEOUT", "AWS_REGION", "AWS_DEFAULT_REGION", "_HANDLER",
+             "AWS_EXECUTION_ENV", "LAMBDA_TASK_ROOT", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+             "MOTO_PORT", "PYTHONUNBUFFERED", "PYTHONPATH"]
+    return {
+        "event": event,
+        "env": {n: os.environ.get(n) for n in names},
+        "cwd": os.getcwd(),
+        "path0": sys.path[0],
+        "context": {
+            "function_name": context.function_name,
+            "memory_limit_in_mb": context.memory_limit_in_mb,
+            "aws_request_id": context.aws_request_id,
+            "invoked_function_arn": context.invoked_function_arn,
+            "log_group_name": context.log_group_name,
+            "remaining": context.get_remaining_time_in_millis(),
+        },
+    }
+"""
+
+CHATTY = """
+import logging, sys
+
+def handler(event, context):
+    print('{"not": "the result"}')
+    print("to stderr", file=sys.stderr)
+    logging.getLogger("app").warning("marker %s", event["marker"])
+    return {"ok": True}
+"""
+
+FAILING = """
+class OrderRejected(Exception):
+    pass
+
+def handler(event, context):
+    print("about to fail")
+    raise OrderRejected("order 42 is not valid")
+"""
+
+SLEEPY = """
+import subprocess, sys, time
+from pathlib import Path
+
+def handler(event, context):
+    if event.get("child_pid_file"):  # a grandchild that must die with the handler
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        Path(event["child_pid_file"]).write_text(str(child.pid))
+    print("sleeping", event["seconds"])
+    time.sleep(event["seconds"])
+    return {"slept": event["seconds"]}
+"""
+
+WRITES_S3 = """
+import boto3
+
+def handler(event, context):
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=event["bucket"], Key=event["key"], Body=event["body"].encode())
+    return {"written": event["key"]}
+"""
+
+FLAKY = """
+from pathlib import Path
+
+class FlakyError(Exception):
+    pass
+
+def handler(event, context):
+    counter = Path(event["counter"])
+    attempt = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(attempt))
+    if attempt <= event["failures"]:
+        raise FlakyError(f"attempt {attempt} fails")
+    return {"attempts": attempt}
+"""
+
+
+def make_zip(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, source in files.items():
+            archive.writestr(name, textwrap.dedent(source))
+    return buf.getvalue()
+
+
+def clients(endpoint: str | None = None) -> dict[str, Any]:
+    kw: dict[str, Any] = {"config": NO_RETRIES}
+    if endpoint:
+        kw["endpoint_url"] = endpoint
+    names = ("lambda", "iam", "s3", "logs", "cloudwatch", "stepfunctions", "cloudformation")
+    return {n: boto3.client(n, **kw) for n in names}
+
+
+@pytest.fixture
+def aws(aws_env: dict[str, str]) -> dict[str, Any]:
+    return clients()
+
+
+@pytest.fixture
+def role(aws: dict[str, Any]) -> str:
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    return aws["iam"].create_role(RoleName=f"fn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+
+
+Deploy = Callable[..., str]
+
+
+@pytest.fixture
+def deploy(aws: dict[str, Any], role: str) -> Deploy:
+    """Create a function from ``{"app.py": source}`` (or more files); returns its name."""
+
+    def create(files: dict[str, str] | str, *, handler: str = "app.handler", timeout: int = 3, **kw: Any) -> str:
+        name = f"fn-{uuid.uuid4().hex[:10]}"
+        code = make_zip({"app.py": files} if isinstance(files, str) else files)
+        aws["lambda"].create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler=handler,
+                                      Code={"ZipFile": code}, Timeout=timeout, **kw)
+        return name
+
+    return create
+
+
+def invoke(lam: Any, name: str, event: Any = None, **kw: Any) -> tuple[dict[str, Any], Any]:
+    response = lam.invoke(FunctionName=name, Payload=json.dumps(event or {}).encode(), **kw)
+    return response, json.loads(response["Payload"].read() or b"null")
+
+
+def together(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run ``calls`` in threads at once; their results (or exceptions) in order."""
+    results: list[Any] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except Exception as exc:  # kept for the assertions
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+# --------------------------------------------------------------------------- invoke
+
+
+def test_handler_sees_its_environment_and_context(aws: dict[str, Any], deploy: Deploy, moto_server: str) -> None:
+    name = deploy({"pkg/__init__.py": "", "pkg/mod.py": ECHO_ENV}, handler="pkg.mod.handler", timeout=7,
+                  MemorySize=256, Environment={"Variables": {"GREETING": "hello"}})
+    response, body = invoke(aws["lambda"], name, {"order": 42})
+    assert response["StatusCode"] == 200 and "FunctionError" not in response
+    assert body["event"] == {"order": 42}
+    env = body["env"]
+    assert env["GREETING"] == "hello"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == name
+    assert (env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], env["AWS_LAMBDA_FUNCTION_TIMEOUT"]) == ("256", "7")
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert env["_HANDLER"] == "pkg.mod.handler"
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.11"
+    assert env["AWS_ENDPOINT_URL"] == moto_server
+    assert env["AWS_ACCESS_KEY_ID"] == "testing"
+    assert env["MOTO_PORT"] is env["PYTHONUNBUFFERED"] is env["PYTHONPATH"] is None  # the server's own
+    assert body["cwd"] == body["path0"] == env["LAMBDA_TASK_ROOT"]  # like /var/task
+    ctx = body["context"]
+    assert ctx["function_name"] == name and ctx["memory_limit_in_mb"] == 256
+    assert ctx["invoked_function_arn"].endswith(f":function:{name}")
+    assert ctx["log_group_name"] == f"/aws/lambda/{name}"
+    assert 5_000 < ctx["remaining"] <= 7_000
+    uuid.UUID(ctx["aws_request_id"])
+
+
+def test_output_goes_to_the_log_not_the_result(aws: dict[str, Any], deploy: Deploy) -> None:
+    name = deploy(CHATTY)
+    marker = uuid.uuid4().hex
+    response, body = invoke(aws["lambda"], name, {"marker": marker}, LogType="Tail")
+    assert body == {"ok": True}
+    tail = base64.b64decode(response["LogResult"]).decode()
+    assert '{"not": "the result"}' in tail and "to stderr" in tail and marker in tail
+    assert tail.startswith("START RequestId:") and "\nREPORT RequestId:" in tail
+
+    plain, _ = invoke(aws["lambda"], name, {"marker": "x"})
+    assert "LogResult" not in plain  # only with LogType=Tail
+
+    def logged() -> list[str]:
+        events = aws["logs"].filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        return [e["message"] for e in events]
+
+    messages = wait_for(logged, what="CloudWatch Logs")
+    assert '{"not": "the result"}' in messages
+    assert any(marker in m and m.startswith("[WARNING]") for m in messages)
+    assert any(m.startswith("REPORT RequestId:") and "Max Memory Used" in m for m in messages)
+
+
+def test_exception_is_an_unhandled_function_error(aws: dict[str, Any], deploy: Deploy) -> None:
+    name = deploy(FAILING)
+    response, body = invoke(aws["lambda"], name)
+    assert response["StatusCode"] == 200
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "OrderRejected"
+    assert body["errorMessage"] == "order 42 is not valid"
+    assert any("app.py" in frame and "raise OrderRejected" in frame for frame in body["stackTrace"])
+
+    missing = deploy(FAILING, handler="nope.handler")
+    response, body = invoke(aws["lambda"], missing)
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_timeout_kills_the_handler_and_its_children(aws: dict[str, Any], deploy: Deploy, tmp_path: Path) -> None:
+    name = deploy(SLEEPY, timeout=1)
+    pid_file = tmp_path / "grandchild.pid"
+    started = time.monotonic()
+    response, body = invoke(aws["lambda"], name, {"seconds": 30, "child_pid_file": str(pid_file)})
+    elapsed = time.monotonic() - started
+    assert 1.0 <= elapsed < 2.0, elapsed
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Sandbox.Timedout"
+    assert body["errorMessage"].endswith("Task timed out after 1.00 seconds")
+    grandchild = int(pid_file.read_text())
+    wait_for(lambda: not Path(f"/proc/{grandchild}").exists() or _zombie(grandchild), timeout=3,
+             what="the handler's own child process to die")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+GEVENT = """
+def handler(event, context):
+    import locust  # patches the process with gevent, then imports its submodules (they deadlocked once)
+    from gevent import monkey
+    return {"patched": monkey.is_module_patched("socket")}
+"""
+
+
+def test_a_handler_that_monkey_patches_with_gevent_runs(aws: dict[str, Any], deploy: Deploy) -> None:
+    """The fan-out worker imports Locust in its handler, which patches the process with gevent;
+    the runtime's own guard must not hold a thread then, or the imports after the patch hang."""
+    name = deploy(GEVENT, timeout=20)
+    response, body = invoke(aws["lambda"], name)
+    assert "FunctionError" not in response, body
+    assert body == {"patched": True}
+
+
+def test_concurrent_invocations_run_in_parallel(aws: dict[str, Any], deploy: Deploy) -> None:
+    name = deploy(SLEEPY)
+    started = time.monotonic()
+    results = together([lambda: invoke(aws["lambda"], name, {"seconds": 1}) for _ in range(4)])
+    elapsed = time.monotonic() - started
+    assert [body for _, body in results] == [{"slept": 1}] * 4
+    assert elapsed < 3.0, elapsed
+
+
+def test_boto3_in_the_handler_reaches_moto(aws: dict[str, Any], deploy: Deploy) -> None:
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    aws["s3"].create_bucket(Bucket=bucket)
+    name = deploy(WRITES_S3)
+    _, body = invoke(aws["lambda"], name, {"bucket": bucket, "key": "out.txt", "body": "from the handler"})
+    assert body == {"written": "out.txt"}
+    assert aws["s3"].get_object(Bucket=bucket, Key="out.txt")["Body"].read() == b"from the handler"
+
+
+def test_code_from_s3_and_cloudformation(aws: dict[str, Any], role: str) -> None:
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    aws["s3"].create_bucket(Bucket=bucket)
+    aws["s3"].put_object(Bucket=bucket, Key="code.zip", Body=make_zip({"app.py": ECHO_ENV}))
+    from_s3 = f"fn-{uuid.uuid4().hex[:10]}"
+    aws["lambda"].create_function(FunctionName=from_s3, Runtime="python3.11", Role=role, Handler="app.handler",
+                                  Code={"S3Bucket": bucket, "S3Key": "code.zip"})
+    _, body = invoke(aws["lambda"], from_s3, {"via": "s3"})
+    assert body["event"] == {"via": "s3"}
+
+    from_cfn = f"fn-{uuid.uuid4().hex[:10]}"
+    template = {"Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+        "FunctionName": from_cfn, "Runtime": "python3.11", "Role": role, "Handler": "index.handler",
+        "Code": {"ZipFile": "def handler(event, context):\n    return {'cfn': event['n'] * 2}\n"}}}}}
+    aws["cloudformation"].create_stack(StackName=f"s-{uuid.uuid4().hex[:8]}", TemplateBody=json.dumps(template))
+    _, body = invoke(aws["lambda"], from_cfn, {"n": 21})
+    assert body == {"cfn": 42}
+
+
+def test_event_and_dry_run_invocations(aws: dict[str, Any], deploy: Deploy) -> None:
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    aws["s3"].create_bucket(Bucket=bucket)
+    name = deploy(WRITES_S3)
+    event = {"bucket": bucket, "key": "async.txt", "body": "later"}
+    response = aws["lambda"].invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event).encode())
+    assert response["StatusCode"] == 202
+    wait_for(lambda: aws["s3"].list_objects_v2(Bucket=bucket).get("KeyCount"), what="the Event invocation")
+    dry = aws["lambda"].invoke(FunctionName=name, InvocationType="DryRun", Payload=b"{}")
+    assert dry["StatusCode"] == 204
+
+
+# --------------------------------------------------------------------------- concurrency and metrics
+
+
+def test_reserved_concurrency_throttles_and_is_counted(aws: dict[str, Any], deploy: Deploy) -> None:
+    name = deploy(SLEEPY)
+    aws["lambda"].put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    started = datetime.now(timezone.utc)
+
+    def late() -> Any:
+        time.sleep(0.3)  # the first one is surely running by now
+        return invoke(aws["lambda"], name, {"seconds": 0})
+
+    first, second = together([lambda: invoke(aws["lambda"], name, {"seconds": 1}), late])
+    assert first[1] == {"slept": 1}
+    assert isinstance(second, ClientError), second
+    assert second.response["Error"]["Code"] == "TooManyRequestsException"
+    assert second.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert second.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+    aws["lambda"].put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError, match="TooManyRequestsException"):
+        invoke(aws["lambda"], name, {"seconds": 0})
+
+    queries = build_queries(lambda_functions=[name])
+
+    def totals() -> dict[str, float] | None:
+        df = fetch(aws["cloudwatch"], queries, start=started - timedelta(seconds=5),
+                   end=datetime.now(timezone.utc) + timedelta(seconds=60), period=60)
+        sums = {key: float(df[(df.key == key) & (df.stat == stat)].value.sum(min_count=1))
+                for key, stat in (("invocations", "Sum"), ("throttles", "Sum"), ("errors", "Sum"),
+                                  ("concurrent_executions", "Maximum"), ("duration", "Average"))}
+        return sums if sums["throttles"] == 2 else None
+
+    sums = wait_for(totals, timeout=8, what="the Throttles metric")
+    assert sums["invocations"] == 1 and sums["errors"] == 0
+    assert sums["concurrent_executions"] == 1
+    assert not math.isnan(sums["duration"]) and sums["duration"] >= 1000
+
+
+@pytest.fixture
+def small_account(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A second moto server whose account allows one concurrent invocation."""
+    monkeypatch.setenv("HARNESS_LOCAL_LAMBDA_CONCURRENCY", "1")
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(var, value)
+    with MotoServer() as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+        yield clients(server.url)
+
+
+def test_account_concurrency_limit(small_account: dict[str, Any]) -> None:
+    aws = small_account
+    trust = json.dumps({"Version": "2012-10-17", "Statement": []})
+    role = aws["iam"].create_role(RoleName="fn", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    aws["lambda"].create_function(FunctionName="slow", Runtime="python3.11", Role=role, Handler="app.handler",
+                                  Code={"ZipFile": make_zip({"app.py": SLEEPY})})
+
+    def late() -> Any:
+        time.sleep(0.3)
+        return invoke(aws["lambda"], "slow", {"seconds": 0})
+
+    first, second = together([lambda: invoke(aws["lambda"], "slow", {"seconds": 1}), late])
+    assert first[1] == {"slept": 1}
+    assert isinstance(second, ClientError), second
+    assert second.response["Reason"] == "ConcurrentInvocationLimitExceeded"
+
+
+# --------------------------------------------------------------------------- Step Functions
+
+
+def run_state_machine(aws: dict[str, Any], role: str, definition: dict[str, Any], event: Any) -> dict[str, Any]:
+    sfn = aws["stepfunctions"]
+    arn = sfn.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition),
+                                   roleArn=role)["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(event))["executionArn"]
+    return wait_for(lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d,
+                    timeout=20, what="the execution")
+
+
+def task(name: str, **extra: Any) -> dict[str, Any]:
+    return {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": name, "Payload.$": "$"}, **extra}
+
+
+def test_step_functions_retry_on_handler_error(aws: dict[str, Any], deploy: Deploy, role: str, tmp_path: Path) -> None:
+    name = deploy(FLAKY)
+    retry = [{"ErrorEquals": ["FlakyError"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 1.0}]
+    definition = {"StartAt": "Call", "States": {"Call": task(name, Retry=retry, End=True)}}
+    counter = tmp_path / "attempts"
+    done = run_state_machine(aws, role, definition, {"counter": str(counter), "failures": 1})
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"])["Payload"] == {"attempts": 2}
+    assert counter.read_text() == "2"
+
+
+def test_step_functions_catch_on_handler_error_and_throttle(
+    aws: dict[str, Any], deploy: Deploy, role: str, tmp_path: Path
+) -> None:
+    name = deploy(FLAKY)
+    catch = [{"ErrorEquals": ["FlakyError"], "ResultPath": "$.error", "Next": "Caught"}]
+    definition = {"StartAt": "Call", "States": {"Call": task(name, Catch=catch, End=True),
+                                                 "Caught": {"Type": "Pass", "End": True}}}
+    done = run_state_machine(aws, role, definition, {"counter": str(tmp_path / "n"), "failures": 99})
+    assert done["status"] == "SUCCEEDED", done
+    error = json.loads(done["output"])["error"]
+    assert error["Error"] == "FlakyError"
+    assert json.loads(error["Cause"])["errorMessage"] == "attempt 1 fails"
+
+    throttled = deploy(FLAKY)
+    aws["lambda"].put_function_concurrency(FunctionName=throttled, ReservedConcurrentExecutions=0)
+    catch = [{"ErrorEquals": ["Lambda.TooManyRequestsException"], "ResultPath": "$.error", "Next": "Caught"}]
+    definition = {"StartAt": "Call", "States": {"Call": task(throttled, Catch=catch, End=True),
+                                                 "Caught": {"Type": "Pass", "End": True}}}
+    done = run_state_machine(aws, role, definition, {"counter": str(tmp_path / "m"), "failures": 0})
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"])["error"]["Error"] == "Lambda.TooManyRequestsException"
+    assert not (tmp_path / "m").exists()  # never ran
+
+
+def test_server_leaves_no_handler_processes(moto_server: str) -> None:
+    """Every handler process (and what it started) is gone once its invocation is answered."""
+    with urllib.request.urlopen(f"{moto_server}/_harness/health", timeout=5) as resp:
+        server_pid = json.loads(resp.read())["pid"]
+    tasks = Path(f"/proc/{server_pid}/task")
+    if not tasks.exists():
+        pytest.skip("needs /proc")
+
+    def no_children() -> bool:
+        return not any((t / "children").read_text().split() for t in tasks.iterdir() if (t / "children").exists())
+
+    wait_for(no_children, timeout=5, what="no child processes of the server")
+
+
+def test_handlers_die_with_the_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handler still running when its server stops is killed, with what it started."""
+    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(var, value)
+    pid_file = tmp_path / "grandchild.pid"
+    with MotoServer() as server:
+        aws = clients(server.url)
+        role = aws["iam"].create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        aws["lambda"].create_function(FunctionName="slow", Runtime="python3.11", Role=role, Handler="app.handler",
+                                      Code={"ZipFile": make_zip({"app.py": SLEEPY})}, Timeout=60)
+        event = {"seconds": 60, "child_pid_file": str(pid_file)}
+        aws["lambda"].invoke(FunctionName="slow", InvocationType="Event", Payload=json.dumps(event).encode())
+        wait_for(pid_file.exists, what="the handler to start")
+    grandchild = int(pid_file.read_text())
+    wait_for(lambda: not Path(f"/proc/{grandchild}").exists() or _zombie(grandchild), timeout=5,
+             what="the handler's process group to die with the server")
