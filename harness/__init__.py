@@ -9,8 +9,17 @@ The public API, for doing from Python anything the CLI does::
         outcome = harness.run_headless("scenarios/smoke.toml", run_dir=run_dir, run_id="r1", env=stack.env())
         artifacts = harness.analyse_run(run_dir, gates=["p95 < 300ms"], aws=harness.AwsContext())
 
+A distributed run, as ``harness fanout`` does it (the stack deployed with ``harness.deploy_stack``)::
+
+    run = harness.FanoutExecution.start(sfn=sfn, s3=s3, state_machine_arn=arn, bucket=bucket,
+                                        run_id="r2", input=harness.execution_input(scenario=scenario, workers=8))
+    run.wait(on_progress=print)
+    results = harness.ResultSet.load(run.download(run_dir))
+
 Names load lazily: importing ``harness`` pulls in neither Locust (which monkey-patches the
-process with gevent) nor matplotlib.
+process with gevent) nor matplotlib. One shard of a plan in this process (what a fan-out worker
+runs) is ``harness.load.inprocess.run_shard``: import that module first, before boto3, since
+it patches the process with gevent.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "LoginFailed": "harness.errors",
     "RunError": "harness.errors",
     "MetricsUnavailable": "harness.errors",
+    "ShardFailed": "harness.errors",
     # AWS
     "AwsContext": "harness.aws",
     # what to run
@@ -56,11 +66,25 @@ _EXPORTS: dict[str, str] = {
     "Verdict": "harness.gates",
     "evaluate": "harness.gates",
     "parse_gates": "harness.gates",
+    "check_gates": "harness.gates",
+    # before a run, and during it
+    "preflight": "harness.preflight",
+    "Overview": "harness.overview",
+    "LiveProgress": "harness.progress",
     "build_queries": "harness.metrics",
     "pull_metrics": "harness.metrics:pull",
     "write_report": "harness.report",
     "analyse_run": "harness.runs",
     "RunArtifacts": "harness.runs",
+    # distributed runs (Step Functions fans shards out to Lambda workers)
+    "RunSpec": "harness.fanout.spec",
+    "parse_input": "harness.fanout.spec",
+    "FanoutExecution": "harness.fanout.execution",
+    "execution_input": "harness.fanout.launch",
+    "estimate_cost": "harness.fanout.cost",
+    "build_package": "harness.fanout.package",
+    "deploy_stack": "harness.fanout.deploy",
+    "destroy_stack": "harness.fanout.deploy",
     # the local stack
     "LocalStack": "harness.local.stack",
     "LocalStackInfo": "harness.local.stack",

@@ -30,7 +30,8 @@ _DEFAULT_CONFIG = Config(
 class AwsContext:
     """A boto3 session plus the settings every client shares.
 
-    ``region``: argument > ``AWS_REGION``/``AWS_DEFAULT_REGION`` > ``us-east-1``.
+    ``region``: argument > ``AWS_REGION``/``AWS_DEFAULT_REGION`` > the AWS profile's configured
+    region (``AWS_PROFILE``, ``~/.aws/config``) > ``us-east-1``.
     ``endpoint_url``: argument > ``AWS_ENDPOINT_URL`` (boto3 reads it itself) > AWS's own.
     """
 
@@ -42,9 +43,11 @@ class AwsContext:
 
     def __post_init__(self) -> None:
         if self.region is None:
-            self.region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+            self.region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if self.session is None:
             self.session = boto3.session.Session(region_name=self.region)
+        if self.region is None:
+            self.region = self.session.region_name or "us-east-1"
 
     def client(self, service: str) -> Any:
         """A cached client for ``service`` (``"cognito-idp"``, ``"cloudwatch"``, ...)."""

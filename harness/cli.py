@@ -1,9 +1,13 @@
 """The ``harness`` command: a thin shell over the public API.
 
     harness run scenarios/burst.toml --local       # headless run on the local stack
+    harness check scenarios/burst.toml             # validate and show the plan, send nothing
     harness report reports/<run-id> --baseline reports/<other>
     harness local up | run | status | env | down
     harness users create --scenario scenarios/burst.toml
+    harness fanout scenarios/steady.toml --workers 10 --local   # Step Functions + worker Lambdas
+    harness fanout --input '{"users": {"NumberOfUsers": "100", "NumberOfCallsPerUser": "100"}}'
+    harness package | deploy | cleanup                          # the fan-out stack
 
 Exit codes: 0 passed, 1 a gate failed, 2 bad usage or scenario, 3 the run itself failed,
 130 interrupted (results still written). Errors print one line, never a traceback.
@@ -16,6 +20,7 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
 import time
 import uuid
@@ -23,18 +28,21 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import harness
-from harness.errors import HarnessError, RunError, UsageError
+from harness.errors import HarnessError, RunError, ScenarioError, UsageError
+from harness.options import check_baseline, check_number, check_processes, check_scenario
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-# Not a terminal (CI logs, pipes): rich would assume 80 columns and squeeze the tables.
-out = Console(width=None if sys.stdout.isatty() else 150)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+# Not a terminal (CI logs, pipes): rich would assume 80 columns and squeeze the tables, and
+# wrap long lines mid-name (a secret's name, a path); give tables room and never wrap text.
+out = Console(width=None if sys.stdout.isatty() else 200, soft_wrap=not sys.stdout.isatty())
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200, soft_wrap=not sys.stderr.isatty())
 
 
 def _env(name: str, default: Any = None) -> Any:
@@ -59,20 +67,34 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="start the local stack for this run (moto + API Gateway emulator)")
     run.add_argument("--results-dir", default=_env("RESULTS_DIR"), help="run folder (default reports/<run-id>)")
     run.add_argument("--run-id", default=_env("RUN_ID"), help="run id (default: time and a random suffix)")
-    run.add_argument("--processes", type=int, default=_env("PROCESSES"), help="Locust worker processes on this machine (-1: one per core)")
+    run.add_argument("--processes", type=int, default=_env("PROCESSES"), help="Locust worker processes on this machine: 1 or more, or -1 for one per core")
     run.add_argument("--gate", action="append", default=[], metavar="EXPR", help='extra gate, e.g. "p95 < 300ms" (repeatable)')
-    run.add_argument("--baseline", type=Path, default=_env("BASELINE"), help="earlier run folder to compare with")
+    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a scenario field, validated like the file: --set load.rate=200 --set load.duration=30s (repeatable)")
+    run.add_argument("--baseline", type=Path, default=_env("BASELINE"), help="earlier run folder to compare with (regression gates need it)")
     run.add_argument("--create-users", action=argparse.BooleanOptionalAction, default=None, help="create the scenario's test users first (default: on with --local)")
     run.add_argument("--override-limits", action="store_true", default=_flag("OVERRIDE_LIMITS"), help="allow a scenario to raise its safety limits")
     run.add_argument("--period", type=int, default=_env("METRICS_PERIOD"), help="CloudWatch period in seconds (default: chosen from the run length)")
     run.add_argument("--no-metrics", action="store_true", help="do not pull CloudWatch metrics")
 
-    report = sub.add_parser("report", help="(re)build report.html, summary.md and verdict.json for a run folder")
-    report.add_argument("run_dir", type=Path)
-    report.add_argument("--baseline", type=Path, default=_env("BASELINE"))
-    report.add_argument("--gate", action="append", default=[], metavar="EXPR")
-    report.add_argument("--pull-metrics", action="store_true", help="pull CloudWatch metrics again (needs AWS access)")
-    report.add_argument("--period", type=int, default=None)
+    report = sub.add_parser(
+        "report",
+        help="(re)build report.html, summary.md, verdict.json and junit.xml for a run folder",
+        description="Rebuild a run folder's report offline from its results.json (and metrics.csv). "
+        "This rewrites the folder's verdict.json, junit.xml, report.html and summary.md in place: "
+        "the verdict then holds the scenario's gates plus the --gate ones given here.",
+    )
+    report.add_argument("run_dir", type=Path, help="a run folder written by `harness run` (reports/<run-id>)")
+    report.add_argument("--baseline", type=Path, default=_env("BASELINE"), help="an earlier run folder to compare with (side by side, regressions marked)")
+    report.add_argument("--gate", action="append", default=[], metavar="EXPR", help='a gate to judge the run by, besides the scenario\'s, e.g. "p95 < 300ms" (repeatable)')
+    report.add_argument("--pull-metrics", action="store_true", help="pull the run's CloudWatch metrics again into metrics.csv (needs AWS access)")
+    report.add_argument("--period", type=int, default=None, help="CloudWatch period in seconds for --pull-metrics (default: chosen from the run length)")
+
+    check = sub.add_parser("check", help="validate a scenario and its gates and show the plan, sending nothing (like k6 inspect)")
+    check.add_argument("scenario", help="scenario file, e.g. scenarios/smoke.toml")
+    check.add_argument("--gate", action="append", default=[], metavar="EXPR", help="extra gate to validate (repeatable)")
+    check.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a scenario field, as for `harness run`")
+    check.add_argument("--baseline", type=Path, default=_env("BASELINE"), help="the baseline `harness run` would get (regression gates need it)")
+    check.add_argument("--override-limits", action="store_true", default=_flag("OVERRIDE_LIMITS"), help="allow a scenario to raise its safety limits")
 
     local = sub.add_parser("local", help="the local stack: moto server + API Gateway emulator on 127.0.0.1")
     local.add_argument("action", choices=["up", "run", "status", "down", "env"], help="up: start in the background; run: in the foreground until Ctrl-C")
@@ -83,11 +105,56 @@ def _parser() -> argparse.ArgumentParser:
     users.add_argument("action", choices=["create", "delete"])
     users.add_argument("--scenario", help="take pool, region, count and prefix from this scenario")
     users.add_argument("--pool", dest="user_pool_id", help="user pool id (or 'local')")
-    users.add_argument("--count", type=int, help="number of users")
+    users.add_argument("--count", type=int, help="create: how many users (<prefix>0 .. <prefix>N-1); delete takes no count: it removes every <prefix>N user")
     users.add_argument("--prefix", default=None, help="username prefix (default loadtestuser)")
-    users.add_argument("--region", default=None)
+    users.add_argument("--region", default=None, help="the pool's region (default: from the pool id, else AWS_REGION or the AWS profile's)")
     users.add_argument("--rate", type=float, default=25.0, help="admin API calls per second at most (two per user created)")
     users.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="use the running local stack (harness local up)")
+
+    fanout = sub.add_parser(
+        "fanout",
+        help="run a scenario on many worker Lambdas through Step Functions (infra/fanout.yaml) and write reports/<run-id>/",
+        description="Start the fan-out stack's run state machine: each worker Lambda runs the same engine as `harness run` on its "
+        "shard, all from one start instant; the merged results give the same report, gates and exit codes as `harness run`. "
+        "Prints what the run costs on AWS first and asks before it starts (--yes skips the question).",
+    )
+    fanout.add_argument("scenario", nargs="?", help="scenario file (or --input)")
+    fanout.add_argument("--input", dest="reference", metavar="JSON", help='the AWS reference design\'s input instead of a scenario: \'{"users": {"NumberOfUsers": "100", "NumberOfCallsPerUser": "100"}}\'')
+    fanout.add_argument("--workers", type=int, default=_env("WORKERS"), help="worker Lambdas (default: the scenario's fanout.workers; with --input one per 25 users)")
+    fanout.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="start a local stack, deploy the fan-out stack into it and run there")
+    fanout.add_argument("--yes", "-y", action="store_true", default=_flag("YES"), help="start without asking (CI)")
+    fanout.add_argument("--stack", default=_env("STACK"), help="the fan-out stack's name (default: the scenario's fanout.stack_name, harness-fanout)")
+    fanout.add_argument("--results-dir", default=_env("RESULTS_DIR"), help="run folder (default reports/<run-id>)")
+    fanout.add_argument("--run-id", default=_env("RUN_ID"), help="run id, also the execution's name (default: time and a random suffix)")
+    fanout.add_argument("--gate", action="append", default=[], metavar="EXPR", help='extra gate, e.g. "p95 < 300ms" (repeatable)')
+    fanout.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a scenario field, as for `harness run`")
+    fanout.add_argument("--baseline", type=Path, default=_env("BASELINE"), help="earlier run folder to compare with")
+    fanout.add_argument("--override-limits", action="store_true", default=_flag("OVERRIDE_LIMITS"), help="allow a scenario (or --input) to raise its safety limits")
+    fanout.add_argument("--memory", type=int, default=1769, help="the workers' memory in MB, for the cost estimate (the stack's WorkerMemory)")
+    fanout.add_argument("--period", type=int, default=_env("METRICS_PERIOD"), help="CloudWatch period in seconds (default: chosen from the run length)")
+    fanout.add_argument("--no-metrics", action="store_true", help="do not pull CloudWatch metrics")
+
+    package = sub.add_parser("package", help="build the fan-out Lambdas' code zip (Linux wheels for the Lambda Python runtime)")
+    package.add_argument("--out", type=Path, default=Path("dist/harness-fanout.zip"), help="where the zip goes (default dist/harness-fanout.zip)")
+    package.add_argument("--python", default="3.12", help="the Lambda runtime's Python version (default 3.12)")
+    package.add_argument("--no-deps", action="store_true", help="harness's own source only (what the local stack runs)")
+
+    deploy = sub.add_parser("deploy", help="create or update the fan-out stack (infra/fanout.yaml) with a CloudFormation change set")
+    deploy.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="deploy into the running local stack (harness local up)")
+    deploy.add_argument("--stack", default=_env("STACK") or "harness-fanout", help="stack name (default harness-fanout)")
+    deploy.add_argument("--scenario", help="take the target URL, user pool and client from this scenario")
+    deploy.add_argument("--target-url", help="the API the reference input loads (TargetUrl)")
+    deploy.add_argument("--path", default=None, help="the path the reference input calls (TargetPath, default /)")
+    deploy.add_argument("--user-pool-id", help="the test users' pool (UserPoolId)")
+    deploy.add_argument("--client-id", help="the pool's app client (UserPoolClientId)")
+    deploy.add_argument("--code", type=Path, help="a zip from `harness package` (default: built now)")
+    deploy.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE", help="any other template parameter, e.g. WorkerMemory=3008 (repeatable)")
+
+    cleanup = sub.add_parser("cleanup", help="run the cleanup state machine: delete the test users and their password secret")
+    cleanup.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="the fan-out stack deployed into the running local stack")
+    cleanup.add_argument("--stack", default=_env("STACK") or "harness-fanout", help="stack name (default harness-fanout)")
+    cleanup.add_argument("--scenario", help="delete this scenario's test users (its pool and prefix)")
+    cleanup.add_argument("--input", dest="reference", metavar="JSON", help='the reference design\'s cleanup input, e.g. \'{"NumberOfUsers": "100"}\'')
     return parser
 
 
@@ -104,7 +171,9 @@ def _local_stack(enabled: bool, scenario: Any) -> Iterator[dict[str, str]]:
     from harness.local.apigw.config import BackendConfig, Throttle
     from harness.local.stack import LocalStack
 
-    settings = scenario.local
+    from harness.scenario import LocalSettings
+
+    settings = scenario.local if scenario is not None else LocalSettings()
     throttle = Throttle(rate=settings.throttle_rate, burst=settings.throttle_burst) if settings.throttle_rate else None
     backend = BackendConfig(latency_ms=settings.latency_ms, latency_sigma=settings.latency_sigma, error_rate=settings.error_rate)
     with err.status("starting the local stack (moto + API Gateway emulator)..."):
@@ -119,61 +188,91 @@ def _local_stack(enabled: bool, scenario: Any) -> Iterator[dict[str, str]]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.load.runner import run_headless
-    from harness.gates import parse_gates
+    from harness.progress import PROGRESS_FILE, LiveProgress
     from harness.runs import analyse_run
-    from harness.scenario import Scenario
 
-    scenario = Scenario.load(args.scenario, override_limits=args.override_limits)
-    # bad gates fail now, not after the run
-    parse_gates(scenario.gates, path=args.scenario)
-    parse_gates(args.gate, path="--gate")
-    if args.baseline is not None and not (args.baseline / "results.json").exists():
-        raise UsageError(f"--baseline {args.baseline}: no results.json there; pass a run folder written by `harness run`")
+    # everything that can be wrong with the command is found before anything starts
+    processes = check_processes(args.processes)
+    check_number("--period", args.period, minimum=1, integer=True)
+    baseline = check_baseline(args.baseline)
+    scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits)
+    if args.local:
+        _refuse_second_local_stack()
     run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     run_dir = Path(args.results_dir or Path("reports") / run_id)
     create_users = args.create_users if args.create_users is not None else args.local
 
     with _local_stack(args.local, scenario) as env:
+        from harness.aws import AwsContext
+        from harness.errors import LocalStackError
+        from harness.preflight import preflight
         from harness.target import resolve_target
 
-        resolve_target(scenario)  # a missing local stack fails here, in one line
+        try:
+            target = resolve_target(scenario)  # a missing local stack fails here, in one line
+        except LocalStackError as exc:
+            raise LocalStackError(f"{exc}, or pass --local to start one for this run") from None
+        aws = AwsContext(region=target.region)
+        with err.status("checking AWS access (credentials, user pool, password secret, CloudWatch)..."):
+            preflight(scenario, aws, target=target, metrics=not args.no_metrics, secret=not create_users)
         if create_users and scenario.auth is not None:
-            _create_users(scenario.auth.users, scenario.auth.username_prefix, pool=scenario.auth.user_pool_id, region=scenario.auth.region)
+            _create_users(scenario.auth.users, scenario.auth.username_prefix, pool=scenario.auth.user_pool_id, region=target.region)
         planned = _planned_duration(scenario)
-        err.print(f"[bold]harness run[/] {scenario.name}: {scenario.load_profile.profile} profile, ~{planned:.0f} s, {scenario.vus} virtual users -> {run_dir}")
-        with err.status("running...") as status:
+        sets = f", with --set {' '.join(args.set)}" if args.set else ""
+        err.print(
+            "[bold]harness run[/] "
+            + escape(
+                f"{scenario.name}: {scenario.load_profile.profile} profile, ~{planned:.0f} s, {scenario.vus} virtual users, "
+                f"region {target.region} (from {target.region_source}){sets} -> {run_dir}"
+            ),
+            highlight=False,
+        )
+        with LiveProgress(console=err, total=planned) as progress:
             outcome = run_headless(
                 args.scenario,
                 run_dir=run_dir,
                 run_id=run_id,
                 env=env,
-                processes=args.processes,
+                processes=processes,
                 override_limits=args.override_limits,
-                on_tick=lambda t: status.update(f"running... {t:.0f} s of ~{planned:.0f} s"),
+                overrides=args.set,
+                on_tick=lambda t: progress.poll(run_dir / PROGRESS_FILE, elapsed=t),
             )
         if not outcome.results_path.exists():
             tail = _tail(run_dir / "locust.out") or _tail(outcome.log_path)
             raise RunError(f"the run stopped before measuring anything (Locust exit {outcome.exit_code}): {tail}; full log in {outcome.log_path}")
-        from harness.aws import AwsContext
-
-        aws = None if args.no_metrics else AwsContext()
+        if outcome.interrupted:
+            err.print("[yellow]stopped[/]: Locust wrote what it measured; building the report from it")
         with err.status("pulling CloudWatch metrics and building the report..."):
-            artifacts = analyse_run(run_dir, gates=args.gate, baseline_dir=args.baseline, aws=aws, period=args.period)
+            artifacts = analyse_run(run_dir, gates=args.gate, baseline_dir=baseline, aws=None if args.no_metrics else aws, period=args.period)
     _print_run(artifacts)
-    status = artifacts.results.meta.get("status")
-    if status == "failed":
-        err.print(f"[red]run failed:[/] {artifacts.results.meta.get('error')}")
+    return _exit_code(artifacts, interrupted=outcome.interrupted)
+
+
+def _refuse_second_local_stack() -> None:
+    from harness.local.stack import local_status, state_file
+
+    status = local_status()
+    if status is not None and status.get("healthy"):
+        raise UsageError(
+            f"a local stack is already running ({state_file()}): run without --local to use it, "
+            "or stop it first with `harness local down`"
+        )
+
+
+def _exit_code(artifacts: Any, *, interrupted: bool = False) -> int:
+    """What happened, as an exit code: a failed run 3, an interrupted one 130, else the verdict."""
+    if artifacts.status == "failed":
         return EXIT_RUN_FAILED
-    if outcome.interrupted or status == "interrupted":
-        err.print("[yellow]interrupted[/]: the results above cover what was measured until then")
+    if interrupted or artifacts.status == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_OK if artifacts.verdict.passed else EXIT_GATE_FAILED
 
 
 def _planned_duration(scenario: Any) -> float:
-    from harness.plan import build_plan
+    from harness.plan import planned_duration
 
-    return build_plan(scenario.load_profile).duration
+    return planned_duration(scenario.load_profile)
 
 
 def _tail(path: Path, lines: int = 1) -> str:
@@ -186,12 +285,40 @@ def _tail(path: Path, lines: int = 1) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.aws import AwsContext
-    from harness.runs import analyse_run
+    from harness.gates import check_gates, parse_gates
+    from harness.runs import analyse_run, load_results
 
-    aws = AwsContext() if args.pull_metrics else None
-    artifacts = analyse_run(args.run_dir, gates=args.gate, baseline_dir=args.baseline, aws=aws, period=args.period)
+    check_number("--period", args.period, minimum=1, integer=True)
+    baseline = check_baseline(args.baseline)
+    results = load_results(args.run_dir)
+    check_gates(parse_gates(args.gate, path="--gate"), endpoints=results.endpoint_names(), baseline=baseline is not None, path="--gate")
+    check_gates(parse_gates(results.scenario.get("gates", [])), endpoints=results.endpoint_names(), baseline=baseline is not None, path=str(args.run_dir))
+    aws = AwsContext(region=(results.meta.get("target") or {}).get("region")) if args.pull_metrics else None
+    artifacts = analyse_run(args.run_dir, gates=args.gate, baseline_dir=baseline, aws=aws, period=args.period)
     _print_run(artifacts)
-    return EXIT_OK if artifacts.verdict.passed else EXIT_GATE_FAILED
+    return _exit_code(artifacts)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from harness.gates import parse_gates
+    from harness.overview import Overview
+
+    baseline = check_baseline(args.baseline)
+    scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits)
+    overview = Overview.of(scenario, gates=parse_gates(args.gate, path="--gate"))
+    table = Table(title=f"{args.scenario}: valid; nothing was sent", show_header=False, title_justify="left")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for label, text in overview.facts():
+        table.add_row(label, text)
+    out.print(table)
+    endpoints = Table(title="endpoints", title_justify="left")
+    for col in ("endpoint", "method", "path", "weight", "share", "requests"):
+        endpoints.add_column(col, justify="right" if col in ("weight", "share", "requests") else "left", no_wrap=True)
+    for ep in overview.endpoints:
+        endpoints.add_row(ep.name, ep.method, ep.path, str(ep.weight), f"{ep.share:.1%}", f"{ep.requests:,.0f}")
+    out.print(endpoints)
+    return EXIT_OK
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -200,6 +327,8 @@ def cmd_local(args: argparse.Namespace) -> int:
 
     from harness.local.stack import load_local_info, local_down, local_status, local_up
 
+    check_number("--throttle-rate", args.throttle_rate, minimum=0, inclusive=False)
+    check_number("--throttle-burst", args.throttle_burst, minimum=1, integer=True)
     throttle = None
     if args.throttle_rate or args.throttle_burst:
         from harness.local.apigw.config import Throttle
@@ -212,8 +341,6 @@ def cmd_local(args: argparse.Namespace) -> int:
         _print_stack(info)
         out.print("Scenarios with target 'local' now use it; `harness local down` stops it.")
     elif args.action == "run":
-        import signal
-
         from harness.local.stack import LocalStack
 
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly, like Ctrl-C
@@ -273,6 +400,13 @@ def cmd_users(args: argparse.Namespace) -> int:
     from harness.aws import AwsContext
     from harness.target import resolve_pool
 
+    check_number("--count", args.count, minimum=1, integer=True)
+    check_number("--rate", args.rate, minimum=0, inclusive=False)
+    if args.action == "delete" and args.count is not None:
+        raise UsageError(
+            "users delete: --count is for create; delete removes every <prefix>N user of the pool (and then the password secret); "
+            "pick the users with --prefix"
+        )
     pool, count, prefix, region = args.user_pool_id, args.count, args.prefix, args.region
     if args.scenario:
         from harness.scenario import Scenario
@@ -280,14 +414,16 @@ def cmd_users(args: argparse.Namespace) -> int:
         scenario = Scenario.load(args.scenario)
         if scenario.auth is None:
             raise UsageError(f"{args.scenario}: the scenario has no [auth] section; add one or pass --pool and --count")
+        from harness.target import scenario_region
+
         pool = pool or scenario.auth.user_pool_id
         count = count or scenario.auth.users
         prefix = prefix or scenario.auth.username_prefix
-        region = region or scenario.auth.region
+        region = region or scenario_region(scenario, source=args.scenario)[0]
     if args.local:
         pool = pool or "local"
     if not pool:
-        raise UsageError("users: no user pool; pass --scenario FILE, --pool ID or --local")
+        raise UsageError("users: no user pool; pass --scenario FILE, --pool ID or --local (the stack of `harness local up`)")
     prefix = prefix or DEFAULT_PREFIX
     if args.action == "create":
         if not count:
@@ -299,6 +435,256 @@ def cmd_users(args: argparse.Namespace) -> int:
     report = delete_users(cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=pool_id, prefix=prefix, rate=args.rate, progress=err.is_terminal)
     err.print(report.summary())
     return EXIT_OK if report.ok else EXIT_RUN_FAILED
+
+
+# ---- fan-out ----------------------------------------------------------------------------------
+
+
+def cmd_fanout(args: argparse.Namespace) -> int:
+    from harness.aws import AwsContext
+    from harness.fanout.cost import estimate_cost
+    from harness.fanout.deploy import stack_outputs
+    from harness.fanout.execution import FanoutExecution, Progress
+    from harness.fanout.launch import FanoutStack, execution_input, parse_reference, stack_defaults
+    from harness.fanout.spec import StackDefaults, new_run_id, parse_input
+    from harness.runs import analyse_run
+
+    # everything that can be wrong with the command is found before anything starts
+    if (args.scenario is None) == (args.reference is None):
+        raise UsageError("fanout: give a scenario file, or the reference input with --input '{\"users\": {...}}'")
+    if args.reference is not None and args.set:
+        raise UsageError("fanout: --set changes a scenario file; with --input, put the numbers in the input")
+    check_number("--workers", args.workers, minimum=1, integer=True)
+    check_number("--memory", args.memory, minimum=128, integer=True)
+    check_number("--period", args.period, minimum=1, integer=True)
+    baseline = check_baseline(args.baseline)
+    scenario = reference = None
+    if args.scenario is not None:
+        scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits)
+    else:
+        reference = parse_reference(args.reference)
+    if args.local:
+        _refuse_second_local_stack()
+    stack_name = args.stack or (scenario.fanout.stack_name if scenario else "harness-fanout")
+    run_id = args.run_id or new_run_id()
+    run_dir = Path(args.results_dir or Path("reports") / run_id)
+
+    with _local_stack(args.local, scenario) as _:
+        from harness.target import resolve_target
+
+        data = execution_input(scenario=scenario, reference=reference, workers=args.workers, override_limits=args.override_limits)
+        region = resolve_target(scenario).region if scenario else None
+        aws = AwsContext(region=region)
+        if args.local:
+            from harness.fanout.launch import deploy_local
+            from harness.local.stack import load_local_info
+
+            info = load_local_info()
+            with err.status("deploying the fan-out stack into the local stack...") as status:
+                outputs = deploy_local(info, aws=aws, stack_name=stack_name, on_event=lambda e: status.update(_stack_event(e)))
+            defaults = StackDefaults(base_url=info.api_url, user_pool_id=info.user_pool_id, client_id=info.client_id, region=info.region)
+        else:
+            outputs = stack_outputs(aws.client("cloudformation"), stack_name)
+            defaults = stack_defaults(aws.client("cloudformation"), stack_name)
+        stack = FanoutStack.of(outputs)
+        spec = parse_input({**data, "run_id": run_id}, defaults=defaults)  # the same check the state machine makes
+        what = scenario.name if scenario else "the reference input"
+        err.print(escape(f"harness fanout {what}: {spec.scenario().load_profile.profile} profile, {spec.workers} workers, "
+                         f"{spec.segments} segment(s), state machine {stack.run_state_machine} -> {run_dir}"), highlight=False)  # fmt: skip
+        estimate = estimate_cost(spec, memory_mb=args.memory)
+        err.print(f"on AWS this run costs about ${estimate.total:,.2f}:" + (" (the local stack bills nothing)" if args.local else ""), highlight=False)
+        for line in estimate.lines():
+            err.print(line, highlight=False, markup=False)
+        if not args.local and not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("fanout: not asking on a non-terminal: pass --yes to start the run")
+            if input("start the run? [y/N] ").strip().lower() not in {"y", "yes"}:
+                err.print("not started")
+                return EXIT_OK
+        execution = FanoutExecution.start(
+            sfn=aws.client("stepfunctions"), s3=aws.client("s3"), state_machine_arn=stack.run_state_machine, bucket=stack.bucket, run_id=run_id, input=data
+        )
+        interrupted = False
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # CI cancels with SIGTERM: stop as on Ctrl-C
+        try:
+            final = _follow(execution, run_dir)
+        except KeyboardInterrupt:
+            interrupted = True
+            err.print("[yellow]stopping[/]: the workers end their shards and save what they measured; StopExecution")
+            execution.stop()
+            try:
+                with err.status("waiting for the running shards to save their results (Ctrl-C again: do not wait)..."):
+                    left = execution.drain(timeout=30.0)
+            except KeyboardInterrupt:
+                left = -1
+            if left:
+                err.print("[yellow]not waiting longer[/]: shards still running are left out of the results", highlight=False)
+            final = execution.progress()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        path = execution.download(run_dir)
+        (run_dir / "progress.json").unlink(missing_ok=True)  # as after `harness run`: the run is over
+        if path is None:
+            raise RunError(f"the execution {final.status.lower()} before planning any shard: {execution.failure()}")
+        _note_fanout(path, execution, stack)
+        err.print(escape(f"execution {final.status.lower()}: {final.done} of {final.shards} shards done, {final.failed} failed"), highlight=False)
+        with err.status("pulling CloudWatch metrics and building the report..."):
+            artifacts = analyse_run(run_dir, gates=args.gate, baseline_dir=baseline, aws=None if args.no_metrics else aws, period=args.period)
+    _print_run(artifacts)
+    for shard in artifacts.results.meta.get("failed_shards", []):
+        err.print(escape(f"shard {shard['index']} (segment {shard['segment']}) failed: {shard['reason']}"), highlight=False)
+    return _exit_code(artifacts, interrupted=interrupted)
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _follow(execution: Any, run_dir: Path) -> Any:
+    """Wait for the execution with a live line on a terminal, a plain line every 10 s otherwise;
+    ``run_dir/progress.json`` holds the latest progress, as for ``harness run``."""
+    from dataclasses import asdict
+
+    from harness.progress import PROGRESS_FILE, write_progress
+
+    last = [0.0]
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    def show(progress: Any) -> None:
+        write_progress(run_dir / PROGRESS_FILE, {**asdict(progress), "running": progress.running})
+        if err.is_terminal:
+            status.update(escape(progress.line()))
+        elif time.time() - last[0] >= 10:
+            last[0] = time.time()
+            print(progress.line(), file=sys.stderr, flush=True)
+
+    with err.status("starting the execution...") as status:
+        return execution.wait(on_progress=show)
+
+
+def _note_fanout(path: Path, execution: Any, stack: Any) -> None:
+    """The run's state machine and worker function go into results.json, so that the report
+    pulls their CloudWatch metrics too."""
+    from harness.results import ResultSet
+
+    results = ResultSet.load(path)
+    results.meta.setdefault("fanout", {}).update(
+        state_machine_arn=stack.run_state_machine, execution_arn=execution.execution_arn, worker_function=stack.worker_function
+    )
+    results.save(path)
+
+
+def _stack_event(event: dict[str, Any]) -> str:
+    reason = f": {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
+    return escape(f"deploying: {event.get('LogicalResourceId')} {event.get('ResourceStatus')}{reason}")[:200]
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    from harness.fanout.package import build_package
+
+    with err.status("building the code zip" + ("" if args.no_deps else f" with Linux wheels for Python {args.python}") + "..."):
+        info = build_package(out=args.out, python_version=args.python, deps=not args.no_deps)
+    out.print(f"{info.path}: {info.files:,} files, {info.size_zipped / 1e6:.1f} MB zipped, {info.size_unzipped / 1e6:.1f} MB unzipped "
+              f"(Lambda allows 250 MB unzipped); sha256 {info.sha256[:12]}", highlight=False)  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from harness.aws import AwsContext
+    from harness.fanout.deploy import deploy_stack
+    from harness.fanout.launch import TEMPLATE
+    from harness.fanout.package import build_package
+
+    parameters = dict(_parameter(p) for p in args.parameter)
+    if args.local:
+        from harness.fanout.launch import LOCAL_PATH
+        from harness.local.stack import load_local_info
+
+        info = load_local_info()
+        for name, value in (("TargetUrl", info.api_url), ("UserPoolId", info.user_pool_id), ("UserPoolClientId", info.client_id), ("TargetPath", LOCAL_PATH)):
+            parameters.setdefault(name, value)
+        for key, value in info.env(jwks=False).items():
+            os.environ.setdefault(key, value)
+    if args.scenario:
+        from harness.target import resolve_target
+
+        target = resolve_target(check_scenario(args.scenario))
+        parameters.setdefault("TargetUrl", target.base_url)
+        parameters.setdefault("UserPoolId", target.user_pool_id or "")
+        parameters.setdefault("UserPoolClientId", target.client_id or "")
+    for name, value in (("TargetUrl", args.target_url), ("UserPoolId", args.user_pool_id), ("UserPoolClientId", args.client_id), ("TargetPath", args.path)):
+        if value:
+            parameters[name] = value
+    missing = [n for n in ("TargetUrl", "UserPoolId", "UserPoolClientId") if not parameters.get(n)]
+    if missing:
+        raise UsageError(f"deploy: {', '.join(missing)} missing: pass --scenario FILE, or --target-url, --user-pool-id and --client-id")
+    aws = AwsContext()
+    with tempfile.TemporaryDirectory(prefix="harness-package-") as tmp:
+        code = args.code
+        if code is None:
+            with err.status("building the code zip" + ("" if args.local else " with Linux wheels") + "..."):
+                code = build_package(out=Path(tmp) / "harness-fanout.zip", deps=not args.local).path
+        with err.status(f"deploying {args.stack}...") as status:
+            outputs = deploy_stack(
+                cloudformation=aws.client("cloudformation"), s3=aws.client("s3"), sts=aws.client("sts"), stack_name=args.stack,
+                template=TEMPLATE, parameters=parameters, code_zip=code,
+                on_event=lambda e: (status.update(_stack_event(e)), err.print(_stack_event(e), highlight=False)),
+            )  # fmt: skip
+    table = Table(title=f"stack {args.stack}", show_header=False, title_justify="left")
+    for key, value in sorted(outputs.items()):
+        table.add_row(key, value)
+    out.print(table)
+    return EXIT_OK
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise UsageError(f"--parameter {text!r}: write NAME=VALUE, e.g. WorkerMemory=3008")
+    return name, value
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.aws import AwsContext
+    from harness.fanout.deploy import stack_outputs
+    from harness.fanout.launch import FanoutStack, parse_reference
+
+    if args.scenario and args.reference:
+        raise UsageError("cleanup: give --scenario or --input, not both")
+    if args.local:
+        from harness.local.stack import load_local_info
+
+        for key, value in load_local_info().env(jwks=False).items():
+            os.environ.setdefault(key, value)
+    data: dict[str, Any] = {}
+    if args.reference:
+        data = parse_reference(args.reference)
+    elif args.scenario:
+        from harness.target import resolve_target
+
+        scenario = check_scenario(args.scenario)
+        if scenario.auth is None:
+            raise UsageError(f"{args.scenario}: the scenario has no [auth] section: it has no test users to delete")
+        data = {"user_pool_id": resolve_target(scenario).user_pool_id, "prefix": scenario.auth.username_prefix, "count": scenario.auth.users}
+    aws = AwsContext()
+    stack = FanoutStack.of(stack_outputs(aws.client("cloudformation"), args.stack))
+    sfn = aws.client("stepfunctions")
+    name = "cleanup-" + time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    arn = sfn.start_execution(stateMachineArn=stack.cleanup_state_machine, name=name, input=json.dumps(data))["executionArn"]
+    with err.status("deleting the test users..."):
+        while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            time.sleep(1.0)
+    if described["status"] != "SUCCEEDED":
+        from harness.fanout.aggregate import failure_reason
+
+        raise RunError(f"the cleanup execution {described['status'].lower()}: {failure_reason(described.get('error'), described.get('cause'))}")
+    result = json.loads(described.get("output") or "{}")
+    out.print(escape(str(result.get("summary") or result)), highlight=False)
+    return EXIT_OK if result.get("ok", True) else EXIT_RUN_FAILED
 
 
 # ---- output ---------------------------------------------------------------------------------
@@ -328,20 +714,63 @@ def _print_run(artifacts: Any) -> None:
             line += f"; load generator stalled {generator['stalls']:,} times (longest {generator['longest_stall_ms']:g} ms)"
         out.print(line)
     for note in artifacts.notes:
-        err.print(f"[yellow]note:[/] {note}")
-    for line in artifacts.verdict.summary_lines():
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    _print_comparison(artifacts.comparison)
+    _print_verdict(artifacts)
+    if artifacts.report is not None:
+        out.print(f"report: {artifacts.report.html}", highlight=False)
+    out.print(f"run folder: {artifacts.run_dir}", highlight=False)
+
+
+def _print_comparison(comparison: Any) -> None:
+    if comparison is None:
+        return
+    for warning in comparison.warnings:
+        out.print(f"[yellow]not like for like:[/] {escape(warning)}", highlight=False)
+    style = "red" if comparison.regressions else "green"
+    out.print(f"[{style}]{comparison.headline()}[/]", highlight=False)
+    for regression in comparison.regressions[:10]:
+        out.print(f"  {regression.text()}", highlight=False, markup=False)
+    if len(comparison.regressions) > 10:
+        out.print(f"  and {len(comparison.regressions) - 10} more: see the report", highlight=False)
+
+
+def _print_verdict(artifacts: Any) -> None:
+    """The verdict, only for a run that was judged; otherwise what happened instead."""
+    status = artifacts.status
+    if status == "failed":
+        reason = artifacts.results.meta.get("error") or "see locust.log in the run folder"
+        err.print(f"[red]run failed:[/] {escape(str(reason))}", highlight=False)
+        return
+    lines = artifacts.verdict.summary_lines()
+    if status != "completed":
+        err.print(f"[yellow]{status}[/]: the results above cover what was measured until then; the run was not judged", highlight=False)
+        for line in lines:
+            out.print(f"  (not judged) {line}", highlight=False, markup=False)
+        return
+    if not lines:
+        out.print("no gates: measured, not judged (add gates to the scenario or pass --gate)", highlight=False)
+        return
+    for line in lines:
         style = "green" if line.startswith("PASS") else "red"
-        out.print(f"[{style}]{line}[/]")
+        out.print(f"[{style}]{escape(line)}[/]", highlight=False)
     verdict = "[green]PASSED[/]" if artifacts.verdict.passed else "[red]FAILED[/]"
     out.print(f"verdict: {verdict}")
-    if artifacts.report is not None:
-        out.print(f"report: {artifacts.report.html}")
-    out.print(f"run folder: {artifacts.run_dir}")
 
 
 # ---- entry point ----------------------------------------------------------------------------
 
-COMMANDS = {"run": cmd_run, "report": cmd_report, "local": cmd_local, "users": cmd_users}
+COMMANDS = {
+    "run": cmd_run,
+    "report": cmd_report,
+    "check": cmd_check,
+    "local": cmd_local,
+    "users": cmd_users,
+    "fanout": cmd_fanout,
+    "package": cmd_package,
+    "deploy": cmd_deploy,
+    "cleanup": cmd_cleanup,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -353,7 +782,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except HarnessError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        if args.verbose and isinstance(exc, ScenarioError) and len(exc.details) > 1:
+            for line in exc.details:  # every problem, not only the first
+                err.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")

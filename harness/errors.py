@@ -10,6 +10,7 @@
     ├── AuthError                 Cognito users, passwords or tokens                     (exit 3)
     │   └── LoginFailed           a test user could not sign in
     ├── RunError                  the load run itself failed                             (exit 3)
+    │   └── ShardFailed           a fan-out worker's shard did not complete (its data is kept)
     └── MetricsUnavailable        CloudWatch data could not be read                      (exit 3)
 
 Only ``harness.cli`` catches broadly; everything else lets these travel.
@@ -26,6 +27,7 @@ __all__ = [
     "AuthError",
     "LoginFailed",
     "RunError",
+    "ShardFailed",
     "MetricsUnavailable",
 ]
 
@@ -45,12 +47,13 @@ class ScenarioError(HarnessError):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, path: str | None = None, field: str | None = None) -> None:
+    def __init__(self, message: str, *, path: str | None = None, field: str | None = None, details: tuple[str, ...] = ()) -> None:
         parts = [p for p in (path, field) if p]
         prefix = ": ".join(parts)
         super().__init__(f"{prefix}: {message}" if prefix else message)
         self.path = path
         self.field = field
+        self.details = details  # every problem found, one line each (``harness -v`` prints them)
 
 
 class LimitExceeded(ScenarioError):
@@ -71,6 +74,11 @@ class LoginFailed(AuthError):
 
 class RunError(HarnessError):
     pass
+
+
+class ShardFailed(RunError):
+    """Raised by a worker Lambda after it saved what it measured, so that Step Functions
+    counts the shard as failed (ToleratedFailurePercentage) and records why."""
 
 
 class MetricsUnavailable(HarnessError):

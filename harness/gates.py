@@ -26,10 +26,11 @@ case-insensitive; endpoint names are quoted and case-sensitive)::
     {outcome="all"} or {outcome="<class>"} says otherwise:
         pNN (p50, p95, p99.9, k6's p(95)), median, avg (mean), min, max
         value: number + ms | s | us; a bare number is ms               p95 < 300ms, p99 < 1s
-    client rates (%), shares of all requests of the slice:
-        error_rate (everything not "ok"), throttle_rate, auth_error_rate, server_error_rate,
-        client_error_rate, transport_error_rate
-        value: 1% or a fraction 0.01                                  error_rate < 1%
+    client rates (%), shares of all requests of the slice, by outcome class as the client saw it:
+        error_rate (everything not "ok"), throttle_rate (429), auth_error_rate (401/403),
+        server_error_rate (5xx answers the client got; not CloudWatch's server.5xx_rate),
+        client_error_rate (any other unexpected status), transport_error_rate (no response)
+        value: with % (a bare number is refused as ambiguous; 0 may go without) error_rate < 1%
     open model (%, whole run only), from the pacer's planned (target) iterations:
         dropped_rate = dropped / planned                              dropped_rate < 1%
         achieved_rate = released / planned                            achieved_rate >= 95% of target
@@ -65,7 +66,7 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, UsageError
 from harness.results import OUTCOMES, ResultSet
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "GateError",
     "GateResult",
     "Verdict",
+    "check_gates",
     "evaluate",
     "parse_gates",
     "EXIT_OK",
@@ -214,6 +216,32 @@ def parse_gates(texts: Iterable[str], *, path: str | None = None) -> list[Gate]:
         except GateError as exc:
             raise GateError(exc.expression, exc.problem, exc.example, path=path, field=f"gates[{i}]") from None
     return gates
+
+
+def check_gates(gates: Iterable[Gate], *, endpoints: Iterable[str], baseline: bool, path: str | None = None) -> None:
+    """Refuse, before any load, a gate this run could never evaluate (it would only fail at the
+    end): an endpoint the scenario does not have, or a regression gate without a baseline run.
+    Raises ``GateError``/``UsageError`` (exit 2)::
+
+        check_gates(parse_gates(scenario.gates), endpoints=[e.name for e in scenario.endpoints], baseline=False)
+    """
+    names = list(endpoints)
+    for gate in gates:
+        if gate.endpoint is not None and gate.endpoint not in names:
+            close = difflib.get_close_matches(gate.endpoint, names, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            known = ", ".join(repr(n) for n in names) or "none"
+            example = f"{_quote(close[0] if close else names[0] if names else 'list items')}.p95 < 200ms"
+            raise GateError(gate.expression, f"the scenario has no endpoint {gate.endpoint!r} ({hint}its endpoints: {known})", example, path=path)
+        if gate.regression and not baseline:
+            where = f"{path}: " if path else ""
+            raise UsageError(
+                f"{where}gate {gate.expression!r} compares with a baseline run: pass --baseline reports/<earlier-run-id>, or drop the gate"
+            )
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 _AGGREGATION = re.compile(r"^(?:p\(?(\d+(?:\.\d+)?)\)?|avg|mean|min|max|median)$")
@@ -462,11 +490,9 @@ class _Parser:
         if regression:
             if kind == LATENCY:
                 return self.fraction_or_percent(number, unit, text, example, what="a relative change"), "%"
-            if unit == "pp":
-                return number, "pp"
             if unit == "%":
                 raise self.fail("a change in a rate is written in percentage points (pp), not %", example)
-            return self.fraction_or_percent(number, unit, text, example, what="a change in a rate"), "pp"
+            return self.fraction_or_percent(number, unit, text, example, what="a change in a rate", sign="pp"), "pp"
         if kind == LATENCY:
             if unit not in _LATENCY_UNITS:
                 raise self.fail(f"unknown latency unit {unit!r} (use ms, s or us; a bare number is ms)", example)
@@ -485,15 +511,21 @@ class _Parser:
             raise self.fail(f"{metric} is a count and takes no unit (got {unit!r})", example if metric == "requests" else f"{metric} == 0")
         return number, ""
 
-    def fraction_or_percent(self, number: float, unit: str, text: str, example: str, *, what: str) -> float:
-        """The value in percent (or pp): ``5%`` and ``0.05`` are both 5."""
-        if unit == "%":
+    def fraction_or_percent(self, number: float, unit: str, text: str, example: str, *, what: str, sign: str = "%") -> float:
+        """The value in percent (or pp), written with its unit: ``5%``. A bare number is refused
+        (is ``1`` one percent, or the fraction 1, i.e. 100 %?), except 0, which reads the same."""
+        if unit == sign:
             return number
         if unit:
-            raise self.fail(f"unknown unit {unit!r} for {what} (write 5% or the fraction 0.05)", example)
-        if abs(number) > 1:
-            raise self.fail(f"{text!r} is ambiguous for {what}; write {number:g}% or the fraction {number / 100:g}", example)
-        return number * 100.0
+            raise self.fail(f"unknown unit {unit!r} for {what} (write it with {sign}, like 5{sign})", example)
+        if number != 0:
+            reading = "a percentage" if sign == "%" else "percentage points"
+            raise self.fail(
+                f"a bare {text} is ambiguous for {what}: write {number:g}{sign} (read as {reading}) "
+                f"or {_number(number * 100)}{sign} (read as a fraction)",
+                example,
+            )
+        return 0.0
 
 
 # ---- results ------------------------------------------------------------------------------------
@@ -730,8 +762,18 @@ def _client(gate: Gate, results: ResultSet, which: str) -> _Value:
         raise _NoValue(f"{which}no requests{where}")
     outcome = _RATE_OUTCOMES[gate.metric]
     part = total - counts["ok"] if outcome is None else counts[outcome]
-    label = "were not ok" if outcome is None else f"were {outcome}"
-    return _Value(part / total * 100.0, f"{part} of {total} requests {label}")
+    return _Value(part / total * 100.0, f"{part:,} of {total:,} requests {_RATE_SENTENCES[outcome]}")
+
+
+#: how a rate gate's reason ends: "12 of 6,808 requests got a server error (HTTP 5xx)"
+_RATE_SENTENCES: dict[str | None, str] = {
+    None: "did not get an expected status",
+    "throttled": "were throttled (HTTP 429)",
+    "auth": "were refused by auth (HTTP 401/403)",
+    "server": "got a server error (HTTP 5xx)",
+    "client": "got another unexpected status (not 429, 401/403 or 5xx)",
+    "transport": "got no response (transport errors)",
+}
 
 
 # ---- the metrics frame --------------------------------------------------------------------------

@@ -9,6 +9,7 @@
     run_value(df, "latency", "p95")          # CloudWatch's p95 over the whole run, or None
     series(df, "count", "Sum")               # per period, NaN where CloudWatch had no datapoint
     save(df, run_dir); load(run_dir)         # metrics.csv
+    snapshot(cw, queries, start=run_start, end=now)   # the run so far, ONE call (the web UI)
 
 The frame has the columns of ``COLUMNS``, one row per (query, scope, period):
 
@@ -40,7 +41,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -65,6 +66,7 @@ __all__ = [
     "run_value",
     "save",
     "series",
+    "snapshot",
 ]
 
 COLUMNS = ("layer", "resource", "metric", "key", "stat", "scope", "timestamp", "period", "value")
@@ -379,7 +381,7 @@ def fetch(
     frames = []
     for i in range(0, len(queries), MAX_QUERIES_PER_CALL):
         batch = queries[i : i + MAX_QUERIES_PER_CALL]
-        found = _get_metric_data(cloudwatch, batch, start=start, end=end, period=period,
+        found = _get_metric_data(cloudwatch, [q.to_api(period) for q in batch], start=start, end=end,
                                  max_datapoints=max_datapoints, region=region)
         frames.extend(_rows(q, found.get(q.id, {}), expected, period, scope) for q in batch)
     if not frames:
@@ -406,24 +408,23 @@ def _periods(s0: datetime, end: datetime, period: int) -> Iterator[datetime]:
 
 def _get_metric_data(
     cloudwatch: Any,
-    batch: Sequence[MetricQuery],
+    batch: Sequence[dict[str, Any]],
     *,
     start: datetime,
     end: datetime,
-    period: int,
     max_datapoints: int | None,
     region: str,
 ) -> dict[str, dict[datetime, float]]:
-    """{query id: {timestamp: value}} for one batch, all pages."""
+    """{query id: {timestamp: value}} for one batch of ``MetricDataQuery`` structures, all pages."""
     request: dict[str, Any] = {
-        "MetricDataQueries": [q.to_api(period) for q in batch],
+        "MetricDataQueries": list(batch),
         "StartTime": start,
         "EndTime": end,
         "ScanBy": "TimestampAscending",
     }
     if max_datapoints:
         request["MaxDatapoints"] = max_datapoints
-    found: dict[str, dict[datetime, float]] = {q.id: {} for q in batch}
+    found: dict[str, dict[datetime, float]] = {q["Id"]: {} for q in batch}
     token: str | None = None
     while True:
         try:
@@ -536,6 +537,51 @@ def pull(
     run_df = fetch(cloudwatch, queries, start=r_start, end=end, period=r_period, scope="run",
                    max_datapoints=max_datapoints)
     return _typed(pd.concat([series_df, run_df], ignore_index=True))
+
+
+def snapshot(
+    cloudwatch: Any,
+    queries: Sequence[MetricQuery],
+    *,
+    start: datetime,
+    end: datetime,
+    series: Iterable[str] | None = None,
+    min_period: int | None = None,
+) -> pd.DataFrame:
+    """The run so far in ONE GetMetricData call: what a live view polls every few seconds.
+
+    Whole-run rows (``scope="run"``) of every query, over one period that covers [start, end)
+    exactly as ``pull`` lays it out, so they are the values the run's gates will see; and
+    per-period rows (``scope="series"``, at ``min_period`` or what CloudWatch still keeps) of
+    the queries whose ids are in ``series`` (default: all) over the same window, whose newest
+    non-NaN row is CloudWatch's newest period. Each query carries its own period, so both
+    fit in one request (up to 500 structures; more are split like ``fetch`` splits them)::
+
+        df = snapshot(cw, queries, start=run_start, end=now, series=["apigw_count_sum"])
+        run_value(df, "latency", "p95"); series(df, "count", "Sum").dropna().tail(1)
+    """
+    start, end = _utc(start), _utc(end)
+    if end <= start:
+        raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+    _check_ids(queries)
+    now = datetime.now(timezone.utc)
+    floor = _resolve_min_period(min_period)
+    r_start, r_period = _run_window(start, end, min_period=floor, now=now)
+    s_period = max(floor, _retention_floor(r_start, now))
+    wanted = None if series is None else set(series)
+    pairs = [(q, "run", r_period) for q in queries]
+    pairs += [(q, "series", s_period) for q in queries if wanted is None or q.id in wanted]
+    # one id per (query, scope): "r_<id>" and "s_<id>"
+    api = [replace(q, id=f"{scope[0]}_{q.id}").to_api(period) for q, scope, period in pairs]
+    region = getattr(getattr(cloudwatch, "meta", None), "region_name", None) or "this region"
+    found: dict[str, dict[datetime, float]] = {}
+    for i in range(0, len(api), MAX_QUERIES_PER_CALL):
+        found.update(_get_metric_data(cloudwatch, api[i : i + MAX_QUERIES_PER_CALL], start=r_start, end=end,
+                                      max_datapoints=None, region=region))
+    expected = {"run": [r_start], "series": list(_periods(_aligned_start(r_start, s_period, now), end, s_period))}
+    frames = [_rows(q, found.get(f"{scope[0]}_{q.id}", {}), expected[scope], period, scope)  # type: ignore[arg-type]
+              for q, scope, period in pairs]
+    return _typed(pd.concat(frames, ignore_index=True)) if frames else _empty()
 
 
 # --------------------------------------------------------------------------- files

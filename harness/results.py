@@ -367,6 +367,11 @@ class ResultSet:
         return path
 
     @classmethod
+    def loads(cls, text: str | bytes) -> "ResultSet":
+        """Parse a results file's content (histograms built while parsing, as ``load`` does)."""
+        return cls.from_dict(json.loads(text, object_hook=_window_hook))
+
+    @classmethod
     def load(cls, path: str | Path) -> "ResultSet":
         """Read a results file. Windows become histograms while the JSON is parsed, so a
         large file (an hour at 1,000 rps) never holds every window twice in memory."""

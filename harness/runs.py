@@ -36,6 +36,17 @@ class RunArtifacts:
     metrics: Any = None
     report: Any = None
     notes: list[str] = field(default_factory=list)
+    comparison: Any = None  # harness.report.analysis.BaselineComparison, with a baseline
+
+    @property
+    def status(self) -> str:
+        """How the run ended: ``completed``, ``interrupted`` or ``failed``."""
+        return str(self.results.meta.get("status") or "completed")
+
+    @property
+    def judged(self) -> bool:
+        """A verdict only for a run that completed and has gates (else it was measured, not judged)."""
+        return self.status == "completed" and bool(self.verdict.results)
 
 
 def load_results(run_dir: Path) -> ResultSet:
@@ -49,20 +60,23 @@ def load_results(run_dir: Path) -> ResultSet:
 
 
 def pull_run_metrics(results: ResultSet, *, aws: AwsContext, period: int | None = None) -> Any:
-    """CloudWatch metrics for the run's window (API Gateway, Lambda, Cognito) as a DataFrame."""
+    """CloudWatch metrics for the run's window (API Gateway, Lambda, Cognito; for a distributed
+    run also its worker Lambda and state machine) as a DataFrame."""
     from harness import metrics
 
     meta, scenario = results.meta, results.scenario
     target = meta.get("target", {})
     target_cfg = scenario.get("target", {})
+    fanout = meta.get("fanout") or {}  # a distributed run: its workers and state machine too
     queries = metrics.build_queries(
         api_kind=target_cfg.get("api_kind", "http"),
         api_id=target.get("api_id"),
         api_name=target_cfg.get("api_name"),
         stage=target.get("stage"),
-        lambda_functions=list(target_cfg.get("lambda_functions", [])),
+        lambda_functions=[*target_cfg.get("lambda_functions", []), *([fanout["worker_function"]] if fanout.get("worker_function") else [])],
         user_pool_id=target.get("user_pool_id"),
         client_id=target.get("client_id"),
+        state_machine_arns=[fanout["state_machine_arn"]] if fanout.get("state_machine_arn") else [],
     )
     if not queries:
         return None
@@ -95,6 +109,9 @@ def analyse_run(
     notes: list[str] = []
 
     frame = None
+    if aws is not None and results.meta.get("status") == "failed":
+        notes.append("server metrics not pulled: the run failed before it measured what CloudWatch would show")
+        aws = None  # a failed run never waits for CloudWatch
     if aws is not None:
         try:
             frame = pull_run_metrics(results, aws=aws, period=period)
@@ -105,10 +122,13 @@ def analyse_run(
     if frame is None:
         frame = metrics_mod.load(run_dir)
 
-    baseline = baseline_metrics = None
+    baseline = baseline_metrics = comparison = None
     if baseline_dir is not None:
+        from harness.report.analysis import compare_runs
+
         baseline = load_results(baseline_dir)
         baseline_metrics = metrics_mod.load(baseline_dir)
+        comparison = compare_runs(results, baseline)
 
     verdict = evaluate(parsed, results=results, metrics=frame, baseline=baseline)
     junit = verdict.to_junit(f"harness.{results.meta.get('scenario', 'run')}")
@@ -128,4 +148,4 @@ def analyse_run(
         )
     else:
         (run_dir / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2), encoding="utf-8")
-    return RunArtifacts(run_dir=run_dir, results=results, verdict=verdict, metrics=frame, report=files, notes=notes)
+    return RunArtifacts(run_dir=run_dir, results=results, verdict=verdict, metrics=frame, report=files, notes=notes, comparison=comparison)

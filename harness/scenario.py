@@ -11,11 +11,13 @@ Bad files raise ``ScenarioError`` with one line naming the file, the field and t
 
 from __future__ import annotations
 
+import copy
+import difflib
 import math
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Sequence, Union
 
 from pydantic import (
     BaseModel,
@@ -46,6 +48,7 @@ __all__ = [
     "LocalSettings",
     "DEFAULT_LIMITS",
     "parse_duration",
+    "apply_overrides",
     "LOCAL",
 ]
 
@@ -448,8 +451,9 @@ class Scenario(_Model):
     # ---- loading -------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path, *, override_limits: bool = False) -> "Scenario":
-        """Read, validate and check ``path`` against the safety limits."""
+    def load(cls, path: str | Path, *, override_limits: bool = False, overrides: Sequence[str] = ()) -> "Scenario":
+        """Read, validate and check ``path`` against the safety limits. ``overrides`` are
+        ``FIELD=VALUE`` texts (``load.rate=200``) applied before validation: see ``apply_overrides``."""
         path = Path(path)
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -464,7 +468,11 @@ class Scenario(_Model):
             raise ScenarioError(f"not valid TOML: {exc}; fix the syntax there", path=str(path)) from None
         if "name" not in raw:
             raw = {"name": path.stem, **raw}
-        return cls.from_dict(raw, source=str(path), override_limits=override_limits)
+        source = str(path)
+        if overrides:
+            raw = apply_overrides(raw, overrides)
+            source += " with --set " + " --set ".join(overrides)
+        return cls.from_dict(raw, source=source, override_limits=override_limits)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<scenario>", override_limits: bool = False) -> "Scenario":
@@ -542,6 +550,53 @@ class Scenario(_Model):
         return self.model_dump(mode="json", by_alias=True)
 
 
+# ---- overrides from the command line -----------------------------------------------------------
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of the scenario's raw data with ``FIELD=VALUE`` overrides set (``--set``).
+
+    ``FIELD`` is a dotted path (``load.rate``, ``auth.users``, ``endpoints.0.weight``); ``VALUE``
+    is read as a TOML value (``200``, ``true``, ``["p95 < 1s"]``, ``"text"``), and as plain text
+    when it is not one (``30s``, ``https://...``). The result is validated like the file::
+
+        apply_overrides(raw, ["load.rate=200", "load.duration=30s"])
+    """
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(p.strip() for p in parts) or not text.strip():
+            raise ScenarioError(f"--set {item!r}: write FIELD=VALUE, like --set load.rate=200 or --set load.duration=30s")
+        parts = [p.strip() for p in parts]
+        node: Any = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            where = ".".join(parts[: i + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ScenarioError(f"--set {key.strip()}: {where} is not an item of the list (0..{len(node) - 1})")
+                if last:
+                    node[int(part)] = _toml_value(text.strip())
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = _toml_value(text.strip())
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise ScenarioError(f"--set {key.strip()}: {'.'.join(parts[:i])} is a value, not a table")
+    return out
+
+
+def _toml_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
 # ---- one-line errors -------------------------------------------------------------------------
 
 _PROFILE_NAMES = ", ".join(_PROFILES)
@@ -585,14 +640,36 @@ _NAMED_FIELD = re.compile(r"^([a-z_]+\.[a-z_.]+): (.*)$", re.S)
 
 
 def _one_line(exc: ValidationError, source: str) -> ScenarioError:
-    err = exc.errors(include_url=False)[0]
+    """The first problem as one line; an unknown field comes first, since a typo (``rat = 5``)
+    also makes the field it misspells missing. ``details`` lists every problem (``harness -v``)."""
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")  # stable
+    described = [_describe(err) for err in errors]
+    field, text = described[0]
+    more = f" (+{len(described) - 1} more; -v lists them)" if len(described) > 1 else ""
+    details = tuple(f"{source}: {f}: {t}" for f, t in described)
+    return ScenarioError(text + more, path=source, field=field, details=details)
+
+
+def _describe(err: Any) -> tuple[str, str]:
+    """(field, what is wrong and the fix) of one pydantic error."""
     loc, kind, msg = err["loc"], err["type"], err["msg"]
     field = _loc(loc)
     if kind == "missing":
         text = "is required; add it"
     elif kind == "extra_forbidden":
-        allowed = ", ".join(a for a in _allowed(loc) if a)
-        text = f"is not a known field; remove it or use one of: {allowed}"
+        name = str(loc[-1])
+        allowed = [a for a in _allowed(loc) if a]
+        top_level = [(f.alias or n) for n, f in Scenario.model_fields.items()]
+        close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+        if len(loc) > 1 and name in top_level and name not in allowed:
+            table = f"[[{loc[0]}]]" if len(loc) > 2 and isinstance(loc[1], int) else f"[{loc[0]}]"
+            text = (
+                f"is not a field of {table}: TOML reads every key after a [table] header as part of that table, "
+                f"so a top-level key like {name} must come before the first [table] header; move it up"
+            )
+        else:
+            hint = f"did you mean {close[0]}? " if close else ""
+            text = f"is not a known field; {hint}remove it or use one of: {', '.join(allowed)}"
     elif kind == "union_tag_invalid" or kind == "union_tag_not_found":
         field = field if field.endswith("profile") else f"{field}.profile"
         text = f"must be one of {_PROFILE_NAMES}; set profile = \"steady\" (or another)"
@@ -605,6 +682,4 @@ def _one_line(exc: ValidationError, source: str) -> ScenarioError:
             field, text = named.group(1), named.group(2)
         if not text.rstrip(")").endswith(("fix", "it")) and ";" not in text:
             text += "; fix this value"
-    count = exc.error_count()
-    more = f" (+{count - 1} more)" if count > 1 else ""
-    return ScenarioError(text + more, path=source, field=field)
+    return field, text

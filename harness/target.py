@@ -12,21 +12,31 @@ already pointed somewhere, this process's environment is pointed at it, exactly 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
+from harness.errors import ScenarioError
 from harness.scenario import LOCAL, Scenario
 
-__all__ = ["ResolvedTarget", "resolve_pool", "resolve_target"]
+__all__ = ["ResolvedTarget", "resolve_pool", "resolve_target", "scenario_region", "default_region"]
+
+_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d+"
+_POOL_REGION = re.compile(rf"^({_REGION})_[0-9A-Za-z]+$")
+_EXECUTE_API = re.compile(r"^https?://([a-z0-9]+)\.execute-api\.[^/]+(?:/([^/?#]+))?")
+_URL_REGION = re.compile(rf"^https?://[^/]+\.({_REGION})\.amazonaws\.com(?:\.cn)?(?:[:/]|$)")
 
 
 class ResolvedTarget:
     """The scenario's target with ``local`` names replaced by the local stack's values."""
 
-    def __init__(self, *, base_url: str, user_pool_id: str | None, client_id: str | None, region: str, api_id: str | None, stage: str | None) -> None:
+    def __init__(
+        self, *, base_url: str, user_pool_id: str | None, client_id: str | None, region: str, api_id: str | None, stage: str | None, region_source: str = ""
+    ) -> None:
         self.base_url = base_url
         self.user_pool_id = user_pool_id
         self.client_id = client_id
         self.region = region
+        self.region_source = region_source  # where the region came from: "the user pool id", "AWS_REGION", ...
         self.api_id = api_id
         self.stage = stage
 
@@ -39,15 +49,74 @@ def resolve_target(scenario: Scenario) -> ResolvedTarget:
     auth, target = scenario.auth, scenario.target
     uses_local = target.base_url == LOCAL or (auth is not None and LOCAL in (auth.user_pool_id, auth.client_id))
     info = _local_info() if uses_local else None
-    region = (auth.region if auth and auth.region else None) or (info.region if info else None) or os.environ.get("AWS_REGION") or "us-east-1"
+    region, source = scenario_region(scenario)
+    if region is None and info is not None:
+        region, source = info.region, "the local stack"
+    if region is None:
+        region, source = default_region()
     return ResolvedTarget(
         base_url=info.api_url if target.base_url == LOCAL and info else target.base_url,
         user_pool_id=(info.user_pool_id if auth and auth.user_pool_id == LOCAL and info else (auth.user_pool_id if auth else None)),
         client_id=(info.client_id if auth and auth.client_id == LOCAL and info else (auth.client_id if auth else None)),
         region=region,
-        api_id=target.api_id or (info.api_id if info and target.base_url == LOCAL else None),
-        stage=target.stage or (info.stage if info and target.base_url == LOCAL else None),
+        region_source=source,
+        api_id=target.api_id or (info.api_id if info and target.base_url == LOCAL else _url_api(scenario)[0]),
+        stage=target.stage or (info.stage if info and target.base_url == LOCAL else _url_api(scenario)[1]),
     )
+
+
+def scenario_region(scenario: Scenario, *, source: str | None = None) -> tuple[str | None, str]:
+    """The region the scenario itself names, and where: ``auth.region``, the user pool id
+    (``eu-west-1_AbC``) and an ``execute-api`` URL. (None, "") when it names none; a
+    ``ScenarioError`` (exit 2) when they disagree, since a run talks to one region."""
+    named: list[tuple[str, str, str]] = []  # (region, where, field)
+    auth = scenario.auth
+    if auth is not None and auth.region:
+        named.append((auth.region, "auth.region", "auth.region"))
+    if auth is not None and (match := _POOL_REGION.match(auth.user_pool_id)):
+        named.append((match.group(1), "the user pool id", "auth.user_pool_id"))
+    if match := _URL_REGION.match(scenario.target.base_url):
+        named.append((match.group(1), "the target URL", "target.base_url"))
+    if not named:
+        return None, ""
+    region, where, _ = named[0]
+    for other, other_where, field in named[1:]:
+        if other != region:
+            raise ScenarioError(
+                f"{other_where} names region {other}, but {where} names {region}; harness runs in one region: "
+                "make them agree (set auth.region, or leave it out)",
+                path=source,
+                field=field,
+            )
+    return region, where
+
+
+def _url_api(scenario: Scenario) -> tuple[str | None, str | None]:
+    """The API id and stage an ``execute-api`` URL names, for CloudWatch: the host's first label
+    (an HTTP API's ``ApiId``) and the first path segment, or ``$default`` for an HTTP API without
+    one. (None, None) for other URLs; a REST API is named by ``target.api_name`` instead."""
+    match = _EXECUTE_API.match(scenario.target.base_url)
+    if match is None:
+        return None, None
+    stage = match.group(2) or ("$default" if scenario.target.api_kind == "http" else None)
+    return (match.group(1) if scenario.target.api_kind == "http" else None), stage
+
+
+def default_region() -> tuple[str, str]:
+    """The region when the scenario names none: ``AWS_REGION``, ``AWS_DEFAULT_REGION``, the AWS
+    profile's configured region (``AWS_PROFILE``), else ``us-east-1``; and where it came from."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(name):
+            return os.environ[name], name
+    try:
+        import boto3
+
+        configured = boto3.session.Session().region_name
+    except Exception:  # a broken profile: boto3 itself will say so when it is used
+        configured = None
+    if configured:
+        return configured, f"the AWS profile {os.environ.get('AWS_PROFILE') or 'default'}"
+    return "us-east-1", "the default"
 
 
 def resolve_pool(pool: str, region: str | None) -> tuple[str, str | None]:
@@ -55,6 +124,8 @@ def resolve_pool(pool: str, region: str | None) -> tuple[str, str | None]:
     if pool == LOCAL:
         info = _local_info()
         return info.user_pool_id, region or info.region
+    if region is None and (match := _POOL_REGION.match(pool)):
+        region = match.group(1)
     return pool, region
 
 

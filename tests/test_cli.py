@@ -22,10 +22,13 @@ from harness.results import ResultSet
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def harness(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def harness(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 180, drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """``harness ARGS`` in a subprocess (its output is not a terminal); ``drop`` leaves
+    variables out of the environment (names ending in ``*`` are prefixes)."""
+    base = {k: v for k, v in os.environ.items() if not any(k == d or (d.endswith("*") and k.startswith(d[:-1])) for d in drop)}
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=cwd, env={**os.environ, "COLUMNS": "200", **(env or {})},
+        capture_output=True, text=True, timeout=timeout, cwd=cwd, env={**base, "COLUMNS": "200", **(env or {})},
     )  # fmt: skip
 
 
@@ -73,6 +76,123 @@ def test_scenario_over_the_safety_limit_needs_the_override(tmp_path: Path) -> No
     proc = harness("run", str(fast))
     assert proc.returncode == 2
     assert "--override-limits" in one_line_error(proc)
+
+
+AWS_SCENARIO = """name = "aws"
+[target]
+base_url = "https://abc123.execute-api.eu-west-1.amazonaws.com"
+[auth]
+user_pool_id = "eu-west-1_AbCdEf123"
+client_id = "1example23456789"
+users = 5
+[[endpoints]]
+name = "list items"
+path = "/items"
+[load]
+profile = "steady"
+rate = 5
+duration = "10s"
+"""
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--processes", "0"], "--processes 0: give the number of Locust processes (1 or more), or -1 for one per core"),
+        (["--processes", "-3", "--local"], "--processes -3:"),
+        (["--period", "0"], "--period 0: must be at least 1"),
+        (["--gate", '"list itemz".p95 < 200ms'], "the scenario has no endpoint 'list itemz' (did you mean 'list items'?"),
+        (["--gate", "p95 regression <= 10%"], "compares with a baseline run: pass --baseline"),
+        (["--gate", "error_rate < 1"], "a bare 1 is ambiguous for a rate: write 1% (read as a percentage) or 100% (read as a fraction)"),
+        (["--set", "load.rate=fast"], "with --set load.rate=fast: load.rate: "),
+        (["--set", "load.rate"], "write FIELD=VALUE"),
+    ],
+)
+def test_bad_usage_exits_2_before_anything_starts(tmp_path: Path, args: list[str], fragment: str) -> None:
+    """Every option, gate and override is checked before a local stack, a test user or a request."""
+    env = {"HARNESS_STATE_DIR": str(tmp_path / "state")}
+    proc = harness("run", "scenarios/smoke.toml", "--results-dir", str(tmp_path / "run"), *args, env=env, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert fragment in one_line_error(proc)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "state").exists()
+
+
+def test_a_baseline_without_results_exits_2_before_the_run(tmp_path: Path) -> None:
+    proc = harness("run", "scenarios/smoke.toml", "--baseline", str(tmp_path), "--results-dir", str(tmp_path / "run"))
+    assert proc.returncode == 2
+    assert one_line_error(proc).startswith(f"error: --baseline {tmp_path}: {tmp_path / 'results.json'}: no results here")
+
+
+def test_conflicting_regions_exit_2(tmp_path: Path) -> None:
+    scenario = tmp_path / "aws.toml"
+    scenario.write_text(AWS_SCENARIO.replace('user_pool_id = "eu-west-1_', 'user_pool_id = "us-east-1_'))
+    proc = harness("run", str(scenario), "--results-dir", str(tmp_path / "run"))
+    assert proc.returncode == 2
+    assert "target.base_url: the target URL names region eu-west-1, but the user pool id names us-east-1" in one_line_error(proc)
+
+
+def test_a_typo_is_named_first_and_verbose_lists_every_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "typo.toml"
+    bad.write_text('[target]\nbase_url = "local"\n[[endpoints]]\nname = "a"\npath = "/a"\n[load]\nprofile = "steady"\nrat = 5\nduration = "10s"\n')
+    proc = harness("check", str(bad))
+    assert proc.returncode == 2
+    assert "load.rat: is not a known field; did you mean rate?" in one_line_error(proc)
+    assert "load.rate: is required" not in proc.stderr
+    verbose = harness("-v", "check", str(bad))
+    assert verbose.returncode == 2 and f"{bad}: load.rate: is required; add it" in verbose.stderr
+
+
+def test_users_bad_usage_exits_2_and_local_hints_only_where_local_exists(tmp_path: Path) -> None:
+    env = {"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""}
+    negative = harness("users", "create", "--count", "-3", "--local", env=env)
+    assert negative.returncode == 2 and "--count -3: must be at least 1" in one_line_error(negative)
+    delete = harness("users", "delete", "--count", "5", "--pool", "eu-west-1_AbC", env=env)
+    assert delete.returncode == 2 and "--count is for create" in one_line_error(delete)
+    for args in (["users", "create", "--count", "3", "--local"], ["local", "env"]):
+        proc = harness(*args, env=env)
+        assert proc.returncode == 3
+        line = one_line_error(proc)
+        assert "harness local up" in line and "--local" not in line
+    assert "--count COUNT" in harness("users", "--help").stdout and "delete takes no count" in harness("users", "--help").stdout
+
+
+def test_no_aws_credentials_fail_in_seconds_before_any_load(tmp_path: Path) -> None:
+    scenario = tmp_path / "aws.toml"
+    scenario.write_text(AWS_SCENARIO)
+    env = {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"}
+    proc = harness("run", str(scenario), "--results-dir", str(tmp_path / "run"), env=env, drop=("AWS_*", "HARNESS_*"), timeout=60)
+    assert proc.returncode == 3
+    line = one_line_error(proc)
+    assert "checking the AWS credentials (region eu-west-1): no AWS credentials found" in line
+    assert "region eu-west-1" in line and not (tmp_path / "run").exists()
+    assert "verdict" not in proc.stdout
+
+
+def test_check_shows_the_plan_and_sends_nothing(tmp_path: Path) -> None:
+    proc = harness("check", "scenarios/burst.toml", "--gate", "p99 < 1s", "--set", "auth.users=60")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    for fragment in ("valid; nothing was sent", "burst, 4 endpoints", "6,808", "peak rate", "300.0 rps", "virtual users", "60 in pool local",
+                     "p95 < 250ms, server_error_rate < 1%, achieved_rate >= 95% of target, p99 < 1s", "list items", "50.0%", "3,404"):  # fmt: skip
+        assert fragment in text, fragment
+    aws = tmp_path / "aws.toml"
+    aws.write_text(AWS_SCENARIO)
+    assert "eu-west-1 (from the user pool id)" in harness("check", str(aws)).stdout
+    assert harness("check", str(tmp_path / "nope.toml")).returncode == 2
+
+
+def test_output_that_is_not_a_terminal_is_not_wrapped() -> None:
+    code = "from harness.cli import out, err; out.print('harness/' + 'p' * 300 + '/test-users'); err.print('x ' * 200)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.stdout.splitlines() == ["harness/" + "p" * 300 + "/test-users"]
+    assert len(proc.stderr.splitlines()) == 1
+
+
+def test_report_help_says_what_it_rewrites() -> None:
+    text = " ".join(harness("report", "--help").stdout.split())
+    assert "rewrites the folder's verdict.json, junit.xml, report.html and summary.md in place" in text
+    for option in ("--baseline BASELINE an earlier run folder", "--gate EXPR a gate to judge the run by", "--pull-metrics pull the run's CloudWatch", "--period PERIOD CloudWatch period"):
+        assert option in text, option
 
 
 # ---- the run itself failed: exit 3 -------------------------------------------------------------
@@ -130,6 +250,50 @@ def test_baseline_regression_gate(tmp_path: Path) -> None:
     assert harness("report", str(same), "--baseline", str(base), "--gate", "p95 regression <= 10%").returncode == 0
 
 
+def test_the_terminal_says_what_happened_and_a_verdict_only_for_a_judged_run(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", latency_ms=50)
+    none = harness("report", str(run))
+    assert none.returncode == 0 and "no gates: measured, not judged" in none.stdout and "verdict" not in none.stdout
+    judged = harness("report", str(run), "--gate", "p95 < 100ms")
+    assert "verdict: PASSED" in judged.stdout
+    for status, code, said in (("interrupted", 130, "interrupted: the results above cover what was measured until then; the run was not judged"),
+                               ("failed", 3, "run failed: 3 of 5 virtual users signed in")):  # fmt: skip
+        data = json.loads((run / "results.json").read_text())
+        data["meta"].update(status=status, error="3 of 5 virtual users signed in" if status == "failed" else None)
+        (run / "results.json").write_text(json.dumps(data))
+        proc = harness("report", str(run), "--gate", "p95 < 100ms")
+        assert proc.returncode == code, proc.stderr
+        assert said in proc.stderr and "verdict" not in proc.stdout and "PASSED" not in proc.stdout
+
+
+def test_a_failed_run_never_waits_for_cloudwatch(tmp_path: Path) -> None:
+    import time
+
+    run = make_run(tmp_path / "run", latency_ms=50)
+    data = json.loads((run / "results.json").read_text())
+    data["meta"].update(status="failed", error="no test user could sign in", ended_at=time.time(), target={"api_id": "abc123", "stage": "$default", "region": "eu-west-1"})
+    (run / "results.json").write_text(json.dumps(data))
+    started = time.time()
+    proc = harness("report", str(run), "--pull-metrics", env={"HARNESS_METRICS_DELAY": "60"}, timeout=50)
+    assert proc.returncode == 3 and time.time() - started < 20
+    assert "server metrics not pulled: the run failed" in proc.stderr and "run failed: no test user could sign in" in proc.stderr
+
+
+def test_a_report_gate_for_an_unknown_endpoint_exits_2(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", latency_ms=50)
+    proc = harness("report", str(run), "--gate", '"list itemz".p95 < 1s')
+    assert proc.returncode == 2 and "did you mean 'list items'?" in one_line_error(proc)
+
+
+def test_baseline_regressions_are_listed_on_the_terminal(tmp_path: Path) -> None:
+    base = make_run(tmp_path / "base", latency_ms=50)
+    slower = make_run(tmp_path / "slower", latency_ms=80)
+    proc = harness("report", str(slower), "--baseline", str(base))
+    assert "Regressed against the baseline: latency" in proc.stdout
+    assert re.search(r"Total p95: [\d.]+ ms → [\d.]+ ms \(\+[\d.]+ %\)", proc.stdout)
+    assert "- Total p95:" in (slower / "summary.md").read_text()
+
+
 def test_report_on_a_folder_without_results_exits_2(tmp_path: Path) -> None:
     proc = harness("report", str(tmp_path))
     assert proc.returncode == 2
@@ -150,9 +314,15 @@ def test_harness_run_on_the_local_stack_writes_every_file_and_no_secret(tmp_path
         run_dir = tmp_path / "run"
         proc = harness("run", "scenarios/smoke.toml", "--results-dir", str(run_dir), "--gate", "p95 < 2s", env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("results.json", "metrics.csv", "verdict.json", "junit.xml", "report.html", "summary.md", "locust.html", "locust_stats.csv"):
+    for name in ("results.json", "metrics.csv", "verdict.json", "junit.xml", "report.html", "summary.md", "locust.html", "locust_stats.csv", "locust.out"):
         assert (run_dir / name).exists(), name
-    assert "report.html" in proc.stdout and "PASSED" in proc.stdout
+    assert not (run_dir / "progress.json").exists()  # the live progress is gone with the run
+    assert "report.html" in proc.stdout and "verdict: PASSED" in proc.stdout
+    # not a terminal: plain progress lines (elapsed of total, planned vs achieved, p95, errors, dropped)
+    assert re.search(r"^\d:\d\d / \d:\d\d \(\d+%\) · planned [\d.]+ rps, achieved [\d.]+ rps · [\d,]+ requests · p95 [\d.]+ ms · errors: none · dropped 0$", proc.stderr, re.M), proc.stderr
+    assert "region us-east-1 (from the local stack)" in proc.stderr
+    log = (run_dir / "locust.log").read_text()
+    assert log.count("results written") == 1 and f"build the report with: harness report {run_dir}" in log
     results = ResultSet.load(run_dir / "results.json")
     assert results.total == 50 and results.outcome_counts()["ok"] == 50
     # CloudWatch (local) agrees with the client: every request counted, server p95 below the client's
@@ -189,7 +359,10 @@ def render_in_chromium(report: Path, tmp_path: Path) -> None:
     assert page["verdictShown"] and "PASSED" in page["verdict"] and "p95 < 2s" in page["verdict"]
     assert [row["cells"][0].split("\n")[0] for row in page["rows"]] == ["list items", "get item", "my profile", "create order", "Total"]
     images = {img["id"]: img for img in page["images"]}
-    assert list(images) == CHARTS
+    # a chart with nothing in it is one sentence (a clean smoke run: no errors, no drops, no throttling)
+    sentences = re.findall(r'<p class="chart-sentence" id="([^"]+)">', report.read_text())
+    assert sentences == ["chart-throttles", "chart-errors", "chart-dropped"]
+    assert list(images) == [c for c in CHARTS if c not in sentences]
     assert all(img["complete"] and img["naturalWidth"] > 0 and img["height"] > 150 for img in images.values())
     assert [u for u in page_requests(netlog) if not u.startswith(("file:", "data:"))] == []
 
@@ -243,3 +416,93 @@ def test_local_run_serves_in_the_foreground_until_ctrl_c(tmp_path: Path) -> None
     assert proc.returncode == 0
     with pytest.raises(OSError):
         urllib.request.urlopen(info["api_url"] + "/_admin/health", timeout=2)
+
+
+# ---- stopping a run, and the local stack -------------------------------------------------------
+
+
+def start_run(tmp_path: Path, name: str, *extra: str) -> tuple[subprocess.Popen[str], Path]:
+    """``harness run --local`` of the smoke scenario stretched to a minute, in its own process
+    group (as a terminal runs it); returns once the load is running."""
+    import time
+
+    run_dir = tmp_path / name
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "scenarios/smoke.toml", "--local", "--set", "load.duration=60s", "--results-dir", str(run_dir), *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "COLUMNS": "200", "HARNESS_STATE_DIR": str(tmp_path / "state")},
+    )  # fmt: skip
+    deadline = time.time() + 90
+    while time.time() < deadline and proc.poll() is None:
+        progress = run_dir / "progress.json"
+        try:
+            if json.loads(progress.read_text()).get("requests", 0) >= 10:
+                return proc, run_dir
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"the run did not start: {proc.communicate()[1][-2000:]}")
+
+
+@pytest.mark.integration
+def test_ctrl_c_keeps_the_local_stack_until_the_metrics_are_pulled(tmp_path: Path) -> None:
+    """A real Ctrl-C reaches the whole process group: moto and the emulator (in sessions of
+    their own) survive it, so the interrupted run still gets its CloudWatch numbers."""
+    import signal
+    import time
+
+    proc, run_dir = start_run(tmp_path, "run")
+    asked = time.time()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-3000:]
+    assert time.time() - asked < 15
+    results = ResultSet.load(run_dir / "results.json")
+    assert results.meta["status"] == "interrupted" and results.total >= 10
+    frame = metrics.load(run_dir)
+    assert frame is not None and metrics.run_value(frame, "count", "Sum") == results.total
+    assert (run_dir / "report.html").exists()
+    assert (run_dir / "locust.log").read_text().count("results written") == 1
+    assert "interrupted: the results above cover what was measured until then; the run was not judged" in err
+    assert "verdict" not in out and "PASSED" not in out
+
+
+@pytest.mark.integration
+def test_ctrl_c_to_harness_alone_stops_locust_within_seconds(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc, run_dir = start_run(tmp_path, "run", "--gate", "p95 < 2s")
+    asked = time.time()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-3000:]
+    assert time.time() - asked < 10  # Locust stops on one SIGTERM; nobody waits 30 s
+    assert ResultSet.load(run_dir / "results.json").meta["status"] == "interrupted"
+    assert "(not judged) PASS p95 < 2s" in out and "verdict" not in out
+
+
+@pytest.mark.integration
+def test_checks_against_a_running_local_stack(tmp_path: Path) -> None:
+    """With a stack from `harness local up`: a second one is refused; a wrong pool and missing
+    test users fail in one line before any load."""
+    env = {"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""}
+    up = harness("local", "up", env=env)
+    assert up.returncode == 0, up.stderr
+    try:
+        second = harness("run", "scenarios/smoke.toml", "--local", "--results-dir", str(tmp_path / "run"), env=env)
+        assert second.returncode == 2
+        assert "a local stack is already running" in one_line_error(second) and "harness local down" in second.stderr
+        wrong = tmp_path / "wrong.toml"
+        wrong.write_text((ROOT / "scenarios/smoke.toml").read_text().replace('user_pool_id = "local"', 'user_pool_id = "us-east-1_nope"'))
+        proc = harness("run", str(wrong), "--results-dir", str(tmp_path / "run"), env=env)
+        assert proc.returncode == 3
+        assert "user pool us-east-1_nope not found in us-east-1" in one_line_error(proc)
+        proc = harness("run", "scenarios/smoke.toml", "--results-dir", str(tmp_path / "run"), env=env)
+        assert proc.returncode == 3
+        line = one_line_error(proc)
+        assert "no test-user password for pool" in line and "harness users create" in line
+        assert not (tmp_path / "run").exists()
+    finally:
+        assert harness("local", "down", env=env).returncode == 0

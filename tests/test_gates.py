@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pandas as pd
 import pytest
 
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, UsageError
 from harness.gates import (
     EXIT_GATE_FAILED,
     EXIT_OK,
@@ -20,6 +20,7 @@ from harness.gates import (
     GateError,
     GateResult,
     Verdict,
+    check_gates,
     evaluate,
     parse_gates,
 )
@@ -120,7 +121,6 @@ def one(expression: str, results: ResultSet, **kwargs) -> GateResult:
         ("max < 5s", "latency", "max", "<", 5000.0, "ms"),
         ("min > 0.5ms", "latency", "min", ">", 0.5, "ms"),
         ("error_rate < 1%", "error_rate", None, "<", 1.0, "%"),
-        ("error_rate < 0.01", "error_rate", None, "<", 1.0, "%"),
         ("throttle_rate == 0", "throttle_rate", None, "==", 0.0, "%"),
         ("auth_error_rate <= 0.5%", "auth_error_rate", None, "<=", 0.5, "%"),
         ("server_error_rate != 0", "server_error_rate", None, "!=", 0.0, "%"),
@@ -128,7 +128,8 @@ def one(expression: str, results: ResultSet, **kwargs) -> GateResult:
         ("transport_error_rate < 2%", "transport_error_rate", None, "<", 2.0, "%"),
         ("dropped_rate < 1%", "dropped_rate", None, "<", 1.0, "%"),
         ("achieved_rate >= 95% of target", "achieved_rate", None, ">=", 95.0, "%"),
-        ("achieved_rate >= 0.95", "achieved_rate", None, ">=", 95.0, "%"),
+        ("achieved_rate >= 0 of target", "achieved_rate", None, ">=", 0.0, "%"),
+        ("error_rate regression <= 0", "error_rate", None, "<=", 0.0, "pp"),
         ("rps >= 100", "rps", None, ">=", 100.0, "rps"),
         ("rps > 100 rps", "rps", None, ">", 100.0, "rps"),
         ("requests >= 1000", "requests", None, ">=", 1000.0, ""),
@@ -337,9 +338,9 @@ def test_percentiles_come_from_merged_histograms_not_averages() -> None:
     [
         ("error_rate < 1%", 25.0, False),
         ("error_rate <= 25%", 25.0, True),
-        ("error_rate == 0.25", 25.0, True),
+        ("error_rate == 25%", 25.0, True),
         ("throttle_rate == 0", 15.0, False),
-        ("throttle_rate < 0.2", 15.0, True),
+        ("throttle_rate < 20%", 15.0, True),
         ("auth_error_rate < 3%", 3.0, False),
         ("server_error_rate <= 5%", 5.0, True),
         ("client_error_rate < 2%", 1.5, True),
@@ -356,16 +357,52 @@ def test_rates(results: ResultSet, expression: str, actual: float, passed: bool)
     assert result.unit == "%"
 
 
-def test_rate_reason_names_the_counts(results: ResultSet) -> None:
-    assert one("error_rate < 1%", results).reason == "50 of 200 requests were not ok"
-    assert one("throttle_rate < 1%", results).reason == "30 of 200 requests were throttled"
+def test_rate_reason_is_a_sentence_with_the_counts(results: ResultSet) -> None:
+    assert one("error_rate < 1%", results).reason == "50 of 200 requests did not get an expected status"
+    assert one("throttle_rate < 1%", results).reason == "30 of 200 requests were throttled (HTTP 429)"
+    assert one("server_error_rate < 1%", results).reason == "10 of 200 requests got a server error (HTTP 5xx)"
+    assert one("auth_error_rate < 1%", results).reason == "6 of 200 requests were refused by auth (HTTP 401/403)"
+    assert one("transport_error_rate < 1%", results).reason == "1 of 200 requests got no response (transport errors)"
+
+
+@pytest.mark.parametrize(
+    "text, readings",
+    [
+        ("error_rate < 1", "write 1% (read as a percentage) or 100% (read as a fraction)"),
+        ("error_rate < 0.01", "write 0.01% (read as a percentage) or 1% (read as a fraction)"),
+        ("throttle_rate <= 5", "write 5% (read as a percentage) or 500% (read as a fraction)"),
+        ("achieved_rate >= 0.95", "write 0.95% (read as a percentage) or 95% (read as a fraction)"),
+        ("achieved_rate >= 0.95 of target", "write 0.95% (read as a percentage) or 95% (read as a fraction)"),
+        ("error_rate regression <= 0.5", "write 0.5pp (read as percentage points) or 50pp (read as a fraction)"),
+    ],
+)
+def test_a_bare_number_on_a_rate_is_refused_with_both_readings(text: str, readings: str) -> None:
+    """``error_rate < 1`` used to read as the fraction 1, i.e. 100 %: a gate that never fails."""
+    with pytest.raises(GateError) as caught:
+        Gate.parse(text)
+    message = str(caught.value)
+    assert "ambiguous" in message and readings in message and "\n" not in message
+    assert Gate.parse("throttle_rate == 0").threshold == 0.0  # 0 reads the same either way
+
+
+def test_check_gates_refuses_before_any_load_what_could_never_be_evaluated() -> None:
+    endpoints = ["list items", "get item"]
+    check_gates(parse_gates(['"list items".p95 < 200ms', "p95 regression <= 10%"]), endpoints=endpoints, baseline=True)
+    with pytest.raises(GateError) as caught:
+        check_gates(parse_gates(['"list itemz".p95 < 200ms']), endpoints=endpoints, baseline=False, path="s.toml")
+    message = str(caught.value)
+    assert message.startswith("s.toml: gate '\"list itemz\".p95 < 200ms': the scenario has no endpoint 'list itemz'")
+    assert "did you mean 'list items'?" in message and caught.value.exit_code == EXIT_USAGE
+    with pytest.raises(UsageError, match="compares with a baseline run: pass --baseline") as caught_usage:
+        check_gates(parse_gates(["p95 regression <= 10%"]), endpoints=endpoints, baseline=False)
+    assert caught_usage.value.exit_code == EXIT_USAGE
 
 
 def test_achieved_and_dropped_rate(results: ResultSet) -> None:
     achieved = one("achieved_rate >= 95% of target", results)
     assert achieved.passed and achieved.actual == pytest.approx(95.0)
     assert achieved.reason == "209 of 220 planned iterations released"
-    assert not one("achieved_rate >= 0.96", results).passed
+    assert not one("achieved_rate >= 96%", results).passed
     dropped = one("dropped_rate < 5%", results)
     assert dropped.actual == pytest.approx(5.0) and not dropped.passed
     assert one("dropped_rate <= 5%", results).passed
@@ -520,7 +557,7 @@ def test_latency_regression(results: ResultSet) -> None:
     assert failed.reason == "95 ms vs baseline 76 ms"
     assert failed.line() == 'FAIL "list items".p95 regression <= 10%: +25% (limit 10%); 95 ms vs baseline 76 ms'
     assert one('"list items".p95 regression <= 25%', results, baseline=baseline).passed
-    assert one('"list items".avg regression <= 0.3', results, baseline=baseline).passed
+    assert one('"list items".avg regression <= 30%', results, baseline=baseline).passed
     # faster than before is a negative regression
     improved = one('"list items".p95 regression <= 0%', baseline, baseline=results)
     assert improved.passed and improved.actual == pytest.approx(-20.0)
@@ -567,7 +604,7 @@ def test_summary_lines(results: ResultSet) -> None:
     assert verdict.summary_lines() == [
         'FAIL "slow".p95 < 300ms: 412.3 ms (limit 300 ms)',
         "FAIL requests >= 1000: 300 (limit 1000)",
-        "FAIL throttle_rate == 0: 10% (limit 0%); 30 of 300 requests were throttled",
+        "FAIL throttle_rate == 0: 10% (limit 0%); 30 of 300 requests were throttled (HTTP 429)",
         "PASS max < 5s: 412.3 ms (limit 5000 ms)",
     ]
 
@@ -617,7 +654,7 @@ def test_junit_xml(results: ResultSet) -> None:
     failures = [c.find("failure") for c in cases]
     assert [f is not None for f in failures] == [True, True, False, False]
     assert failures[0].get("type") == "GateFailed"
-    assert failures[0].get("message") == "FAIL error_rate < 1%: 25% (limit 1%); 50 of 200 requests were not ok"
+    assert failures[0].get("message") == "FAIL error_rate < 1%: 25% (limit 1%); 50 of 200 requests did not get an expected status"
     assert failures[1].get("type") == "GateNotEvaluated"
     assert "no CloudWatch metrics were given" in failures[1].text
     assert cases[2].find("system-out").text.startswith("PASS ")

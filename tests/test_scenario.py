@@ -4,12 +4,13 @@ the field and the fix; the safety limits hold unless overridden."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
 
 from harness.errors import LimitExceeded, ScenarioError
-from harness.scenario import DEFAULT_LIMITS, Scenario, Steady, parse_duration
+from harness.scenario import DEFAULT_LIMITS, Scenario, Steady, apply_overrides, parse_duration
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -248,7 +249,7 @@ def test_unknown_field_lists_the_allowed_ones(tmp_path: Path, text: str, field: 
     with pytest.raises(ScenarioError) as info:
         Scenario.load(path)
     message = assert_one_line(info.value, path, field)
-    assert "is not a known field; remove it or use one of: " in message
+    assert re.search(r"is not a known field; did you mean \w+\? remove it or use one of: ", message)
     listed = message.split("use one of: ", 1)[1].split(" (+")[0].split(", ")
     assert set(allowed) <= set(listed)
     assert field.rsplit(".", 1)[-1] not in listed
@@ -309,7 +310,71 @@ def test_several_errors_report_the_first_and_count_the_rest(tmp_path: Path) -> N
     with pytest.raises(ScenarioError) as info:
         Scenario.load(path)
     message = assert_one_line(info.value, path, "target")
-    assert message.endswith("(+2 more)")
+    assert message.endswith("(+2 more; -v lists them)")
+    details = info.value.details
+    assert len(details) == 3 and details[0] == message.removesuffix(" (+2 more; -v lists them)")
+    assert any("endpoints[0].path" in d for d in details) and any("load.rate" in d for d in details)
+
+
+def test_a_typo_is_named_first_with_the_field_it_misspells(tmp_path: Path) -> None:
+    """``rat = 5`` also makes ``rate`` missing; the typo is what to fix, so it comes first."""
+    path = write(tmp_path, toml(TARGET, EP_LIST, STEADY.replace("rate = 5", "rat = 5")))
+    with pytest.raises(ScenarioError) as info:
+        Scenario.load(path)
+    message = assert_one_line(info.value, path, "load.rat")
+    assert "is not a known field; did you mean rate?" in message and message.endswith("(+1 more; -v lists them)")
+    assert info.value.details[1] == f"{path}: load.rate: is required; add it"
+
+
+@pytest.mark.parametrize(
+    "tables, field, table",
+    [
+        ((TARGET, EP_LIST, STEADY, '[local]\nlatency_ms = 5\ngates = ["p95 < 1s"]\n'), "local.gates", "[local]"),
+        ((TARGET, EP_LIST, STEADY + 'gates = ["p95 < 1s"]\n'), "load.gates", "[load]"),
+        ((TARGET + 'description = "x"\n', EP_LIST, STEADY), "target.description", "[target]"),
+    ],
+)
+def test_a_top_level_key_after_a_table_header_says_so(tmp_path: Path, tables: tuple[str, ...], field: str, table: str) -> None:
+    path = write(tmp_path, toml(*tables))
+    with pytest.raises(ScenarioError) as info:
+        Scenario.load(path)
+    message = assert_one_line(info.value, path, field)
+    assert f"is not a field of {table}: TOML reads every key after a [table] header as part of that table" in message
+    assert "must come before the first [table] header; move it up" in message
+
+
+# ---- --set overrides -------------------------------------------------------------------------
+
+
+def test_overrides_set_fields_validated_like_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, toml(TARGET, EP_LIST, EP_GET, STEADY, AUTH))
+    scenario = Scenario.load(path, overrides=["load.rate=200", "load.duration=30s", "auth.users=7", "endpoints.1.weight=4", 'gates=["p95 < 1s"]'])
+    assert (scenario.load_profile.rate, scenario.load_profile.duration) == (200.0, 30.0)
+    assert scenario.auth is not None and scenario.auth.users == 7
+    assert scenario.endpoints[1].weight == 4 and scenario.gates == ["p95 < 1s"]
+    assert Scenario.load(path).load_profile.rate == 5.0  # the file is untouched
+    with pytest.raises(ScenarioError) as info:
+        Scenario.load(path, overrides=["load.rate=fast"])
+    message = str(info.value)
+    assert message.startswith(f"{path} with --set load.rate=fast: load.rate: ") and "\n" not in message
+    with pytest.raises(ScenarioError, match="did you mean rate"):
+        Scenario.load(path, overrides=["load.rat=5"])
+    with pytest.raises(LimitExceeded):
+        Scenario.load(path, overrides=["load.rate=5000"])
+
+
+@pytest.mark.parametrize("item, fragment", [("load.rate", "write FIELD=VALUE"), ("=5", "write FIELD=VALUE"), ("load..rate=5", "write FIELD=VALUE"), ("endpoints.9.weight=1", "not an item of the list"), ("name.x=1", "is a value, not a table")])
+def test_bad_overrides_say_how_to_write_them(tmp_path: Path, item: str, fragment: str) -> None:
+    path = write(tmp_path, VALID)
+    with pytest.raises(ScenarioError, match=re.escape(fragment)):
+        Scenario.load(path, overrides=[item])
+
+
+def test_apply_overrides_reads_toml_values_and_plain_text() -> None:
+    raw = {"load": {"rate": 1}, "target": {"base_url": "local"}}
+    out = apply_overrides(raw, ["load.rate=2.5", "target.base_url=https://x.execute-api.eu-west-1.amazonaws.com", "load.on=true", 'load.s="q"'])
+    assert out == {"load": {"rate": 2.5, "on": True, "s": "q"}, "target": {"base_url": "https://x.execute-api.eu-west-1.amazonaws.com"}}
+    assert raw == {"load": {"rate": 1}, "target": {"base_url": "local"}}
 
 
 # ---- safety limits ---------------------------------------------------------------------------

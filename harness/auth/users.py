@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.auth.backoff import Backoff, error_code, is_throttling, is_transient
 from harness.auth.explain import explain
@@ -128,7 +126,14 @@ class _Admin:
 
 @contextmanager
 def _progress_bar(enabled: bool, description: str, total: int) -> Iterator[Any]:
-    """A rich progress bar on stderr; a no-op when disabled or stderr is not a terminal."""
+    """A rich progress bar on stderr; a no-op when disabled or stderr is not a terminal. rich is
+    imported here only: a Lambda (the fan-out controller) creates users without it."""
+    if not enabled:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     console = Console(stderr=True)
     show = enabled and console.is_terminal
     progress = Progress(

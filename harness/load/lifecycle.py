@@ -32,6 +32,9 @@ def _add_arguments(parser: Any) -> None:
     group.add_argument("--results-dir", type=str, default="", env_var="HARNESS_RESULTS_DIR", help="Where results.json goes (default reports/<run-id>)")
     group.add_argument("--run-id", type=str, default="", env_var="HARNESS_RUN_ID", help="Run id (default: time and a random suffix)")
     group.add_argument("--override-limits", action="store_true", default=False, env_var="HARNESS_OVERRIDE_LIMITS", help="Allow a scenario to raise its safety limits")
+    group.add_argument("--local", action="store_true", default=False, env_var="HARNESS_LOCAL", help="Start a local stack (moto + API Gateway emulator) with the scenario's test users; stopped when Locust exits")
+    group.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="harness_set", help="Override a scenario field, e.g. --set load.rate=200 (repeatable)")
+    group.add_argument("--progress-file", type=str, default="", env_var="HARNESS_PROGRESS_FILE", help="Write the run's progress here once a second (harness run reads it)")
 
 
 def _on_init(environment: Any, **_: Any) -> None:
@@ -40,7 +43,11 @@ def _on_init(environment: Any, **_: Any) -> None:
         sys.stderr.write("harness: no scenario given; pass --scenario scenarios/smoke.toml (or set HARNESS_SCENARIO)\n")
         sys.exit(2)
     try:
-        scenario = Scenario.load(opts.scenario, override_limits=bool(opts.override_limits))
+        scenario = Scenario.load(opts.scenario, override_limits=bool(opts.override_limits), overrides=getattr(opts, "harness_set", None) or ())
+        if getattr(opts, "local", False):
+            from harness.load.local import attach_local_stack
+
+            attach_local_stack(environment, scenario)
         session = LoadSession(scenario, results_dir=opts.results_dir or None, run_id=opts.run_id or None)
     except HarnessError as exc:
         sys.stderr.write(f"harness: {exc}\n")
@@ -64,12 +71,19 @@ def _on_init(environment: Any, **_: Any) -> None:
             gevent.spawn(runner.quit)
 
         gevent.signal_handler(signal.SIGTERM, on_sigterm)
+    environment.events.test_start.add_listener(lambda **_: setattr(session, "_harness_saved", False))  # see _save
+    if getattr(opts, "progress_file", "") and not isinstance(runner, WorkerRunner):
+        environment.events.test_start.add_listener(lambda **_: gevent.spawn(_write_progress, session, opts.progress_file, isinstance(runner, MasterRunner)))
     if isinstance(runner, MasterRunner):
         _wire_master(environment, session, runner)
     elif isinstance(runner, WorkerRunner):
         _wire_worker(environment, session, runner)
     elif isinstance(runner, LocalRunner):
         wire_local(environment, session, runner)
+    if environment.web_ui is not None:
+        from harness.load.webui import attach_web_ui
+
+        attach_web_ui(environment, session)
 
 
 def _settle_memory() -> None:
@@ -238,13 +252,51 @@ def _wire_master(environment: Any, session: LoadSession, runner: MasterRunner) -
 
 
 def _save(session: LoadSession) -> None:
+    """Write ``results.json`` once per test: Locust may fire test_stop twice for one stop (a
+    SIGTERM handler and its own shutdown both quit the runner); test_start resets this."""
+    if getattr(session, "_harness_saved", False):
+        return
     try:
         path = session.save()
     except OSError as exc:
         log.error("harness: could not write results: %s", exc)
         return
+    session._harness_saved = True  # type: ignore[attr-defined]
     if path is not None:
-        log.info("harness: results written to %s", path)
+        log.info("harness: results written to %s; build the report with: harness report %s", path, path.parent)
+
+
+def _write_progress(session: LoadSession, path: str, master: bool) -> None:
+    """Once a second until the run is over: a small progress snapshot (``harness.progress``)
+    for ``harness run`` to show. A master hears from its workers every 3 s, so its rates
+    look 4 s back."""
+    from harness.progress import ProgressTracker, write_progress
+
+    profile = session.scenario.load_profile
+    tracker = ProgressTracker(
+        plan=session.full_plan,
+        planned_duration=session.planned_duration,
+        profile=profile.profile,
+        planned_total=getattr(profile, "total_calls", None),
+        lag=4 if master else 1,
+    )
+
+    def started() -> float | None:
+        if session.pacer is not None:
+            return session.pacer.t0
+        ready = master and session.expected_workers and len(session.workers_ready) >= session.expected_workers
+        return session.started_at if ready else None
+
+    while True:
+        over = session.done.is_set()
+        try:
+            snapshot = tracker.snapshot(session.results, started_at=started(), status=session.status, phase="done" if over else None)
+            write_progress(path, snapshot)
+        except Exception as exc:  # progress is a nicety: never let it disturb the run
+            log.debug("harness: progress not written: %s", exc)
+        if over:
+            return
+        gevent.sleep(1.0)
 
 
 def register() -> None:

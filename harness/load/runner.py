@@ -4,8 +4,8 @@
     outcome.results_path        # reports/r1/results.json
 
 Locust runs in its own process (it monkey-patches the interpreter with gevent); Locust's own
-CSV, HTML and log land next to ``results.json``. Ctrl-C reaches Locust too; the runner then
-waits for it to write what it measured.
+CSV, HTML and log land next to ``results.json``, and what it prints goes to ``locust.out``.
+Ctrl-C (or SIGTERM) stops Locust within seconds; it still writes what it measured.
 """
 
 from __future__ import annotations
@@ -17,12 +17,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
-__all__ = ["RunOutcome", "run_headless", "LOCUSTFILE"]
+from harness.progress import PROGRESS_FILE
+
+__all__ = ["RunOutcome", "run_headless", "LOCUSTFILE", "STOP_TIMEOUT"]
 
 # by path: importing it would load Locust, which monkey-patches the importing process
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+#: seconds Locust gets to write its results after being asked to stop, before it is killed
+STOP_TIMEOUT = 15.0
 
 
 @dataclass
@@ -45,11 +49,23 @@ def run_headless(
     env: dict[str, str] | None = None,
     processes: int | None = None,
     override_limits: bool = False,
+    overrides: Sequence[str] = (),
     on_tick: Callable[[float], None] | None = None,
+    stop_timeout: float = STOP_TIMEOUT,
 ) -> RunOutcome:
-    """Run ``scenario_path`` headless with Locust; returns when Locust has exited."""
+    """Run ``scenario_path`` headless with Locust; returns when Locust has exited.
+
+    ``overrides`` are ``--set FIELD=VALUE`` texts. ``on_tick(elapsed)`` is called twice a
+    second; meanwhile Locust writes ``progress.json`` into ``run_dir`` (``harness.progress``),
+    which is removed when the run is over.
+
+    Locust runs in a session of its own, so a Ctrl-C in the terminal reaches only this process,
+    which stops Locust once with SIGTERM (Locust then writes what it measured) and waits at
+    most ``stop_timeout`` seconds for it. A second Ctrl-C kills it.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "locust.log"
+    progress_path = run_dir / PROGRESS_FILE
     cmd = [
         sys.executable, "-m", "locust",
         "-f", str(LOCUSTFILE),
@@ -61,34 +77,71 @@ def run_headless(
         "--html", str(run_dir / "locust.html"),
         "--logfile", str(log_path),
         "--only-summary",
+        "--progress-file", str(progress_path),
         "--exit-code-on-error", "0",  # the verdict, not Locust, decides the exit code
     ]  # fmt: skip
     if processes:
         cmd += ["--processes", str(processes)]
     if override_limits:
         cmd.append("--override-limits")
+    for item in overrides:
+        cmd += ["--set", item]
     child_env = {**os.environ, **(env or {})}
     interrupted = False
     with open(run_dir / "locust.out", "wb") as out:
-        proc = subprocess.Popen(cmd, env=child_env, stdout=out, stderr=subprocess.STDOUT)
-        # CI cancels with SIGTERM, which only reaches us: pass it on so Locust stops gracefully.
-        previous = signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
-        start = time.time()
-        while True:
-            try:
-                code = proc.wait(timeout=0.5)
-                break
-            except subprocess.TimeoutExpired:
-                if on_tick:
-                    on_tick(time.time() - start)
-            except KeyboardInterrupt:
-                # The terminal sent SIGINT to Locust too; give it time to write results.
-                interrupted = True
+        proc = subprocess.Popen(cmd, env=child_env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        stop = _Stopper(proc)
+        # CI cancels with SIGTERM: stop Locust the same way as on Ctrl-C
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.request())
+        try:
+            start = time.time()
+            code: int | None = None
+            while code is None:
                 try:
-                    code = proc.wait(timeout=30)
-                except (subprocess.TimeoutExpired, KeyboardInterrupt):
-                    proc.send_signal(signal.SIGTERM)
-                    code = proc.wait(timeout=15)
-                break
-        signal.signal(signal.SIGTERM, previous)
+                    try:
+                        code = proc.wait(timeout=0.5)
+                    except subprocess.TimeoutExpired:
+                        if stop.requested_at is not None and time.time() - stop.requested_at > stop_timeout:
+                            stop.kill()
+                        elif on_tick:
+                            on_tick(time.time() - start)
+                except KeyboardInterrupt:
+                    if stop.requested_at is not None:
+                        stop.kill()  # a second Ctrl-C: now
+                    else:
+                        stop.request()
+            interrupted = stop.requested_at is not None
+            if on_tick:
+                on_tick(time.time() - start)  # the final snapshot: the run as it ended
+        except BaseException:
+            stop.kill()
+            proc.wait()
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            progress_path.unlink(missing_ok=True)
     return RunOutcome(run_dir=run_dir, exit_code=code, interrupted=interrupted, log_path=log_path)
+
+
+class _Stopper:
+    """Stops the Locust process: once with SIGTERM (it writes its results), then for good."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.requested_at: float | None = None
+
+    def request(self) -> None:
+        """SIGTERM to Locust's main process only: with ``--processes`` it asks its workers for
+        what they measured since their last report before it saves and stops them."""
+        if self.requested_at is None:
+            self.requested_at = time.time()
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL to Locust and its ``--processes`` workers (its own process group)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass

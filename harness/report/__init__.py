@@ -12,7 +12,7 @@ Inside, one module per noun, in the order data flows::
     server.py      ServerMetrics: lookups over the CloudWatch frame from harness.metrics
     tables.py      endpoint table, run facts, statuses, transport errors, server values
     analysis.py    who throttled first; deltas and regressions against a baseline
-    charts.py      Chart: six matplotlib figures (Agg, no pyplot) as PNG
+    charts.py      Chart: six matplotlib figures (Agg, no pyplot) as PNG; one with nothing in it is a sentence
     content.py     ReportContent: everything the report says, computed once
     html.py        report.html from templates/report.html.j2 (jinja2)
     markdown.py    summary.md for $GITHUB_STEP_SUMMARY

@@ -25,6 +25,10 @@ __all__ = [
     "ComparisonRow",
     "compare",
     "compare_server",
+    "Regression",
+    "BaselineComparison",
+    "compare_runs",
+    "comparability",
     "LATENCY_REGRESSION",
     "ERROR_RATE_REGRESSION_PP",
     "RATE_REGRESSION",
@@ -101,7 +105,7 @@ def who_throttled(timeline: Timeline, server: ServerMetrics) -> list[ThrottleFin
         found = server.first_nonzero(key, keys, "Sum")
         if found is None:
             if key != "states":  # Step Functions only matters when the target uses it
-                findings.append(ThrottleFinding(layer, signal, NO_DATA, note="no CloudWatch data for this run" if not server.available else f"no {layer} metrics", label=label))
+                findings.append(ThrottleFinding(layer, signal, NO_DATA, note=server.why_no_data(key), label=label))
             continue
         start, period, total = found
         if math.isnan(start):
@@ -232,6 +236,110 @@ def compare(current: Sequence[dict[str, Any]], baseline: Sequence[dict[str, Any]
         cells = {m: Delta(_num(b, m), _num(c, m), judge(kind, _num(b, m), _num(c, m)) if b and c else None) for m, kind in COMPARED.items()}
         rows.append(ComparisonRow(name, cells, only_in="baseline" if c is None else "current" if b is None else None))
     return rows
+
+
+#: what a regression in each judged kind is called, in the order headlines name them
+KIND_NAMES = {"latency": "latency", "errors": "errors", "rate": "achieved rate"}
+_METRIC_NAMES = {"p50_ms": "p50", "p95_ms": "p95", "p99_ms": "p99", "error_rate": "not ok", "rps": "achieved rate"}
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One metric of one endpoint (or ``Total``) that got worse than the baseline allows."""
+
+    endpoint: str
+    metric: str  # a COMPARED key: "p95_ms", "error_rate", "rps"
+    kind: str  # "latency", "errors" or "rate"
+    delta: Delta
+
+    def text(self) -> str:
+        """``Total p95: 25.0 ms → 46.2 ms (+84.8 %)``."""
+        d, name = self.delta, _METRIC_NAMES.get(self.metric, self.metric)
+        if self.kind == "errors":
+            return f"{self.endpoint} {name}: {fmt.pct(d.baseline)} → {fmt.pct(d.current)} ({fmt.signed(d.absolute, 'pp')})"
+        show = fmt.ms if self.kind == "latency" else (lambda v: f"{fmt.rate(v)} rps")
+        return f"{self.endpoint} {name}: {show(d.baseline)} → {show(d.current)} ({fmt.signed_pct(d.percent)})"
+
+
+@dataclass(frozen=True)
+class BaselineComparison:
+    """This run against a baseline: the rows, what regressed, and why the two may not compare."""
+
+    rows: list[ComparisonRow]
+    regressions: list[Regression]
+    warnings: list[str]  # reasons the runs are not like for like; empty when they are
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds that regressed, in headline order: ``["latency", "errors"]``."""
+        found = {r.kind for r in self.regressions}
+        return [k for k in KIND_NAMES if k in found]
+
+    @property
+    def improved(self) -> list[str]:
+        """The kinds that improved (on the Total row) and did not also regress anywhere."""
+        total = self.rows[-1] if self.rows else None
+        kinds = {COMPARED[m] for m, d in (total.cells.items() if total else []) if d.flag == "improvement" and COMPARED.get(m)}
+        return [k for k in KIND_NAMES if k in kinds and k not in self.kinds]
+
+    def headline(self) -> str:
+        """``Regressed against the baseline: latency and errors`` (or that nothing did)."""
+        if not self.kinds:
+            return "No regressions against the baseline"
+        text = "Regressed against the baseline: " + _join([KIND_NAMES[k] for k in self.kinds])
+        if self.improved:
+            text += "; improved: " + _join([KIND_NAMES[k] for k in self.improved])
+        return text
+
+
+def compare_runs(
+    results: Any, baseline: Any, *, rows: Sequence[dict[str, Any]] | None = None, baseline_rows: Sequence[dict[str, Any]] | None = None
+) -> BaselineComparison:
+    """Compare two ``ResultSet``s: the endpoint rows side by side, every regression, and the
+    reasons they are not comparable (``comparability``). ``rows`` saves recomputing them."""
+    from .tables import endpoint_rows
+
+    table = compare(rows if rows is not None else endpoint_rows(results), baseline_rows if baseline_rows is not None else endpoint_rows(baseline))
+    found = [
+        Regression(row.endpoint, metric, str(COMPARED[metric]), delta)
+        for row in table
+        for metric, delta in row.cells.items()
+        if delta.flag == "regression"
+    ]
+    found.sort(key=lambda r: (list(KIND_NAMES).index(r.kind), r.endpoint != "Total"))
+    return BaselineComparison(rows=table, regressions=found, warnings=comparability(results, baseline))
+
+
+def comparability(results: Any, baseline: Any) -> list[str]:
+    """Why two runs are not like for like: another scenario, profile, planned load or set of
+    endpoints, or a run that did not complete. Empty when they compare."""
+    out: list[str] = []
+    mine, theirs = results.meta, baseline.meta
+    for key, label in (("scenario", "scenario"), ("profile", "load profile")):
+        if mine.get(key) and theirs.get(key) and mine.get(key) != theirs.get(key):
+            out.append(f"the baseline ran {label} {theirs[key]!r}, this run {mine[key]!r}")
+    if results.plan and baseline.plan and _plan_summary(results.plan) != _plan_summary(baseline.plan):
+        out.append(f"the planned load differs ({_plan_text(baseline.plan)} in the baseline, {_plan_text(results.plan)} now)")
+    names, base_names = set(results.endpoint_names()), set(baseline.endpoint_names())
+    if names and base_names and names != base_names:
+        out.append("the endpoints differ (" + ", ".join(sorted(names ^ base_names)) + " in only one run)")
+    for which, meta in (("the baseline", theirs), ("this run", mine)):
+        status = meta.get("status")
+        if status and status != "completed":
+            out.append(f"{which} was {status}")
+    return out
+
+
+def _plan_summary(plan: Sequence[dict[str, Any]]) -> tuple[float, float, float]:
+    duration = max(float(s["end"]) for s in plan)
+    peak = max(max(float(s["rate_from"]), float(s["rate_to"])) for s in plan)
+    total = sum((float(s["rate_from"]) + float(s["rate_to"])) / 2 * (float(s["end"]) - float(s["start"])) for s in plan)
+    return round(duration, 1), round(peak, 1), round(total)
+
+
+def _plan_text(plan: Sequence[dict[str, Any]]) -> str:
+    duration, peak, total = _plan_summary(plan)
+    return f"{total:,.0f} requests over {duration:g} s, peak {peak:g} rps"
 
 
 #: (label, layer, key, stat, judged as)

@@ -1,7 +1,9 @@
 """Charts: matplotlib figures (Agg, no pyplot, no global state) rendered to PNG bytes.
 
 Every chart has an ``id``, a title, axis labels and alt text. A data source that is missing is
-named in ``notes`` (and written on the chart) instead of being drawn as zeros::
+named in ``notes`` (``<metric>: no data (<why>)``, and written on the chart) instead of being
+drawn as zeros. A chart with nothing in it (no errors, no drops) is one ``sentence`` and no
+picture::
 
     charts = build_charts(timeline, server, results.plan)
     charts[0].id, charts[0].png[:8]        # ("chart-rate", b"\\x89PNG\\r\\n\\x1a\\n")
@@ -23,7 +25,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
 from .formatting import elapsed as fmt_elapsed
 from .quantiles import FlatHistograms
-from .server import THROTTLE_SIGNALS, Series, ServerMetrics
+from .server import THROTTLE_SIGNALS, Series, ServerMetrics, no_data
 from .timeline import Timeline
 
 __all__ = ["Chart", "build_charts", "COLORS"]
@@ -70,6 +72,12 @@ class Chart:
     notes: list[str] = field(default_factory=list)  # a data source is missing
     info: list[str] = field(default_factory=list)  # worth knowing, nothing missing
     series: list[str] = field(default_factory=list)  # the legend: what is drawn
+    sentence: str = ""  # a chart with nothing in it is this one sentence instead (and no picture)
+    edges: dict[str, list[float]] = field(default_factory=dict, repr=False)  # each step line's left edges (s), by label
+
+    @property
+    def empty(self) -> bool:
+        return not self.png
 
     @property
     def data_uri(self) -> str:
@@ -77,7 +85,9 @@ class Chart:
 
     @property
     def size(self) -> tuple[int, int]:
-        """(width, height) in pixels, read from the PNG header."""
+        """(width, height) in pixels, read from the PNG header; (0, 0) for a sentence."""
+        if not self.png:
+            return 0, 0
         return int.from_bytes(self.png[16:20], "big"), int.from_bytes(self.png[20:24], "big")
 
 
@@ -99,25 +109,31 @@ def build_charts(timeline: Timeline, server: ServerMetrics, plan: Sequence[dict[
 def rate_chart(timeline: Timeline, plan: Sequence[dict[str, Any]]) -> Chart:
     p = _Plot(timeline, counts=True)
     f = timeline.frame
-    if plan:
+    # The plan as planned requests per whole second (the pacer's count), on the same second
+    # boundaries as the measured series, so that a step in the plan and in the measurements
+    # line up; drawn wide and light underneath, so the measured lines stay visible on top.
+    planned = dict(color=COLORS["planned"], lw=3.2, alpha=0.28, solid_capstyle="butt", label="planned requests / s", zorder=2)
+    if timeline.has_pacer and f["target"].sum() > 0:
+        p.step(f["elapsed"], f["target"], **planned)
+    elif plan:
         xs = [float(x) for seg in plan for x in (seg["start"], seg["end"])]
         ys = [float(y) for seg in plan for y in (seg["rate_from"], seg["rate_to"])]
-        p.ax.plot(xs, ys, color=COLORS["planned"], lw=1.6, ls="--", label="planned rate", zorder=4)
-    elif timeline.has_pacer:
-        p.step(f["elapsed"], f["target"], color=COLORS["planned"], lw=1.4, ls="--", label="target (pacer)", zorder=4)
+        p.ax.plot(xs, ys, **planned)
+        p.info.append("The plan is drawn as planned (no per-second pacer counts in this run)")
     else:
         p.notes.append("no plan recorded for this run: only the achieved rate is shown")
     if f.empty:
         p.notes.append("no requests were recorded")
     else:
-        p.step(f["elapsed"], f["requests"], color=COLORS["sent"], lw=1.0, label="achieved: requests sent / s")
-        p.step(f["elapsed"], f["ok"], color=COLORS["ok"], lw=0.9, alpha=0.85, label="ok responses / s")
+        p.step(f["elapsed"], f["requests"], color=COLORS["sent"], lw=1.4, label="achieved: requests sent / s", zorder=4)
+        p.step(f["elapsed"], f["ok"], color=COLORS["ok"], lw=1.1, ls=(0, (4, 2)), label="ok responses / s", zorder=5)
     return p.finish(
         "chart-rate",
         "Target vs achieved rate",
         "requests per second",
-        alt="Planned request rate over time (dashed) against the requests actually sent and answered ok, per second.",
-        caption="The planned profile is the scenario's load plan; achieved counts every request by the second it started.",
+        alt="Planned requests per second (wide, light) against the requests actually sent and answered ok, per second.",
+        caption="All three lines count requests by the whole second they were planned or started in, so they share the same second "
+        "boundaries; a planned step inside a second shows as that second's partial count.",
     )
 
 
@@ -153,22 +169,29 @@ def server_latency_chart(timeline: Timeline, server: ServerMetrics, flat_ok: Fla
         lo = int(bins.min())
         n = int(bins.max()) - lo + 1
         p95 = flat_ok.percentiles(bins - lo, n, (0.95,))[:, 0] / 1000.0
-        p.step(f["elapsed"], f["p95_ms"], color=COLORS["p95"], lw=0.7, alpha=0.35, label="client p95 per second")
-        p.step(grid0 + (np.arange(n) + lo) * period - timeline.origin, p95, width=period, color=COLORS["p95"], lw=2.0, label=f"client p95 per {period} s")
+        p.step(f["elapsed"], f["p95_ms"], color=COLORS["p95"], lw=0.7, alpha=0.35, label="client p95 per second", zorder=5)
+        p.step(grid0 + (np.arange(n) + lo) * period - timeline.origin, p95, width=period, color=COLORS["p95"], lw=2.2, label=f"client p95 per {period} s", zorder=6)
     elif has_client:
-        p.step(f["elapsed"], f["p95_ms"], color=COLORS["p95"], lw=1.0, label="client p95 per second")
+        p.step(f["elapsed"], f["p95_ms"], color=COLORS["p95"], lw=1.6, label="client p95 per second", zorder=6)
     several = len(latency) > 1 or len(integration) > 1
-    for series, name, color in [(s, "API Gateway Latency p95", COLORS["apigw"]) for s in latency] + [
-        (s, "API Gateway IntegrationLatency p95", COLORS["integration"]) for s in integration
+    # CloudWatch underneath and thinner, IntegrationLatency dashed: the client's line stays visible
+    for series, name, color, ls in [(s, "API Gateway Latency p95", COLORS["apigw"], "-") for s in latency] + [
+        (s, "API Gateway IntegrationLatency p95", COLORS["integration"], "--") for s in integration
     ]:
-        p.cloudwatch(series, color=color, lw=2.0, label=f"{name} ({series.resource})" if several else name)
+        p.cloudwatch(series, color=color, lw=1.3, ls=ls, zorder=3, label=f"{name} ({series.resource})" if several else name)
     if not server.available:
         p.notes.append(NO_CLOUDWATCH + ": only the client's p95 is shown")
     else:
         if not latency:
-            p.notes.append("no API Gateway Latency p95 in the CloudWatch data")
+            p.notes.append(no_data("API Gateway Latency p95", server.why_no_data("apigw")))
         if not integration:
-            p.notes.append("no API Gateway IntegrationLatency p95 in the CloudWatch data")
+            p.notes.append(no_data("API Gateway IntegrationLatency p95", server.why_no_data("apigw")))
+        below = _periods_below(latency, integration)
+        if below:
+            p.info.append(
+                f"API Gateway Latency p95 is below IntegrationLatency p95 in {below} period{'s' if below != 1 else ''}: requests API Gateway "
+                "answers itself (429 throttles, 401/403 from the authorizer) count in Latency with tiny values but never reach the integration"
+            )
     if has_client:
         p.log_if_skewed(f["p95_ms"], f["p50_ms"])
     return p.finish(
@@ -176,16 +199,21 @@ def server_latency_chart(timeline: Timeline, server: ServerMetrics, flat_ok: Fla
         "Client p95 vs API Gateway p95",
         "p95 latency (ms)",
         alt="Client p95 latency against CloudWatch API Gateway Latency p95 and IntegrationLatency p95 over time.",
-        caption="Client minus API Gateway Latency is the network plus the client; Latency minus IntegrationLatency is "
-        "API Gateway's own overhead (authorizer, throttling, mapping). CloudWatch counts every request, the client line only ok ones.",
+        caption="Client minus API Gateway Latency is the network plus the client. Latency minus IntegrationLatency is API Gateway's "
+        "own overhead (authorizer, mapping) only while every request reaches the integration: requests it rejects itself (throttled, "
+        "unauthorized) count in Latency with a millisecond or two and not in IntegrationLatency, which pulls Latency's p95 down, even "
+        "below IntegrationLatency's. CloudWatch counts every request, the client line only ok ones.",
     )
 
 
 def throttle_chart(timeline: Timeline, server: ServerMetrics) -> Chart:
     p = _Plot(timeline, counts=True)
     f = timeline.frame
-    if not f.empty:  # on top, so that a CloudWatch line with the same values shows around it
-        p.step(f["elapsed"], f["throttled"], color=COLORS["throttled"], lw=1.2, label="client: HTTP 429 / s", zorder=5)
+    anything = False
+    if not f.empty:  # the client's 429s as a filled area; CloudWatch's layers as dashed lines on top
+        p.ax.fill_between(*_steps(f["elapsed"], f["throttled"]), color=COLORS["throttled"], alpha=0.22, lw=0, zorder=2)
+        p.step(f["elapsed"], f["throttled"], color=COLORS["throttled"], lw=1.0, label="client: HTTP 429 / s", zorder=3)
+        anything = bool(f["throttled"].sum() > 0)
     periods: set[int] = set()
     for _, key, keys, _, label, _, _ in THROTTLE_SIGNALS:
         if key not in COLORS:  # drawn: the layers with a colour (not Step Functions)
@@ -193,18 +221,22 @@ def throttle_chart(timeline: Timeline, server: ServerMetrics) -> Chart:
         parts = [s for s in (server.series(key, k, "Sum") for k in keys) if s is not None]
         if not parts:
             if server.available:
-                p.notes.append(f"no {label} in the CloudWatch data")
+                p.notes.append(no_data(label, server.why_no_data(key)))
             continue
         values = pd.concat([s.values for s in parts], axis=1).sum(axis=1, min_count=1).sort_index()
         period = parts[0].period
         if period > 1 and values.notna().any():
             periods.add(period)
+        anything = anything or bool((values.fillna(0) > 0).any())
         line = Series(values=values / period, period=period, resource="", metric=parts[0].metric)
-        p.cloudwatch(line, color=COLORS[key], lw=3.0, alpha=0.6, label=f"{label} / s")
+        p.cloudwatch(line, color=COLORS[key], lw=1.6, ls=_DASHES[key], zorder=4, label=f"{label} / s")
     if not server.available:
         p.notes.append(NO_CLOUDWATCH + ": only the client's 429s are shown")
     if periods:
         p.info.append(f"CloudWatch lines are each period's sum divided by its length ({'/'.join(str(x) for x in sorted(periods))} s)")
+    if not anything and not f.empty:
+        measured = "the client" + (" and every layer CloudWatch reported on" if server.available else "")
+        p.sentence = f"No throttling: {measured} saw no rejected requests."
     return p.finish(
         "chart-throttles",
         "Throttling by layer",
@@ -223,7 +255,7 @@ def error_chart(timeline: Timeline) -> Chart:
     if f.empty:
         p.notes.append("no requests were recorded")
     elif not drawn:
-        p.info.append("No errors: every request got an expected status")
+        p.sentence = "No errors: every request got an expected status."
     elif len(drawn) < len(ERROR_CLASSES):
         p.info.append("No requests in: " + ", ".join(ERROR_LABELS[c] for c in ERROR_CLASSES if c not in drawn))
     return p.finish(
@@ -238,12 +270,11 @@ def error_chart(timeline: Timeline) -> Chart:
 def dropped_chart(timeline: Timeline) -> Chart:
     p = _Plot(timeline, counts=True)
     f = timeline.frame
-    if timeline.has_pacer:
+    if timeline.has_pacer and f["dropped"].sum() == 0:
+        p.sentence = "No iterations were dropped: a virtual user was free for every planned request."
+    elif timeline.has_pacer:
         p.ax.fill_between(*_steps(f["elapsed"], f["dropped"]), color=COLORS["dropped"], alpha=0.25, lw=0)
         p.step(f["elapsed"], f["dropped"], color=COLORS["dropped"], lw=1.0, label="dropped iterations / s")
-        if f["dropped"].sum() == 0:
-            p.info.append("No iterations were dropped: a virtual user was free for every planned request")
-            p.ax.text(0.5, 0.5, "no iterations were dropped", transform=p.ax.transAxes, ha="center", va="center", fontsize=11, color="#616161")
     else:
         p.notes.append("no pacer data for this run (planned, released and dropped iterations were not recorded)")
     return p.finish(
@@ -268,6 +299,8 @@ class _Plot:
         self.notes: list[str] = []
         self.info: list[str] = []
         self.gaps = False
+        self.sentence = ""  # set: the chart has nothing to show and becomes this sentence
+        self.edges: dict[str, list[float]] = {}
         self.fig = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI, layout="constrained")
         FigureCanvasAgg(self.fig)
         ax = self.ax = self.fig.add_subplot()
@@ -280,6 +313,8 @@ class _Plot:
         ax.set_axisbelow(True)
 
     def step(self, x: Any, y: Any, *, width: float = 1.0, **style: Any) -> None:
+        if style.get("label"):
+            self.edges[style["label"]] = [float(v) for v in np.asarray(x, dtype=float)]
         self.ax.plot(*_steps(x, y, width), **style)
 
     def cloudwatch(self, series: Series, *, label: str, **style: Any) -> None:
@@ -287,7 +322,7 @@ class _Plot:
         without any datapoint is named in a note instead of being drawn."""
         values = series.values
         if values.isna().all():
-            self.notes.append(f"no datapoints for {label} in the CloudWatch data")
+            self.notes.append(no_data(label, "CloudWatch returned no datapoints"))
             return
         self.gaps = self.gaps or bool(values.isna().any())
         self.step(values.index.to_numpy(dtype=float) - self.timeline.origin, values.to_numpy(dtype=float), width=series.period, label=label, **style)
@@ -299,6 +334,8 @@ class _Plot:
             self.ax.set_yscale("log")
 
     def finish(self, chart_id: str, title: str, ylabel: str, *, alt: str, caption: str) -> Chart:
+        if self.sentence:  # nothing to draw: one sentence instead of a full-size empty chart
+            return Chart(id=chart_id, title=title, alt=alt, caption=caption, png=b"", notes=self.notes, info=self.info, sentence=self.sentence)
         ax, f = self.ax, self.timeline.frame
         if self.gaps:
             self.info.append("Gaps are CloudWatch periods without datapoints (not zeros)")
@@ -327,7 +364,19 @@ class _Plot:
         ax.set_title(title, loc="left", fontsize=12, fontweight="bold", color="#212121", pad=(24 if ncol == len(handles) else 38) if handles else 8)
         buf = io.BytesIO()
         self.fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
-        return Chart(id=chart_id, title=title, alt=alt, caption=caption, png=buf.getvalue(), notes=self.notes, info=self.info, series=list(labels))
+        return Chart(id=chart_id, title=title, alt=alt, caption=caption, png=buf.getvalue(), notes=self.notes, info=self.info, series=list(labels), edges=self.edges)
+
+
+#: line styles of the CloudWatch layers on the throttling chart (the client's 429s are an area)
+_DASHES: dict[str, Any] = {"apigw": (0, (5, 2)), "lambda": (0, (2, 2)), "cognito": (0, (6, 2, 1, 2))}
+
+
+def _periods_below(latency: list[Series], integration: list[Series]) -> int:
+    """Periods in which API Gateway Latency p95 is below IntegrationLatency p95 (one resource each)."""
+    if len(latency) != 1 or len(integration) != 1:
+        return 0
+    both = pd.concat([latency[0].values, integration[0].values], axis=1, join="inner").dropna()
+    return int((both.iloc[:, 0] < both.iloc[:, 1]).sum()) if not both.empty else 0
 
 
 def _steps(x: Any, y: Any, width: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from harness.results import ResultSet
 
-from .analysis import ComparisonRow, Delta, ThrottleFinding, compare, compare_server, throttle_story, who_throttled
+from .analysis import BaselineComparison, ComparisonRow, Delta, ThrottleFinding, compare_runs, compare_server, throttle_story, who_throttled
 from .charts import Chart, build_charts
 from .quantiles import FlatHistograms
 from .server import ServerMetrics
@@ -49,7 +49,7 @@ class ReportContent:
     title: str
     results: ResultSet
     verdict: dict[str, Any] | None
-    verdict_state: str  # "passed", "failed" or "no gates"
+    verdict_state: str  # "passed", "failed", "no gates" or "not judged" (the run did not complete)
     status: str
     error: str | None
     facts: list[tuple[str, str]]
@@ -67,6 +67,7 @@ class ReportContent:
     errors: list[dict[str, Any]]
     token_throttle_retries: int
     comparison: list[ComparisonRow] | None = None
+    baseline_comparison: BaselineComparison | None = None
     server_comparison: list[tuple[str, Delta]] | None = None
     baseline_facts: dict[str, Any] | None = None
     generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
@@ -84,6 +85,8 @@ class ReportContent:
         verdict_dict = normalise_verdict(verdict)
         if verdict_dict is None or not verdict_dict["gates"]:
             state = "no gates"
+        elif (results.meta.get("status") or "completed") != "completed":
+            state = "not judged"  # gates on part of a run are shown, never as its verdict
         else:
             state = "passed" if verdict_dict["passed"] else "failed"
         names = results.endpoint_names()
@@ -127,7 +130,8 @@ class ReportContent:
             token_throttle_retries=int((meta.get("token_stats") or {}).get("throttle_retries", 0) or 0),
         )
         if baseline is not None:
-            content.comparison = compare(rows, endpoint_rows(baseline))
+            content.baseline_comparison = compare_runs(results, baseline, rows=rows)
+            content.comparison = content.baseline_comparison.rows
             content.server_comparison = compare_server(server, ServerMetrics(baseline_metrics)) if metrics is not None or baseline_metrics is not None else None
             base_facts = dict(run_facts(baseline))
             content.baseline_facts = {
@@ -135,7 +139,7 @@ class ReportContent:
                 "started": base_facts.get("Started (UTC)", "–"),
                 "scenario": base_facts.get("Scenario", "–"),
                 "profile": base_facts.get("Load profile", "–"),
-                "same_load": base_facts.get("Scenario") == fact.get("Scenario") and base_facts.get("Load profile") == fact.get("Load profile"),
+                "same_load": not content.baseline_comparison.warnings,
             }
         return content
 

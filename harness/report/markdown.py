@@ -12,7 +12,7 @@ from .formatting import count, ms, pct, rate, signed, signed_pct, value
 
 __all__ = ["render_markdown"]
 
-_ICONS = {"passed": "✅", "failed": "❌", "no gates": "⚪"}
+_ICONS = {"passed": "✅", "failed": "❌", "no gates": "⚪", "not judged": "⚠️"}
 
 
 def _cell(text: object) -> str:
@@ -36,8 +36,10 @@ def render_markdown(content: ReportContent) -> str:
         head = f"{len(failing)} of {len(gates)} gate{plural} failed"
     elif c.verdict_state == "passed":
         head = f"all {len(gates)} gate{plural} passed"
+    elif c.verdict_state == "not judged":
+        head = f"run {c.status}, not judged"
     else:
-        head = "no gates"
+        head = "no gates: measured, not judged"
     lines.append(f"## {_ICONS[c.verdict_state]} {c.title}: {head}")
     lines.append("")
     lines.append(
@@ -46,6 +48,8 @@ def render_markdown(content: ReportContent) -> str:
     )
     if c.status != "completed":
         lines += ["", f"> ⚠️ The run was **{c.status}**; its numbers cover only part of the plan." + (f" Reason: `{c.error}`" if c.error else "")]
+    if c.fact("Shards") != "–":
+        lines += ["", f"Shards: {c.fact('Shards')}"]
     if gates:
         lines.append("")
         rows = [
@@ -101,8 +105,9 @@ def render_markdown(content: ReportContent) -> str:
 
     if c.comparison is not None:
         lines += ["", "### Compared with the baseline", ""]
-        if c.baseline_facts and not c.baseline_facts["same_load"]:
-            lines += ["> The baseline ran a different scenario or load profile: compare with care.", ""]
+        bc = c.baseline_comparison
+        if bc is not None and bc.warnings:
+            lines += [f"> ⚠️ Not like for like: {'; '.join(bc.warnings)}. Compare with care.", ""]
         metrics = [m for m in COMPARED if m not in ("requests", "max_ms")]
         header = ["Endpoint", "rps", "p50", "p95", "p99", "not ok"]
         rows = []
@@ -119,8 +124,11 @@ def render_markdown(content: ReportContent) -> str:
                 cells.append(text + (" 🔺" if d.flag == "regression" else " 🟢" if d.flag == "improvement" else ""))
             rows.append(cells)
         lines += _table(header, rows, "lrrrrr")
-        regressed = c.regressions
-        lines += ["", f"**Regressions:** {', '.join(regressed)}" if regressed else "No regressions against the baseline."]
+        if bc is not None and bc.regressions:
+            lines += ["", f"**{bc.headline()}**", ""]
+            lines += [f"- {r.text()}" for r in bc.regressions]
+        else:
+            lines += ["", "No regressions against the baseline."]
 
     lines += ["", "<sub>Charts, CloudWatch numbers and status codes: see `report.html` in the run directory.</sub>", ""]
     return "\n".join(lines)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from harness.metrics import COLUMNS
 
-__all__ = ["THROTTLE_SIGNALS", "ServerMetrics", "Series"]
+__all__ = ["THROTTLE_SIGNALS", "NOT_MEASURED", "ServerMetrics", "Series", "no_data"]
 
 _ADDITIVE = {"Sum", "SampleCount"}
 
@@ -35,6 +35,20 @@ THROTTLE_SIGNALS: tuple[tuple[str, str, tuple[str, ...], str, str, str, bool], .
     ("Cognito", "cognito", ("sign_in_throttles", "token_refresh_throttles"), "SignInThrottles + TokenRefreshThrottles > 0", "Cognito throttles", "", False),
     ("Step Functions", "states", ("execution_throttled",), "ExecutionThrottled > 0", "Step Functions ExecutionThrottled", "", True),
 )
+
+
+#: why a layer has no rows in the frame at all: the scenario named nothing to measure there
+NOT_MEASURED = {
+    "apigw": "not measured: the run names no API for CloudWatch (target.api_id and target.stage)",
+    "lambda": "not measured: the scenario names no functions in target.lambda_functions",
+    "cognito": "not measured: the scenario has no user pool",
+    "states": "not measured: the run uses no state machine",
+}
+
+
+def no_data(label: str, why: str) -> str:
+    """``Lambda Throttles: no data (not measured: ...)``: one wording for every missing source."""
+    return f"{label}: no data ({why})"
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,15 @@ class ServerMetrics:
     @property
     def available(self) -> bool:
         return self.frame is not None
+
+    def why_no_data(self, layer: str) -> str:
+        """Why a layer's metric has no data, said the same way everywhere (charts, tables):
+        no CloudWatch data at all, a layer the run did not measure, or no datapoints."""
+        if self.frame is None:
+            return "no CloudWatch data for this run"
+        if not (self.frame["layer"] == layer).any():
+            return NOT_MEASURED.get(layer, f"the run did not measure {layer}")
+        return "CloudWatch returned no datapoints"
 
     def _rows(self, layer: str, key: str | None = None, stat: str | None = None, scope: str | None = None) -> pd.DataFrame | None:
         if self.frame is None:

@@ -98,6 +98,9 @@ def run_facts(results: ResultSet) -> list[tuple[str, str]]:
         ("Test users (Cognito)", _int(meta.get("users"))),
         ("Workers", _int(meta.get("workers"))),
     ]
+    shards = meta.get("shards") or []
+    if shards:  # a distributed run (harness fanout): how each worker's shard ended
+        facts.append(("Shards", shard_summary(meta)))
     pacer = results.pacer_totals()
     if pacer.target or pacer.released or pacer.dropped:
         facts.append(("Iterations planned / released / dropped", f"{pacer.target:,.0f} / {pacer.released:,} / {pacer.dropped:,}"))
@@ -116,6 +119,24 @@ def run_facts(results: ResultSet) -> list[tuple[str, str]]:
         )
     facts += [("Run id", str(meta.get("run_id") or results.run_id or "–")), ("Tool", str(meta.get("tool") or "harness"))]
     return facts
+
+
+def shard_summary(meta: dict[str, Any]) -> str:
+    """A distributed run's shards in one line: how many completed, which failed and why, and
+    the latest start (a worker that started late skipped releases rather than shift its plan)."""
+    shards = meta.get("shards") or []
+    completed = sum(1 for s in shards if s.get("status") == "completed")
+    text = f"{completed:,} of {len(shards):,} completed"
+    failed = meta.get("failed_shards") or []
+    if failed:
+        named = "; ".join(f"shard {f['index']} (segment {f['segment']}): {f.get('reason') or 'failed'}" for f in failed[:5])
+        text += f"; {len(failed):,} failed: {named}" + (f"; and {len(failed) - 5:,} more" if len(failed) > 5 else "")
+    late = [s for s in shards if (s.get("late_start_ms") or 0) > 0]
+    if late:
+        worst = max(late, key=lambda s: s["late_start_ms"])
+        skipped = sum(int(s.get("skipped") or 0) for s in shards)
+        text += f"; {len(late):,} started late (at most {worst['late_start_ms']:,.0f} ms, shard {worst['index']}), {skipped:,} releases skipped"
+    return text
 
 
 def status_table(results: ResultSet) -> pd.DataFrame:

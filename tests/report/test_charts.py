@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pandas as pd
+import pytest
 from PIL import Image
 
 from harness.report.charts import NO_CLOUDWATCH, build_charts
@@ -43,7 +44,7 @@ def test_with_cloudwatch_every_source_is_drawn(results: ResultSet, metrics: pd.D
     assert any("Gaps are CloudWatch periods without datapoints" in i for i in server.info)  # the frame has a missing period
     throttles = charts["chart-throttles"]
     assert throttles.series == ["client: HTTP 429 / s", "API Gateway 4xx / s", "Lambda Throttles / s", "Cognito throttles / s"]
-    assert charts["chart-rate"].series == ["planned rate", "achieved: requests sent / s", "ok responses / s"]
+    assert charts["chart-rate"].series == ["planned requests / s", "achieved: requests sent / s", "ok responses / s"]
     assert charts["chart-latency"].series == ["client p50", "client p95", "client p99"]
     assert charts["chart-errors"].series == ["throttled (429)", "server (5xx)", "transport (no response)"]
     assert charts["chart-dropped"].series == ["dropped iterations / s"]
@@ -63,7 +64,8 @@ def test_one_missing_layer_is_named(results: ResultSet, metrics: pd.DataFrame) -
     charts = charts_for(results, metrics[metrics["layer"] != "lambda"])
     throttles = charts["chart-throttles"]
     assert "Lambda Throttles / s" not in throttles.series
-    assert throttles.notes == ["no Lambda Throttles in the CloudWatch data"]
+    # a layer the scenario did not measure reads as "not measured", never as zero throttles
+    assert throttles.notes == ["Lambda Throttles: no data (not measured: the scenario names no functions in target.lambda_functions)"]
 
 
 def test_empty_run_still_renders_with_messages() -> None:
@@ -75,15 +77,55 @@ def test_empty_run_still_renders_with_messages() -> None:
         assert Image.open(io.BytesIO(chart.png)).size[0] > 0
 
 
-def test_clean_run_explains_the_empty_error_chart() -> None:
+def test_a_chart_with_nothing_in_it_is_one_sentence() -> None:
     results = ResultSet()
     for s in range(5):
         results.record("a", "ok", 200, start_time=100 + s, response_time_ms=10)
         results.record_pacer(100 + s, target=1, released=1)
     charts = charts_for(results, None)
-    assert charts["chart-errors"].series == [] and charts["chart-errors"].info == ["No errors: every request got an expected status"]
-    assert charts["chart-dropped"].info[0].startswith("No iterations were dropped")
-    assert charts["chart-rate"].series[0] == "target (pacer)"  # no plan: the pacer's per-second target
+    for chart_id, sentence in [
+        ("chart-errors", "No errors: every request got an expected status."),
+        ("chart-dropped", "No iterations were dropped: a virtual user was free for every planned request."),
+        ("chart-throttles", "No throttling: the client saw no rejected requests."),
+    ]:
+        chart = charts[chart_id]
+        assert chart.empty and chart.png == b"" and chart.size == (0, 0) and chart.sentence == sentence
+    assert not charts["chart-rate"].empty
+    assert charts["chart-rate"].series[0] == "planned requests / s"  # no plan: the pacer's per-second target
+
+
+def test_plan_and_measurements_share_the_second_boundaries() -> None:
+    """A plan that starts mid-second (x.6) and steps at 3 s: the planned line is the pacer's
+    count per whole second, drawn on the same edges as the measured lines, so the measured
+    step cannot appear half a second before the planned one."""
+    results = ResultSet(meta={"started_at": 1000.6})
+    results.plan = [{"start": 0.0, "end": 3.0, "rate_from": 10.0, "rate_to": 10.0}, {"start": 3.0, "end": 6.0, "rate_from": 50.0, "rate_to": 50.0}]
+    planned = {1000: 4.0, 1001: 10.0, 1002: 10.0, 1003: 10 * 0.6 + 50 * 0.4, 1004: 50.0, 1005: 50.0, 1006: 30.0}
+    for second, target in planned.items():
+        results.record_pacer(second, target=target, released=int(target))
+        for i in range(int(target)):
+            results.record("a", "ok", 200, start_time=second + i / target, response_time_ms=5)
+    chart = charts_for(results, None)["chart-rate"]
+    edges = chart.edges
+    assert edges["planned requests / s"] == edges["achieved: requests sent / s"] == edges["ok responses / s"]
+    assert [e + 1000.6 for e in edges["planned requests / s"]] == pytest.approx(list(range(1000, 1007)))
+    assert not any("drawn as planned" in i for i in chart.info)
+
+
+def test_client_429s_and_api_gateway_4xx_are_told_apart(results: ResultSet, metrics: pd.DataFrame) -> None:
+    """Different colours and styles: the client's 429s are an area, each CloudWatch layer a dashed line."""
+    throttles = charts_for(results, metrics)["chart-throttles"]
+    assert throttles.series[:2] == ["client: HTTP 429 / s", "API Gateway 4xx / s"]
+    assert throttles.png and not throttles.empty
+
+
+def test_api_gateway_latency_below_integration_latency_is_explained(results: ResultSet, metrics: pd.DataFrame) -> None:
+    below = metrics.copy()
+    latency = (below["key"] == "latency") & (below["stat"] == "p95")
+    below.loc[latency, "value"] = 0.5  # throttled requests pull Latency's p95 down
+    chart = charts_for(results, below)["chart-server-latency"]
+    assert any("below IntegrationLatency p95" in i and "never reach the integration" in i for i in chart.info)
+    assert "only while every request reaches the integration" in chart.caption
 
 
 def test_a_series_without_datapoints_is_named_not_drawn(results: ResultSet, metrics: pd.DataFrame) -> None:
@@ -91,4 +133,4 @@ def test_a_series_without_datapoints_is_named_not_drawn(results: ResultSet, metr
     empty.loc[empty["layer"] == "cognito", "value"] = float("nan")
     throttles = charts_for(results, empty)["chart-throttles"]
     assert "Cognito throttles / s" not in throttles.series
-    assert throttles.notes == ["no datapoints for Cognito throttles / s in the CloudWatch data"]
+    assert throttles.notes == ["Cognito throttles / s: no data (CloudWatch returned no datapoints)"]

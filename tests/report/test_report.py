@@ -147,10 +147,32 @@ def test_baseline_side_by_side(tmp_path: Path, metrics: pd.DataFrame) -> None:
     assert "was " in row and "%)" in row
     assert 'id="baseline-server-table"' in html
     md = files.summary.read_text()
-    assert "### Compared with the baseline" in md and "🔺" in md and "**Regressions:**" in md
+    assert "### Compared with the baseline" in md and "🔺" in md and "**Regressed against the baseline: latency**" in md
+    assert re.search(r"^- Total p95: [\d.]+ ms → [\d.]+ ms \(\+[\d.]+ %\)$", md, re.M)
+    assert 'data-kinds="latency"' in html and "Regressed against the baseline: latency</div>" in html
+    assert 'id="comparability-warning"' not in html
     same = write_report(tmp_path / "same", results=base, baseline=base)
     assert "No regressions against the baseline." in same.summary.read_text()
     assert 'id="regression-warning"' not in same.html.read_text()
+
+
+def test_baseline_headline_names_what_regressed_and_warns_when_runs_differ(tmp_path: Path) -> None:
+    """Latency 85 % lower and only the achieved rate down, in a run of another scenario: the
+    headline says the rate regressed (not "slower"), latency improved, and warns first that
+    the runs are not like for like."""
+    base = synthetic_results(Model(median_ms=100.0, seed=1, scenario="big", profile="steady"))
+    half = [{**seg, "rate_from": seg["rate_from"] / 2, "rate_to": seg["rate_to"] / 2} for seg in Model().plan]
+    other = synthetic_results(Model(median_ms=15.0, seed=1, plan=half, scenario="small"))
+    html = write_report(tmp_path, results=other, baseline=base).html.read_text()
+    warning, regression = html.index('id="comparability-warning"'), html.index('id="regression-warning"')
+    assert warning < regression
+    assert "the baseline ran scenario &#39;big&#39;, this run &#39;small&#39;" in html
+    assert "the planned load differs" in html
+    assert "Regressed against the baseline: achieved rate; improved: latency and errors" in html
+    assert "Slower" not in html
+    md = (tmp_path / "summary.md").read_text()
+    assert "Not like for like: the baseline ran scenario 'big'" in md
+    assert "**Regressed against the baseline: achieved rate; improved: latency and errors**" in md and "- Total achieved rate:" in md
 
 
 def test_interrupted_run_is_flagged(tmp_path: Path) -> None:
@@ -160,6 +182,12 @@ def test_interrupted_run_is_flagged(tmp_path: Path) -> None:
     html = files.html.read_text()
     assert 'id="status-warning"' in html and "Run interrupted" in html and "stopped by SIGINT" in html
     assert "status **interrupted**" in files.summary.read_text()
+    # gates on part of a run are shown, never as the run's verdict
+    passing = {"passed": True, "gates": [{"expression": "p95 < 1s", "passed": True, "actual": 59.6, "threshold": 1000, "unit": "ms", "reason": "", "endpoint": None}]}
+    judged = write_report(tmp_path / "gates", results=results, verdict=passing)
+    html = judged.html.read_text()
+    assert 'data-verdict="not judged"' in html and "PASSED" not in html and "Not judged – the run was interrupted" in html
+    assert judged.summary.read_text().startswith("## ⚠️ spike: run interrupted, not judged")
 
 
 def test_empty_results(tmp_path: Path) -> None:

@@ -1,0 +1,71 @@
+"""Command-line options, checked before anything starts: each problem is one line and exit 2.
+
+    processes = check_processes(args.processes)          # None, -1 (one per core) or 1..
+    count = check_number("--count", args.count, minimum=1, integer=True)
+    baseline = check_baseline(args.baseline)              # None, or a run folder with results
+    scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline)
+
+Commands call these right after parsing, before a local stack, a test user or a request, so
+that bad usage never costs a run (``UsageError``, exit 2).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+from harness.errors import UsageError
+
+__all__ = ["check_processes", "check_number", "check_baseline", "check_scenario"]
+
+
+def check_processes(value: int | None) -> int | None:
+    """``--processes``: None (one process), ``-1`` (one per core) or a count of 1 or more."""
+    if value is None or value == -1 or value >= 1:
+        return value
+    raise UsageError(f"--processes {value}: give the number of Locust processes (1 or more), or -1 for one per core")
+
+
+def check_number(option: str, value: Any, *, minimum: float = 0.0, integer: bool = False, inclusive: bool = True) -> Any:
+    """A number option at or above ``minimum`` (above it with ``inclusive=False``); None passes."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (integer and value != int(value)):
+        raise UsageError(f"{option} {value}: give {'a whole number' if integer else 'a number'}")
+    if value < minimum or (not inclusive and value == minimum):
+        bound = f"{'at least' if inclusive else 'above'} {minimum:g}"
+        raise UsageError(f"{option} {value:g}: must be {bound}")
+    return int(value) if integer else value
+
+
+def check_scenario(
+    path: str | Path, *, gates: Sequence[str] = (), overrides: Sequence[str] = (), baseline: Path | None = None, override_limits: bool = False
+) -> Any:
+    """The scenario at ``path`` (with ``--set`` ``overrides``), its gates and ``--gate`` ones, and
+    its region, checked as a run needs them: a gate for an endpoint the scenario does not have,
+    a regression gate without ``baseline``, regions that disagree. Raises exit-2 errors."""
+    from harness.gates import check_gates, parse_gates
+    from harness.scenario import Scenario
+    from harness.target import scenario_region
+
+    scenario = Scenario.load(path, override_limits=override_limits, overrides=overrides)
+    names = [ep.name for ep in scenario.endpoints]
+    check_gates(parse_gates(scenario.gates, path=str(path)), endpoints=names, baseline=baseline is not None, path=str(path))
+    check_gates(parse_gates(gates, path="--gate"), endpoints=names, baseline=baseline is not None, path="--gate")
+    scenario_region(scenario, source=str(path))  # conflicting regions: one line now, not a run in the wrong one
+    return scenario
+
+
+def check_baseline(path: Path | str | None) -> Path | None:
+    """``--baseline``: a run folder written by ``harness run``, with a readable ``results.json``."""
+    if path is None or path == "":
+        return None
+    path = Path(path)
+    from harness.runs import load_results
+
+    try:
+        load_results(path)
+    except UsageError as exc:
+        raise UsageError(f"--baseline {path}: {exc}") from None
+    return path

@@ -1,0 +1,246 @@
+"""A run's progress while it runs: measured cheaply in the load process, shown by the CLI.
+
+The load process (Locust's, or a worker's) keeps a ``ProgressTracker`` and writes a small JSON
+snapshot once a second (``write_progress``); the ``harness`` process reads it (``read_progress``)
+and shows it with ``LiveProgress``: a live line with a bar on a terminal, a plain line every
+10 s otherwise (CI logs)::
+
+    tracker = ProgressTracker(plan=plan, planned_duration=60, profile="steady")
+    write_progress(run_dir / "progress.json", tracker.snapshot(results, started_at=t0, now=time.time()))
+
+    with LiveProgress(console=Console(stderr=True), total=60) as progress:
+        progress.update(read_progress(run_dir / "progress.json"), elapsed=12.0)
+
+A snapshot is plain data: ``elapsed``, ``total`` (seconds), ``phase`` (``preparing``,
+``running``, ``draining``, ``done``), ``planned_rps``/``achieved_rps`` (over the last few
+whole seconds), ``requests``, ``p95_ms`` (ok requests so far), ``errors`` (count by outcome
+class), ``planned``/``dropped`` (iterations), ``planned_total`` and ``status``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.results import OUTCOMES, Histogram, ResultSet
+
+__all__ = ["ProgressTracker", "LiveProgress", "write_progress", "read_progress", "progress_line", "PROGRESS_FILE"]
+
+PROGRESS_FILE = "progress.json"
+RATE_WINDOW = 5  # seconds the planned and achieved rates are averaged over
+SETTLE = 5  # seconds after which a second's windows are folded into the running totals
+
+
+class ProgressTracker:
+    """Progress of one run from its ``ResultSet``, at a cost that does not grow with the run.
+
+    Seconds older than ``SETTLE`` are folded once into running totals (a response arriving
+    later than that is left out of the progress, never out of the results); only the last
+    few seconds are looked at again. ``lag`` is how many seconds the results trail the clock
+    (a master hears from its workers every 3 s).
+    """
+
+    def __init__(self, *, plan: Any = None, planned_duration: float, profile: str = "", planned_total: int | None = None, lag: int = 1) -> None:
+        self.plan = plan
+        self.planned_duration = float(planned_duration)
+        self.profile = profile
+        self.planned_total = planned_total if planned_total is not None else (plan.total if plan is not None and plan.segments else None)
+        self.lag = max(1, int(lag))
+        self._folded_until: int | None = None  # every second below this is in the totals
+        self._ok = Histogram()
+        self._counts = dict.fromkeys(OUTCOMES, 0)
+        self._target = 0.0
+        self._dropped = 0
+
+    def _second(self, results: ResultSet, second: int, ok: Histogram, counts: dict[str, int]) -> tuple[float, int]:
+        for endpoint in results.endpoint_names():
+            for outcome in OUTCOMES:
+                hist = results.windows.get((endpoint, outcome, second))
+                if hist is not None:
+                    counts[outcome] += hist.count
+                    if outcome == "ok":
+                        ok.merge(hist)
+        window = results.pacer.get(second)
+        return (window.target, window.dropped) if window is not None else (0.0, 0)
+
+    def snapshot(self, results: ResultSet, *, started_at: float | None, now: float | None = None, status: str = "running", phase: str | None = None) -> dict[str, Any]:
+        """The progress at ``now`` as a JSON-ready dict (see the module)."""
+        now = time.time() if now is None else now
+        if started_at is None or now < started_at:
+            return {"t": now, "elapsed": 0.0, "total": self.planned_duration, "phase": phase or "preparing", "status": status, "profile": self.profile}
+        current = int(now)
+        if self._folded_until is None:
+            self._folded_until = int(started_at) - 1
+        settled = current - max(SETTLE, self.lag + RATE_WINDOW)  # the rate window stays unfolded
+        while self._folded_until < settled:
+            target, dropped = self._second(results, self._folded_until, self._ok, self._counts)
+            self._target += target
+            self._dropped += dropped
+            self._folded_until += 1
+        ok, counts = Histogram().merge(self._ok), dict(self._counts)
+        target, dropped = self._target, self._dropped
+        recent: dict[int, int] = {}
+        for second in range(self._folded_until, current + 1):
+            before = sum(counts.values())
+            t, d = self._second(results, second, ok, counts)
+            target, dropped = target + t, dropped + d
+            recent[second] = sum(counts.values()) - before
+        elapsed = now - started_at
+        last = current - self.lag  # the last whole second the results are complete for
+        seconds = [s for s in range(last - RATE_WINDOW + 1, last + 1) if s >= int(started_at)]
+        achieved = sum(recent.get(s, 0) for s in seconds) / len(seconds) if seconds else None
+        p95 = ok.percentile(0.95)
+        return {
+            "t": now,
+            "elapsed": elapsed,
+            "total": self.planned_duration,
+            "phase": phase or ("running" if elapsed < self.planned_duration else "draining"),
+            "status": status,
+            "profile": self.profile,
+            "planned_rps": self._planned_rps(started_at, seconds),
+            "achieved_rps": achieved,
+            "requests": sum(counts.values()),
+            "p95_ms": None if p95 is None else p95 / 1000.0,
+            "errors": {o: n for o, n in counts.items() if o != "ok" and n},
+            "planned": target,
+            "dropped": dropped,
+            "planned_total": self.planned_total,
+        }
+
+    def _planned_rps(self, started_at: float, seconds: list[int]) -> float | None:
+        if self.plan is None or not self.plan.segments or not seconds:
+            return None
+        start, end = seconds[0] - started_at, seconds[-1] + 1 - started_at
+        return (self.plan.count_until(end) - self.plan.count_until(max(start, 0.0))) / max(end - max(start, 0.0), 1e-9)
+
+
+def write_progress(path: str | os.PathLike[str], snapshot: dict[str, Any]) -> None:
+    """Write ``snapshot`` atomically (a reader never sees half a file)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".progress-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(snapshot, separators=(",", ":")))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_progress(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The last snapshot, or None when there is none (yet)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# ---- showing it -----------------------------------------------------------------------------------
+
+_ERROR_NAMES = {"throttled": "429", "auth": "401/403", "server": "5xx", "client": "other", "transport": "no answer"}
+
+
+def _clock(seconds: float) -> str:
+    s = max(0, int(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _rate(value: Any) -> str:
+    return "–" if value is None else f"{value:,.0f}" if value >= 10 else f"{value:,.1f}"
+
+
+def progress_line(snapshot: dict[str, Any] | None, *, elapsed: float | None = None, total: float | None = None) -> str:
+    """One plain line: ``0:20 / 1:00 (33%) · planned 300 rps, achieved 297 rps · p95 45.1 ms · errors: 429 12 · dropped 0``."""
+    snap = snapshot or {}
+    total = snap.get("total") or total or 0.0
+    elapsed = snap.get("elapsed") if snap.get("phase") not in (None, "preparing") else elapsed
+    elapsed = float(elapsed or 0.0)
+    phase = snap.get("phase", "preparing")
+    if phase == "preparing":
+        return f"{_clock(elapsed)} preparing: signing in the virtual users"
+    share = min(elapsed / total, 1.0) if total else 0.0
+    parts = [f"{_clock(elapsed)} / {_clock(total)} ({share:.0%})" + (" draining" if phase == "draining" else "")]
+    if snap.get("planned_rps") is not None or snap.get("achieved_rps") is not None:
+        parts.append(f"planned {_rate(snap.get('planned_rps'))} rps, achieved {_rate(snap.get('achieved_rps'))} rps")
+    parts.append(f"{snap.get('requests', 0):,} requests")
+    p95 = snap.get("p95_ms")
+    parts.append("p95 –" if p95 is None else f"p95 {p95:,.1f} ms")
+    errors = snap.get("errors") or {}
+    parts.append("errors: " + (", ".join(f"{_ERROR_NAMES.get(k, k)} {v:,}" for k, v in errors.items()) if errors else "none"))
+    if snap.get("planned"):
+        parts.append(f"dropped {snap.get('dropped', 0):,}")
+    return " · ".join(parts)
+
+
+class LiveProgress:
+    """A run's progress on ``console``: a live bar and line on a terminal, refreshed as
+    snapshots come; otherwise a plain line every ``interval`` seconds (and none when nothing
+    changed). ``update`` takes a snapshot (or None, with ``elapsed``, before the first one)."""
+
+    def __init__(self, *, console: Any, total: float, interval: float = 10.0, label: str = "running") -> None:
+        self.console = console
+        self.total = float(total)
+        self.interval = interval
+        self.label = label
+        self.live: Any = None
+        self._last_plain = -math.inf
+        self._last_text = ""
+        self._snapshot: dict[str, Any] | None = None
+        self._elapsed = 0.0
+
+    def __enter__(self) -> "LiveProgress":
+        if self.console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+            self.live = None
+        if self._snapshot is not None:  # the last state stays on screen, once
+            text = progress_line(self._snapshot, elapsed=self._elapsed, total=self.total)
+            if text != self._last_text:
+                self.console.print(text, highlight=False, soft_wrap=True)
+
+    def update(self, snapshot: dict[str, Any] | None = None, *, elapsed: float | None = None) -> None:
+        if snapshot is not None:
+            self._snapshot = snapshot
+        if elapsed is not None:
+            self._elapsed = elapsed
+        if self.live is not None:
+            self.live.update(self._render())
+            return
+        now = time.monotonic()
+        if now - self._last_plain >= self.interval:
+            text = progress_line(self._snapshot, elapsed=self._elapsed, total=self.total)
+            if text != self._last_text:
+                self.console.print(text, highlight=False, soft_wrap=True)
+                self._last_text = text
+            self._last_plain = now
+
+    def poll(self, path: str | os.PathLike[str], *, elapsed: float) -> None:
+        """``update`` from the snapshot file at ``path`` (the load process writes it)."""
+        self.update(read_progress(path), elapsed=elapsed)
+
+    def _render(self) -> Any:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        snap = self._snapshot or {}
+        total = snap.get("total") or self.total
+        elapsed = snap.get("elapsed") if snap.get("phase") not in (None, "preparing") else self._elapsed
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=30)
+        grid.add_column()
+        bar = ProgressBar(total=max(total, 1e-9), completed=min(float(elapsed or 0.0), total), width=30)
+        grid.add_row(bar, progress_line(self._snapshot, elapsed=self._elapsed, total=self.total))
+        return grid

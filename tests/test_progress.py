@@ -1,0 +1,85 @@
+"""Live progress: the load process's snapshots, and how the CLI shows them (a live line on a
+terminal, a plain line every 10 s otherwise)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.plan import build_plan
+from harness.progress import LiveProgress, ProgressTracker, progress_line, read_progress, write_progress
+from harness.results import ResultSet
+from harness.scenario import Steady
+
+T0 = 1_700_000_000.0
+
+
+def run_so_far(seconds: int, *, rate: int = 10, throttled_every: int = 5) -> ResultSet:
+    """``seconds`` whole seconds at ``rate`` rps from T0: every ``throttled_every``-th request is a
+    429, the rest ok at 10..19 ms; the pacer planned ``rate`` a second and dropped one in the 3rd."""
+    results = ResultSet(endpoints={"a": {}})
+    for s in range(seconds):
+        for i in range(rate):
+            throttled = i % throttled_every == 0
+            results.record("a", "throttled" if throttled else "ok", 429 if throttled else 200, start_time=T0 + s + i / rate, response_time_ms=10 + i)
+        results.record_pacer(int(T0) + s, target=rate, released=rate - (s == 2), dropped=int(s == 2))
+    return results
+
+
+def test_a_snapshot_has_what_the_progress_line_shows() -> None:
+    plan = build_plan(Steady(profile="steady", rate=10, duration=60))
+    tracker = ProgressTracker(plan=plan, planned_duration=60, profile="steady")
+    results = run_so_far(20)
+    snap = tracker.snapshot(results, started_at=T0, now=T0 + 20.2)
+    assert snap["phase"] == "running" and round(snap["elapsed"], 1) == 20.2 and snap["total"] == 60
+    assert snap["requests"] == 200 and snap["errors"] == {"throttled": 40}
+    assert snap["planned_rps"] == 10.0 and snap["achieved_rps"] == 10.0
+    assert snap["p95_ms"] == 19.0  # ok requests only: 11..14, 16..19 ms
+    assert (snap["planned"], snap["dropped"], snap["planned_total"]) == (200, 1, 600)
+    # the next second only looks at what is new: totals keep growing, nothing is counted twice
+    later = tracker.snapshot(run_so_far(25), started_at=T0, now=T0 + 25.2)
+    assert later["requests"] == 250 and later["errors"] == {"throttled": 50} and later["dropped"] == 1
+    assert tracker.snapshot(results, started_at=None, now=T0)["phase"] == "preparing"
+    assert tracker.snapshot(results, started_at=T0, now=T0 + 61)["phase"] == "draining"
+
+
+def test_snapshots_travel_through_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "progress.json"
+    assert read_progress(path) is None
+    write_progress(path, {"elapsed": 3.0, "total": 10.0, "phase": "running", "requests": 7})
+    assert read_progress(path) == {"elapsed": 3.0, "total": 10.0, "phase": "running", "requests": 7}
+    assert [p.name for p in tmp_path.iterdir()] == ["progress.json"]  # written atomically, no leftovers
+
+
+def test_the_plain_line_names_rates_p95_errors_and_drops() -> None:
+    snap = {"elapsed": 20.2, "total": 60.0, "phase": "running", "planned_rps": 300.0, "achieved_rps": 296.6, "requests": 5930,
+            "p95_ms": 45.12, "errors": {"throttled": 12, "server": 3}, "planned": 6000, "dropped": 4}  # fmt: skip
+    assert progress_line(snap) == "0:20 / 1:00 (34%) · planned 300 rps, achieved 297 rps · 5,930 requests · p95 45.1 ms · errors: 429 12, 5xx 3 · dropped 4"
+    assert progress_line(None, elapsed=3.0, total=60.0) == "0:03 preparing: signing in the virtual users"
+
+
+def test_not_a_terminal_prints_a_plain_line_every_interval() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=False, width=300)
+    snap = {"elapsed": 5.0, "total": 60.0, "phase": "running", "requests": 50, "errors": {}}
+    with LiveProgress(console=console, total=60.0, interval=10.0) as progress:
+        progress.update(snap, elapsed=5.0)
+        progress.update({**snap, "elapsed": 6.0}, elapsed=6.0)  # within the interval: nothing printed
+        progress._last_plain -= 10.0  # as if 10 s had passed
+        progress.update({**snap, "elapsed": 16.0, "requests": 160}, elapsed=16.0)
+    lines = buffer.getvalue().splitlines()
+    assert lines == [
+        "0:05 / 1:00 (8%) · 50 requests · p95 – · errors: none",
+        "0:16 / 1:00 (27%) · 160 requests · p95 – · errors: none",  # the last state is not repeated at the end
+    ]
+
+
+def test_a_terminal_gets_a_live_bar() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=160)
+    with LiveProgress(console=console, total=60.0) as progress:
+        assert progress.live is not None
+        progress.update({"elapsed": 30.0, "total": 60.0, "phase": "running", "requests": 300, "errors": {}}, elapsed=30.0)
+    assert "0:30 / 1:00 (50%)" in buffer.getvalue()
