@@ -15,13 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[local,test]"
 	@touch $(STAMP)
 
-# Headless Chromium (Debian's package) for the report's browser test.
+# Headless Chromium and its WebDriver (Debian's packages) for the browser tests: the report's
+# and the Locust web UI's (Selenium drives /usr/bin/chromedriver).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  echo "installing Debian's chromium for the browser test"; \
-	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-	@command -v chromium >/dev/null 2>&1 || { echo "chromium could not be installed; the report's browser test needs it"; exit 1; }
+	  echo "installing Debian's chromium and chromium-driver for the browser tests"; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { echo "chromium or chromium-driver could not be installed; the browser tests need them"; exit 1; }
 
 # Starts the local stack, creates 50 test users, runs the burst scenario (~1 min),
 # writes reports/<run-id>/ and prints its path.

@@ -1,0 +1,93 @@
+"""The local stack of a plain Locust run: ``locust -f locustfiles/api.py --scenario ... --local``.
+
+Started when Locust initialises, before the web UI opens, set up as the scenario's ``[local]``
+section says and with the scenario's test users created, as ``harness run --local`` does; this
+process is pointed at it (``AWS_ENDPOINT_URL``, ``HARNESS_LOCAL_INFO``, ...) until Locust
+quits, and then it is stopped. So a newcomer can click Start without an AWS account::
+
+    stop = start_local_stack(scenario)      # moto + API Gateway emulator + test users
+    ...                                     # boto3 and "local" targets now reach it
+    stop.close()                            # environment restored, processes stopped
+
+It runs inside the one Locust process that runs the users: with ``--processes`` or
+master/workers, start a stack that all processes share with ``harness local up`` instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+from typing import Any
+
+from harness.errors import RunError, UsageError
+from harness.scenario import Scenario
+
+__all__ = ["attach_local_stack", "start_local_stack"]
+
+log = logging.getLogger("harness.load")
+
+USER_RATE = 25.0  # admin calls per second while creating test users (as `harness run --local`)
+
+
+def start_local_stack(scenario: Scenario) -> contextlib.ExitStack:
+    """Start a local stack for ``scenario``, point this process at it, create its test users.
+
+    Returns what undoes it all: ``close()`` restores the environment and stops the stack
+    (it also runs at interpreter exit, and a second call does nothing)."""
+    from harness.local.apigw.config import BackendConfig, Throttle
+    from harness.local.stack import LocalStack
+
+    settings = scenario.local
+    throttle = Throttle(rate=settings.throttle_rate, burst=settings.throttle_burst) if settings.throttle_rate else None
+    backend = BackendConfig(latency_ms=settings.latency_ms, latency_sigma=settings.latency_sigma, error_rate=settings.error_rate)
+    stack = LocalStack(throttle=throttle, backend=backend)
+    undo = contextlib.ExitStack()
+    undo.callback(stack.stop)
+    try:
+        info = stack.start()
+        undo.enter_context(stack.activate())
+        log.info("harness: local stack up: API %s, moto %s (logs in %s)", info.api_url, info.endpoint_url, info.log_dir)
+        if scenario.auth is not None:
+            _create_users(scenario)
+    except BaseException:
+        undo.close()
+        raise
+    atexit.register(undo.close)
+    return undo
+
+
+def _create_users(scenario: Scenario) -> None:
+    from harness.auth.users import create_users
+    from harness.aws import AwsContext
+    from harness.target import resolve_pool
+
+    auth = scenario.auth
+    assert auth is not None
+    pool_id, region = resolve_pool(auth.user_pool_id, auth.region)
+    aws = AwsContext(region=region)
+    report = create_users(
+        cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=pool_id,
+        count=auth.users, prefix=auth.username_prefix, rate=USER_RATE, progress=False,
+    )  # fmt: skip
+    if not report.ok:
+        raise RunError(f"{len(report.failures)} test users could not be created in the local stack; see the log above")
+
+
+def attach_local_stack(environment: Any, scenario: Scenario) -> None:
+    """``--local``: start the stack now (Locust is initialising) and stop it when Locust quits.
+    A process already given a stack (``harness run --local`` hands its child one through
+    ``HARNESS_LOCAL_INFO``) uses that one."""
+    from locust.runners import MasterRunner, WorkerRunner
+
+    if os.environ.get("HARNESS_LOCAL_INFO"):
+        log.info("harness: --local: using the local stack this process was given (HARNESS_LOCAL_INFO)")
+        return
+    if isinstance(environment.runner, (MasterRunner, WorkerRunner)):
+        raise UsageError(
+            "--local runs the local stack inside one Locust process; with --processes or master/workers "
+            "start one that every process shares with `harness local up` and leave out --local"
+        )
+    undo = start_local_stack(scenario)
+    environment.events.quit.add_listener(lambda **_: undo.close())
