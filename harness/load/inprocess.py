@@ -14,8 +14,11 @@ before boto3 or anything else that opens sockets (a Lambda handler imports it fi
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Any, Callable
 
+import gevent
 from locust.env import Environment
 from locust.event import Events
 
@@ -25,6 +28,8 @@ from harness.load.shape import GRACE, OpenModelShape
 from harness.load.user import HarnessUser
 from harness.results import ResultSet
 from harness.scenario import Scenario
+
+log = logging.getLogger("harness.load")
 
 __all__ = ["run_shard"]
 
@@ -37,6 +42,9 @@ def run_shard(
     start_at: float | None = None,
     window: tuple[float, float] | None = None,
     run_id: str | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    progress_every: float = 5.0,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ResultSet:
     """Run shard ``index`` of ``count`` of ``scenario`` here and return what it measured.
 
@@ -45,6 +53,10 @@ def run_shard(
     ``meta["generator"]`` (``late_start_ms``, ``skipped``). Without it the shard starts as
     soon as its virtual users are signed in. ``window``: only this part of the plan (start,
     end seconds), mapped onto ``start_at``: one segment of a run longer than a Lambda may run.
+    ``progress`` is called every ``progress_every`` seconds with the requests so far (its
+    errors are logged, never fatal: progress is for people watching, not for the results).
+    ``should_stop`` is asked as often: when it says so, the shard stops as a Ctrl-C stops
+    ``harness run`` (status ``interrupted``, what was measured kept).
     """
     session = LoadSession(scenario, run_id=run_id)
     session.configure_shard(index, count, window=window)
@@ -60,6 +72,8 @@ def run_shard(
     wire_local(environment, session, runner)
     plan_length = window[1] - window[0] if window else session.planned_duration
     wait = max((start_at or time.time()) - time.time(), 0.0) + plan_length + READY_TIMEOUT + scenario.target.timeout + GRACE
+    watched = progress is not None or should_stop is not None
+    reporter = gevent.spawn(_report_progress, session, progress, should_stop, progress_every) if watched else None
     try:
         runner.start_shape()
         if not session.done.wait(timeout=wait):
@@ -69,6 +83,24 @@ def run_shard(
     finally:
         runner.quit()  # stops the users; test_stop saves nothing here (no results folder)
         session.close_tokens()
+        if reporter is not None:
+            reporter.kill()
     results = session.final_results()
     results.meta["shard"] = {"index": index, "count": count, "window": list(window) if window else None, "vus": session.pool_size}
     return results
+
+
+def _report_progress(
+    session: LoadSession, progress: Callable[[dict[str, Any]], None] | None, should_stop: Callable[[], bool] | None, every: float
+) -> None:
+    while not session.done.wait(timeout=every):
+        pacer = session.pacer
+        try:
+            if progress is not None:
+                progress({"requests": session.results.total, "released": pacer.released if pacer else 0, "status": session.status})
+            if should_stop is not None and should_stop():
+                log.warning("harness: the run was stopped; ending this shard")
+                session.interrupt()
+                session.finish("interrupted")
+        except Exception as exc:  # noqa: BLE001 - a progress note must never stop the load
+            log.warning("harness: could not report progress: %s", exc)

@@ -1,0 +1,139 @@
+"""What ``harness fanout`` sends and where: the execution input, the stack, a local deploy.
+
+    data = execution_input(scenario=scenario, workers=10)        # local names resolved
+    data = execution_input(reference={"users": {"NumberOfUsers": "100", "NumberOfCallsPerUser": "10"}})
+    stack = FanoutStack.of(stack_outputs(cloudformation, "harness-fanout"))
+    stack = deploy_local(info, aws=AwsContext(), stack_name="harness-fanout")   # on the local stack
+
+Locally it is the same template, the same state machines and the same handlers, deployed to
+the local stack's CloudFormation; the code zip holds only harness's own source, because the
+local Lambda runtime runs it with the project's interpreter and installed packages.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.errors import UsageError
+from harness.scenario import Scenario
+from harness.target import resolve_target
+
+__all__ = ["TEMPLATE", "FanoutStack", "execution_input", "parse_reference", "deploy_local", "stack_defaults"]
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "fanout.yaml"
+LOCAL_PATH = "/items"
+"""What the reference input loads on the local stack's API Gateway emulator."""
+
+
+@dataclass(frozen=True)
+class FanoutStack:
+    """The deployed fan-out stack's outputs that a run needs."""
+
+    run_state_machine: str
+    cleanup_state_machine: str
+    bucket: str
+    worker_function: str
+
+    @classmethod
+    def of(cls, outputs: dict[str, str]) -> "FanoutStack":
+        try:
+            return cls(
+                run_state_machine=outputs["RunStateMachineArn"],
+                cleanup_state_machine=outputs["CleanupStateMachineArn"],
+                bucket=outputs["ResultsBucket"],
+                worker_function=outputs["WorkerFunctionName"],
+            )
+        except KeyError as exc:
+            raise UsageError(f"the stack has no output {exc}; deploy it again with `harness deploy`") from None
+
+
+def stack_defaults(cloudformation: Any, stack_name: str) -> Any:
+    """What the deployed stack's reference input loads (its TargetUrl, pool and client), read
+    from the stack's parameters, so that the CLI checks an input as the state machine will."""
+    from harness.fanout.spec import StackDefaults
+
+    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    values = {p["ParameterKey"]: str(p.get("ParameterValue", "")) for p in (stacks[0].get("Parameters") or [])} if stacks else {}
+    lead = values.get("StartLeadSeconds")
+    return StackDefaults(
+        base_url=values.get("TargetUrl") or None,
+        user_pool_id=values.get("UserPoolId") or None,
+        client_id=values.get("UserPoolClientId") or None,
+        path=values.get("TargetPath") or "/",
+        region=getattr(getattr(cloudformation, "meta", None), "region_name", None),
+        start_lead=float(lead) if lead else None,
+    )
+
+
+def parse_reference(text: str) -> dict[str, Any]:
+    """``--input``: the reference design's JSON, e.g. ``{"users": {"NumberOfUsers": "100", ...}}``."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"--input: not JSON ({exc}); pass e.g. '{{\"users\": {{\"NumberOfUsers\": \"100\", \"NumberOfCallsPerUser\": \"100\"}}}}'") from None
+    if not isinstance(data, dict):
+        raise UsageError("--input: must be a JSON object such as {\"users\": {...}}")
+    return data
+
+
+def execution_input(
+    *, scenario: Scenario | None = None, reference: dict[str, Any] | None = None, workers: int | None = None, override_limits: bool = False
+) -> dict[str, Any]:
+    """The run state machine's input: a scenario with its ``local`` names resolved to the
+    running local stack's values (a worker cannot look them up), or the reference input."""
+    if (scenario is None) == (reference is None):
+        raise UsageError("fanout: give a scenario file or --input, not both")
+    data: dict[str, Any]
+    if scenario is not None:
+        target = resolve_target(scenario)
+        scenario_data = scenario.echo()
+        scenario_data["target"].update(base_url=target.base_url, api_id=target.api_id, stage=target.stage)
+        if scenario_data.get("auth"):
+            scenario_data["auth"].update(user_pool_id=target.user_pool_id, client_id=target.client_id, region=target.region)
+        data = {"scenario": scenario_data}
+    else:
+        data = dict(reference or {})
+    if workers is not None:
+        data["workers"] = workers
+    if override_limits:
+        data["override_limits"] = True
+    return data
+
+
+def deploy_local(
+    info: Any,
+    *,
+    aws: Any,
+    stack_name: str,
+    start_lead: float = 5.0,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, str]:
+    """Deploy the fan-out stack to the local stack ``info`` (a ``LocalStackInfo``); its outputs.
+
+    Its default target (what the reference input loads) is the local API Gateway emulator and
+    the local user pool."""
+    from harness.fanout.deploy import deploy_stack
+    from harness.fanout.package import build_package
+
+    with tempfile.TemporaryDirectory(prefix="harness-package-") as tmp:
+        package = build_package(out=Path(tmp) / "harness-fanout.zip", deps=False)
+        return deploy_stack(
+            cloudformation=aws.client("cloudformation"),
+            s3=aws.client("s3"),
+            sts=aws.client("sts"),
+            stack_name=stack_name,
+            template=TEMPLATE,
+            parameters={
+                "TargetUrl": info.api_url,
+                "UserPoolId": info.user_pool_id,
+                "UserPoolClientId": info.client_id,
+                "TargetPath": LOCAL_PATH,
+                "StartLeadSeconds": str(int(start_lead)),
+            },
+            code_zip=package.path,
+            on_event=on_event,
+        )

@@ -1,0 +1,245 @@
+"""What a distributed run is asked to do, validated before anything starts: the ``RunSpec``.
+
+A Step Functions execution of the run state machine takes either a harness scenario (as data,
+never a path) with a worker count, or the AWS reference design's own input::
+
+    {"scenario": {...}, "workers": 10, "run_id": "r1"}
+    {"users": {"NumberOfUsers": "100", "NumberOfCallsPerUser": "100"}}
+
+The reference input means each of N users makes M calls back to back: the ``calls`` profile
+against the stack's default target (``StackDefaults``: the API, pool and client the stack was
+deployed for). Its numbers may be strings, as in the reference design, and are held to the
+scenario limits (at most 1,000 each unless raised with ``override_limits``)::
+
+    spec = parse_input(event, defaults=StackDefaults.from_env())
+    spec.scenario().load_profile.profile      # "calls"
+    spec.windows                              # [(0.0, 600.0), ...]: one segment each
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.errors import ScenarioError
+from harness.plan import planned_duration
+from harness.scenario import LOCAL, Calls, Scenario
+
+__all__ = ["RunSpec", "StackDefaults", "cleanup_target", "parse_input", "new_run_id", "USERS_PER_WORKER", "MAX_WORKER_RATE"]
+
+SOURCE = "execution input"
+USERS_PER_WORKER = 25
+"""The reference input's default: one worker Lambda per 25 users (each user is one virtual user)."""
+MAX_WORKER_RATE = 2500.0
+"""Requests per second one worker Lambda (one core at 1,769 MB) paces reliably."""
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+
+class StackDefaults(BaseModel):
+    """The target the stack was deployed for: what the reference input loads."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str | None = None
+    user_pool_id: str | None = None
+    client_id: str | None = None
+    path: str = "/"
+    region: str | None = None
+    start_lead: float | None = None
+
+    @classmethod
+    def from_env(cls) -> "StackDefaults":
+        env = os.environ
+        return cls(
+            base_url=env.get("DEFAULT_BASE_URL") or None,
+            user_pool_id=env.get("DEFAULT_USER_POOL_ID") or None,
+            client_id=env.get("DEFAULT_CLIENT_ID") or None,
+            path=env.get("DEFAULT_PATH") or "/",
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            start_lead=float(env["HARNESS_START_LEAD"]) if env.get("HARNESS_START_LEAD") else None,
+        )
+
+
+class RunSpec(BaseModel):
+    """A validated distributed run: the scenario (as plain data), workers and segments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str
+    scenario_data: dict[str, Any]
+    workers: int = Field(ge=1)
+    windows: list[tuple[float, float]]
+    override_limits: bool = False
+    reference_input: bool = False
+
+    def scenario(self) -> Scenario:
+        return Scenario.from_dict(self.scenario_data, source=SOURCE, override_limits=self.override_limits)
+
+    @property
+    def segments(self) -> int:
+        return len(self.windows)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None) -> RunSpec:
+    """Validate an execution input (see the module); one-line ``ScenarioError`` otherwise."""
+    if not isinstance(data, dict):
+        raise ScenarioError("must be a JSON object with \"scenario\" or \"users\"", path=SOURCE)
+    unknown = set(data) - {"scenario", "users", "workers", "run_id", "override_limits", "limits"}
+    if unknown:
+        raise ScenarioError(
+            "is not a known field; use scenario, users, workers, run_id, override_limits or limits",
+            path=SOURCE,
+            field=sorted(unknown)[0],
+        )
+    override = data.get("override_limits", False)
+    if not isinstance(override, bool):
+        raise ScenarioError("must be true or false", path=SOURCE, field="override_limits")
+    run_id = data.get("run_id") or run_id or new_run_id()
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise ScenarioError("must be letters, digits, '.', '_' or '-' (at most 80)", path=SOURCE, field="run_id")
+    if ("scenario" in data) == ("users" in data):
+        raise ScenarioError(
+            "give either a harness scenario as \"scenario\" or the reference input "
+            "{\"users\": {\"NumberOfUsers\": \"100\", \"NumberOfCallsPerUser\": \"100\"}}",
+            path=SOURCE,
+        )
+    reference = "users" in data
+    scenario_data = _reference_scenario(data, defaults) if reference else data["scenario"]
+    if not isinstance(scenario_data, dict):
+        raise ScenarioError("must be a scenario as a JSON object (a scenario file's content)", path=SOURCE, field="scenario")
+    scenario_data = dict(scenario_data)
+    if data.get("workers") is not None:
+        workers = _whole(data["workers"], "workers")
+        scenario_data["fanout"] = {**scenario_data.get("fanout", {}), "workers": workers}
+    scenario = Scenario.from_dict(scenario_data, source=SOURCE, override_limits=override)
+    _check_concrete(scenario)
+    workers = _workers(scenario)
+    return RunSpec(
+        run_id=run_id,
+        scenario_data=scenario.echo(),
+        workers=workers,
+        windows=_windows(scenario),
+        override_limits=override,
+        reference_input=reference,
+    )
+
+
+def _whole(value: Any, field: str) -> int:
+    """A whole number given as a number or, as the reference design does, as a string."""
+    if isinstance(value, bool):
+        value = None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or value < 1:
+        raise ScenarioError(f"must be a whole number of at least 1, such as \"100\" (got {value!r})", path=SOURCE, field=field)
+    return value
+
+
+def _reference_scenario(data: dict[str, Any], defaults: StackDefaults) -> dict[str, Any]:
+    users_in = data["users"]
+    if not isinstance(users_in, dict):
+        raise ScenarioError("must be {\"NumberOfUsers\": \"100\", \"NumberOfCallsPerUser\": \"100\"}", path=SOURCE, field="users")
+    unknown = set(users_in) - {"NumberOfUsers", "NumberOfCallsPerUser"}
+    if unknown:
+        raise ScenarioError("is not a known field; use NumberOfUsers and NumberOfCallsPerUser", path=SOURCE, field=f"users.{sorted(unknown)[0]}")
+    for key in ("NumberOfUsers", "NumberOfCallsPerUser"):
+        if key not in users_in:
+            raise ScenarioError("is required; add it (a number as a string, e.g. \"100\")", path=SOURCE, field=f"users.{key}")
+    users = _whole(users_in["NumberOfUsers"], "users.NumberOfUsers")
+    calls = _whole(users_in["NumberOfCallsPerUser"], "users.NumberOfCallsPerUser")
+    missing = [name for name, value in (("TargetUrl", defaults.base_url), ("UserPoolId", defaults.user_pool_id), ("UserPoolClientId", defaults.client_id)) if not value]
+    if missing:
+        raise ScenarioError(
+            f"the stack was deployed without {', '.join(missing)}: redeploy with them, or start the run with a harness scenario",
+            path=SOURCE,
+            field="users",
+        )
+    scenario: dict[str, Any] = {
+        "name": "reference-input",
+        "description": f"{users} users x {calls} calls each, back to back (the AWS reference design's input)",
+        "target": {"base_url": defaults.base_url},
+        "auth": {"user_pool_id": defaults.user_pool_id, "client_id": defaults.client_id, "users": users, "region": defaults.region},
+        "endpoints": [{"name": "call", "method": "GET", "path": defaults.path}],
+        "load": {"profile": "calls", "users": users, "calls_per_user": calls},
+        "fanout": {"workers": min(users, math.ceil(users / USERS_PER_WORKER))},
+    }
+    if defaults.start_lead:
+        scenario["fanout"]["start_lead"] = defaults.start_lead
+    if data.get("limits") is not None:
+        scenario["limits"] = data["limits"]
+    return scenario
+
+
+def _check_concrete(scenario: Scenario) -> None:
+    """Workers cannot find "the local stack": the caller resolves ``local`` to real values."""
+    auth = scenario.auth
+    named = [("target.base_url", scenario.target.base_url)]
+    if auth is not None:
+        named += [("auth.user_pool_id", auth.user_pool_id), ("auth.client_id", auth.client_id)]
+    for field, value in named:
+        if value == LOCAL:
+            raise ScenarioError(
+                "is \"local\": a distributed run needs the real value (harness fanout --local fills it in)",
+                path=SOURCE,
+                field=f"scenario.{field}",
+            )
+
+
+def _workers(scenario: Scenario) -> int:
+    workers = scenario.fanout.workers
+    profile = scenario.load_profile
+    if isinstance(profile, Calls):
+        return min(workers, profile.users)  # a worker with no user would have nothing to do
+    per_worker = profile.peak_rate() / workers
+    if per_worker > MAX_WORKER_RATE:
+        need = math.ceil(profile.peak_rate() / MAX_WORKER_RATE)
+        raise ScenarioError(
+            f"{workers} workers would each pace {per_worker:,.0f} rps; one worker paces about {MAX_WORKER_RATE:,.0f}: use at least {need}",
+            path=SOURCE,
+            field="fanout.workers",
+        )
+    return workers
+
+
+def _windows(scenario: Scenario) -> list[tuple[float, float]]:
+    """The plan cut into segments a Lambda can run (``fanout.segment`` each)."""
+    length, segment = planned_duration(scenario.load_profile), scenario.fanout.segment
+    if isinstance(scenario.load_profile, Calls):
+        if length > segment:
+            raise ScenarioError(
+                f"the calls profile runs in one segment of at most fanout.segment ({segment:g} s); lower load.max_duration",
+                path=SOURCE,
+                field="load.max_duration",
+            )
+        return [(0.0, length)]
+    count = max(1, math.ceil(length / segment - 1e-9))
+    return [(i * segment, min((i + 1) * segment, length)) for i in range(count)]
+
+
+def cleanup_target(data: Any, *, defaults: StackDefaults) -> tuple[str, str, int | None]:
+    """(user pool, username prefix, count) from a cleanup input: the reference design's
+    ``{"NumberOfUsers": "100"}`` (the stack's pool, ``loadtestuser``) or
+    ``{"user_pool_id": ..., "prefix": ..., "count": ...}``."""
+    source = "cleanup input"
+    if not isinstance(data, dict):
+        raise ScenarioError("must be a JSON object such as {\"NumberOfUsers\": \"100\"}", path=source)
+    unknown = set(data) - {"NumberOfUsers", "user_pool_id", "prefix", "count"}
+    if unknown:
+        raise ScenarioError("is not a known field; use NumberOfUsers, or user_pool_id, prefix and count", path=source, field=sorted(unknown)[0])
+    count_in = data.get("NumberOfUsers", data.get("count"))
+    count = _whole(count_in, "NumberOfUsers" if "NumberOfUsers" in data else "count") if count_in is not None else None
+    pool = data.get("user_pool_id") or defaults.user_pool_id
+    if not pool:
+        raise ScenarioError("no user pool: pass user_pool_id, or deploy the stack with UserPoolId", path=source, field="user_pool_id")
+    prefix = data.get("prefix") or "loadtestuser"
+    return str(pool), str(prefix), count

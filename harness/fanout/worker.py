@@ -1,0 +1,64 @@
+"""One worker: one shard of a distributed run, on the same engine as ``harness run``.
+
+    summary = run_worker(shard, s3=AwsContext().client("s3"))
+
+It runs ``harness.load.inprocess.run_shard`` (the same session, pacer, user and shape as
+``harness run``), writes the shard's ``ResultSet`` to S3 (never through the state payload),
+notes its progress there every few seconds for the CLI, and returns a small summary. When the
+run is stopped (``runs/<run-id>/stop.json``, written by ``harness fanout`` on Ctrl-C), it ends its
+shard within a few seconds and still saves what it measured. A shard
+that did not complete raises ``ShardFailed`` after saving what it measured, so that Step
+Functions counts it as failed and its data is still merged.
+
+Import ``harness.load.inprocess`` before boto3 (Locust patches the process with gevent).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from harness.errors import ShardFailed
+from harness.fanout.shards import Shard
+from harness.fanout.store import PROGRESS_EVERY
+from harness.load.inprocess import run_shard
+from harness.scenario import Scenario
+
+__all__ = ["run_worker"]
+
+
+def run_worker(shard: Shard, *, s3: Any) -> dict[str, Any]:
+    """Run ``shard``, save its results and progress to S3; a small summary for the state machine."""
+    store = shard.store(s3)
+    scenario = Scenario.from_dict(shard.scenario, source=shard.name, override_limits=shard.override_limits)
+    progress_key = store.progress_key(shard.segment, shard.index)
+
+    def progress(state: dict[str, Any]) -> None:
+        store.put_json(progress_key, {"segment": shard.segment, "index": shard.index, **state})
+
+    results = run_shard(
+        scenario,
+        index=shard.index,
+        count=shard.count,
+        start_at=shard.start_at,
+        window=shard.window,
+        run_id=shard.run_id,
+        progress=progress,
+        progress_every=PROGRESS_EVERY,
+        should_stop=lambda: store.exists(store.stop_key),
+    )
+    meta = results.meta
+    meta["shard"].update(segment=shard.segment, segments=shard.segments)
+    store.put_text(store.shard_key(shard.segment, shard.index), json.dumps(results.to_dict(summary=False), separators=(",", ":")))
+    progress({"requests": results.total, "status": meta["status"]})
+    if meta["status"] not in ("completed", "interrupted"):  # interrupted: the run was stopped (stop.json)
+        raise ShardFailed(f"{shard.name} {meta['status']}: {meta.get('error') or 'stopped early'}; its results were saved")
+    generator = meta.get("generator") or {}
+    return {
+        "segment": shard.segment,
+        "index": shard.index,
+        "requests": results.total,
+        "late_start_ms": generator.get("late_start_ms", 0.0),
+        "skipped": generator.get("skipped", 0),
+        "status": meta["status"],
+    }

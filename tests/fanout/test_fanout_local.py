@@ -1,0 +1,211 @@
+"""Distributed runs end to end on the local stack: the real template deployed to moto's
+CloudFormation, the real state machines run by moto's Step Functions, the real handlers run by
+the local Lambda runtime, load against the API Gateway emulator.
+
+Each execution takes 20-40 s (a cold start per Lambda invocation, a shared start instant a
+few seconds ahead, the load, the merge tree)."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import urllib.request
+import zipfile
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import pytest
+
+from harness.aws import AwsContext
+from harness.cli import main
+from harness.fanout.execution import FanoutExecution
+from harness.fanout.launch import FanoutStack, deploy_local, execution_input
+from harness.local.stack import LocalStack
+from harness.fanout.package import build_package
+from harness.plan import build_plan
+from harness.results import Histogram, ResultSet
+from harness.scenario import Scenario
+
+pytestmark = pytest.mark.integration
+
+ROUTES = {"list items": "GET /items", "my profile": "GET /users/{user}/profile"}
+
+
+def scenario(name: str, load: dict[str, Any], *, workers: int, users: int = 6, **fanout: Any) -> Scenario:
+    return Scenario.from_dict(
+        {
+            "name": name,
+            "target": {"base_url": "local"},
+            "auth": {"users": users},
+            "endpoints": [
+                {"name": "list items", "path": "/items", "weight": 3},
+                {"name": "my profile", "path": "/users/{user}/profile", "weight": 1},
+            ],
+            "load": load,
+            "fanout": {"workers": workers, "start_lead": "6s", **fanout},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, FanoutStack]]:
+    with LocalStack(log_dir=tmp_path_factory.mktemp("fanout-stack")) as local, local.activate():
+        outputs = deploy_local(local.info, aws=AwsContext(), stack_name="fanout-test", start_lead=6)
+        yield local, FanoutStack.of(outputs)
+
+
+def admin(local: LocalStack, method: str, path: str) -> dict[str, Any]:
+    request = urllib.request.Request(f"{local.info.api_url}/_admin/{path}", method=method)
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def execute(fanout: FanoutStack, data: dict[str, Any], run_id: str, tmp_path: Path) -> tuple[FanoutExecution, Any, ResultSet | None]:
+    aws = AwsContext()
+    run = FanoutExecution.start(sfn=aws.client("stepfunctions"), s3=aws.client("s3"), state_machine_arn=fanout.run_state_machine,
+                                bucket=fanout.bucket, run_id=run_id, input=data)  # fmt: skip
+    final = run.wait(timeout=180)
+    path = run.download(tmp_path / run_id)
+    return run, final, ResultSet.load(path) if path else None
+
+
+def shard_files(run: FanoutExecution) -> list[ResultSet]:
+    return [ResultSet.loads(body) for body in run.store.read_bytes(run.store.keys("shards"))]
+
+
+def client_counts(results: ResultSet) -> dict[str, dict[str, int]]:
+    counts: dict[str, Counter] = {}
+    for (endpoint, status, _), n in results.statuses.items():
+        counts.setdefault(ROUTES[endpoint], Counter())[str(status)] += n
+    return {route: dict(c) for route, c in counts.items()}
+
+
+def test_three_workers_merge_exactly_and_start_their_bursts_together(stack: tuple[LocalStack, FanoutStack], tmp_path: Path) -> None:
+    local, fanout = stack
+    admin(local, "POST", "counts/reset")
+    load = {"profile": "burst", "base_rate": 6, "burst_rate": 90, "burst_length": 1.5, "idle_min": 1, "idle_max": 2, "cycles": 2, "seed": 3, "vus": 15}
+    plan = scenario("fan-burst", load, workers=3)
+    run, final, results = execute(fanout, execution_input(scenario=plan), "burst-3", tmp_path)
+    assert final.status == "SUCCEEDED", run.failure()
+    assert results is not None and results.meta["status"] == "completed", results.meta.get("error")
+    shards = shard_files(run)
+    assert len(shards) == 3 and results.meta["workers"] == 3
+
+    # the merged counts are the sum of the workers', and what the emulator saw, route by route
+    assert results.total == sum(s.total for s in shards)
+    server = admin(local, "GET", "counts")
+    assert client_counts(results) == {r: n for r, n in server["routes"].items() if r in ROUTES.values()}
+    assert results.total == server["total"]
+    # the whole plan was released (each worker its phase-offset share), none dropped
+    pacer = results.pacer_totals()
+    assert pacer.released == build_plan(plan.load_profile).total and pacer.dropped == 0
+
+    # merged percentiles are those of all the workers' samples together
+    everything = Histogram()
+    for shard in shards:
+        everything.merge(shard.select())
+    for q in (0.5, 0.95, 0.99):
+        assert results.percentile(q) == everything.percentile(q) / 1000
+
+    # one start instant for all, kept by every worker: its bursts started within 100 ms of it
+    starts = {s.meta["started_at"] for s in shards}
+    assert starts == {results.meta["fanout"]["segments"][0]["start_at"]}
+    for shard in shards:
+        generator = shard.meta["generator"]
+        assert generator["late_start_ms"] == 0 and generator["skipped"] == 0
+        assert generator["max_lag_ms"] < 100
+    assert [s["status"] for s in results.meta["shards"]] == ["completed"] * 3
+
+
+def test_the_reference_input_runs_users_times_calls_and_cleanup_removes_the_users(stack: tuple[LocalStack, FanoutStack], tmp_path: Path) -> None:
+    local, fanout = stack
+    admin(local, "POST", "counts/reset")
+    reference = {"users": {"NumberOfUsers": "5", "NumberOfCallsPerUser": "8"}, "workers": 2}
+    run, final, results = execute(fanout, reference, "reference", tmp_path)
+    assert final.status == "SUCCEEDED", run.failure()
+    assert results is not None and results.meta["status"] == "completed"
+    assert results.meta["profile"] == "calls" and results.meta["fanout"]["reference_input"]
+    assert results.total == 40 == admin(local, "GET", "counts")["routes"]["GET /items"]["200"]
+    cognito = boto3.client("cognito-idp")
+    names = {u["Username"] for u in cognito.list_users(UserPoolId=local.info.user_pool_id)["Users"]}
+    assert {f"loadtestuser{i}" for i in range(5)} <= names
+
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=fanout.cleanup_state_machine, name="cleanup-1", input=json.dumps({"NumberOfUsers": "5"}))["executionArn"]
+    deadline = time.time() + 60
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING" and time.time() < deadline:
+        time.sleep(0.5)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    names = {u["Username"] for u in cognito.list_users(UserPoolId=local.info.user_pool_id)["Users"]}
+    assert not any(n.startswith("loadtestuser") for n in names)
+
+
+def test_the_reference_input_limits_hold_for_numbers_given_as_strings(stack: tuple[LocalStack, FanoutStack], tmp_path: Path) -> None:
+    _, fanout = stack
+    run, final, results = execute(fanout, {"users": {"NumberOfUsers": "1001", "NumberOfCallsPerUser": "1"}}, "too-many", tmp_path)
+    assert final.status == "FAILED" and results is None
+    reason = run.failure()
+    assert "users" in reason and "safety limit of 1000" in reason
+
+
+def fault_injecting_code(base: bytes) -> bytes:
+    """The deployed code plus a test-only handler that fails shard 1 (as a worker that raises,
+    or that runs past its timeout) and runs the real worker for the others."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(base)) as source, zipfile.ZipFile(buffer, "w") as target:
+        for item in source.infolist():
+            target.writestr(item, source.read(item))
+        target.writestr(
+            "fault_injection.py",
+            "import os, time\n"
+            "from harness.fanout.handlers import worker as real\n"
+            "def worker(event, context):\n"
+            "    if event['index'] == 1:\n"
+            "        if os.environ['FAULT'] == 'raise':\n"
+            "            raise RuntimeError('shard 1 broke on purpose')\n"
+            "        time.sleep(3600)\n"
+            "    return real(event, context)\n",
+        )
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fault, reason", [("raise", "RuntimeError: shard 1 broke on purpose"), ("timeout", "Sandbox.Timedout")])
+def test_a_failed_worker_is_named_and_the_others_data_is_kept(stack: tuple[LocalStack, FanoutStack], tmp_path: Path, fault: str, reason: str) -> None:
+    local, fanout = stack
+    lam = boto3.client("lambda")
+    name = fanout.worker_function
+    config = lam.get_function_configuration(FunctionName=name)
+    code = build_package(out=tmp_path / "code.zip", deps=False).path.read_bytes()  # what deploy_local deployed
+    lam.update_function_code(FunctionName=name, ZipFile=fault_injecting_code(code))
+    lam.update_function_configuration(
+        FunctionName=name, Handler="fault_injection.worker", Timeout=25,
+        Environment={"Variables": {**config["Environment"]["Variables"], "FAULT": fault}},
+    )  # fmt: skip
+    try:
+        admin(local, "POST", "counts/reset")
+        load = {"profile": "steady", "rate": 30, "duration": 3, "vus": 6}
+        run, final, results = execute(fanout, execution_input(scenario=scenario(f"fan-{fault}", load, workers=3)), f"fault-{fault}", tmp_path)
+    finally:
+        lam.update_function_code(FunctionName=name, ZipFile=code)
+        lam.update_function_configuration(FunctionName=name, Handler=config["Handler"], Timeout=config["Timeout"], Environment=config["Environment"])
+    # the run completed, with the failed shard named and why, and the other two shards' data
+    assert final.status in ("SUCCEEDED", "FAILED")
+    assert results is not None
+    meta = results.meta
+    assert meta["status"] == "failed"
+    assert meta["failed_shards"] == [{"segment": 0, "index": 1, "reason": meta["failed_shards"][0]["reason"]}]
+    assert reason in meta["failed_shards"][0]["reason"]
+    assert "1 of 3 shards failed: shard 1" in meta["error"]
+    assert [s["status"] for s in meta["shards"]] == ["completed", "failed", "completed"]
+    assert results.total == 60 == admin(local, "GET", "counts")["total"]  # two thirds of 90
+
+    # the report names the failed shard and why, and the exit code is that of a failed run
+    run_dir = tmp_path / f"fault-{fault}"
+    assert main(["report", str(run_dir)]) == 3
+    for name in ("report.html", "summary.md"):
+        text = (run_dir / name).read_text()
+        assert "2 of 3 completed; 1 failed: shard 1 (segment 0)" in text and reason in text, name
+

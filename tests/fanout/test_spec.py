@@ -1,0 +1,112 @@
+"""The execution input: a harness scenario or the AWS reference design's, validated before any
+worker starts, with one-line errors that name the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import LimitExceeded, ScenarioError
+from harness.fanout.shards import plan_segment
+from harness.fanout.spec import StackDefaults, cleanup_target, parse_input
+
+DEFAULTS = StackDefaults(base_url="https://api.example.test", user_pool_id="us-east-1_Pool", client_id="client", path="/items", region="us-east-1")
+
+
+def scenario(**load: object) -> dict:
+    return {
+        "name": "s",
+        "target": {"base_url": "http://127.0.0.1:9000"},
+        "auth": {"user_pool_id": "us-east-1_Pool", "client_id": "c", "users": 10},
+        "endpoints": [{"name": "list", "path": "/items"}],
+        "load": load or {"profile": "steady", "rate": 100, "duration": 30},
+    }
+
+
+def test_the_reference_input_is_n_users_times_m_calls() -> None:
+    spec = parse_input({"users": {"NumberOfUsers": "100", "NumberOfCallsPerUser": "20"}}, defaults=DEFAULTS)
+    sc = spec.scenario()
+    assert sc.load_profile.profile == "calls"
+    assert (sc.load_profile.users, sc.load_profile.calls_per_user) == (100, 20)
+    assert sc.auth.users == 100 and sc.auth.user_pool_id == "us-east-1_Pool" and sc.auth.username(0) == "loadtestuser0"
+    assert sc.target.base_url == "https://api.example.test" and sc.endpoints[0].path == "/items"
+    assert spec.workers == 4 and spec.windows == [(0.0, 600.0)] and spec.reference_input
+
+
+@pytest.mark.parametrize(
+    "users, field, words",
+    [
+        ({"NumberOfUsers": "1001", "NumberOfCallsPerUser": "1"}, "load.users", "safety limit of 1000"),
+        ({"NumberOfUsers": "1", "NumberOfCallsPerUser": "1001"}, "load.calls_per_user", "safety limit of 1000"),
+        ({"NumberOfUsers": "ten", "NumberOfCallsPerUser": "1"}, "users.NumberOfUsers", "whole number"),
+        ({"NumberOfUsers": "0", "NumberOfCallsPerUser": "1"}, "users.NumberOfUsers", "at least 1"),
+        ({"NumberOfUsers": "-5", "NumberOfCallsPerUser": "1"}, "users.NumberOfUsers", "whole number"),
+        ({"NumberOfUsers": "5"}, "users.NumberOfCallsPerUser", "is required"),
+        ({"NumberOfUsers": "5", "NumberOfCallsPerUser": "5", "Extra": 1}, "users.Extra", "not a known field"),
+    ],
+)
+def test_the_reference_input_is_checked_as_strings(users: dict, field: str, words: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_input({"users": users}, defaults=DEFAULTS)
+    message = str(info.value)
+    assert message.startswith(f"execution input: {field}: ") and words in message and "\n" not in message
+
+
+def test_raised_limits_need_override() -> None:
+    data = {"users": {"NumberOfUsers": "1500", "NumberOfCallsPerUser": "2"}, "limits": {"max_users": 2000}}
+    with pytest.raises(LimitExceeded):
+        parse_input(data, defaults=DEFAULTS)
+    assert parse_input({**data, "override_limits": True}, defaults=DEFAULTS).scenario().load_profile.users == 1500
+
+
+def test_a_stack_without_a_target_refuses_the_reference_input() -> None:
+    with pytest.raises(ScenarioError, match="TargetUrl"):
+        parse_input({"users": {"NumberOfUsers": "1", "NumberOfCallsPerUser": "1"}}, defaults=StackDefaults())
+
+
+def test_a_scenario_with_workers_and_segments() -> None:
+    spec = parse_input({"scenario": scenario(profile="steady", rate=100, duration=1500), "workers": 8, "run_id": "r-1"}, defaults=DEFAULTS)
+    assert spec.run_id == "r-1" and spec.workers == 8
+    assert spec.windows == [(0.0, 600.0), (600.0, 1200.0), (1200.0, 1500.0)]
+    assert spec.scenario().fanout.workers == 8
+
+
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"scenario": {**scenario(), "target": {"base_url": "local"}}}, "scenario.target.base_url"),
+        ({"scenario": {**scenario(profile="steady", rate=4000, duration=10), "limits": {"max_rate": 5000}}, "workers": 1, "override_limits": True}, "fanout.workers"),
+        ({"scenario": scenario(), "users": {}}, None),
+        ({"scenario": scenario(), "workers": "many"}, "workers"),
+        ({"scenario": scenario(), "run_id": "a b"}, "run_id"),
+        ({"scenario": scenario(), "bogus": 1}, "bogus"),
+        ({"scenario": scenario(profile="calls", users=2, calls_per_user=3, max_duration="20m")}, "load.max_duration"),
+    ],
+)
+def test_bad_inputs_are_refused_in_one_line(data: dict, field: str | None) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_input(data, defaults=DEFAULTS)
+    assert info.value.field == field and "\n" not in str(info.value)
+
+
+def test_a_calls_run_has_no_more_workers_than_users() -> None:
+    spec = parse_input({"scenario": scenario(profile="calls", users=3, calls_per_user=2), "workers": 10}, defaults=DEFAULTS)
+    assert spec.workers == 3
+
+
+def test_shards_share_one_start_instant_and_cover_the_workers() -> None:
+    spec = parse_input({"scenario": scenario(profile="steady", rate=100, duration=1500), "workers": 4}, defaults=DEFAULTS)
+    shards = plan_segment(spec, bucket="b", segment=1, start_at=1000.0)
+    assert [s.index for s in shards] == [0, 1, 2, 3]
+    assert {(s.start_at, s.window, s.count, s.segments) for s in shards} == {(1000.0, (600.0, 1200.0), 4, 3)}
+    assert shards[2].name == "shard 2 of segment 1"
+    with pytest.raises(ValueError):
+        plan_segment(spec, bucket="b", segment=3, start_at=0)
+
+
+def test_cleanup_input() -> None:
+    assert cleanup_target({"NumberOfUsers": "100"}, defaults=DEFAULTS) == ("us-east-1_Pool", "loadtestuser", 100)
+    assert cleanup_target({"user_pool_id": "p", "prefix": "x", "count": 3}, defaults=DEFAULTS) == ("p", "x", 3)
+    with pytest.raises(ScenarioError):
+        cleanup_target({"NumberOfUsers": "lots"}, defaults=DEFAULTS)
+    with pytest.raises(ScenarioError):
+        cleanup_target({}, defaults=StackDefaults())
