@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from harness.fanout.aggregate import GROUP_SIZE
 from harness.fanout.spec import RunSpec
 from harness.fanout.store import PROGRESS_EVERY
 from harness.plan import build_plan
@@ -69,7 +70,7 @@ def estimate_cost(spec: RunSpec, *, memory_mb: int = 1769, api_kind: str | None 
         requests = build_plan(profile).total
         seconds = sum(end - start for start, end in spec.windows)
     worker_seconds = workers * (seconds + segments * (scenario.fanout.start_lead + SIGN_IN_SECONDS))
-    groups = max(1, math.ceil(workers * segments / 25))
+    groups = max(1, math.ceil(workers * segments / GROUP_SIZE))
     helper_invocations = 3 + 2 * segments + groups + 2  # validate, users, plan per segment, merges
     estimate = CostEstimate()
     estimate.add("lambda_gb_second", worker_seconds * memory_mb / 1024 + helper_invocations * 5 * 3008 / 1024)

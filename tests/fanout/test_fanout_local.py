@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 import urllib.request
 import zipfile
 from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,8 +25,8 @@ from harness.aws import AwsContext
 from harness.cli import main
 from harness.fanout.execution import FanoutExecution
 from harness.fanout.launch import FanoutStack, deploy_local, execution_input
-from harness.local.stack import LocalStack
 from harness.fanout.package import build_package
+from harness.local.stack import LocalStack
 from harness.plan import build_plan
 from harness.results import Histogram, ResultSet
 from harness.scenario import Scenario
@@ -149,6 +151,42 @@ def test_the_reference_input_limits_hold_for_numbers_given_as_strings(stack: tup
     assert final.status == "FAILED" and results is None
     reason = run.failure()
     assert "users" in reason and "safety limit of 1000" in reason
+
+
+class Counting(BaseHTTPRequestHandler):
+    """Any other server on 127.0.0.1: answers 200 and counts the requests by path."""
+
+    counts: Counter = Counter()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        Counting.counts[self.path] += 1
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_any_server_on_localhost_is_a_target_too(stack: tuple[LocalStack, FanoutStack], tmp_path: Path) -> None:
+    _, fanout = stack
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        data = Scenario.from_dict({
+            "name": "plain", "target": {"base_url": f"http://127.0.0.1:{server.server_port}"},
+            "endpoints": [{"name": "health", "path": "/health"}],
+            "load": {"profile": "steady", "rate": 20, "duration": 2, "vus": 4},
+            "fanout": {"workers": 2, "start_lead": "5s"},
+        })  # fmt: skip
+        run, final, results = execute(fanout, execution_input(scenario=data), "plain-server", tmp_path)
+    finally:
+        server.shutdown()
+    assert final.status == "SUCCEEDED", run.failure()
+    assert results is not None and results.meta["status"] == "completed"
+    assert results.total == 40 == Counting.counts["/health"]
+    assert results.meta["users"] == 0
 
 
 def fault_injecting_code(base: bytes) -> bytes:
