@@ -264,6 +264,8 @@ def _exit_code(artifacts: Any, *, interrupted: bool = False) -> int:
     """What happened, as an exit code: a failed run 3, an interrupted one 130, else the verdict."""
     if artifacts.status == "failed":
         return EXIT_RUN_FAILED
+    if artifacts.status == "aborted":  # an abort_on rule stopped it: a failed gate
+        return EXIT_GATE_FAILED
     if interrupted or artifacts.status == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_OK if artifacts.verdict.passed else EXIT_GATE_FAILED
@@ -743,6 +745,12 @@ def _print_verdict(artifacts: Any) -> None:
         err.print(f"[red]run failed:[/] {escape(str(reason))}", highlight=False)
         return
     lines = artifacts.verdict.summary_lines()
+    if status == "aborted":
+        reason = artifacts.results.meta.get("error") or "an abort_on rule held"
+        err.print(f"[red]run aborted:[/] {escape(str(reason))}; the results above cover what was measured until then", highlight=False)
+        for line in lines:
+            out.print(f"  (not judged) {line}", highlight=False, markup=False)
+        return
     if status != "completed":
         err.print(f"[yellow]{status}[/]: the results above cover what was measured until then; the run was not judged", highlight=False)
         for line in lines:

@@ -62,12 +62,13 @@ import operator
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from harness.errors import ScenarioError, UsageError
 from harness.results import OUTCOMES, ResultSet
+
+if TYPE_CHECKING:  # pandas only where CloudWatch rows are read: a fan-out worker has no pandas
+    import pandas as pd
 
 __all__ = [
     "Gate",
@@ -702,6 +703,15 @@ def evaluate(
     return Verdict(tuple(out))
 
 
+def measure_client(gate: Gate, results: ResultSet) -> float | None:
+    """A client-side gate's value on ``results`` in its unit, or None when they hold no data for
+    it (the live checks of ``harness.abort`` use this on a window of the run)."""
+    try:
+        return _client(gate, results, "").value
+    except _NoValue:
+        return None
+
+
 def _measure(gate: Gate, results: ResultSet, server: "_ServerMetrics", baseline: ResultSet | None) -> _Value:
     if gate.metric.startswith(("server.", "lambda.", "cognito.", "states.")):
         return server.measure(gate)
@@ -807,6 +817,7 @@ class _ServerMetrics:
         if frame is None:
             self.problem = "no CloudWatch metrics were given (collect them for the run's time window)"
             return
+        import pandas as pd
         missing = {"layer", "key", "stat", "value"} - set(frame.columns)
         if missing:
             self.problem = f"the metrics frame lacks the columns {', '.join(sorted(missing))}"

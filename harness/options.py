@@ -45,6 +45,7 @@ def check_scenario(
     """The scenario at ``path`` (with ``--set`` ``overrides``), its gates and ``--gate`` ones, and
     its region, checked as a run needs them: a gate for an endpoint the scenario does not have,
     a regression gate without ``baseline``, regions that disagree. Raises exit-2 errors."""
+    from harness.abort import parse_abort_rules
     from harness.gates import check_gates, parse_gates
     from harness.scenario import Scenario
     from harness.target import scenario_region
@@ -53,6 +54,7 @@ def check_scenario(
     names = [ep.name for ep in scenario.endpoints]
     check_gates(parse_gates(scenario.gates, path=str(path)), endpoints=names, baseline=baseline is not None, path=str(path))
     check_gates(parse_gates(gates, path="--gate"), endpoints=names, baseline=baseline is not None, path="--gate")
+    check_gates([rule.gate for rule in parse_abort_rules(scenario.abort_on)], endpoints=names, baseline=False, path=f"{path}: abort_on")
     scenario_region(scenario, source=str(path))  # conflicting regions: one line now, not a run in the wrong one
     return scenario
 

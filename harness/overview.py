@@ -48,6 +48,7 @@ class Overview:
     segments: int
     endpoints: list[EndpointShare] = field(default_factory=list)
     gates: list[str] = field(default_factory=list)
+    abort_on: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, scenario: Scenario, *, gates: Sequence[Any] = ()) -> "Overview":
@@ -80,6 +81,7 @@ class Overview:
                 EndpointShare(ep.name, ep.method, ep.path, ep.weight, ep.weight / weights, total * ep.weight / weights) for ep in scenario.endpoints
             ],
             gates=[*scenario.gates, *(str(g) for g in gates)],
+            abort_on=list(scenario.abort_on),
         )
 
     def facts(self) -> list[tuple[str, str]]:
@@ -97,6 +99,8 @@ class Overview:
             ("test users", f"{self.users:,}" + (f" in pool {self.user_pool}" if self.user_pool else "") if self.users else "none (no [auth])"),
             ("gates", ", ".join(self.gates) if self.gates else "none: the run will be measured, not judged"),
         ]
+        if self.abort_on:
+            rows.append(("abort on", ", ".join(self.abort_on) + " (the run stops as soon as one holds)"))
         return rows
 
 

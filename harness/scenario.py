@@ -412,6 +412,7 @@ class Scenario(_Model):
     load_profile: LoadProfile = Field(alias="load")
     limits: Limits = Field(default_factory=Limits)
     gates: list[str] = Field(default_factory=list)
+    abort_on: list[str] = Field(default_factory=list)  # conditions that stop the run at once (harness.abort)
     local: LocalSettings = Field(default_factory=LocalSettings)
     fanout: FanoutSettings = Field(default_factory=FanoutSettings)
 
@@ -423,6 +424,18 @@ class Scenario(_Model):
             if endpoint.name in seen:
                 raise ValueError(f"two endpoints are named {endpoint.name!r}; give each a unique name")
             seen.add(endpoint.name)
+        return value
+
+    @field_validator("abort_on")
+    @classmethod
+    def _abort_rules(cls, value: list[str]) -> list[str]:
+        from harness.abort import AbortRule
+
+        for i, text in enumerate(value):
+            try:
+                AbortRule.parse(text)
+            except ScenarioError as exc:
+                raise ValueError(f"entry {i}: {exc}") from None
         return value
 
     @model_validator(mode="after")

@@ -412,7 +412,11 @@ def test_local_run_serves_in_the_foreground_until_ctrl_c(tmp_path: Path) -> None
         assert exports["AWS_ENDPOINT_URL"] == info["endpoint_url"]
     finally:
         os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # say where it hung (it did once on a loaded machine)
+            proc.kill()
+            raise AssertionError(f"harness local run did not stop on Ctrl-C: {proc.communicate()[1][-3000:]}") from None
     assert proc.returncode == 0
     with pytest.raises(OSError):
         urllib.request.urlopen(info["api_url"] + "/_admin/health", timeout=2)

@@ -99,10 +99,25 @@ def _finish_when_drained(session: LoadSession, then: Any = None) -> None:
     assert session.pacer is not None
     session.pacer.finished.wait()
     session.drain(session.scenario.target.timeout)
-    session.ended_at = time.time()
+    session.ended_at = session.ended_at or time.time()  # an interrupted or aborted run ended earlier
     if then is not None:
         then()
     session.finish()
+
+
+def _watch_abort(session: LoadSession) -> None:
+    """Check the scenario's ``abort_on`` rules once a second until the run is over; when one
+    holds, the session is done and the shape ends the test (test_stop saves the results)."""
+    if not session.abort_rules:
+        return
+    while not session.done.wait(timeout=1.0):
+        try:
+            if session.check_abort():
+                log.warning("harness: run aborted: %s", session.error)
+                if session.pacer is not None:
+                    session.pacer.stop()
+        except Exception:  # noqa: BLE001 - a broken check must not end the run; say so
+            log.exception("harness: could not check abort_on")
 
 
 def _stop(session: LoadSession) -> None:
@@ -128,6 +143,7 @@ def wire_local(environment: Any, session: LoadSession, runner: LocalRunner) -> N
             # a fan-out worker starts at the run's shared instant, late or not; alone: now
             start_at = session.start_at
             session.start_pacer(start_at if start_at is not None else time.time() + LEAD_IN, skip_late=start_at is not None)
+            gevent.spawn(_watch_abort, session)
             _finish_when_drained(session)
 
         gevent.spawn(go)
@@ -215,6 +231,7 @@ def _wire_master(environment: Any, session: LoadSession, runner: MasterRunner) -
             t0 = time.time() + LEAD_IN
             session.started_at = t0
             runner.send_message("harness_go", {"t0": t0})
+            gevent.spawn(_watch_abort, session)  # on the merged results the workers report
 
     def on_done(environment: Any, msg: Any, **_: Any) -> None:
         _take_final_report(session, msg)
@@ -234,7 +251,7 @@ def _wire_master(environment: Any, session: LoadSession, runner: MasterRunner) -
 
     def on_test_stop(**_: Any) -> None:
         session.interrupt()
-        if session.status == "interrupted":
+        if session.status in ("interrupted", "aborted"):
             # interrupted: ask the workers for what they measured since their last report
             runner.send_message("harness_flush")
             deadline = time.time() + FLUSH_TIMEOUT

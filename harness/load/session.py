@@ -32,6 +32,7 @@ from harness.errors import HarnessError
 from harness.load.pacer import IterationPacer, Pacer
 from harness.load.request import RequestTemplate
 from harness.plan import Plan, build_plan, planned_duration
+from harness.abort import breached, parse_abort_rules
 from harness.results import ResultSet, classify
 from harness.scenario import Calls, Scenario
 from harness.target import resolve_target
@@ -91,6 +92,8 @@ class LoadSession:
         self.ended_at: float | None = None
         self.status = "running"
         self.error: str | None = None
+        self.abort_rules = parse_abort_rules(scenario.abort_on)
+        self.aborted: dict[str, Any] | None = None  # the rule that stopped the run, and what it measured
 
     @property
     def planned_duration(self) -> float:
@@ -157,6 +160,8 @@ class LoadSession:
             "token_stats": self.token_stats(),
             "generator": self.generator_health(),
         }
+        if self.aborted is not None:
+            results.meta["abort"] = self.aborted
         return results
 
     def save(self) -> Path | None:
@@ -275,6 +280,24 @@ class LoadSession:
         self.status = "failed"
         self.error = message
         self.done.set()
+
+    def check_abort(self, now: float | None = None) -> bool:
+        """Stop the run (status ``aborted``) if one of the scenario's ``abort_on`` rules holds
+        over its last window of whole seconds; True when it did."""
+        if not self.abort_rules or self.started_at is None or self.done.is_set() or self.status != "running":
+            return False
+        now = time.time() if now is None else now
+        hit = breached(self.abort_rules, self.results, now=now, started_at=self.started_at)
+        if hit is None:
+            return False
+        rule, value = hit
+        shown = f"{value:,.4g}{'%' if rule.gate.unit in ('%', 'pp') else ' ' + rule.gate.unit if rule.gate.unit else ''}"
+        self.aborted = {"rule": rule.text, "value": value, "unit": rule.gate.unit, "at": now, "elapsed": round(now - self.started_at, 3)}
+        self.status = "aborted"
+        self.error = f"abort_on {rule.text!r} held {now - self.started_at:,.0f} s into the run ({rule.gate.name} was {shown} over the last {rule.window:g} s)"
+        self.ended_at = now
+        self.done.set()
+        return True
 
     def interrupt(self) -> None:
         """Mark the run as interrupted unless it already ended."""

@@ -47,7 +47,7 @@ def scenario(name: str, load: dict[str, Any], *, workers: int, users: int = 6, *
                 {"name": "my profile", "path": "/users/{user}/profile", "weight": 1},
             ],
             "load": load,
-            "fanout": {"workers": workers, "start_lead": "6s", **fanout},
+            "fanout": {"workers": workers, "start_lead": "8s", **fanout},  # cold starts and sign-in, on a busy CI machine too
         }
     )
 
