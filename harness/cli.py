@@ -601,14 +601,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
     parameters = dict(_parameter(p) for p in args.parameter)
     if args.local:
-        from harness.fanout.launch import LOCAL_PATH
-        from harness.local.stack import load_local_info
+        from harness.fanout.launch import local_parameters
 
-        info = load_local_info()
-        for name, value in (("TargetUrl", info.api_url), ("UserPoolId", info.user_pool_id), ("UserPoolClientId", info.client_id), ("TargetPath", LOCAL_PATH)):
+        for name, value in local_parameters(_use_running_local_stack()).items():
             parameters.setdefault(name, value)
-        for key, value in info.env(jwks=False).items():
-            os.environ.setdefault(key, value)
     if args.scenario:
         from harness.target import resolve_target
 
@@ -641,6 +637,17 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _use_running_local_stack() -> Any:
+    """Point boto3 in this process at the running local stack (``harness local up``), unless the
+    environment already points somewhere; its ``LocalStackInfo``."""
+    from harness.local.stack import load_local_info
+
+    info = load_local_info()
+    for key, value in info.env(jwks=False).items():
+        os.environ.setdefault(key, value)
+    return info
+
+
 def _parameter(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name:
@@ -658,10 +665,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     if args.scenario and args.reference:
         raise UsageError("cleanup: give --scenario or --input, not both")
     if args.local:
-        from harness.local.stack import load_local_info
-
-        for key, value in load_local_info().env(jwks=False).items():
-            os.environ.setdefault(key, value)
+        _use_running_local_stack()
     data: dict[str, Any] = {}
     if args.reference:
         data = parse_reference(args.reference)

@@ -77,6 +77,8 @@ __all__ = [
     "Verdict",
     "check_gates",
     "evaluate",
+    "format_amount",
+    "measure_client",
     "parse_gates",
     "EXIT_OK",
     "EXIT_GATE_FAILED",
@@ -558,7 +560,7 @@ class GateResult:
         if self.actual is None:
             return f"{status} {self.expression}: no value ({self.reason})"
         sign = "+" if self.gate.regression and self.actual > 0 else ""
-        text = f"{status} {self.expression}: {sign}{_amount(self.actual, self.unit)} (limit {_amount(self.threshold, self.unit)})"
+        text = f"{status} {self.expression}: {sign}{format_amount(self.actual, self.unit)} (limit {format_amount(self.threshold, self.unit)})"
         return f"{text}; {self.reason}" if self.reason else text
 
     def to_dict(self) -> dict[str, Any]:
@@ -645,7 +647,8 @@ class Verdict:
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _amount(value: float, unit: str) -> str:
+def format_amount(value: float, unit: str) -> str:
+    """``value`` in ``unit`` as the gates' reasons write it: ``4.77 ms``, ``12%``, ``3 pp``, ``250``."""
     text = _number(value)
     if not unit:
         return text
@@ -727,8 +730,8 @@ def _measure(gate: Gate, results: ResultSet, server: "_ServerMetrics", baseline:
                 return _Value(0.0, "0 ms in both runs")
             raise _NoValue(f"the baseline {gate.aggregation} is 0 ms, so a relative change is undefined")
         change = (current.value - before.value) / before.value * 100.0
-        return _Value(change, f"{_amount(current.value, 'ms')} vs baseline {_amount(before.value, 'ms')}")
-    return _Value(current.value - before.value, f"{_amount(current.value, '%')} vs baseline {_amount(before.value, '%')}")
+        return _Value(change, f"{format_amount(current.value, 'ms')} vs baseline {format_amount(before.value, 'ms')}")
+    return _Value(current.value - before.value, f"{format_amount(current.value, '%')} vs baseline {format_amount(before.value, '%')}")
 
 
 def _client(gate: Gate, results: ResultSet, which: str) -> _Value:

@@ -22,7 +22,7 @@ from harness.errors import UsageError
 from harness.scenario import Scenario
 from harness.target import resolve_target
 
-__all__ = ["TEMPLATE", "FanoutStack", "execution_input", "parse_reference", "deploy_local", "stack_defaults"]
+__all__ = ["TEMPLATE", "FanoutStack", "execution_input", "parse_reference", "deploy_local", "local_parameters", "stack_defaults"]
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "fanout.yaml"
 LOCAL_PATH = "/items"
@@ -104,6 +104,11 @@ def execution_input(
     return data
 
 
+def local_parameters(info: Any) -> dict[str, str]:
+    """The stack's default target on the local stack ``info``: the emulator and its user pool."""
+    return {"TargetUrl": info.api_url, "UserPoolId": info.user_pool_id, "UserPoolClientId": info.client_id, "TargetPath": LOCAL_PATH}
+
+
 def deploy_local(
     info: Any,
     *,
@@ -127,13 +132,7 @@ def deploy_local(
             sts=aws.client("sts"),
             stack_name=stack_name,
             template=TEMPLATE,
-            parameters={
-                "TargetUrl": info.api_url,
-                "UserPoolId": info.user_pool_id,
-                "UserPoolClientId": info.client_id,
-                "TargetPath": LOCAL_PATH,
-                "StartLeadSeconds": str(int(start_lead)),
-            },
+            parameters={**local_parameters(info), "StartLeadSeconds": str(int(start_lead))},
             code_zip=package.path,
             on_event=on_event,
         )

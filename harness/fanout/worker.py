@@ -6,9 +6,9 @@ It runs ``harness.load.inprocess.run_shard`` (the same session, pacer, user and 
 ``harness run``), writes the shard's ``ResultSet`` to S3 (never through the state payload),
 notes its progress there every few seconds for the CLI, and returns a small summary. When the
 run is stopped (``runs/<run-id>/stop.json``, written by ``harness fanout`` on Ctrl-C), it ends its
-shard within a few seconds and still saves what it measured. A shard
-that did not complete raises ``ShardFailed`` after saving what it measured, so that Step
-Functions counts it as failed and its data is still merged.
+shard within a few seconds and still saves what it measured. A shard that failed (or was
+aborted) raises ``ShardFailed`` after saving what it measured, so that Step Functions counts it
+as failed and its data is still merged.
 
 Import ``harness.load.inprocess`` before boto3 (Locust patches the process with gevent).
 """

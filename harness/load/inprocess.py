@@ -100,7 +100,6 @@ def _report_progress(
                 progress({"requests": session.results.total, "released": pacer.released if pacer else 0, "status": session.status})
             if should_stop is not None and should_stop():
                 log.warning("harness: the run was stopped; ending this shard")
-                session.interrupt()
                 session.finish("interrupted")
         except Exception as exc:  # noqa: BLE001 - a progress note must never stop the load
             log.warning("harness: could not report progress: %s", exc)

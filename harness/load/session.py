@@ -28,11 +28,12 @@ from typing import Any
 import gevent
 import gevent.event
 
+from harness.abort import breached, parse_abort_rules
 from harness.errors import HarnessError
+from harness.gates import format_amount
 from harness.load.pacer import IterationPacer, Pacer
 from harness.load.request import RequestTemplate
 from harness.plan import Plan, build_plan, planned_duration
-from harness.abort import breached, parse_abort_rules
 from harness.results import ResultSet, classify
 from harness.scenario import Calls, Scenario
 from harness.target import resolve_target
@@ -291,7 +292,7 @@ class LoadSession:
         if hit is None:
             return False
         rule, value = hit
-        shown = f"{value:,.4g}{'%' if rule.gate.unit in ('%', 'pp') else ' ' + rule.gate.unit if rule.gate.unit else ''}"
+        shown = format_amount(value, rule.gate.unit)
         self.aborted = {"rule": rule.text, "value": value, "unit": rule.gate.unit, "at": now, "elapsed": round(now - self.started_at, 3)}
         self.status = "aborted"
         self.error = f"abort_on {rule.text!r} held {now - self.started_at:,.0f} s into the run ({rule.gate.name} was {shown} over the last {rule.window:g} s)"

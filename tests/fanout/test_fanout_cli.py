@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def fanout(tmp_path: Path, run_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    """``harness fanout scenarios/fanout.toml --local`` with 2 workers starting 4 s after planning."""
     return subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "fanout", "scenarios/fanout.toml", "--local", "--results-dir", str(run_dir), *extra],
+        [sys.executable, "-m", "harness.cli", "fanout", "scenarios/fanout.toml", "--local", "--results-dir", str(run_dir),
+         "--workers", "2", "--set", "fanout.start_lead=4s", *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         env={**os.environ, "COLUMNS": "200", "HARNESS_STATE_DIR": str(tmp_path / "state")},
     )  # fmt: skip
@@ -32,8 +34,7 @@ def fanout(tmp_path: Path, run_dir: Path, *extra: str) -> subprocess.Popen[str]:
 
 def test_a_local_fanout_run_writes_the_run_folder_and_judges_the_gates(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    proc = fanout(tmp_path, run_dir, "--workers", "2", "--set", "fanout.start_lead=4s", "--set", "load.cycles=1",
-                  "--gate", "requests > 10")  # fmt: skip
+    proc = fanout(tmp_path, run_dir, "--set", "load.cycles=1", "--gate", "requests > 10")
     out, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err[-3000:]
     # the cost on AWS is printed before the run, then the live progress, then the verdict
@@ -52,8 +53,7 @@ def test_a_local_fanout_run_writes_the_run_folder_and_judges_the_gates(tmp_path:
 
 def test_a_failing_gate_exits_1(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    proc = fanout(tmp_path, run_dir, "--workers", "2", "--set", "fanout.start_lead=4s", "--set", "load.cycles=1",
-                  "--gate", "p95 < 0.001ms")  # fmt: skip
+    proc = fanout(tmp_path, run_dir, "--set", "load.cycles=1", "--gate", "p95 < 0.001ms")
     out, err = proc.communicate(timeout=240)
     assert proc.returncode == 1, err[-3000:]
     assert "verdict: FAILED" in out
@@ -61,7 +61,7 @@ def test_a_failing_gate_exits_1(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_the_execution_and_keeps_what_was_measured(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    proc = fanout(tmp_path, run_dir, "--workers", "2", "--set", "fanout.start_lead=4s", "--set", "load.cycles=6")
+    proc = fanout(tmp_path, run_dir, "--set", "load.cycles=6")
     # wait until the workers report requests (their progress goes to S3; the CLI shows it)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
