@@ -354,7 +354,8 @@ def cmd_local(args: argparse.Namespace) -> int:
             out.print("Running until Ctrl-C. To point boto3 (and harness) at it from another shell:")
             for key, value in {**stack.env(), "HARNESS_LOCAL_INFO": stack.info.model_dump_json()}.items():
                 print(f"export {key}={shlex.quote(value)}", flush=True)
-            signal.pause()
+            while True:  # not signal.pause(): a Ctrl-C arriving just before it would be missed
+                time.sleep(1.0)
         except KeyboardInterrupt:
             pass
         finally:
