@@ -10,7 +10,8 @@
     ├── AuthError                 Cognito users, passwords or tokens                     (exit 3)
     │   └── LoginFailed           a test user could not sign in
     ├── RunError                  the load run itself failed                             (exit 3)
-    │   └── ShardFailed           a fan-out worker's shard did not complete (its data is kept)
+    │   ├── ShardFailed           a fan-out worker's shard did not complete (its data is kept)
+    │   └── FaultError            a scheduled fault cannot be applied or put back
     └── MetricsUnavailable        CloudWatch data could not be read                      (exit 3)
 
 Only ``harness.cli`` catches broadly; everything else lets these travel.
@@ -28,6 +29,7 @@ __all__ = [
     "LoginFailed",
     "RunError",
     "ShardFailed",
+    "FaultError",
     "MetricsUnavailable",
 ]
 
@@ -79,6 +81,11 @@ class RunError(HarnessError):
 class ShardFailed(RunError):
     """Raised by a worker Lambda after it saved what it measured, so that Step Functions
     counts the shard as failed (ToleratedFailurePercentage) and records why."""
+
+
+class FaultError(RunError):
+    """A scenario's fault cannot be applied (checked before any load) or put back: names the
+    fault, what is missing (a template id, an IAM action) and the fix."""
 
 
 class MetricsUnavailable(HarnessError):

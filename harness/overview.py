@@ -49,6 +49,7 @@ class Overview:
     endpoints: list[EndpointShare] = field(default_factory=list)
     gates: list[str] = field(default_factory=list)
     abort_on: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, scenario: Scenario, *, gates: Sequence[Any] = ()) -> "Overview":
@@ -82,6 +83,7 @@ class Overview:
             ],
             gates=[*scenario.gates, *(str(g) for g in gates)],
             abort_on=list(scenario.abort_on),
+            faults=[_fault_text(f) for f in scenario.faults],
         )
 
     def facts(self) -> list[tuple[str, str]]:
@@ -101,7 +103,15 @@ class Overview:
         ]
         if self.abort_on:
             rows.append(("abort on", ", ".join(self.abort_on) + " (the run stops as soon as one holds)"))
+        for i, text in enumerate(self.faults):
+            rows.append(("faults" if i == 0 else "", text))
         return rows
+
+
+def _fault_text(fault: Any) -> str:
+    """``slow backend: latency 20-30 s (latency=0.2, route=GET /items)``."""
+    params = ", ".join(f"{k}={v}" for k, v in fault.params().items())
+    return f"{fault.label}: {fault.kind} {fault.at:g}-{fault.end:g} s" + (f" ({params})" if params else "")
 
 
 def _clock(seconds: float) -> str:

@@ -10,9 +10,11 @@ In order, and only what the run will use:
    ``cognito-idp:DescribeUserPoolClient``, and that the client allows the scenario's sign-in flow;
 3. the test users' password secret ``harness/<pool>/test-users``: ``secretsmanager:GetSecretValue``
    (skipped with ``secret=False``, when the run creates its users first);
-4. CloudWatch read access: ``cloudwatch:GetMetricData`` (skipped with ``metrics=False``).
+4. CloudWatch read access: ``cloudwatch:GetMetricData`` (skipped with ``metrics=False``);
+5. the scenario's ``[[faults]]``: FIS templates, functions, stages and the local stack's
+   fault switches exist and can be read (``harness.faults``).
 
-A failure raises ``AuthError``, ``MetricsUnavailable`` or ``RunError`` (exit 3) naming the
+A failure raises ``AuthError``, ``MetricsUnavailable``, ``FaultError`` or ``RunError`` (exit 3) naming the
 missing thing or the IAM action. The same checks run against the local stack, where they
 catch a wrong pool id or users that were never created.
 """
@@ -45,7 +47,7 @@ def preflight(scenario: Scenario, aws: AwsContext, *, target: Any = None, metric
 
         target = resolve_target(scenario)
     auth = scenario.auth
-    if auth is None and not metrics:
+    if auth is None and not metrics and not scenario.faults:
         return  # nothing to ask AWS: requests go to the API only
     check_credentials(aws)
     if auth is not None:
@@ -54,6 +56,10 @@ def preflight(scenario: Scenario, aws: AwsContext, *, target: Any = None, metric
             check_password_secret(aws, user_pool_id=target.user_pool_id)
     if metrics:
         check_cloudwatch(aws)
+    if scenario.faults:
+        from harness.faults.scheduler import check_faults
+
+        check_faults(scenario, target=target, aws=aws)
 
 
 def check_credentials(aws: AwsContext) -> str:

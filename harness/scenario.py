@@ -46,6 +46,8 @@ __all__ = [
     "FanoutSettings",
     "Limits",
     "LocalSettings",
+    "FaultSpec",
+    "LOCAL_FAULT_KINDS",
     "DEFAULT_LIMITS",
     "parse_duration",
     "apply_overrides",
@@ -401,6 +403,133 @@ class FanoutSettings(_Model):
 DEFAULT_LIMITS = Limits()
 
 
+_FAULT_ROUTE = "route key of the local emulator, like \"GET /items\" (empty: every route)"
+
+
+def _share(value: Any) -> Any:
+    """A share from ``0.3`` or ``"30%"``."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100.0
+        except ValueError:
+            raise ValueError(f"{value!r} is not a share; write 0.3 or \"30%\"") from None
+    return _not_bool(value)
+
+
+Share = Annotated[float, BeforeValidator(_share), Field(ge=0, le=1)]
+
+
+class _FaultBase(_Model):
+    """What every fault has: when it starts (``at``, from the first planned request) and for
+    how long. ``name`` labels it in results and reports (default: ``"<kind> at <at>s"``)."""
+
+    name: str | None = Field(default=None, min_length=1)
+    at: Duration = Field(ge=0)
+    duration: PositiveDuration
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.kind} at {self.at:g}s"  # type: ignore[attr-defined]
+
+    @property
+    def end(self) -> float:
+        return self.at + self.duration
+
+    def params(self) -> dict[str, Any]:
+        """The kind's own parameters, for results files and the plan."""
+        return self.model_dump(mode="json", exclude={"name", "at", "duration", "kind"}, exclude_none=True)
+
+
+class LatencyFault(_FaultBase):
+    """Local: the emulator adds ``latency`` to every answer (of ``route`` only, when given)."""
+
+    kind: Literal["latency"]
+    latency: PositiveDuration
+    route: str | None = None
+
+
+class ErrorsFault(_FaultBase):
+    """Local: a ``share`` of requests (of ``route``) are answered ``status``."""
+
+    kind: Literal["errors"]
+    share: Share = 1.0
+    status: Int = Field(default=500, ge=400, le=599)
+    route: str | None = None
+
+
+class OutageFault(_FaultBase):
+    """Local: every request (of ``route``) is answered ``status`` (``mode = "status"``) or its
+    connection is closed without an answer (``mode = "drop"``)."""
+
+    kind: Literal["outage"]
+    mode: Literal["status", "drop"] = "status"
+    status: Int = Field(default=503, ge=400, le=599)
+    route: str | None = None
+
+
+class ThrottleFault(_FaultBase):
+    """Local: the stage's (or ``route``'s) token bucket is lowered to ``rate`` and ``burst``."""
+
+    kind: Literal["throttle"]
+    rate: Float = Field(gt=0)
+    burst: Int = Field(ge=1)
+    route: str | None = None
+
+
+class CognitoThrottleFault(_FaultBase):
+    """Local: Cognito answers sign-in and refresh calls with TooManyRequestsException."""
+
+    kind: Literal["cognito_throttle"]
+
+
+class LambdaConcurrencyFault(_FaultBase):
+    """Local and AWS: ``function``'s reserved concurrency is set to ``reserved`` (PutFunctionConcurrency),
+    then put back as it was. ``function`` defaults to the only one in ``target.lambda_functions``
+    (locally: the local stack's backend function)."""
+
+    kind: Literal["lambda_concurrency"]
+    reserved: Int = Field(ge=0)
+    function: str | None = Field(default=None, min_length=1)
+
+
+class FisFault(_FaultBase):
+    """AWS: starts an AWS FIS experiment from ``template`` (an experiment template id, ``EXT...``)
+    and stops it at the end of the window."""
+
+    kind: Literal["fis"]
+    template: str = Field(min_length=1)
+
+
+class StageThrottleFault(_FaultBase):
+    """AWS: lowers an API Gateway stage's default throttling to ``rate`` and ``burst``
+    (UpdateStage), then puts back exactly what was there. ``api_id`` and ``stage`` default to
+    the target's (an ``execute-api`` URL names both)."""
+
+    kind: Literal["stage_throttle"]
+    rate: Float = Field(gt=0)
+    burst: Int = Field(ge=0)
+    api_id: str | None = Field(default=None, min_length=1)
+    stage: str | None = Field(default=None, min_length=1)
+
+
+FaultSpec = Annotated[
+    Union[LatencyFault, ErrorsFault, OutageFault, ThrottleFault, CognitoThrottleFault, LambdaConcurrencyFault, FisFault, StageThrottleFault],
+    Field(discriminator="kind"),
+]
+_FAULT_KINDS: dict[str, type[_FaultBase]] = {
+    "latency": LatencyFault,
+    "errors": ErrorsFault,
+    "outage": OutageFault,
+    "throttle": ThrottleFault,
+    "cognito_throttle": CognitoThrottleFault,
+    "lambda_concurrency": LambdaConcurrencyFault,
+    "fis": FisFault,
+    "stage_throttle": StageThrottleFault,
+}
+LOCAL_FAULT_KINDS = frozenset({"latency", "errors", "outage", "throttle", "cognito_throttle"})
+"""Kinds applied through the local stack (the emulator's admin API, moto): local targets only."""
+
+
 class Scenario(_Model):
     """A whole scenario file. Load with ``Scenario.load(path)``."""
 
@@ -413,6 +542,7 @@ class Scenario(_Model):
     limits: Limits = Field(default_factory=Limits)
     gates: list[str] = Field(default_factory=list)
     abort_on: list[str] = Field(default_factory=list)  # conditions that stop the run at once (harness.abort)
+    faults: list[FaultSpec] = Field(default_factory=list)  # scheduled during the run (harness.faults)
     local: LocalSettings = Field(default_factory=LocalSettings)
     fanout: FanoutSettings = Field(default_factory=FanoutSettings)
 
@@ -437,6 +567,35 @@ class Scenario(_Model):
             except ScenarioError as exc:
                 raise ValueError(f"entry {i}: {exc}") from None
         return value
+
+    @model_validator(mode="after")
+    def _fault_windows(self) -> "Scenario":
+        """Faults fit in the load, have unique names, and never overlap where putting back
+        what was there would be ambiguous (two changes of one setting at once)."""
+        if not self.faults:
+            return self
+        from harness.plan import planned_duration
+
+        length = planned_duration(self.load_profile)
+        names: set[str] = set()
+        for i, fault in enumerate(self.faults):
+            if fault.end > length + 1e-9:
+                raise ValueError(
+                    f"faults[{i}].duration: the fault ends {fault.end:g} s into the run, after the load's "
+                    f"{length:g} s; shorten it or start it earlier"
+                )
+            if fault.label in names:
+                raise ValueError(f"faults[{i}].name: two faults are named {fault.label!r}; give each a unique name")
+            names.add(fault.label)
+        for i, a in enumerate(self.faults):
+            for j in range(i):
+                b = self.faults[j]
+                if a.at < b.end and b.at < a.end and _same_setting(a, b):
+                    raise ValueError(
+                        f"faults[{i}].at: overlaps faults[{j}] ({b.label!r}), which changes the same setting; "
+                        "putting either back would undo the other: move one so they do not overlap"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _calls_users(self) -> "Scenario":
@@ -563,6 +722,18 @@ class Scenario(_Model):
         return self.model_dump(mode="json", by_alias=True)
 
 
+def _same_setting(a: Any, b: Any) -> bool:
+    """Two faults that set the same thing and put it back (stage throttling, a function's
+    reserved concurrency, the emulator's throttle of one route)."""
+    if a.kind != b.kind:
+        return False
+    if a.kind == "stage_throttle":
+        return (a.api_id, a.stage) == (b.api_id, b.stage)
+    if a.kind == "lambda_concurrency":
+        return a.function == b.function
+    return False
+
+
 # ---- overrides from the command line -----------------------------------------------------------
 
 
@@ -617,7 +788,9 @@ _PROFILE_NAMES = ", ".join(_PROFILES)
 
 def _loc(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
-    for item in loc:
+    for pos, item in enumerate(loc):
+        if pos == 2 and loc[0] == "faults" and isinstance(loc[1], int) and str(item) in _FAULT_KINDS:
+            continue  # the tag of a fault's kind
         if isinstance(item, int):
             parts.append(f"[{item}]")
         elif item in {m.__name__ for m in _PROFILES.values()} or str(item).startswith("function-"):
@@ -638,8 +811,8 @@ def _allowed(loc: tuple[Any, ...]) -> list[str]:
         by_alias = {(f.alias or n): f for n, f in fields.items()}
         info = by_alias.get(item) or fields.get(item)
         if info is None:
-            # a discriminated profile: item is the tag
-            model = _PROFILES.get(str(item), model)
+            # a discriminated profile or fault: item is the tag
+            model = _PROFILES.get(str(item)) or _FAULT_KINDS.get(str(item)) or model
             continue
         annotation = info.annotation
         args = getattr(annotation, "__args__", ())
@@ -649,7 +822,7 @@ def _allowed(loc: tuple[Any, ...]) -> list[str]:
     return [(f.alias or n) for n, f in getattr(model, "model_fields", {}).items()]
 
 
-_NAMED_FIELD = re.compile(r"^([a-z_]+\.[a-z_.]+): (.*)$", re.S)
+_NAMED_FIELD = re.compile(r"^([a-z_]+(?:\[\d+\])?\.[a-z_.]+): (.*)$", re.S)
 
 
 def _one_line(exc: ValidationError, source: str) -> ScenarioError:
@@ -683,6 +856,9 @@ def _describe(err: Any) -> tuple[str, str]:
         else:
             hint = f"did you mean {close[0]}? " if close else ""
             text = f"is not a known field; {hint}remove it or use one of: {', '.join(allowed)}"
+    elif (kind == "union_tag_invalid" or kind == "union_tag_not_found") and loc and loc[0] == "faults":
+        field = f"{field}.kind"
+        text = f"must be one of {', '.join(_FAULT_KINDS)}; set kind = \"latency\" (or another)"
     elif kind == "union_tag_invalid" or kind == "union_tag_not_found":
         field = field if field.endswith("profile") else f"{field}.profile"
         text = f"must be one of {_PROFILE_NAMES}; set profile = \"steady\" (or another)"

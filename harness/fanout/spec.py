@@ -181,7 +181,15 @@ def _reference_scenario(data: dict[str, Any], defaults: StackDefaults) -> dict[s
 
 
 def _check_concrete(scenario: Scenario) -> None:
-    """Workers cannot find "the local stack": the caller resolves ``local`` to real values."""
+    """Workers cannot find "the local stack": the caller resolves ``local`` to real values.
+    Faults are scheduled by the one process that holds a run's clock, which a distributed
+    run does not have yet: refused rather than silently skipped."""
+    if scenario.faults:
+        raise ScenarioError(
+            "harness fanout does not schedule faults; remove [[faults]] or run the scenario with harness run",
+            path=SOURCE,
+            field="scenario.faults",
+        )
     auth = scenario.auth
     named = [("target.base_url", scenario.target.base_url)]
     if auth is not None:

@@ -131,6 +131,8 @@ def wire_local(environment: Any, session: LoadSession, runner: LocalRunner) -> N
     ready (at ``session.start_at`` when set), save at test stop."""
     def on_test_start(**_: Any) -> None:
         session.begin()
+        if session.start_at is None:  # alone (a fan-out shard leaves faults to its controller)
+            session.prepare_faults()
 
     def on_spawned(user_count: int, **_: Any) -> None:
         def go() -> None:
@@ -143,6 +145,7 @@ def wire_local(environment: Any, session: LoadSession, runner: LocalRunner) -> N
             # a fan-out worker starts at the run's shared instant, late or not; alone: now
             start_at = session.start_at
             session.start_pacer(start_at if start_at is not None else time.time() + LEAD_IN, skip_late=start_at is not None)
+            session.start_faults(session.started_at or time.time())
             gevent.spawn(_watch_abort, session)
             _finish_when_drained(session)
 
@@ -219,6 +222,7 @@ def _wire_master(environment: Any, session: LoadSession, runner: MasterRunner) -
         session.started_at = time.time()
         session.workers_ready.clear()
         session.workers_done.clear()
+        session.prepare_faults()
         for index, worker in enumerate(workers):
             runner.send_message("harness_setup", {"index": index, "of": len(workers)}, client_id=worker.id)
 
@@ -231,6 +235,7 @@ def _wire_master(environment: Any, session: LoadSession, runner: MasterRunner) -
             t0 = time.time() + LEAD_IN
             session.started_at = t0
             runner.send_message("harness_go", {"t0": t0})
+            session.start_faults(t0)
             gevent.spawn(_watch_abort, session)  # on the merged results the workers report
 
     def on_done(environment: Any, msg: Any, **_: Any) -> None:

@@ -95,6 +95,7 @@ class LoadSession:
         self.error: str | None = None
         self.abort_rules = parse_abort_rules(scenario.abort_on)
         self.aborted: dict[str, Any] | None = None  # the rule that stopped the run, and what it measured
+        self.faults: Any = None  # harness.faults.FaultScheduler, in the process that holds the run's clock
 
     @property
     def planned_duration(self) -> float:
@@ -163,6 +164,8 @@ class LoadSession:
         }
         if self.aborted is not None:
             results.meta["abort"] = self.aborted
+        if self.faults:
+            results.meta["faults"] = self.faults.records()
         return results
 
     def save(self) -> Path | None:
@@ -225,6 +228,34 @@ class LoadSession:
         users = self.scenario.auth.users if self.scenario.auth else 1
         return (self.shard_index + vu * self.shard_count) % users
 
+    # ---- faults ------------------------------------------------------------------------------
+
+    def prepare_faults(self) -> None:
+        """Build and check the scenario's faults (in the one process that holds the run's
+        clock: alone, or Locust's master); a fault that cannot be applied fails the run."""
+        if not self.scenario.faults or self.faults is not None or self.done.is_set():
+            return
+        from harness.aws import AwsContext
+        from harness.faults.scheduler import check_faults
+
+        try:
+            self.faults = check_faults(self.scenario, target=self.target, aws=AwsContext(region=self.target.region), run_id=self.run_id)
+        except HarnessError as exc:
+            self.fail(str(exc))
+            return
+        self.faults._on_error = self.fail  # a fault that cannot start: the run measures something else
+
+    def start_faults(self, t0: float) -> None:
+        if self.faults and not self.done.is_set():
+            self.faults.start(t0)
+
+    def end_faults(self, reason: str | None = None) -> None:
+        """End every fault now (idempotent); ``reason`` defaults to how the run ended."""
+        if self.faults:
+            problems = self.faults.end_all(reason or ("completed" if self.status == "running" else self.status))
+            for problem in problems:
+                log.error("harness: fault %s", problem)
+
     # ---- lifecycle ---------------------------------------------------------------------------
 
     def configure_shard(self, index: int, count: int, *, window: tuple[float, float] | None = None) -> None:
@@ -281,6 +312,7 @@ class LoadSession:
         self.status = "failed"
         self.error = message
         self.done.set()
+        self.end_faults("failed")
 
     def check_abort(self, now: float | None = None) -> bool:
         """Stop the run (status ``aborted``) if one of the scenario's ``abort_on`` rules holds
@@ -298,6 +330,7 @@ class LoadSession:
         self.error = f"abort_on {rule.text!r} held {now - self.started_at:,.0f} s into the run ({rule.gate.name} was {shown} over the last {rule.window:g} s)"
         self.ended_at = now
         self.done.set()
+        self.end_faults("aborted")
         return True
 
     def interrupt(self) -> None:
@@ -305,10 +338,12 @@ class LoadSession:
         if not self.done.is_set() and self.status == "running":
             self.status = "interrupted"
             self.ended_at = time.time()
+            self.end_faults("interrupted")
 
     def finish(self, status: str = "completed") -> None:
         if self.status == "running":
             self.status = status
         self.ended_at = self.ended_at or time.time()
         self.done.set()
+        self.end_faults()
 

@@ -2,7 +2,7 @@
 
 ::
 
-    GET   /_admin/health        -> 200 {"status": "ok"}
+    GET   /_admin/health        -> 200 {"status": "ok", "routes": ["GET /items", ...]}
     GET   /_admin/config        -> 200 the current EmulatorConfig as JSON
     PUT   /_admin/backend       body: any BackendConfig fields, merged into the current ones
     PATCH /_admin/backend         -> 200 {"backend": {...the new BackendConfig...}}
@@ -13,6 +13,7 @@
     POST  /_admin/faults        body: a Fault with start/end (epoch s) or after/duration (s from now)
                                   -> 201 {"fault": {...with absolute start/end...}}
     DELETE /_admin/faults       -> 200 {"faults": []}
+    DELETE /_admin/faults/<id>  ends one fault now -> 200 {"fault": {...with its real end...}}; 404 unknown
     GET   /_admin/counts        -> 200 {"routes": {"GET /items": {"200": 12, "429": 3}}, "total": 15}
     POST  /_admin/counts/reset  -> 200 the counts just before the reset (same shape)
     GET   /_admin/stats         -> 200 {"authorizer": {...} | null, "metrics": {...}}
@@ -64,7 +65,10 @@ class AdminApi:
         }
 
     async def handle(self, request: web.BaseRequest) -> web.Response:
-        handler = self._routes.get((request.method, request.path.rstrip("/") or "/"))
+        path = request.path.rstrip("/") or "/"
+        handler = self._routes.get((request.method, path))
+        if handler is None and request.method == "DELETE" and path.startswith("/_admin/faults/"):
+            return self.end_fault(path.removeprefix("/_admin/faults/"))
         if handler is None:
             return _json({"message": "Not Found"}, 404)
         try:
@@ -79,7 +83,7 @@ class AdminApi:
     # -- endpoints: each takes the parsed body and returns (status, payload) ------------------
 
     def health(self, _: Any) -> tuple[int, Any]:
-        return 200, {"status": "ok"}
+        return 200, {"status": "ok", "routes": list(self.emulator.route_keys)}
 
     def get_config(self, _: Any) -> tuple[int, Any]:
         return 200, self.emulator.config.model_dump(mode="json")
@@ -137,6 +141,12 @@ class AdminApi:
     def delete_faults(self, _: Any) -> tuple[int, Any]:
         self.emulator.set_backend(self.emulator.config.backend.model_copy(update={"faults": []}))
         return 200, {"faults": []}
+
+    def end_fault(self, fault_id: str) -> web.Response:
+        ended = self.emulator.end_fault(fault_id)
+        if ended is None:
+            return _json({"message": f"no fault with id {fault_id!r}; GET /_admin/faults lists them"}, 404)
+        return _json({"fault": ended.model_dump(mode="json")}, 200)
 
     def get_counts(self, _: Any) -> tuple[int, Any]:
         return 200, self.emulator.counts()

@@ -70,7 +70,20 @@ class MockBackend:
         self._rng = random.Random(config.seed)
 
     def add_fault(self, fault: Fault) -> None:
-        faults = [*self.config.faults, fault]
+        self._set_faults([*self.config.faults, fault])
+
+    def end_fault(self, fault_id: str, now: float) -> Fault | None:
+        """End fault ``fault_id`` at ``now`` (it stays listed, with its real end); None if unknown."""
+        for i, fault in enumerate(self.config.faults):
+            if fault.id == fault_id:
+                ended = fault.model_copy(update={"end": min(fault.end, max(now, fault.start))})
+                faults = list(self.config.faults)
+                faults[i] = ended
+                self._set_faults(faults)
+                return ended
+        return None
+
+    def _set_faults(self, faults: list[Fault]) -> None:
         self.config = self.config.model_copy(update={"faults": faults})
         self._faults = faults
 
@@ -92,10 +105,12 @@ class MockBackend:
                 if not (fault.start <= now < fault.end) or (fault.routes and route_key not in fault.routes):
                     continue
                 if fault.kind == "outage":
+                    if fault.drop:
+                        return 0, b""  # the server closes the connection without an answer
                     return fault.status or 503, error_body(fault.status or 503)
                 if fault.kind == "latency":
                     extra_ms += fault.extra_ms
-                elif not status and rng.random() < fault.rate:
+                elif fault.kind == "error" and not status and rng.random() < fault.rate:
                     status = fault.status or 500
         if not status and self._error_rate and rng.random() < self._error_rate:
             status = self._error_status

@@ -7,9 +7,10 @@ admin endpoints.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["Throttle", "Fault", "BackendConfig", "AuthorizerConfig", "MetricsConfig", "EmulatorConfig", "is_number"]
 
@@ -26,22 +27,34 @@ class Throttle(_Model):
 
 
 class Fault(_Model):
-    """A window in which the backend misbehaves.
+    """A window in which the API misbehaves; it ends by itself at ``end``.
 
-    ``start``/``end`` are Unix epoch seconds. ``kind``:
+    ``start``/``end`` are Unix epoch seconds; ``id`` names it (to end it early). ``kind``:
     - ``latency``: add ``extra_ms`` to every response;
     - ``error``: answer ``status`` (default 500) to a share ``rate`` of requests;
-    - ``outage``: answer ``status`` (default 503) to every request.
+    - ``outage``: answer ``status`` (default 503) to every request, or with ``drop`` close
+      the connection without an answer;
+    - ``throttle``: requests must also find a token in the fault's own bucket (``throttle``:
+      rate and burst, full when the fault starts), else 429: the limit is lowered.
     ``routes`` limits the fault to some route keys (``"GET /items"``); empty means all.
     """
 
-    kind: Literal["latency", "error", "outage"]
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12], min_length=1)
+    kind: Literal["latency", "error", "outage", "throttle"]
     start: float
     end: float
-    extra_ms: float = 0.0
+    extra_ms: float = Field(default=0.0, ge=0)
     rate: float = Field(default=1.0, ge=0, le=1)
-    status: int | None = None
+    status: int | None = Field(default=None, ge=400, le=599)
+    drop: bool = False
+    throttle: Throttle | None = None
     routes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _throttle_given(self) -> "Fault":
+        if (self.kind == "throttle") != (self.throttle is not None):
+            raise ValueError("throttle: give {rate, burst} for kind \"throttle\", and only for it")
+        return self
 
 
 class BackendConfig(_Model):

@@ -32,7 +32,7 @@ from .backend import MockBackend, error_body
 from .config import BackendConfig, EmulatorConfig, Fault, Throttle
 from .metrics import MetricsRecorder
 from .routes import NOT_FOUND_KEY, ROUTE_KEYS, RouteTable
-from .throttle import Throttler
+from .throttle import TokenBucket, Throttler
 
 __all__ = ["Emulator", "serve"]
 
@@ -62,6 +62,8 @@ class Emulator:
         self._stage_prefix = "" if config.stage == "$default" else f"/{config.stage}"
         self._throttler = Throttler(config.throttle, config.route_throttles, now=time.perf_counter())
         self._backend = MockBackend(config.backend)
+        self._throttle_faults: list[tuple[Fault, TokenBucket]] = []
+        self._sync_fault_buckets()
         self._authorizer = JwtAuthorizer(config.authorizer) if config.authorizer else None
         self._metrics = MetricsRecorder(
             config.metrics, api_id=config.api_id, stage=config.stage, cloudwatch_client=cloudwatch_client
@@ -143,7 +145,7 @@ class Emulator:
         if match is None:
             return self._finish(NOT_FOUND_KEY, 404, _NOT_FOUND, t0, None, wall)
         route_key, params = match
-        if not self._throttler.allow(route_key, t0):
+        if not self._throttler.allow(route_key, t0) or (self._throttle_faults and not self._fault_throttle_allows(route_key, t0, wall)):
             return self._finish(route_key, 429, _THROTTLED, t0, None, wall)
         claims = None
         authorizer = self._authorizer
@@ -173,7 +175,27 @@ class Emulator:
                 self._integration_errors_logged = True
                 log.exception("the mock integration failed; answering 500 (logged once)")
             status, body = 500, _INTERNAL
+        if status == 0:  # an outage that drops connections: no answer at all
+            return self._drop(request, route_key)
         return self._finish(route_key, status, body, t0, ti, wall)
+
+    def _fault_throttle_allows(self, route_key: str, now: float, wall: float) -> bool:
+        """Throttle faults in their window lower the limit: a token from each one's bucket too."""
+        for fault, bucket in self._throttle_faults:
+            if fault.start <= wall < fault.end and (not fault.routes or route_key in fault.routes):
+                if not bucket.take(now):
+                    return False
+        return True
+
+    def _drop(self, request: web.BaseRequest, route_key: str) -> web.StreamResponse:
+        """Close the connection without an answer (counted under status 0; API Gateway's
+        metrics never see such a request, so none are recorded)."""
+        counts = self._counts[route_key]
+        counts[0] = counts.get(0, 0) + 1
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        raise web.HTTPException()  # nothing is written to a closed connection
 
     def _finish(
         self, route_key: str, status: int, body: bytes, t0: float, ti: float | None, wall: float
@@ -222,11 +244,32 @@ class Emulator:
             _check_route_keys_of(fault.routes, self.route_keys, "backend.faults.routes")
         self._backend.configure(backend)
         self.config = self.config.model_copy(update={"backend": backend})
+        self._sync_fault_buckets()
 
     def add_fault(self, fault: Fault) -> None:
         _check_route_keys_of(fault.routes, self.route_keys, "fault.routes")
+        if any(f.id == fault.id for f in self._backend.config.faults):
+            raise LocalStackError(f"fault.id: a fault with id {fault.id!r} exists; give another id or none")
         self._backend.add_fault(fault)
         self.config = self.config.model_copy(update={"backend": self._backend.config})
+        self._sync_fault_buckets()
+
+    def end_fault(self, fault_id: str) -> Fault | None:
+        """End a fault now (its record keeps its real end); None when there is no such fault."""
+        ended = self._backend.end_fault(fault_id, time.time())
+        self.config = self.config.model_copy(update={"backend": self._backend.config})
+        self._sync_fault_buckets()
+        return ended
+
+    def _sync_fault_buckets(self) -> None:
+        """One token bucket per throttle fault, kept across changes (full when first seen)."""
+        now = time.perf_counter()
+        old = {fault.id: bucket for fault, bucket in self._throttle_faults}
+        self._throttle_faults = [
+            (fault, old.get(fault.id) or TokenBucket(fault.throttle.rate, fault.throttle.burst, now))
+            for fault in self._backend.config.faults
+            if fault.kind == "throttle" and fault.throttle is not None
+        ]
 
     def set_throttle(self, *, stage: Throttle | None = None, routes: dict[str, Throttle] | None = None) -> None:
         if routes is not None:  # before changing anything: all or nothing

@@ -1,0 +1,483 @@
+"""How each fault kind is applied and put back.
+
+Every kind is an ``Action`` with three steps: ``check()`` before any load (raises a one-line
+``FaultError`` naming the missing template, function, stage or IAM action), ``start(until)``
+when its window opens (returns what it changed, for the results), ``stop()`` when it ends, on
+any stop of the run, or on a crash (puts back exactly what was there)::
+
+    actions = build_actions(scenario, target=target, aws=AwsContext(region=target.region))
+    for action in actions:
+        action.check()
+    details = actions[0].start(until=time.time() + 10)
+    actions[0].stop()
+
+- ``latency``, ``errors``, ``outage``, ``throttle``: the local API Gateway emulator's admin API
+  (``POST /_admin/faults`` with the window's end, ``DELETE /_admin/faults/<id>``). The emulator
+  ends a fault by itself at its end, so even a killed run cannot leave one behind.
+- ``cognito_throttle``: the local moto server's ``/_harness/faults/cognito`` switch (sign-in and
+  refresh calls answered with TooManyRequestsException), also self-expiring.
+- ``lambda_concurrency``: ``PutFunctionConcurrency``, then the previous reserved concurrency
+  again (or ``DeleteFunctionConcurrency`` when there was none). Local and AWS.
+- ``fis``: AWS FIS ``StartExperiment`` from a template, ``StopExperiment`` at the end.
+- ``stage_throttle``: API Gateway ``UpdateStage`` (REST: the ``*/*`` method settings; HTTP
+  APIs: the stage's default route settings), then the previous values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from typing import Any, Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from harness.errors import FaultError
+from harness.scenario import LOCAL, LOCAL_FAULT_KINDS, Scenario
+
+__all__ = ["Action", "build_actions", "EMULATOR_KINDS"]
+
+log = logging.getLogger("harness.faults")
+
+EMULATOR_KINDS = {"latency": "latency", "errors": "error", "outage": "outage", "throttle": "throttle"}
+"""Scenario kind -> the emulator's fault kind."""
+
+_HTTP_TIMEOUT = 5.0
+
+
+class Action:
+    """One scheduled fault's way of being applied and put back."""
+
+    def __init__(self, spec: Any, index: int) -> None:
+        self.spec = spec
+        self.index = index
+        self.where = f"faults[{index}]"
+
+    def describe(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Before any load: raise ``FaultError`` if the fault could not be applied."""
+
+    def start(self, until: float) -> dict[str, Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _error(self, text: str) -> FaultError:
+        return FaultError(f"{self.where} ({self.spec.label!r}): {text}")
+
+
+# ---------------------------------------------------------------------------------- local stack
+
+
+def _http_json(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    """A JSON call to one of our local servers: (status, decoded body); OSError if unreachable."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as resp:  # noqa: S310 - 127.0.0.1
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            payload = json.loads(exc.read() or b"null")
+        except ValueError:
+            payload = None
+        return exc.code, payload
+
+
+def _message(payload: Any) -> str:
+    return str(payload.get("message")) if isinstance(payload, dict) and payload.get("message") else "no reason given"
+
+
+class _WindowAction(Action):
+    """A fault a local server holds as a window (start, end): POST it, DELETE it by id."""
+
+    base: str  # the collection URL (``.../_admin/faults``)
+    server: str  # its name, for messages
+
+    def __init__(self, spec: Any, index: int) -> None:
+        super().__init__(spec, index)
+        self.fault_id: str | None = None
+
+    def body(self, start: float, end: float) -> dict[str, Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def start(self, until: float) -> dict[str, Any]:
+        import time
+
+        now = time.time()
+        try:
+            status, payload = _http_json("POST", self.base, self.body(now, max(until, now + 0.001)))
+        except OSError as exc:
+            raise self._error(f"could not reach the {self.server} at {self.base} ({exc}); is the local stack still running?") from None
+        if status != 201 or not isinstance(payload, dict) or "fault" not in payload:
+            raise self._error(f"the {self.server} refused it (HTTP {status}: {_message(payload)})")
+        self.fault_id = str(payload["fault"]["id"])
+        return {"id": self.fault_id}
+
+    def stop(self) -> None:
+        if self.fault_id is None:
+            return
+        url = f"{self.base}/{urllib.parse.quote(self.fault_id, safe='')}"
+        try:
+            status, payload = _http_json("DELETE", url)
+        except OSError as exc:
+            # the server holds the window's end: the fault still ends by itself
+            raise self._error(f"could not reach the {self.server} to end it ({exc}); it ends by itself at its scheduled end") from None
+        if status not in (200, 404):  # 404: the server no longer has it (restarted): nothing to put back
+            raise self._error(f"the {self.server} did not end it (HTTP {status}: {_message(payload)})")
+        self.fault_id = None
+
+
+class EmulatorAction(_WindowAction):
+    """``latency``, ``errors``, ``outage`` and ``throttle`` on the local API Gateway emulator."""
+
+    server = "API Gateway emulator"
+
+    def __init__(self, spec: Any, index: int, *, admin_url: str) -> None:
+        super().__init__(spec, index)
+        self.admin_url = admin_url.rstrip("/")
+        self.base = f"{self.admin_url}/faults"
+
+    def describe(self) -> str:
+        spec = self.spec
+        where = f" on {spec.route}" if spec.route else ""
+        if spec.kind == "latency":
+            return f"add {spec.latency * 1000:g} ms to every answer{where}"
+        if spec.kind == "errors":
+            return f"answer {spec.share:.0%} of requests{where} with {spec.status}"
+        if spec.kind == "outage":
+            return f"drop every connection{where}" if spec.mode == "drop" else f"answer every request{where} with {spec.status}"
+        return f"throttle{where or ' the stage'} to {spec.rate:g} rps, burst {spec.burst}"
+
+    def body(self, start: float, end: float) -> dict[str, Any]:
+        spec = self.spec
+        body: dict[str, Any] = {"kind": EMULATOR_KINDS[spec.kind], "start": start, "end": end, "routes": [spec.route] if spec.route else []}
+        if spec.kind == "latency":
+            body["extra_ms"] = spec.latency * 1000.0
+        elif spec.kind == "errors":
+            body.update(rate=spec.share, status=spec.status)
+        elif spec.kind == "outage":
+            body.update(status=spec.status, drop=spec.mode == "drop")
+        else:
+            body["throttle"] = {"rate": spec.rate, "burst": spec.burst}
+        return body
+
+    def check(self) -> None:
+        try:
+            status, payload = _http_json("GET", f"{self.admin_url}/health")
+        except OSError as exc:
+            raise self._error(f"the API Gateway emulator's admin API at {self.admin_url} does not answer ({exc}); start the local stack (--local)") from None
+        routes = payload.get("routes") if status == 200 and isinstance(payload, dict) else None
+        if routes is not None and self.spec.route and self.spec.route not in routes:
+            raise self._error(f"route: the emulator has no route {self.spec.route!r}; use one of: {', '.join(routes)}")
+
+
+class CognitoThrottleAction(_WindowAction):
+    """``cognito_throttle`` on the local moto server."""
+
+    server = "local moto server"
+
+    def __init__(self, spec: Any, index: int, *, moto_url: str) -> None:
+        super().__init__(spec, index)
+        self.base = f"{moto_url.rstrip('/')}/_harness/faults/cognito"
+
+    def describe(self) -> str:
+        return "answer Cognito sign-in and refresh calls with TooManyRequestsException"
+
+    def body(self, start: float, end: float) -> dict[str, Any]:
+        return {"start": start, "end": end}
+
+    def check(self) -> None:
+        try:
+            status, payload = _http_json("GET", self.base)
+        except OSError as exc:
+            raise self._error(f"the local moto server at {self.base} does not answer ({exc}); start the local stack (--local)") from None
+        if status != 200:
+            raise self._error(f"the local moto server has no Cognito fault switch (HTTP {status}); restart the local stack with this harness version")
+
+
+# ------------------------------------------------------------------------------------- AWS APIs
+
+
+def _aws_error(action: Action, err: BaseException, *, service: str, doing: str, not_found: str) -> FaultError:
+    from harness.auth.backoff import error_code
+    from harness.auth.explain import explain
+
+    if isinstance(err, ClientError) and error_code(err) in ("NotFoundException", "ResourceNotFoundException"):
+        return action._error(f"{doing}: {not_found}")  # API Gateway says NotFound, FIS and Lambda ResourceNotFound
+    problem = explain(err, doing=doing, service=service, not_found=not_found)
+    return action._error(str(problem))
+
+
+class LambdaConcurrencyAction(Action):
+    """``lambda_concurrency``: PutFunctionConcurrency, then put back what was there."""
+
+    _NONE = object()
+
+    def __init__(self, spec: Any, index: int, *, client: Any, function: str) -> None:
+        super().__init__(spec, index)
+        self.client = client
+        self.function = function
+        self.previous: Any = self._NONE
+
+    def describe(self) -> str:
+        return f"set {self.function}'s reserved concurrency to {self.spec.reserved}"
+
+    def _current(self, doing: str) -> int | None:
+        try:
+            answer = self.client.get_function_concurrency(FunctionName=self.function)
+        except (ClientError, BotoCoreError) as err:
+            raise _aws_error(self, err, service="lambda", doing=doing, not_found=f"function {self.function!r} not found; fix faults[{self.index}].function") from None
+        value = answer.get("ReservedConcurrentExecutions")
+        return None if value is None else int(value)
+
+    def check(self) -> None:
+        try:
+            self.client.get_function(FunctionName=self.function)
+        except (ClientError, BotoCoreError) as err:
+            raise _aws_error(self, err, service="lambda", doing="checking its function", not_found=f"function {self.function!r} not found; fix faults[{self.index}].function") from None
+        self._current("reading the function's reserved concurrency")
+
+    def start(self, until: float) -> dict[str, Any]:
+        previous = self._current("reading the function's reserved concurrency")
+        try:
+            self.client.put_function_concurrency(FunctionName=self.function, ReservedConcurrentExecutions=self.spec.reserved)
+        except (ClientError, BotoCoreError) as err:
+            raise _aws_error(self, err, service="lambda", doing="setting reserved concurrency", not_found=f"function {self.function!r} not found") from None
+        self.previous = previous
+        return {"function": self.function, "previous_reserved": previous, "reserved": self.spec.reserved}
+
+    def stop(self) -> None:
+        if self.previous is self._NONE:
+            return
+        try:
+            if self.previous is None:
+                self.client.delete_function_concurrency(FunctionName=self.function)
+            else:
+                self.client.put_function_concurrency(FunctionName=self.function, ReservedConcurrentExecutions=self.previous)
+        except (ClientError, BotoCoreError) as err:
+            was = "no reserved concurrency" if self.previous is None else f"reserved concurrency {self.previous}"
+            raise _aws_error(self, err, service="lambda", doing=f"putting back {was} on {self.function} (do it by hand)", not_found=f"function {self.function!r} is gone") from None
+        self.previous = self._NONE
+
+
+class FisAction(Action):
+    """``fis``: an AWS FIS experiment from a template, stopped at the end of the window."""
+
+    _DONE = {"completed", "stopped", "failed", "cancelled"}
+
+    def __init__(self, spec: Any, index: int, *, client: Any, run_id: str) -> None:
+        super().__init__(spec, index)
+        self.client = client
+        self.run_id = run_id
+        self.experiment_id: str | None = None
+
+    def describe(self) -> str:
+        return f"run the AWS FIS experiment template {self.spec.template}"
+
+    def check(self) -> None:
+        try:
+            self.client.get_experiment_template(id=self.spec.template)
+        except (ClientError, BotoCoreError) as err:
+            raise _aws_error(
+                self, err, service="fis", doing="checking its FIS experiment template",
+                not_found=f"FIS experiment template {self.spec.template!r} does not exist in this region; fix faults[{self.index}].template",
+            ) from None
+
+    def start(self, until: float) -> dict[str, Any]:
+        try:
+            answer = self.client.start_experiment(
+                experimentTemplateId=self.spec.template,
+                clientToken=uuid.uuid4().hex,
+                tags={"harness:run": self.run_id, "harness:fault": self.spec.label[:256]},
+            )
+        except (ClientError, BotoCoreError) as err:
+            raise _aws_error(self, err, service="fis", doing="starting its FIS experiment", not_found=f"FIS experiment template {self.spec.template!r} not found") from None
+        self.experiment_id = str(answer["experiment"]["id"])
+        return {"template": self.spec.template, "experiment": self.experiment_id}
+
+    def stop(self) -> None:
+        if self.experiment_id is None:
+            return
+        try:
+            state = self.client.get_experiment(id=self.experiment_id)["experiment"].get("state", {}).get("status")
+            if state not in self._DONE:
+                self.client.stop_experiment(id=self.experiment_id)
+        except (ClientError, BotoCoreError) as err:
+            raise _aws_error(self, err, service="fis", doing=f"stopping FIS experiment {self.experiment_id} (stop it by hand)", not_found="the experiment is gone") from None
+        self.experiment_id = None
+
+
+class StageThrottleAction(Action):
+    """``stage_throttle``: lower a stage's throttling with UpdateStage, then put back the old values."""
+
+    def __init__(self, spec: Any, index: int, *, client: Any, api_kind: str, api_id: str, stage: str) -> None:
+        super().__init__(spec, index)
+        self.client = client
+        self.api_kind = api_kind
+        self.api_id = api_id
+        self.stage = stage
+        self.previous: dict[str, Any] | None = None
+
+    def describe(self) -> str:
+        return f"throttle stage {self.stage} of API {self.api_id} to {self.spec.rate:g} rps, burst {self.spec.burst}"
+
+    def _not_found(self) -> str:
+        return f"stage {self.stage!r} of API {self.api_id!r} not found; fix faults[{self.index}].api_id / stage"
+
+    def _read(self, doing: str) -> dict[str, Any]:
+        """The stage's throttling now: {"rate": x|None, "burst": y|None, "exists": bool}."""
+        try:
+            if self.api_kind == "rest":
+                stage = self.client.get_stage(restApiId=self.api_id, stageName=self.stage)
+                settings = (stage.get("methodSettings") or {}).get("*/*")
+                if settings is None:
+                    return {"exists": False, "rate": None, "burst": None}
+                return {"exists": True, "rate": settings.get("throttlingRateLimit"), "burst": settings.get("throttlingBurstLimit")}
+            stage = self.client.get_stage(ApiId=self.api_id, StageName=self.stage)
+            route = stage.get("DefaultRouteSettings") or {}
+            return {"exists": True, "rate": route.get("ThrottlingRateLimit"), "burst": route.get("ThrottlingBurstLimit"), "route": route}
+        except (ClientError, BotoCoreError) as err:
+            service = "apigateway"
+            raise _aws_error(self, err, service=service, doing=doing, not_found=self._not_found()) from None
+
+    def check(self) -> None:
+        now = self._read("checking its API Gateway stage")
+        if self.api_kind == "http" and (now["rate"] is None or now["burst"] is None):
+            raise self._error(
+                f"stage {self.stage!r} of HTTP API {self.api_id!r} has no default route throttling to put back afterwards "
+                "(UpdateStage cannot unset it); set one on the stage first (e.g. the account's 10000 rps / 5000 burst)"
+            )
+
+    def _write(self, rate: Any, burst: Any, doing: str, *, remove: bool = False) -> None:
+        try:
+            if self.api_kind == "rest":
+                if remove:
+                    ops = [{"op": "remove", "path": "/*/*"}]
+                else:
+                    ops = [
+                        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": _num(rate)},
+                        {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": _num(burst)},
+                    ]
+                self.client.update_stage(restApiId=self.api_id, stageName=self.stage, patchOperations=ops)
+            else:
+                route = dict(self.previous.get("route") or {}) if self.previous else {}
+                route.update(ThrottlingRateLimit=float(rate), ThrottlingBurstLimit=int(burst))
+                self.client.update_stage(ApiId=self.api_id, StageName=self.stage, DefaultRouteSettings=route)
+        except (ClientError, BotoCoreError) as err:
+            raise _aws_error(self, err, service="apigateway", doing=doing, not_found=self._not_found()) from None
+
+    def start(self, until: float) -> dict[str, Any]:
+        previous = self._read("reading its stage's throttling")
+        self.previous = previous  # the HTTP API's other route settings go back in with the change
+        try:
+            self._write(self.spec.rate, self.spec.burst, "lowering the stage's throttling")
+        except FaultError:
+            self.previous = None  # nothing changed: nothing to put back
+            raise
+        return {"api_id": self.api_id, "stage": self.stage, "previous": {"rate": previous["rate"], "burst": previous["burst"]}}
+
+    def stop(self) -> None:
+        previous = self.previous
+        if previous is None:
+            return
+        was = f"rate {previous['rate']}, burst {previous['burst']}" if previous["exists"] else "no */* method settings"
+        doing = f"putting back the stage's throttling ({was}; do it by hand)"
+        if self.api_kind == "rest" and not previous["exists"]:
+            self._write(None, None, doing, remove=True)
+        elif self.api_kind == "rest" and (previous["rate"] is None or previous["burst"] is None):
+            ops = [{"op": "remove", "path": p} for p, v in (("/*/*/throttling/rateLimit", previous["rate"]), ("/*/*/throttling/burstLimit", previous["burst"])) if v is None]
+            ops += [{"op": "replace", "path": p, "value": _num(v)} for p, v in (("/*/*/throttling/rateLimit", previous["rate"]), ("/*/*/throttling/burstLimit", previous["burst"])) if v is not None]
+            try:
+                self.client.update_stage(restApiId=self.api_id, stageName=self.stage, patchOperations=ops)
+            except (ClientError, BotoCoreError) as err:
+                raise _aws_error(self, err, service="apigateway", doing=doing, not_found=self._not_found()) from None
+        else:
+            self._write(previous["rate"], previous["burst"], doing)
+        self.previous = None
+
+
+def _num(value: Any) -> str:
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+# ---------------------------------------------------------------------------------- building
+
+
+_EXECUTE_API = re.compile(r"^https://([a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazonaws\.com(?:/([^/?#]+))?")
+
+
+def build_actions(scenario: Scenario, *, target: Any, aws: Any, run_id: str = "") -> list[Action]:
+    """One ``Action`` per ``[[faults]]`` entry; refuses (``FaultError``) a kind the target
+    cannot take (a local kind on AWS) or a fault whose function/API cannot be told."""
+    actions: list[Action] = []
+    local = scenario.target.base_url == LOCAL
+    for index, spec in enumerate(scenario.faults):
+        where = f"faults[{index}]"
+        if spec.kind in LOCAL_FAULT_KINDS and not local:
+            raise FaultError(
+                f"{where}.kind: {spec.kind!r} is applied through the local stack, but target.base_url is not \"local\"; "
+                "on AWS use kind = \"fis\" (an AWS FIS experiment template), \"stage_throttle\" or \"lambda_concurrency\""
+            )
+        if spec.kind in EMULATOR_KINDS:
+            actions.append(EmulatorAction(spec, index, admin_url=_admin_url(target.base_url)))
+        elif spec.kind == "cognito_throttle":
+            actions.append(CognitoThrottleAction(spec, index, moto_url=_moto_url(aws, where)))
+        elif spec.kind == "lambda_concurrency":
+            actions.append(LambdaConcurrencyAction(spec, index, client=aws.client("lambda"), function=_function(scenario, spec, where)))
+        elif spec.kind == "fis":
+            actions.append(FisAction(spec, index, client=aws.client("fis"), run_id=run_id))
+        elif spec.kind == "stage_throttle":
+            kind = scenario.target.api_kind
+            api_id, stage = _stage(scenario, target, spec, where)
+            actions.append(StageThrottleAction(spec, index, client=aws.client("apigateway" if kind == "rest" else "apigatewayv2"), api_kind=kind, api_id=api_id, stage=stage))
+        else:  # pragma: no cover - the scenario's models list every kind
+            raise FaultError(f"{where}.kind: {spec.kind!r} is not a fault kind")
+    return actions
+
+
+def _admin_url(base_url: str) -> str:
+    parts = urllib.parse.urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}/_admin"
+
+
+def _moto_url(aws: Any, where: str) -> str:
+    url = getattr(aws, "endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
+    if not url:
+        raise FaultError(f"{where}.kind: \"cognito_throttle\" needs the local stack's moto server (AWS_ENDPOINT_URL is not set); run with --local")
+    return str(url)
+
+
+def _function(scenario: Scenario, spec: Any, where: str) -> str:
+    if spec.function:
+        return str(spec.function)
+    functions: Sequence[str] = scenario.target.lambda_functions
+    if len(functions) == 1:
+        return functions[0]
+    local_function = os.environ.get("HARNESS_LOCAL_FUNCTION") if scenario.target.base_url == LOCAL else None
+    if local_function:
+        return local_function
+    have = "none" if not functions else f"{len(functions)}: {', '.join(functions)}"
+    raise FaultError(f"{where}.function: say which function to limit (target.lambda_functions has {have}); set function = \"name\"")
+
+
+def _stage(scenario: Scenario, target: Any, spec: Any, where: str) -> tuple[str, str]:
+    api_id = spec.api_id or getattr(target, "api_id", None)
+    stage = spec.stage or getattr(target, "stage", None)
+    match = _EXECUTE_API.match(scenario.target.base_url)
+    if match:
+        api_id = api_id or match.group(1)
+        stage = stage or match.group(2) or ("$default" if scenario.target.api_kind == "http" else None)
+    if not api_id or not stage:
+        missing = "api_id" if not api_id else "stage"
+        raise FaultError(f"{where}.{missing}: cannot tell the API Gateway {missing} from the target; set {missing} in the fault (or target.{missing})")
+    return str(api_id), str(stage)

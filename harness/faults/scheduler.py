@@ -1,0 +1,210 @@
+"""Applies a run's faults on time, against the run's clock, and always ends them.
+
+    scheduler = FaultScheduler(build_actions(scenario, target=target, aws=aws))
+    scheduler.check()            # before any load: one-line FaultError naming what is missing
+    scheduler.start(t0)          # t0: the run's first planned request (epoch seconds)
+    ...
+    scheduler.end_all("interrupted")   # Ctrl-C, SIGTERM, abort, failure: idempotent
+    scheduler.records()          # each fault's planned and actual window, for results.json
+
+Each fault starts at ``t0 + at`` and ends at ``t0 + at + duration``; ``end_all`` ends those
+still active at once and puts back what they changed. A fault that cannot be started fails
+the run (``on_error``): a run without the fault it was asked for measures something else.
+The process's exit (a crash) ends them too (``atexit``); faults the local stack holds also end by
+themselves at their scheduled end.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.faults.kinds import Action
+
+__all__ = ["FaultScheduler", "check_faults"]
+
+log = logging.getLogger("harness.faults")
+
+
+class _Slot:
+    __slots__ = ("action", "started_at", "ended_at", "ended_by", "error", "details", "active")
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.ended_by: str | None = None
+        self.error: str | None = None
+        self.details: dict[str, Any] = {}
+        self.active = False
+
+
+class FaultScheduler:
+    """Runs ``actions`` on a background thread (a greenlet under Locust's gevent)."""
+
+    def __init__(self, actions: list[Action], *, on_error: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time) -> None:
+        self._slots = [_Slot(a) for a in actions]
+        self._on_error = on_error
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._over = False
+        self._thread: threading.Thread | None = None
+        self.t0: float | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self._slots)
+
+    def check(self) -> None:
+        """Check every fault can be applied (before any load); raises ``FaultError``."""
+        for slot in self._slots:
+            slot.action.check()
+
+    def describe(self) -> list[str]:
+        """One line per fault for the plan: ``at 20s for 10s: add 200 ms to every answer``."""
+        return [f"{s.action.spec.label}: at {s.action.spec.at:g} s for {s.action.spec.duration:g} s, {s.action.describe()}" for s in self._slots]
+
+    # ---- running ---------------------------------------------------------------------------
+
+    def start(self, t0: float) -> None:
+        """Schedule every fault against ``t0`` (returns at once)."""
+        if not self._slots or self._thread is not None:
+            return
+        self.t0 = t0
+        atexit.register(self._at_exit)
+        self._thread = threading.Thread(target=self._run, name="harness-faults", daemon=True)
+        self._thread.start()
+
+    def _events(self) -> list[tuple[float, int, _Slot]]:
+        assert self.t0 is not None
+        events = []
+        for slot in self._slots:
+            spec = slot.action.spec
+            events.append((self.t0 + spec.at, 1, slot))  # starts after ends at the same instant
+            events.append((self.t0 + spec.end, 0, slot))
+        return sorted(events, key=lambda e: (e[0], e[1]))
+
+    def _run(self) -> None:
+        try:
+            for when, is_start, slot in self._events():
+                while not self._over:
+                    left = when - self._clock()
+                    if left <= 0:
+                        break
+                    self._wake.wait(min(left, 1.0))
+                if self._over:
+                    return
+                if is_start:
+                    self._start(slot)
+                else:
+                    self._stop(slot, "schedule")
+        except Exception as exc:  # noqa: BLE001 - never leave a fault behind, say why
+            log.exception("harness: the fault scheduler failed; ending every fault")
+            self.end_all("failed")
+            if self._on_error is not None:
+                self._on_error(f"the fault scheduler failed: {type(exc).__name__}: {exc}")
+
+    def _start(self, slot: _Slot) -> None:
+        spec = slot.action.spec
+        assert self.t0 is not None
+        with self._lock:
+            if self._over or slot.ended_by is not None:
+                return
+            started = self._clock()
+            try:
+                slot.details = slot.action.start(until=self.t0 + spec.end)
+            except HarnessError as exc:
+                slot.error, slot.ended_by = str(exc), "failed"
+                message = str(exc)
+            else:
+                slot.started_at, slot.active = started, True
+                log.warning("harness: fault %r started: %s", spec.label, slot.action.describe())
+                return
+        log.error("harness: %s", message)
+        if self._on_error is not None:
+            self._on_error(f"fault {spec.label!r} could not start: {message}")
+
+    def _stop(self, slot: _Slot, reason: str) -> None:
+        with self._lock:
+            if not slot.active:
+                if slot.ended_by is None:
+                    slot.ended_by = reason if reason != "schedule" else "not started"
+                return
+            try:
+                slot.action.stop()
+            except HarnessError as exc:
+                slot.error = f"not put back: {exc}"
+                log.error("harness: fault %r was not put back: %s", slot.action.spec.label, exc)
+            except Exception as exc:  # noqa: BLE001 - keep ending the others
+                slot.error = f"not put back: {type(exc).__name__}: {exc}"
+                log.exception("harness: fault %r was not put back", slot.action.spec.label)
+            slot.active = False
+            slot.ended_at = self._clock()
+            slot.ended_by = reason
+            if reason == "schedule":
+                log.warning("harness: fault %r ended", slot.action.spec.label)
+            else:
+                log.warning("harness: fault %r ended early (%s)", slot.action.spec.label, reason)
+
+    def end_all(self, reason: str) -> list[str]:
+        """End every fault now (``reason``: interrupted, aborted, failed, completed...);
+        faults not started yet never will. Idempotent. Returns the put-back problems."""
+        with self._lock:
+            self._over = True
+            self._wake.set()
+            for slot in self._slots:
+                self._stop(slot, reason)
+        try:
+            atexit.unregister(self._at_exit)
+        except Exception:  # noqa: BLE001 - interpreter shutting down
+            pass
+        return [f"{s.action.spec.label}: {s.error}" for s in self._slots if s.error and s.error.startswith("not put back")]
+
+    def _at_exit(self) -> None:
+        if any(s.active for s in self._slots):
+            self.end_all("crashed")
+
+    @property
+    def active(self) -> list[str]:
+        return [s.action.spec.label for s in self._slots if s.active]
+
+    # ---- results -----------------------------------------------------------------------------
+
+    def records(self) -> list[dict[str, Any]]:
+        """Each fault's plan and what happened, for ``results.meta["faults"]`` (epoch seconds)."""
+        out = []
+        for slot in self._slots:
+            spec = slot.action.spec
+            out.append(
+                {
+                    "name": spec.label,
+                    "kind": spec.kind,
+                    "at": spec.at,
+                    "duration": spec.duration,
+                    "planned_start": None if self.t0 is None else self.t0 + spec.at,
+                    "planned_end": None if self.t0 is None else self.t0 + spec.end,
+                    "started_at": slot.started_at,
+                    "ended_at": slot.ended_at,
+                    "ended_by": slot.ended_by or ("active" if slot.active else "not started"),
+                    "error": slot.error,
+                    "description": slot.action.describe(),
+                    "params": spec.params(),
+                    "details": dict(slot.details),
+                }
+            )
+        return out
+
+
+def check_faults(scenario: Any, *, target: Any, aws: Any, run_id: str = "") -> FaultScheduler:
+    """Build and check a scenario's faults (before any load); raises ``FaultError``."""
+    from harness.faults.kinds import build_actions
+
+    scheduler = FaultScheduler(build_actions(scenario, target=target, aws=aws, run_id=run_id))
+    scheduler.check()
+    return scheduler
+

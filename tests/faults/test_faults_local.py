@@ -1,0 +1,141 @@
+"""Faults on the local stack, end to end: applied on time through the emulator's admin API,
+visible in the results when they happened, and always ended: at their end, on Ctrl-C, on
+SIGTERM and when an abort rule stops the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from harness.local.stack import LocalStack
+from harness.results import ResultSet
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(
+        f'name = "{name}"\n{body}\n[target]\nbase_url = "local"\n[auth]\nusers = 5\n'
+        '[[endpoints]]\nname = "list items"\npath = "/items"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def emulator_faults(stack: LocalStack) -> list[dict]:
+    with urllib.request.urlopen(f"{stack.info.api_url}/_admin/faults", timeout=5) as resp:
+        return json.loads(resp.read())["faults"]
+
+
+def active(stack: LocalStack) -> list[dict]:
+    now = time.time()
+    return [f for f in emulator_faults(stack) if f["start"] <= now < f["end"]]
+
+
+def start_run(stack: LocalStack, path: Path, run_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "harness.cli", "run", str(path), "--results-dir", str(run_dir), "--no-metrics", *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **stack.run_env, "COLUMNS": "200"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def p95_ms(results: ResultSet, second: int) -> float | None:
+    return results.percentile(0.95, outcomes=None, seconds=range(second, second + 1))
+
+
+def test_latency_outage_and_throttle_happen_when_planned_and_are_recorded(stack: LocalStack, tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "timed",
+        '[load]\nprofile = "steady"\nrate = 40\nduration = "14s"\nvus = 12\n'
+        '[[faults]]\nname = "slow"\nkind = "latency"\nat = "3s"\nduration = "3s"\nlatency = "150ms"\n'
+        '[[faults]]\nname = "down"\nkind = "outage"\nat = "8s"\nduration = "2s"\n'
+        '[[faults]]\nname = "squeezed"\nkind = "throttle"\nat = "11s"\nduration = "2s"\nrate = 5\nburst = 1\n',
+    )  # fmt: skip
+    run_dir = tmp_path / "run"
+    proc = start_run(stack, path, run_dir)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    results = ResultSet.load(run_dir / "results.json")
+    t0 = results.meta["started_at"]
+    records = {f["name"]: f for f in results.meta["faults"]}
+    for name, at, length in (("slow", 3, 3), ("down", 8, 2), ("squeezed", 11, 2)):
+        record = records[name]
+        assert record["ended_by"] == "schedule" and record["error"] is None
+        assert abs(record["started_at"] - (t0 + at)) < 0.5 and abs(record["ended_at"] - (t0 + at + length)) < 0.5
+    assert not active(stack)
+    base = int(t0)
+    # whole seconds wholly inside each window, and clearly outside every window
+    for second in range(base + 4, base + 6):
+        assert p95_ms(results, second) >= 150
+    for second in (base + 1, base + 2, base + 7):
+        assert p95_ms(results, second) < 100
+    by_second: dict[int, dict[str, int]] = {}
+    for (endpoint, outcome, second), hist in results.windows.items():
+        by_second.setdefault(second, {}).setdefault(outcome, 0)
+        by_second[second][outcome] += hist.count
+    assert by_second[base + 9].get("server", 0) >= 30 and by_second[base + 9].get("ok", 0) == 0
+    assert by_second[base + 12].get("throttled", 0) >= 25 and by_second[base + 12].get("ok", 0) <= 10
+    assert by_second[base + 7].get("server", 0) == 0 and by_second[base + 7].get("throttled", 0) == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_a_run_during_a_fault_ends_the_fault(stack: LocalStack, tmp_path: Path, sig: signal.Signals) -> None:
+    path = write(
+        tmp_path, f"stop-{sig.name}",
+        '[load]\nprofile = "steady"\nrate = 20\nduration = "60s"\nvus = 5\n'
+        '[[faults]]\nname = "long outage"\nkind = "outage"\nat = "1s"\nduration = "50s"\n',
+    )  # fmt: skip
+    run_dir = tmp_path / "run"
+    proc = start_run(stack, path, run_dir)
+    deadline = time.time() + 60
+    while not active(stack):
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+        time.sleep(0.2)
+    time.sleep(1)
+    os.killpg(proc.pid, sig)  # Ctrl-C reaches the whole group; CI's cancel sends SIGTERM
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert not active(stack)
+    [record] = ResultSet.load(run_dir / "results.json").meta["faults"]
+    assert record["ended_by"] == "interrupted" and record["ended_at"] - record["started_at"] < 30
+
+
+def test_an_aborted_run_ends_its_fault(stack: LocalStack, tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "abort",
+        'abort_on = ["server_error_rate > 50% over 2s"]\n'
+        '[load]\nprofile = "steady"\nrate = 20\nduration = "60s"\nvus = 5\n'
+        '[[faults]]\nname = "long outage"\nkind = "outage"\nat = "2s"\nduration = "50s"\n',
+    )  # fmt: skip
+    run_dir = tmp_path / "run"
+    proc = start_run(stack, path, run_dir)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 1, err.decode()[-2000:]
+    results = ResultSet.load(run_dir / "results.json")
+    assert results.meta["status"] == "aborted"
+    [record] = results.meta["faults"]
+    assert record["ended_by"] == "aborted" and record["ended_at"] - record["started_at"] < 15
+    assert not active(stack)
+
+
+def test_a_fault_the_run_cannot_apply_is_refused_before_load(stack: LocalStack, tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "badroute",
+        '[load]\nprofile = "steady"\nrate = 5\nduration = "10s"\n'
+        '[[faults]]\nkind = "latency"\nat = "1s"\nduration = "1s"\nlatency = "1s"\nroute = "GET /nope"\n',
+    )  # fmt: skip
+    proc = start_run(stack, path, tmp_path / "run")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3
+    text = err.decode()
+    assert "faults[0]" in text and "GET /nope" in text and "Traceback" not in text
+    assert not (tmp_path / "run" / "results.json").exists()
