@@ -163,7 +163,9 @@ class LoadSession:
         }
         if self.aborted is not None:
             results.meta["abort"] = self.aborted
-        return results
+        from harness.faults.recovery import annotate
+
+        return annotate(results)  # last: it reads the plan, meta.started_at and meta.faults
 
     def save(self) -> Path | None:
         if not self.results_dir:
