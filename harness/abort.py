@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from harness.errors import ScenarioError
-from harness.gates import Gate, GateError, measure_client
+from harness.gates import RECOVERY_METRICS, Gate, GateError, measure_client
 from harness.results import ResultSet
 
 __all__ = ["AbortRule", "DEFAULT_WINDOW", "parse_abort_rules", "breached"]
@@ -73,6 +73,11 @@ class AbortRule:
             raise ScenarioError(f"{text!r}: {exc}") from None
         if gate.regression:
             raise ScenarioError(f"{text!r}: a regression needs the whole run and a baseline, so it cannot stop a run; use an absolute limit like {_EXAMPLE}")
+        if gate.metric in RECOVERY_METRICS:
+            raise ScenarioError(
+                f"{text!r}: a recovery time is known only after its event has ended and held, so it cannot stop a run; "
+                "put it in gates instead (gates = [\"max_recovery_time < 1m\"])"
+            )
         if "." in gate.metric:
             raise ScenarioError(
                 f"{text!r}: {gate.name} comes from CloudWatch, minutes after the fact, so it cannot stop a run; "

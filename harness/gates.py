@@ -35,6 +35,10 @@ case-insensitive; endpoint names are quoted and case-sensitive)::
         dropped_rate = dropped / planned                              dropped_rate < 1%
         achieved_rate = released / planned                            achieved_rate >= 95% of target
     throughput: rps (all requests / run duration), requests (count)   rps >= 100, requests >= 1000
+    recovery (s; harness.faults.recovery), over the run's bursts and faults, never per endpoint:
+        recovery_time (the median over events), max_recovery_time (the worst)  recovery_time < 30s
+        value: number + s | ms | m (a bare number is refused, 0 excepted); an event that did not
+        recover, or has no baseline, fails both; a scenario without bursts or faults is refused
     server side (whole-run CloudWatch values; never per endpoint):
         server.pNN | avg | min | max       API Gateway Latency (ms)   server.p95 < 250ms
         server.integration.pNN | ...       IntegrationLatency (ms)    server.integration.p95 < 200ms
@@ -80,6 +84,7 @@ __all__ = [
     "format_amount",
     "measure_client",
     "parse_gates",
+    "RECOVERY_METRICS",
     "EXIT_OK",
     "EXIT_GATE_FAILED",
     "EXIT_USAGE",
@@ -109,7 +114,11 @@ class GateError(ScenarioError):
 # ---- the value object ----------------------------------------------------------------------------
 
 # kinds: what a metric measures, which fixes its unit and which values it accepts
-LATENCY, RATE, RATIO, RPS, COUNT = "latency", "rate", "ratio", "rps", "count"
+LATENCY, RATE, RATIO, RPS, COUNT, RECOVERY = "latency", "rate", "ratio", "rps", "count", "recovery"
+
+RECOVERY_METRICS = ("recovery_time", "max_recovery_time")
+"""Gates on recovery time: the median over the run's bursts and faults, and the worst."""
+_RECOVERY_UNITS = {"s": 1.0, "ms": 0.001, "m": 60.0}
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -135,6 +144,7 @@ _EXAMPLES = {
     RATIO: "achieved_rate >= 95% of target",
     RPS: "rps >= 100",
     COUNT: "requests >= 1000",
+    RECOVERY: "recovery_time < 30s",
     "server": "server.p95 < 250ms",
     "endpoint": '"list items".p95 < 200ms',
     "regression": "p95 regression <= 10%",
@@ -146,7 +156,7 @@ _KNOWN_NAMES = [
     *_RATE_OUTCOMES, "dropped_rate", "achieved_rate", "rps", "requests",
     "server.p95", "server.avg", "server.max", "server.integration.p95", "server.4xx", "server.5xx",
     "server.count", "server.4xx_rate", "server.5xx_rate", "lambda.throttles", "lambda.errors",
-    "cognito.throttles",
+    "cognito.throttles", *RECOVERY_METRICS,
 ]  # fmt: skip
 
 
@@ -221,9 +231,12 @@ def parse_gates(texts: Iterable[str], *, path: str | None = None) -> list[Gate]:
     return gates
 
 
-def check_gates(gates: Iterable[Gate], *, endpoints: Iterable[str], baseline: bool, path: str | None = None) -> None:
+def check_gates(
+    gates: Iterable[Gate], *, endpoints: Iterable[str], baseline: bool, path: str | None = None, events: bool | None = None
+) -> None:
     """Refuse, before any load, a gate this run could never evaluate (it would only fail at the
-    end): an endpoint the scenario does not have, or a regression gate without a baseline run.
+    end): an endpoint the scenario does not have, a regression gate without a baseline run, or a
+    recovery gate when ``events`` is False (no burst or spike, no faults: nothing to recover from).
     Raises ``GateError``/``UsageError`` (exit 2)::
 
         check_gates(parse_gates(scenario.gates), endpoints=[e.name for e in scenario.endpoints], baseline=False)
@@ -236,6 +249,12 @@ def check_gates(gates: Iterable[Gate], *, endpoints: Iterable[str], baseline: bo
             known = ", ".join(repr(n) for n in names) or "none"
             example = f"{_quote(close[0] if close else names[0] if names else 'list items')}.p95 < 200ms"
             raise GateError(gate.expression, f"the scenario has no endpoint {gate.endpoint!r} ({hint}its endpoints: {known})", example, path=path)
+        if gate.kind == RECOVERY and events is False:
+            where = f"{path}: " if path else ""
+            raise UsageError(
+                f"{where}gate {gate.expression!r} needs a burst or a fault to recover from, and the scenario has neither: "
+                'use profile = "burst" or "spike", add [[faults]], or drop the gate'
+            )
         if gate.regression and not baseline:
             where = f"{path}: " if path else ""
             raise UsageError(
@@ -384,6 +403,8 @@ class _Parser:
             raise self.fail(f"{name} is a server-side metric and cannot be per endpoint", _EXAMPLES["server"])
         if endpoint is not None and metric in ("dropped_rate", "achieved_rate"):
             raise self.fail(f"{metric} is measured for the whole run, not per endpoint", "dropped_rate < 1%")
+        if endpoint is not None and kind == RECOVERY:
+            raise self.fail(f"{metric} is measured on the whole run's client view, not per endpoint", _EXAMPLES[RECOVERY])
         outcomes: tuple[str, ...] | None = ("ok",)
         if "outcome" in selector:
             if metric != "latency":
@@ -429,6 +450,8 @@ class _Parser:
             return "rps", None, RPS
         if lower == "requests":
             return "requests", None, COUNT
+        if lower in RECOVERY_METRICS:
+            return lower, None, RECOVERY
         head, _, rest = lower.partition(".")
         if head == "server" and rest:
             if rest in ("4xx", "5xx", "count", "requests"):
@@ -506,6 +529,13 @@ class _Parser:
             return self.fraction_or_percent(number, unit, text, example, what="a share of the target"), "%"
         if kind == RATE:
             return self.fraction_or_percent(number, unit, text, example, what="a rate"), "%"
+        if kind == RECOVERY:
+            if unit in _RECOVERY_UNITS:
+                return number * _RECOVERY_UNITS[unit], "s"
+            if not unit and number == 0:
+                return 0.0, "s"
+            problem = f"unknown unit {unit!r} for a recovery time" if unit else f"a bare {text} is ambiguous for a recovery time"
+            raise self.fail(f"{problem}: write it with s, ms or m, like 30s", example)
         if kind == RPS:
             if unit not in ("", "rps", "/s"):
                 raise self.fail(f"unknown unit {unit!r} for requests per second (write a bare number or rps)", example)
@@ -718,6 +748,8 @@ def measure_client(gate: Gate, results: ResultSet) -> float | None:
 def _measure(gate: Gate, results: ResultSet, server: "_ServerMetrics", baseline: ResultSet | None) -> _Value:
     if gate.metric.startswith(("server.", "lambda.", "cognito.", "states.")):
         return server.measure(gate)
+    if gate.kind == RECOVERY:
+        return _recovery(gate, results)
     if not gate.regression:
         return _client(gate, results, "")
     if baseline is None:
@@ -776,6 +808,31 @@ def _client(gate: Gate, results: ResultSet, which: str) -> _Value:
     outcome = _RATE_OUTCOMES[gate.metric]
     part = total - counts["ok"] if outcome is None else counts[outcome]
     return _Value(part / total * 100.0, f"{part:,} of {total:,} requests {_RATE_SENTENCES[outcome]}")
+
+
+def _recovery(gate: Gate, results: ResultSet) -> _Value:
+    """The median (``recovery_time``) or worst (``max_recovery_time``) recovery time in seconds."""
+    from harness.faults.recovery import measure
+
+    recovery = results.recovery if results.recovery is not None else measure(results)
+    rows = recovery.get("events") or []
+    if not rows:
+        raise _NoValue("the run had no burst or fault to recover from")
+    lost = [r for r in rows if r.get("status") == "not recovered"]
+    if lost:
+        named = "; ".join(f"{r['name']}: {r.get('note') or 'not recovered'}" for r in lost[:3])
+        raise _NoValue(f"{len(lost)} of {len(rows)} events not recovered ({named})")
+    blind = [r for r in rows if r.get("status") != "recovered"]
+    if blind:
+        named = "; ".join(f"{r['name']}: {r.get('note') or 'no baseline'}" for r in blind[:3])
+        raise _NoValue(f"{len(blind)} of {len(rows)} events cannot be judged ({named})")
+    times = sorted(float(r["recovery_time"]) for r in rows)
+    if gate.metric == "max_recovery_time":
+        worst = max(rows, key=lambda r: float(r["recovery_time"]))
+        return _Value(times[-1], f"worst: {worst['name']}, of {len(rows)} events")
+    import statistics
+
+    return _Value(float(statistics.median(times)), f"median of {len(rows)} events (worst {_number(times[-1])} s)")
 
 
 #: how a rate gate's reason ends: "12 of 6,808 requests got a server error (HTTP 5xx)"

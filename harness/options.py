@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from harness.errors import UsageError
 
-__all__ = ["check_processes", "check_number", "check_baseline", "check_scenario"]
+__all__ = ["check_processes", "check_number", "check_baseline", "check_scenario", "has_events"]
 
 
 def check_processes(value: int | None) -> int | None:
@@ -52,11 +52,17 @@ def check_scenario(
 
     scenario = Scenario.load(path, override_limits=override_limits, overrides=overrides)
     names = [ep.name for ep in scenario.endpoints]
-    check_gates(parse_gates(scenario.gates, path=str(path)), endpoints=names, baseline=baseline is not None, path=str(path))
-    check_gates(parse_gates(gates, path="--gate"), endpoints=names, baseline=baseline is not None, path="--gate")
+    events = has_events(scenario)
+    check_gates(parse_gates(scenario.gates, path=str(path)), endpoints=names, baseline=baseline is not None, path=str(path), events=events)
+    check_gates(parse_gates(gates, path="--gate"), endpoints=names, baseline=baseline is not None, path="--gate", events=events)
     check_gates([rule.gate for rule in parse_abort_rules(scenario.abort_on)], endpoints=names, baseline=False, path=f"{path}: abort_on")
     scenario_region(scenario, source=str(path))  # conflicting regions: one line now, not a run in the wrong one
     return scenario
+
+
+def has_events(scenario: Any) -> bool:
+    """Whether the scenario has something to recover from: a burst or spike profile, or faults."""
+    return scenario.load_profile.profile in ("burst", "spike") or bool(getattr(scenario, "faults", None) or [])
 
 
 def check_baseline(path: Path | str | None) -> Path | None:

@@ -161,6 +161,8 @@ class ResultSet:
     # second -> PacerWindow
     pacer: dict[int, PacerWindow] = field(default_factory=lambda: defaultdict(PacerWindow))
     errors: Counter = field(default_factory=Counter)
+    # recovery time per burst and fault, and a summary (harness.faults.recovery.annotate)
+    recovery: dict[str, Any] | None = None
 
     # ---- recording ---------------------------------------------------------------------------
 
@@ -305,6 +307,8 @@ class ResultSet:
             "plan": self.plan,
             "endpoints": self.endpoints,
         }
+        if self.recovery is not None:
+            data["recovery"] = self.recovery
         if summary:
             pacer = self.pacer_totals()
             data["summary"] = {
@@ -337,6 +341,7 @@ class ResultSet:
             scenario=data.get("scenario", {}),
             plan=data.get("plan", []),
             endpoints=data.get("endpoints", {}),
+            recovery=data.get("recovery"),
         )
         for row in data.get("windows", []):
             if isinstance(row, _Window):  # already built while parsing (see ``load``)

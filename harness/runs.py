@@ -105,6 +105,10 @@ def analyse_run(
     from harness.gates import evaluate, parse_gates
 
     results = load_results(run_dir)
+    if results.recovery is None:  # written before recovery time existed: gates and report need it
+        from harness.faults.recovery import annotate
+
+        annotate(results)
     parsed = parse_gates(results.scenario.get("gates", []), path=str(run_dir / "results.json")) + parse_gates(gates or [], path="--gate")
     notes: list[str] = []
 

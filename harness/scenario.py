@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "Calls",
     "LoadProfile",
     "FanoutSettings",
+    "RecoverySettings",
     "Limits",
     "LocalSettings",
     "FaultSpec",
@@ -403,9 +405,6 @@ class FanoutSettings(_Model):
 DEFAULT_LIMITS = Limits()
 
 
-_FAULT_ROUTE = "route key of the local emulator, like \"GET /items\" (empty: every route)"
-
-
 def _share(value: Any) -> Any:
     """A share from ``0.3`` or ``"30%"``."""
     if isinstance(value, str) and value.strip().endswith("%"):
@@ -530,6 +529,41 @@ LOCAL_FAULT_KINDS = frozenset({"latency", "errors", "outage", "throttle", "cogni
 """Kinds applied through the local stack (the emulator's admin API, moto): local targets only."""
 
 
+def _percent(value: Any) -> float:
+    """A share written with %: ``"50%"``; 0 may go without (a bare 50 could mean 50 % or 5000 %)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            number = float(value.strip()[:-1])
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number) and number >= 0:
+            return number
+    elif not isinstance(value, bool) and isinstance(value, (int, float)) and value == 0:
+        return 0.0
+    raise ValueError(f"{value!r} is not a percentage; write it with %, like \"50%\"")
+
+
+Percent = Annotated[float, BeforeValidator(_percent)]
+
+
+class RecoverySettings(_Model):
+    """How recovery time is judged (``harness.faults.recovery``): a second is back to normal when
+    its p95 is within ``tolerance`` of the baseline's (+5 ms) and its error rate within
+    ``error_tolerance`` (percentage points), held for ``hold``; the baseline is the ``baseline``
+    seconds before the event. ``min_requests``: fewer in a second, and it is judged merged with
+    the next ones."""
+
+    tolerance: Percent = 50.0
+    error_tolerance: Percent = 1.0
+    hold: Duration = Field(default=3.0, ge=1, le=600)
+    baseline: Duration = Field(default=10.0, ge=3, le=3600)
+    min_requests: Int = Field(default=5, ge=1)
+
+    @field_serializer("tolerance", "error_tolerance")
+    def _as_percent(self, value: float) -> str:
+        return f"{value:g}%"
+
+
 class Scenario(_Model):
     """A whole scenario file. Load with ``Scenario.load(path)``."""
 
@@ -545,6 +579,7 @@ class Scenario(_Model):
     faults: list[FaultSpec] = Field(default_factory=list)  # scheduled during the run (harness.faults)
     local: LocalSettings = Field(default_factory=LocalSettings)
     fanout: FanoutSettings = Field(default_factory=FanoutSettings)
+    recovery: RecoverySettings = Field(default_factory=RecoverySettings)
 
     @field_validator("endpoints")
     @classmethod

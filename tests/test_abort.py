@@ -103,3 +103,10 @@ def test_a_run_against_a_broken_target_stops_itself_and_exits_1(tmp_path: Path) 
     assert "run aborted: abort_on 'server_error_rate > 20% over 3s' held" in proc.stderr
     assert "verdict" not in proc.stdout and "(not judged) PASS p95 < 5s" in proc.stdout
     assert (run_dir / "report.html").exists()
+
+
+@pytest.mark.parametrize("text", ["max_recovery_time > 1m", "recovery_time > 30s over 10s"])
+def test_recovery_gates_cannot_stop_a_run(text: str) -> None:
+    with pytest.raises(ScenarioError) as exc:
+        parse_abort_rules([text])
+    assert "known only after its event has ended" in str(exc.value) and "\n" not in str(exc.value)

@@ -667,3 +667,98 @@ def test_number_formatting_in_lines(results: ResultSet) -> None:
     assert line == 'PASS "list items".avg < 1s: 50.5 ms (limit 1000 ms)'
     assert math.isclose(one("p99.9 < 250us", results).threshold, 0.25)
     assert one("p99.9 < 250us", results).line().startswith("FAIL p99.9 < 250us: 100 ms (limit 0.25 ms)")
+
+
+# ---- recovery time -------------------------------------------------------------------------------
+
+
+def _recovery(*times: float | None) -> ResultSet:
+    """A run whose recovery block holds events with these recovery times (None: not recovered)."""
+    rows = [
+        {"name": f"burst {i + 1}", "kind": "burst", "status": "recovered" if t is not None else "not recovered", "recovery_time": t,
+         "note": "" if t is not None else "not recovered within the run (4 s observed after it)"}
+        for i, t in enumerate(times)
+    ]  # fmt: skip
+    return ResultSet(run_id="r", recovery={"events": rows, "summary": {}})
+
+
+@pytest.mark.parametrize(
+    "text, metric, threshold",
+    [("recovery_time < 30s", "recovery_time", 30.0), ("max_recovery_time < 1m", "max_recovery_time", 60.0),
+     ("recovery_time <= 1500ms", "recovery_time", 1.5), ("MAX_RECOVERY_TIME < 0", "max_recovery_time", 0.0)],
+)  # fmt: skip
+def test_recovery_gates_parse_in_seconds(text: str, metric: str, threshold: float) -> None:
+    gate = Gate.parse(text)
+    assert (gate.metric, gate.threshold, gate.unit, gate.endpoint) == (metric, threshold, "s", None)
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [("recovery_time < 30", "a bare 30 is ambiguous for a recovery time: write it with s, ms or m"),
+     ("recovery_time < 30%", "unknown unit '%' for a recovery time"),
+     ('"list items".recovery_time < 30s', "not per endpoint"),
+     ("recovery_time regression <= 10%", "regression applies to client latency and client rates")],
+)  # fmt: skip
+def test_bad_recovery_gates_are_refused_in_one_line(text: str, fragment: str) -> None:
+    with pytest.raises(GateError) as caught:
+        Gate.parse(text)
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_recovery_time_is_the_median_and_max_the_worst() -> None:
+    results = _recovery(1.0, 2.0, 12.0)
+    median = one("recovery_time < 3s", results)
+    assert median.passed and median.actual == 2.0 and median.reason == "median of 3 events (worst 12 s)"
+    worst = one("max_recovery_time < 10s", results)
+    assert not worst.passed and worst.actual == 12.0
+    assert worst.line() == "FAIL max_recovery_time < 10s: 12 s (limit 10 s); worst: burst 3, of 3 events"
+
+
+def test_an_unrecovered_event_fails_both_recovery_gates() -> None:
+    results = _recovery(1.0, None)
+    for text in ("recovery_time < 30s", "max_recovery_time < 1m"):
+        result = one(text, results)
+        assert not result.passed and "not recovered" in result.line()
+        assert "burst 2: not recovered within the run (4 s observed after it)" in result.line()
+
+
+def test_recovery_gates_without_events_fail_and_are_computed_when_absent() -> None:
+    result = one("recovery_time < 30s", ResultSet(run_id="r", meta={"started_at": T0}))
+    assert not result.passed and "no burst or fault to recover from" in result.reason
+
+
+def test_check_gates_refuses_recovery_gates_without_events() -> None:
+    gates = parse_gates(["max_recovery_time < 1m"])
+    with pytest.raises(UsageError, match="needs a burst or a fault to recover from, and the scenario has neither") as caught:
+        check_gates(gates, endpoints=["list items"], baseline=False, path="s.toml", events=False)
+    assert caught.value.exit_code == EXIT_USAGE and "\n" not in str(caught.value)
+    check_gates(gates, endpoints=["list items"], baseline=False, events=True)
+    check_gates(gates, endpoints=["list items"], baseline=False)  # unknown (a finished run): judged on its results
+
+
+def test_check_scenario_refuses_a_recovery_gate_on_a_steady_run(tmp_path) -> None:
+    from harness.options import check_scenario
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        'gates = ["recovery_time < 30s"]\n[target]\nbase_url = "http://127.0.0.1:1"\n'
+        '[[endpoints]]\nname = "a"\npath = "/a"\n[load]\nprofile = "steady"\nrate = 5\nduration = 10\n'
+    )
+    with pytest.raises(UsageError, match="s.toml: gate 'recovery_time < 30s' needs a burst or a fault"):
+        check_scenario(path)
+    with pytest.raises(UsageError, match="--gate: gate 'max_recovery_time < 1m' needs a burst or a fault"):
+        check_scenario(path, overrides=['gates=["p95 < 1s"]'], gates=["max_recovery_time < 1m"])
+    spike = tmp_path / "spike.toml"
+    spike.write_text(path.read_text().replace('profile = "steady"\nrate = 5', 'profile = "spike"\nbase_rate = 5\nspike_rate = 20\nat = 3\nspike_duration = 2'))
+    assert check_scenario(spike).load_profile.profile == "spike"
+
+
+def test_faults_count_as_events_once_the_scenario_has_them() -> None:
+    from types import SimpleNamespace
+
+    from harness.options import has_events
+
+    steady = SimpleNamespace(load_profile=SimpleNamespace(profile="steady"))
+    assert not has_events(steady)
+    assert has_events(SimpleNamespace(load_profile=steady.load_profile, faults=[{"kind": "latency"}]))
+    assert has_events(SimpleNamespace(load_profile=SimpleNamespace(profile="burst")))

@@ -10,7 +10,8 @@ merge is a tree of two levels, each a Map of Lambdas, and a final step that only
    seconds, so the merged windows of different slices never overlap;
 3. ``merge_final``: the slices' windows written side by side into ``results.json`` (text, no
    re-parsing), with a summary from each slice's per-endpoint totals and the run's metadata:
-   every shard's fate, a failed shard named with its reason, the other shards' data kept.
+   every shard's fate, a failed shard named with its reason, the other shards' data kept; and
+   the recovery time of each burst, from each slice's seconds merged across endpoints.
 
 ::
 
@@ -33,6 +34,7 @@ from typing import Any, Iterable
 
 import harness
 from harness.fanout.spec import RunSpec
+from harness.faults.recovery import annotate
 from harness.fanout.store import RunStore
 from harness.load.session import merge_health
 from harness.plan import build_plan, planned_duration
@@ -94,6 +96,10 @@ def merge_slice(store: RunStore, index: int) -> dict[str, int]:
     for (endpoint, outcome, _), hist in merged.windows.items():
         totals.windows.setdefault((endpoint, outcome, 0), Histogram()).merge(hist)
     totals.pacer[0] = merged.pacer_totals()
+    seconds = ResultSet()  # every second across endpoints: what recovery time needs, small
+    for (_, outcome, second), hist in merged.windows.items():
+        seconds.windows.setdefault(("", outcome, second), Histogram()).merge(hist)
+    store.put_text(store.slice_key(index, "seconds"), json.dumps(seconds.to_dict(summary=False), separators=_SEP))
     spans = [merged.span()] if merged.span() else []
     store.put_text(store.slice_key(index, "totals"), json.dumps({**totals.to_dict(summary=False), "spans": spans}, separators=_SEP))
     return {"slice": index, "requests": merged.total}
@@ -114,6 +120,10 @@ def merge_final(store: RunStore, *, map_error: dict[str, Any] | None = None) -> 
     for body in store.read_bytes([store.slice_key(s, "totals") for s in range(slices)]):
         totals.merge(ResultSet.loads(body))
     results = _finish(store, totals, shards, map_error=map_error)
+    seconds = ResultSet(meta=results.meta, plan=results.plan, scenario=results.scenario)
+    for body in store.read_bytes([store.slice_key(s, "seconds") for s in range(slices)]):
+        seconds.merge(ResultSet.loads(body))
+    results.recovery = annotate(seconds).recovery
     head = results.to_dict(summary=True)  # the summary is that of the totals: percentiles per endpoint
     parts = [json.dumps({k: v for k, v in head.items() if k not in _SLICED}, separators=_SEP)[:-1]]
     for name in _SLICED:
@@ -127,7 +137,7 @@ def merge_final(store: RunStore, *, map_error: dict[str, Any] | None = None) -> 
 def collect(store: RunStore, *, interrupted: bool = True) -> ResultSet:
     """Every shard file there is, merged in one go (no tree), with every shard's fate."""
     merged, shards = _merge(ResultSet.loads(body) for body in store.read_bytes(sorted(store.listing("shards"))))
-    return _finish(store, merged, shards, interrupted=interrupted)
+    return annotate(_finish(store, merged, shards, interrupted=interrupted))
 
 
 def failure_reason(error: str | None, cause: str | None) -> str:

@@ -166,7 +166,9 @@ class LoadSession:
             results.meta["abort"] = self.aborted
         if self.faults:
             results.meta["faults"] = self.faults.records()
-        return results
+        from harness.faults.recovery import annotate
+
+        return annotate(results)  # last: it reads the plan, meta.started_at and meta.faults
 
     def save(self) -> Path | None:
         if not self.results_dir:

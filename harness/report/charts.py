@@ -74,6 +74,7 @@ class Chart:
     series: list[str] = field(default_factory=list)  # the legend: what is drawn
     sentence: str = ""  # a chart with nothing in it is this one sentence instead (and no picture)
     edges: dict[str, list[float]] = field(default_factory=dict, repr=False)  # each step line's left edges (s), by label
+    marks: list[str] = field(default_factory=list)  # shaded in the legend: "burst", "fault", "run aborted"
 
     @property
     def empty(self) -> bool:
@@ -353,6 +354,9 @@ class _Plot:
         ax.xaxis.set_major_locator(MultipleLocator(_tick_step(xmax - xmin)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_elapsed(v)))
         handles, labels = ax.get_legend_handles_labels()
+        series = list(labels)
+        marks = self.shade() if handles else []
+        handles, labels = handles + [h for h, _ in marks], labels + [t for _, t in marks]
         if handles:
             # one row when it fits the width, else two (a wide legend would squeeze the plot)
             ncol = len(handles) if sum(len(t) + 8 for t in labels) <= 140 else -(-len(handles) // 2)
@@ -364,8 +368,35 @@ class _Plot:
         ax.set_title(title, loc="left", fontsize=12, fontweight="bold", color="#212121", pad=(24 if ncol == len(handles) else 38) if handles else 8)
         buf = io.BytesIO()
         self.fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
-        return Chart(id=chart_id, title=title, alt=alt, caption=caption, png=buf.getvalue(), notes=self.notes, info=self.info, series=list(labels), edges=self.edges)
+        return Chart(
+            id=chart_id, title=title, alt=alt, caption=caption, png=buf.getvalue(), notes=self.notes, info=self.info,
+            series=series, edges=self.edges, marks=[t for _, t in marks],
+        )  # fmt: skip
 
+    def shade(self) -> list[tuple[Any, str]]:
+        """Bursts (blue) and faults (red, hatched) as shaded spans named at the top, the abort as a
+        dotted line; returns their legend entries (one per kind of mark)."""
+        from matplotlib.transforms import blended_transform_factory
+
+        ax, legend = self.ax, {}
+        top = blended_transform_factory(ax.transData, ax.transAxes)
+        for mark in self.timeline.marks:
+            what = "burst" if mark.source == "plan" else "fault"
+            style = _MARKS[what]
+            span = ax.axvspan(mark.start, max(mark.end, mark.start + 0.2), lw=0, zorder=1, **style)
+            legend.setdefault(what, span)
+            ax.text((mark.start + mark.end) / 2, 0.98, mark.name, transform=top, ha="center", va="top", fontsize=7,
+                    color=style["edgecolor"], clip_on=True, zorder=7)  # fmt: skip
+        if self.timeline.abort is not None:
+            legend["run aborted"] = ax.axvline(self.timeline.abort, color="#212121", lw=1.4, ls=(0, (1, 1.5)), zorder=8)
+        return [(handle, label) for label, handle in legend.items()]
+
+
+#: how bursts and faults are shaded: bursts a light blue band, faults a hatched light red one
+_MARKS: dict[str, dict[str, Any]] = {
+    "burst": {"facecolor": "#1565c0", "alpha": 0.09, "edgecolor": "#1565c0"},
+    "fault": {"facecolor": "#c62828", "alpha": 0.12, "edgecolor": "#c62828", "hatch": "//"},
+}
 
 #: line styles of the CloudWatch layers on the throttling chart (the client's 429s are an area)
 _DASHES: dict[str, Any] = {"apigw": (0, (5, 2)), "lambda": (0, (2, 2)), "cognito": (0, (6, 2, 1, 2))}

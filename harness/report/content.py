@@ -18,7 +18,7 @@ from .analysis import BaselineComparison, ComparisonRow, Delta, ThrottleFinding,
 from .charts import Chart, build_charts
 from .quantiles import FlatHistograms
 from .server import ServerMetrics
-from .tables import endpoint_rows, error_rows, reconcile, run_facts, server_rows, status_table
+from .tables import endpoint_rows, error_rows, reconcile, recovery_of, recovery_rows, recovery_summary, run_facts, server_rows, status_table
 from .timeline import Timeline
 
 __all__ = ["ReportContent", "normalise_verdict", "NO_GATES"]
@@ -66,6 +66,8 @@ class ReportContent:
     statuses: pd.DataFrame
     errors: list[dict[str, Any]]
     token_throttle_retries: int
+    recovery: list[dict[str, str]] = field(default_factory=list)  # one row per burst and fault
+    recovery_summary: str = ""
     comparison: list[ComparisonRow] | None = None
     baseline_comparison: BaselineComparison | None = None
     server_comparison: list[tuple[str, Delta]] | None = None
@@ -129,6 +131,8 @@ class ReportContent:
             errors=error_rows(results),
             token_throttle_retries=int((meta.get("token_stats") or {}).get("throttle_retries", 0) or 0),
         )
+        recovery = recovery_of(results)
+        content.recovery, content.recovery_summary = recovery_rows(recovery), recovery_summary(recovery)
         if baseline is not None:
             content.baseline_comparison = compare_runs(results, baseline, rows=rows)
             content.comparison = content.baseline_comparison.rows

@@ -103,6 +103,14 @@ def render_markdown(content: ReportContent) -> str:
         if f.state != "throttled":
             lines.append(f"- {f.layer}: {'not throttled' if f.state == 'clear' else 'no data'}" + (f" ({f.note})" if f.note and f.state != "clear" else ""))
 
+    if c.recovery:
+        lines += ["", "### Recovery", "", c.recovery_summary, ""]
+        lines += _table(
+            ["Event", "Kind", "Window", "Baseline p95 / errors", "Peak p95 / errors", "Throttled for", "Recovery time"],
+            [[r["event"], r["kind"], r["window"], r["baseline"], r["peak"], r["throttled"], r["recovery"]] for r in c.recovery],
+            "lllrrrr",
+        )
+
     if c.comparison is not None:
         lines += ["", "### Compared with the baseline", ""]
         bc = c.baseline_comparison

@@ -21,7 +21,7 @@ from .quantiles import FlatHistograms
 from .server import ServerMetrics
 from .timeline import QUANTILES
 
-__all__ = ["endpoint_table", "endpoint_rows", "run_facts", "status_table", "error_rows", "server_rows", "reconcile"]
+__all__ = ["endpoint_table", "endpoint_rows", "run_facts", "status_table", "error_rows", "server_rows", "reconcile", "recovery_of", "recovery_rows", "recovery_summary"]
 
 ENDPOINT_COLUMNS = ["endpoint", "method", "path", "requests", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", *OUTCOMES, "error_rate"]
 
@@ -205,6 +205,68 @@ def reconcile(results: ResultSet, server: ServerMetrics) -> dict[str, Any] | Non
     sent = sum(h.count for (_, outcome, _), h in results.windows.items() if outcome != "transport")
     gap = counted - sent
     return {"client": sent, "server": counted, "gap": gap, "gap_pct": 100.0 * gap / sent if sent else None}
+
+
+def recovery_of(results: ResultSet) -> dict[str, Any]:
+    """The run's recovery block (``results.json``'s ``recovery``), computed when it is absent."""
+    if results.recovery is not None:
+        return results.recovery
+    from harness.faults.recovery import measure
+
+    return measure(results)
+
+
+def recovery_rows(recovery: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per burst and fault: event, kind, window, baseline and peak p95 / error rate,
+    throttled for, recovery time (or "not recovered", "no baseline"), as display text."""
+    rows = []
+    for e in recovery.get("events") or []:
+        base, peak = e.get("baseline") or {}, e.get("peak") or {}
+        if e.get("status") == "recovered":
+            outcome = f"{e['recovery_time']:.1f} s"
+        else:
+            outcome = str(e.get("status") or "–")
+        rows.append(
+            {
+                "event": str(e.get("name")),
+                "kind": str(e.get("kind")),
+                "status": str(e.get("status")),
+                "window": f"{fmt_elapsed(float(e['start']))}–{fmt_elapsed(float(e['end']))}",
+                "baseline": f"{_ms(base.get('p95_ms'))} / {_pct(base.get('error_rate'))}" if base else "none",
+                "peak": f"{_ms(peak.get('p95_ms'))} / {_pct(peak.get('error_rate'))}",
+                "throttled": f"{e['throttled_for']:.0f} s" if e.get("throttled_for") else "–",
+                "recovery": outcome,
+                "note": str(e.get("note") or ""),
+            }
+        )
+    return rows
+
+
+def recovery_summary(recovery: dict[str, Any]) -> str:
+    """One sentence: events, recovered, median and worst recovery time."""
+    s = recovery.get("summary") or {}
+    n = int(s.get("events") or 0)
+    if not n:
+        return "No bursts or faults in this run: nothing to recover from."
+    parts = [f"{n} event{'s' if n != 1 else ''}, {s.get('recovered', 0)} recovered"]
+    if s.get("median_recovery_time") is not None:
+        parts.append(f"median recovery time {s['median_recovery_time']:.1f} s")
+    worst = s.get("max_recovery_time")
+    if worst == "never":
+        parts.append("worst: never (not recovered: " + ", ".join(s.get("not_recovered") or []) + ")")
+    elif worst is not None:
+        parts.append(f"worst {worst:.1f} s")
+    if s.get("no_baseline"):
+        parts.append("no baseline for " + ", ".join(s["no_baseline"]))
+    return "Recovery: " + "; ".join(parts) + "."
+
+
+def _ms(value: Any) -> str:
+    return "–" if value is None else f"{value:,.1f} ms"
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{value:.2f}%"
 
 
 def _clean(value: Any) -> Any:

@@ -15,7 +15,7 @@ from harness.results import OUTCOMES, ResultSet
 
 from .quantiles import FlatHistograms
 
-__all__ = ["Timeline", "QUANTILES", "run_origin"]
+__all__ = ["Timeline", "Mark", "QUANTILES", "run_origin"]
 
 QUANTILES = (0.50, 0.95, 0.99)
 MAX_SPAN = 14 * 24 * 3600  # seconds: longer means a broken timestamp, not a long run
@@ -42,6 +42,26 @@ def run_origin(results: ResultSet) -> float:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A burst or a fault on the run's time axis (seconds since ``origin``): what the charts shade."""
+
+    name: str
+    kind: str  # "burst" or the fault's kind
+    source: str  # "plan" (a burst or spike) or "fault" (its actual window)
+    start: float
+    end: float
+
+
+def _marks(results: ResultSet, origin: float) -> tuple[tuple[Mark, ...], float | None]:
+    from harness.faults.recovery import events
+
+    marks = tuple(Mark(e.name, e.kind, e.source, e.start - origin, e.end - origin) for e in events(results))
+    abort = results.meta.get("abort") or {}
+    at = abort.get("at")
+    return marks, (float(at) - origin if isinstance(at, (int, float)) else None)
+
+
+@dataclass(frozen=True)
 class Timeline:
     """One row per Unix second from the first to the last second with any activity.
 
@@ -52,14 +72,17 @@ class Timeline:
 
     frame: pd.DataFrame
     origin: float
+    marks: tuple[Mark, ...] = ()  # bursts and faults, shaded on the charts
+    abort: float | None = None  # when an abort_on rule stopped the run (s since origin)
 
     @classmethod
     def of(cls, results: ResultSet, *, flat_ok: FlatHistograms | None = None) -> "Timeline":
         origin = run_origin(results)
+        marks, abort = _marks(results, origin)
         span = results.span()
         if span is None:
             columns = ["elapsed", *OUTCOMES, "requests", *PERCENTILE_COLUMNS, "target", "released", "dropped"]
-            return cls(frame=pd.DataFrame(columns=columns, dtype=float), origin=origin)
+            return cls(frame=pd.DataFrame(columns=columns, dtype=float), origin=origin, marks=marks, abort=abort)
         first, last = span
         n = last - first + 1
         if n > MAX_SPAN:
@@ -88,7 +111,7 @@ class Timeline:
             if first <= second <= last:
                 pacer[:, second - first] += (window.target, window.released, window.dropped)
         data["target"], data["released"], data["dropped"] = pacer[0], pacer[1].astype(np.int64), pacer[2].astype(np.int64)
-        return cls(frame=pd.DataFrame(data, index=index), origin=origin)
+        return cls(frame=pd.DataFrame(data, index=index), origin=origin, marks=marks, abort=abort)
 
     @property
     def empty(self) -> bool:

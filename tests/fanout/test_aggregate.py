@@ -102,6 +102,8 @@ def test_the_tree_merge_is_exact_and_names_the_failed_shard(store: RunStore, mon
     direct = collect(store, interrupted=False)
     assert direct.to_dict()["windows"] == merged.to_dict()["windows"]
     assert direct.statuses == merged.statuses and direct.pacer_totals() == merged.pacer_totals()
+    # recovery time from the slices' per-second digests is that of the whole merged run
+    assert merged.recovery is not None and merged.recovery == direct.recovery
 
 
 def test_a_shard_that_never_reported_is_named_missing(store: RunStore) -> None:

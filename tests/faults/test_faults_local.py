@@ -55,10 +55,10 @@ def p95_ms(results: ResultSet, second: int) -> float | None:
 def test_latency_outage_and_throttle_happen_when_planned_and_are_recorded(stack: LocalStack, tmp_path: Path) -> None:
     path = write(
         tmp_path, "timed",
-        '[load]\nprofile = "steady"\nrate = 40\nduration = "14s"\nvus = 12\n'
-        '[[faults]]\nname = "slow"\nkind = "latency"\nat = "3s"\nduration = "3s"\nlatency = "150ms"\n'
-        '[[faults]]\nname = "down"\nkind = "outage"\nat = "8s"\nduration = "2s"\n'
-        '[[faults]]\nname = "squeezed"\nkind = "throttle"\nat = "11s"\nduration = "2s"\nrate = 5\nburst = 1\n',
+        '[load]\nprofile = "steady"\nrate = 40\nduration = "25s"\nvus = 12\n'
+        '[[faults]]\nname = "slow"\nkind = "latency"\nat = "5s"\nduration = "3s"\nlatency = "150ms"\n'
+        '[[faults]]\nname = "down"\nkind = "outage"\nat = "13s"\nduration = "2s"\n'
+        '[[faults]]\nname = "squeezed"\nkind = "throttle"\nat = "19s"\nduration = "2s"\nrate = 5\nburst = 1\n',
     )  # fmt: skip
     run_dir = tmp_path / "run"
     proc = start_run(stack, path, run_dir)
@@ -67,24 +67,32 @@ def test_latency_outage_and_throttle_happen_when_planned_and_are_recorded(stack:
     results = ResultSet.load(run_dir / "results.json")
     t0 = results.meta["started_at"]
     records = {f["name"]: f for f in results.meta["faults"]}
-    for name, at, length in (("slow", 3, 3), ("down", 8, 2), ("squeezed", 11, 2)):
+    for name, at, length in (("slow", 5, 3), ("down", 13, 2), ("squeezed", 19, 2)):
         record = records[name]
         assert record["ended_by"] == "schedule" and record["error"] is None
         assert abs(record["started_at"] - (t0 + at)) < 0.5 and abs(record["ended_at"] - (t0 + at + length)) < 0.5
     assert not active(stack)
     base = int(t0)
     # whole seconds wholly inside each window, and clearly outside every window
-    for second in range(base + 4, base + 6):
+    for second in range(base + 6, base + 8):
         assert p95_ms(results, second) >= 150
-    for second in (base + 1, base + 2, base + 7):
+    for second in (base + 2, base + 3, base + 11):
         assert p95_ms(results, second) < 100
     by_second: dict[int, dict[str, int]] = {}
     for (endpoint, outcome, second), hist in results.windows.items():
         by_second.setdefault(second, {}).setdefault(outcome, 0)
         by_second[second][outcome] += hist.count
-    assert by_second[base + 9].get("server", 0) >= 30 and by_second[base + 9].get("ok", 0) == 0
-    assert by_second[base + 12].get("throttled", 0) >= 25 and by_second[base + 12].get("ok", 0) <= 10
-    assert by_second[base + 7].get("server", 0) == 0 and by_second[base + 7].get("throttled", 0) == 0
+    assert by_second[base + 14].get("server", 0) >= 30 and by_second[base + 14].get("ok", 0) == 0
+    assert by_second[base + 20].get("throttled", 0) >= 25 and by_second[base + 20].get("ok", 0) <= 10
+    assert by_second[base + 11].get("server", 0) == 0 and by_second[base + 11].get("throttled", 0) == 0
+    # recovery is measured from each fault's actual end (the emulator is back to normal at once;
+    # the faults are spaced by more than the 3 s hold, so each recovery is judged on its own)
+    events = {e["name"]: e for e in results.recovery["events"]}
+    for name in ("slow", "down", "squeezed"):
+        event = events[name]
+        assert event["status"] == "recovered", event
+        recovered_at = t0 + event["recovered_at"]
+        assert abs(recovered_at - records[name]["ended_at"]) <= 1.5 and event["recovery_time"] <= 1.5, (name, event)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
