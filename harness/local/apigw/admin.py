@@ -15,7 +15,7 @@
     DELETE /_admin/faults       -> 200 {"faults": []}
     GET   /_admin/counts        -> 200 {"routes": {"GET /items": {"200": 12, "429": 3}}, "total": 15}
     POST  /_admin/counts/reset  -> 200 the counts just before the reset (same shape)
-    GET   /_admin/stats         -> 200 {"authorizer": {...} | null, "metrics": {...}}
+    GET   /_admin/stats         -> 200 {"authorizer": {...} | null, "metrics": {...}, "lambda": {...} | null}
 
 Bad input answers 400 ``{"message": "<one line>"}``; an unknown admin path 404.
 """
