@@ -30,7 +30,8 @@ from harness.report.analysis import who_throttled
 from harness.report.server import ServerMetrics
 from harness.report.timeline import Timeline
 from harness.results import ResultSet
-from harness.scenario import LocalSettings
+from harness.scenario import LocalSettings, Scenario
+from harness.target import resolve_target
 
 PASSWORD = "Passw0rd!Passw0rd"
 
@@ -173,6 +174,16 @@ def test_stack_deploys_the_backend_function(stack: LocalStack) -> None:
     profile = r.json()
     assert profile["user"] == "bob" and profile["username"] and profile["sub"]  # claims passed through
     assert requests.get(f"{info.api_url}/items", timeout=30).status_code == 401  # the authorizer still runs first
+
+    # a run against this stack pulls the function's AWS/Lambda metrics without naming it
+    scenario = Scenario.from_dict({
+        "name": "lambda", "target": {"base_url": "local", "lambda_functions": ["other"]},
+        "endpoints": [{"name": "list", "path": "/items"}], "load": {"profile": "steady", "rate": 1, "duration": "1s"},
+    })
+    with stack.activate():
+        target = resolve_target(scenario)
+    assert target.lambda_functions == ["other", LAMBDA_FUNCTION_NAME]
+    assert target.as_dict()["lambda_functions"] == ["other", LAMBDA_FUNCTION_NAME]
 
 
 def test_lambda_concurrency_throttles_and_who_throttled_names_lambda(stack: LocalStack) -> None:
