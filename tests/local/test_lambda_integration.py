@@ -22,8 +22,7 @@ import pytest
 import requests
 
 from harness import metrics
-from harness.local.apigw import Emulator, EmulatorConfig, MetricsConfig
-from harness.local.apigw.config import LambdaIntegration
+from harness.local.apigw import Emulator, EmulatorConfig, LambdaIntegration, MetricsConfig
 from harness.local.apigw.lambda_backend import handler as backend_handler
 from harness.local.stack import LAMBDA_FUNCTION_NAME, LambdaBackend, LocalStack
 from harness.report.analysis import who_throttled

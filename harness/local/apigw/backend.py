@@ -21,11 +21,11 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from .config import BackendConfig, Fault
+from .lambda_backend import ITEMS
 
 __all__ = ["MockBackend", "error_body"]
 
-_ITEMS = [{"id": str(i), "name": f"item-{i}", "price": round(4.99 + i, 2)} for i in range(1, 6)]
-_ITEMS_BODY = json.dumps({"items": _ITEMS}, separators=(",", ":")).encode()
+_ITEMS_BODY = json.dumps({"items": ITEMS}, separators=(",", ":")).encode()
 _ERROR_BODIES: dict[int, bytes] = {}
 _ERROR_MESSAGES = {
     500: "Internal Server Error",

@@ -21,12 +21,13 @@ import time
 import uuid
 from typing import Any
 
-__all__ = ["handler", "LATENCY_ENV", "HANDLER"]
+__all__ = ["handler", "HANDLER", "ITEMS", "LATENCY_ENV"]
 
 LATENCY_ENV = "HARNESS_BACKEND_LATENCY_MS"
 HANDLER = "lambda_backend.handler"
 
-_ITEMS = [{"id": str(i), "name": f"item-{i}", "price": round(4.99 + i, 2)} for i in range(1, 6)]
+#: what ``GET /items`` lists (the mock backend lists the same)
+ITEMS = [{"id": str(i), "name": f"item-{i}", "price": round(4.99 + i, 2)} for i in range(1, 6)]
 _JSON = {"content-type": "application/json"}
 
 
@@ -42,7 +43,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     route = event.get("routeKey")
     params = event.get("pathParameters") or {}
     if route == "GET /items":
-        return _answer(200, {"items": _ITEMS})
+        return _answer(200, {"items": ITEMS})
     if route == "GET /items/{id}":
         return _answer(200, {"id": params["id"], "name": f"item-{params['id']}"})
     if route == "POST /orders":
