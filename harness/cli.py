@@ -168,16 +168,12 @@ def _local_stack(enabled: bool, scenario: Any) -> Iterator[dict[str, str]]:
     if not enabled:
         yield {}
         return
-    from harness.local.apigw.config import BackendConfig, Throttle
     from harness.local.stack import LocalStack
-
     from harness.scenario import LocalSettings
 
     settings = scenario.local if scenario is not None else LocalSettings()
-    throttle = Throttle(rate=settings.throttle_rate, burst=settings.throttle_burst) if settings.throttle_rate else None
-    backend = BackendConfig(latency_ms=settings.latency_ms, latency_sigma=settings.latency_sigma, error_rate=settings.error_rate)
     with err.status("starting the local stack (moto + API Gateway emulator)..."):
-        stack = LocalStack(throttle=throttle, backend=backend)
+        stack = LocalStack.for_scenario(settings)
         stack.start()
     try:
         with stack.activate() as env:

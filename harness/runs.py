@@ -73,7 +73,10 @@ def pull_run_metrics(results: ResultSet, *, aws: AwsContext, period: int | None 
         api_id=target.get("api_id"),
         api_name=target_cfg.get("api_name"),
         stage=target.get("stage"),
-        lambda_functions=[*target_cfg.get("lambda_functions", []), *([fanout["worker_function"]] if fanout.get("worker_function") else [])],
+        lambda_functions=[
+            *dict.fromkeys([*target_cfg.get("lambda_functions", []), *target.get("lambda_functions", [])]),
+            *([fanout["worker_function"]] if fanout.get("worker_function") else []),
+        ],
         user_pool_id=target.get("user_pool_id"),
         client_id=target.get("client_id"),
         state_machine_arns=[fanout["state_machine_arn"]] if fanout.get("state_machine_arn") else [],

@@ -30,7 +30,8 @@ class ResolvedTarget:
     """The scenario's target with ``local`` names replaced by the local stack's values."""
 
     def __init__(
-        self, *, base_url: str, user_pool_id: str | None, client_id: str | None, region: str, api_id: str | None, stage: str | None, region_source: str = ""
+        self, *, base_url: str, user_pool_id: str | None, client_id: str | None, region: str, api_id: str | None, stage: str | None, region_source: str = "",
+        lambda_functions: list[str] | None = None,
     ) -> None:
         self.base_url = base_url
         self.user_pool_id = user_pool_id
@@ -39,6 +40,9 @@ class ResolvedTarget:
         self.region_source = region_source  # where the region came from: "the user pool id", "AWS_REGION", ...
         self.api_id = api_id
         self.stage = stage
+        # whose AWS/Lambda metrics are pulled: target.lambda_functions, plus the local stack's
+        # backend function when the target is a local API that sends its routes to Lambda
+        self.lambda_functions = list(lambda_functions or [])
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -62,6 +66,10 @@ def resolve_target(scenario: Scenario) -> ResolvedTarget:
         region_source=source,
         api_id=target.api_id or (info.api_id if info and target.base_url == LOCAL else _url_api(scenario)[0]),
         stage=target.stage or (info.stage if info and target.base_url == LOCAL else _url_api(scenario)[1]),
+        lambda_functions=list(dict.fromkeys([
+            *target.lambda_functions,
+            *([info.lambda_function] if info and target.base_url == LOCAL and info.lambda_function else []),
+        ])),
     )
 
 

@@ -42,6 +42,7 @@ _FLOWS = ("admin", "srp")
 _LOGIN_BACKOFF = Backoff(base=0.25, cap=10.0, attempts=8)
 # Errors every identity would hit: stop login_all at the first one.
 _GLOBAL_CODES = ACCESS_DENIED_CODES | CREDENTIAL_ERROR_CODES | {"ResourceNotFoundException"}
+_STILL_GOOD = 10.0  # seconds: a token with more left than this is used while a refresh is under way
 
 
 class _Tokens:
@@ -282,15 +283,25 @@ class TokenPool:
 
     def _current(self, ident: Identity) -> _Tokens:
         tokens = ident.tokens
-        if tokens is not None and self._now() < tokens.refresh_at:
+        now = self._now()
+        if tokens is not None and now < tokens.refresh_at:
             return tokens  # fast path: no lock
-        with ident.lock:
+        still_good = tokens is not None and now < tokens.expires_at - _STILL_GOOD
+        if still_good and self._refresher is not None and self._refresher.is_alive():
+            return tokens  # type: ignore[return-value]  # the refresher renews it; never wait on Cognito here
+        if not ident.lock.acquire(blocking=not still_good):
+            # someone is refreshing it (backing off while Cognito throttles): the current
+            # token is still good, so never wait for the new one
+            return tokens  # type: ignore[return-value]
+        try:
             tokens = ident.tokens
             if tokens is None:
                 return self._login_locked(ident)
             if self._now() < tokens.refresh_at:
                 return tokens  # someone refreshed while we waited
             return self._refresh_locked(ident)
+        finally:
+            ident.lock.release()
 
     def _refresh_loop(self, interval: float) -> None:
         lead = 2.0 * interval

@@ -433,7 +433,7 @@ def build_actions(scenario: Scenario, *, target: Any, aws: Any, run_id: str = ""
         elif spec.kind == "cognito_throttle":
             actions.append(CognitoThrottleAction(spec, index, moto_url=_moto_url(aws, where)))
         elif spec.kind == "lambda_concurrency":
-            actions.append(LambdaConcurrencyAction(spec, index, client=aws.client("lambda"), function=_function(scenario, spec, where)))
+            actions.append(LambdaConcurrencyAction(spec, index, client=aws.client("lambda"), function=_function(scenario, target, spec, where)))
         elif spec.kind == "fis":
             actions.append(FisAction(spec, index, client=aws.client("fis"), run_id=run_id))
         elif spec.kind == "stage_throttle":
@@ -457,15 +457,14 @@ def _moto_url(aws: Any, where: str) -> str:
     return str(url)
 
 
-def _function(scenario: Scenario, spec: Any, where: str) -> str:
+def _function(scenario: Scenario, target: Any, spec: Any, where: str) -> str:
+    """The fault's function, else the only one the run watches (``target.lambda_functions``,
+    plus the local stack's backend function when its API sends routes to Lambda)."""
     if spec.function:
         return str(spec.function)
-    functions: Sequence[str] = scenario.target.lambda_functions
+    functions: Sequence[str] = getattr(target, "lambda_functions", None) or scenario.target.lambda_functions
     if len(functions) == 1:
         return functions[0]
-    local_function = os.environ.get("HARNESS_LOCAL_FUNCTION") if scenario.target.base_url == LOCAL else None
-    if local_function:
-        return local_function
     have = "none" if not functions else f"{len(functions)}: {', '.join(functions)}"
     raise FaultError(f"{where}.function: say which function to limit (target.lambda_functions has {have}); set function = \"name\"")
 

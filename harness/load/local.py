@@ -36,13 +36,9 @@ def start_local_stack(scenario: Scenario) -> contextlib.ExitStack:
 
     Returns what undoes it all: ``close()`` restores the environment and stops the stack
     (it also runs at interpreter exit, and a second call does nothing)."""
-    from harness.local.apigw.config import BackendConfig, Throttle
     from harness.local.stack import LocalStack
 
-    settings = scenario.local
-    throttle = Throttle(rate=settings.throttle_rate, burst=settings.throttle_burst) if settings.throttle_rate else None
-    backend = BackendConfig(latency_ms=settings.latency_ms, latency_sigma=settings.latency_sigma, error_rate=settings.error_rate)
-    stack = LocalStack(throttle=throttle, backend=backend)
+    stack = LocalStack.for_scenario(scenario.local)
     undo = contextlib.ExitStack()
     undo.callback(stack.stop)
     try:

@@ -129,7 +129,7 @@ class ServerView:
             api_id=target.api_id,
             api_name=cfg.api_name,
             stage=target.stage,
-            lambda_functions=list(cfg.lambda_functions),
+            lambda_functions=list(dict.fromkeys([*cfg.lambda_functions, *getattr(target, "lambda_functions", [])])),
             user_pool_id=target.user_pool_id,
             client_id=target.client_id,
         )

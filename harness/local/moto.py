@@ -7,8 +7,10 @@ and Lambda runs without Docker, and serves moto's werkzeug app (threaded) on one
 
     python -m harness.local.moto --host 127.0.0.1 --port 5000
 
-It also answers two routes of ours: ``GET /_harness/health`` (patches and moto config, used
-for readiness) and ``GET /_harness/cloudwatch/storage`` (what CloudWatch stores).
+It also answers routes of ours: ``GET /_harness/health`` (patches and moto config, used
+for readiness), ``GET /_harness/cloudwatch/storage`` (what CloudWatch stores) and
+``/_harness/faults/cognito`` (GET, POST, DELETE: windows in which Cognito sign-in is throttled;
+see ``harness.local.cognito_faults``).
 
 From Python, ``MotoServer`` picks a free port, starts that program with ``sys.executable``,
 waits until it answers, and stops it on exit; its log goes to a file, not the terminal::
@@ -70,6 +72,7 @@ DEFAULT_PATCHES: tuple[str, ...] = (
     "harness.local.cloudwatch:install",
     "harness.local.lambda_runtime:install",
     "harness.local.cloudformation:install",
+    "harness.local.cognito_faults:install",
 )
 _MODULE = "harness.local.moto"
 
@@ -378,13 +381,25 @@ def _with_harness_routes(app: Callable[..., Any], patches: list[str]) -> Callabl
     """Wrap moto's WSGI app so ``/_harness/...`` is answered here and the rest goes to moto."""
     from moto.core.config import default_user_config
 
+    from harness.local import cognito_faults
     from harness.local.cloudwatch import storage_stats
+
+    statuses = {200: "200 OK", 201: "201 Created", 400: "400 Bad Request", 404: "404 Not Found",
+                405: "405 Method Not Allowed"}
 
     def routes(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         if not path.startswith("/_harness/"):
             return app(environ, start_response)
-        if path == "/_harness/health":
+        if path == cognito_faults.PATH or path.startswith(cognito_faults.PATH + "/"):
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            raw = environ["wsgi.input"].read(length) if length > 0 else b""
+            code, body = cognito_faults.handle(environ.get("REQUEST_METHOD", "GET"), path, raw)
+            status = statuses.get(code, f"{code} Error")
+        elif path == "/_harness/health":
             config = {k: default_user_config.get(k) for k in ("stepfunctions", "lambda")}  # type: ignore[misc]
             body: Any = {"ok": True, "pid": os.getpid(), "patches": patches, "config": config}
             status = "200 OK"

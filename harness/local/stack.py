@@ -9,6 +9,15 @@ client without a secret, writes the emulator's ``EmulatorConfig`` to a file and 
         os.environ.update(stack.env())
         ...  # boto3 now talks to moto; requests go to stack.info.api_url
 
+With ``lambda_backend`` the API's routes go to a Lambda function instead of the mock backend:
+``harness.local.apigw.lambda_backend`` deployed into moto (``harness-local-backend``, with
+optional reserved concurrency and latency), run by the local Lambda runtime, so that Lambda's
+throttling and metrics show as on AWS. ``LocalStack.for_scenario(scenario.local)`` sets the stack
+up as a scenario's ``[local]`` section says::
+
+    with LocalStack(lambda_backend=LambdaBackend(reserved_concurrency=5, latency_ms=200)) as stack:
+        stack.info.lambda_function   # "harness-local-backend": its AWS/Lambda metrics are pulled
+
 For a stack that outlives the command (``harness local up``/``status``/``down``) the same
 start is run detached and its ``LocalStackInfo`` is kept in ``.harness/local.json`` (under the
 current directory, or ``$HARNESS_STATE_DIR``)::
@@ -22,12 +31,14 @@ current directory, or ``$HARNESS_STATE_DIR``)::
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Iterator
@@ -37,10 +48,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.aws import AwsContext
 from harness.errors import LocalStackError
+from harness.local.apigw import lambda_backend
 from harness.local.apigw.config import (
     AuthorizerConfig,
     BackendConfig,
     EmulatorConfig,
+    LambdaIntegration,
     MetricsConfig,
     Throttle,
 )
@@ -56,6 +69,8 @@ from harness.local.moto import (
 )
 
 __all__ = [
+    "LAMBDA_FUNCTION_NAME",
+    "LambdaBackend",
     "LocalStack",
     "LocalStackInfo",
     "USER_POOL_NAME",
@@ -74,6 +89,8 @@ EXPLICIT_AUTH_FLOWS = [
     "ALLOW_USER_PASSWORD_AUTH",
     "ALLOW_REFRESH_TOKEN_AUTH",
 ]
+LAMBDA_FUNCTION_NAME = "harness-local-backend"
+LAMBDA_FUNCTION_ENV = "HARNESS_LOCAL_LAMBDA_FUNCTION"
 _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _EMULATOR_MODULE = "harness.local.apigw"
 _MOTO_MODULE = "harness.local.moto"
@@ -94,6 +111,7 @@ class LocalStackInfo(BaseModel):
     stage: str
     pids: dict[str, int] = Field(default_factory=dict)  # "moto", "emulator"
     log_dir: str
+    lambda_function: str | None = None  # the backend function, when the API sends routes to Lambda
 
     def env(self, *, timeout: float = 5.0, jwks: bool = True) -> dict[str, str]:
         """Variables that point boto3 and pycognito (and harness's metrics settings) at this stack.
@@ -112,6 +130,8 @@ class LocalStackInfo(BaseModel):
             "HARNESS_METRICS_MIN_PERIOD": "1",
             "HARNESS_METRICS_DELAY": "2",
         }
+        if self.lambda_function:
+            env[LAMBDA_FUNCTION_ENV] = self.lambda_function
         if jwks:
             try:
                 keys = http_get_json(f"{self.endpoint_url}/{self.user_pool_id}/.well-known/jwks.json", timeout=timeout)
@@ -124,10 +144,28 @@ class LocalStackInfo(BaseModel):
         return env
 
 
+class LambdaBackend(BaseModel):
+    """The API's backend as a Lambda function in moto (``harness.local.apigw.lambda_backend``).
+
+    ``reserved_concurrency`` (``PutFunctionConcurrency``; None: none, the account's pool),
+    ``latency_ms`` (the function sleeps that long per invocation, so concurrency builds up),
+    ``timeout`` (the function's, seconds), ``routes`` (route keys sent to it; empty: all).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    function_name: str = LAMBDA_FUNCTION_NAME
+    reserved_concurrency: int | None = Field(default=None, ge=0)
+    latency_ms: float = Field(default=0.0, ge=0)
+    timeout: int = Field(default=10, ge=1, le=900)
+    routes: list[str] = Field(default_factory=list)
+
+
 class LocalStack:
     """moto + user pool + API Gateway emulator; everything it started is stopped on exit.
 
-    ``throttle``, ``route_throttles`` and ``backend`` configure the emulator; ``emulator`` sets
+    ``throttle``, ``route_throttles`` and ``backend`` configure the emulator; ``lambda_backend``
+    deploys a Lambda function and sends the API's routes to it; ``emulator`` sets
     any other ``EmulatorConfig`` field (``{"api_id": "x", "stage": "prod"}``); its
     ``"authorizer"`` entry adds to the Cognito authorizer (``{"route_scopes": {...}}``) or, as
     None, leaves the API without one. ``detach``
@@ -143,10 +181,12 @@ class LocalStack:
         route_throttles: dict[str, Throttle] | None = None,
         backend: BackendConfig | None = None,
         emulator: dict[str, Any] | None = None,
+        lambda_backend: LambdaBackend | None = None,
         start_timeout: float = 30.0,
         detach: bool = False,
     ) -> None:
         self.region = region
+        self.lambda_backend = lambda_backend
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="harness-local-"))
         self.overrides: dict[str, Any] = dict(emulator or {})
         if throttle is not None:
@@ -162,6 +202,20 @@ class LocalStack:
         self.emulator_config: EmulatorConfig | None = None
         self._info: LocalStackInfo | None = None
         self._env: dict[str, str] | None = None
+
+    @classmethod
+    def for_scenario(cls, settings: Any, **kwargs: Any) -> LocalStack:
+        """A stack set up as a scenario's ``[local]`` section (``LocalSettings``) says."""
+        throttle = Throttle(rate=settings.throttle_rate, burst=settings.throttle_burst) if settings.throttle_rate else None
+        backend = BackendConfig(latency_ms=settings.latency_ms, latency_sigma=settings.latency_sigma, error_rate=settings.error_rate)
+        function = None
+        if settings.integration == "lambda":
+            function = LambdaBackend(
+                reserved_concurrency=settings.lambda_reserved_concurrency,
+                latency_ms=settings.lambda_latency_ms or 0.0,
+                timeout=settings.lambda_timeout or 10,
+            )
+        return cls(throttle=throttle, backend=backend, lambda_backend=function, **kwargs)
 
     @property
     def info(self) -> LocalStackInfo:
@@ -202,6 +256,13 @@ class LocalStack:
                 }
             )
         metrics = base.metrics.model_copy(update={"endpoint_url": moto_url, "region": self.region})
+        function = None
+        if self.lambda_backend is not None:
+            function = _deploy_lambda_backend(moto_url, self.region, self.lambda_backend)
+            integration = LambdaIntegration(
+                function_name=function, routes=list(self.lambda_backend.routes), endpoint_url=moto_url, region=self.region
+            )
+            base = base.model_copy(update={"lambda_integration": integration})
         self.emulator, self.emulator_config = self._start_emulator(base, authorizer, metrics, moto_url)
         config = self.emulator_config
         self._info = LocalStackInfo(
@@ -214,6 +275,7 @@ class LocalStack:
             stage=config.stage,
             pids={"moto": self.moto.pid or 0, "emulator": self.emulator.pid},
             log_dir=str(self.log_dir),
+            lambda_function=function,
         )
         return self._info
 
@@ -291,14 +353,47 @@ class LocalStack:
         self.stop()
 
 
-def _create_user_pool(moto_url: str, region: str) -> tuple[str, str]:
-    """Create pool ``harness-local`` and an app client without secret; (pool id, client id)."""
-    session = boto3.session.Session(
+def _local_session(region: str) -> boto3.session.Session:
+    return boto3.session.Session(
         aws_access_key_id=_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         region_name=region,
     )
-    cognito = AwsContext(region=region, endpoint_url=moto_url, session=session).client("cognito-idp")
+
+
+def lambda_backend_zip() -> bytes:
+    """The backend function's code: ``lambda_backend.py`` alone in a zip."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(lambda_backend.__file__, "lambda_backend.py")
+    return buf.getvalue()
+
+
+def _deploy_lambda_backend(moto_url: str, region: str, spec: LambdaBackend) -> str:
+    """Create the backend function in moto (role, code, environment, reserved concurrency)."""
+    aws = AwsContext(region=region, endpoint_url=moto_url, session=_local_session(region))
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    role = aws.client("iam").create_role(RoleName=f"{spec.function_name}-role", AssumeRolePolicyDocument=trust)
+    lam = aws.client("lambda")
+    lam.create_function(
+        FunctionName=spec.function_name,
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler=lambda_backend.HANDLER,
+        Code={"ZipFile": lambda_backend_zip()},
+        Timeout=spec.timeout,
+        MemorySize=128,
+        Environment={"Variables": {lambda_backend.LATENCY_ENV: f"{spec.latency_ms:g}"}},
+    )
+    if spec.reserved_concurrency is not None:
+        lam.put_function_concurrency(FunctionName=spec.function_name, ReservedConcurrentExecutions=spec.reserved_concurrency)
+    return spec.function_name
+
+
+def _create_user_pool(moto_url: str, region: str) -> tuple[str, str]:
+    """Create pool ``harness-local`` and an app client without secret; (pool id, client id)."""
+    cognito = AwsContext(region=region, endpoint_url=moto_url, session=_local_session(region)).client("cognito-idp")
     pool = cognito.create_user_pool(PoolName=USER_POOL_NAME)["UserPool"]
     client = cognito.create_user_pool_client(
         UserPoolId=pool["Id"],

@@ -147,3 +147,62 @@ def test_a_fault_the_run_cannot_apply_is_refused_before_load(stack: LocalStack, 
     text = err.decode()
     assert "faults[0]" in text and "GET /nope" in text and "Traceback" not in text
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_cognito_throttle_during_a_run_no_virtual_user_lacks_a_token(stack: LocalStack, tmp_path: Path) -> None:
+    """Tokens are refreshed every few seconds here (refresh_margin near their 1 h life), so the
+    refreshes meet the throttling; the pool backs off and keeps the current tokens."""
+    path = tmp_path / "cognito.toml"
+    path.write_text(
+        'name = "cognito"\n[target]\nbase_url = "local"\n[auth]\nusers = 5\nrefresh_margin = "3595s"\n'
+        '[[endpoints]]\nname = "list items"\npath = "/items"\n'
+        '[load]\nprofile = "steady"\nrate = 10\nduration = "16s"\nvus = 5\n'
+        '[[faults]]\nkind = "cognito_throttle"\nat = "1s"\nduration = "10s"\n',
+        encoding="utf-8",
+    )
+    run_dir = tmp_path / "run"
+    proc = start_run(stack, path, run_dir)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    results = ResultSet.load(run_dir / "results.json")
+    stats = results.meta["token_stats"]
+    assert stats["throttle_retries"] > 0 and stats["login_failures"] == 0, stats
+    counts = results.outcome_counts()
+    assert counts["ok"] == results.total >= 150 and counts.get("auth", 0) == 0
+    [record] = results.meta["faults"]
+    assert record["ended_by"] == "schedule" and record["error"] is None
+
+
+def test_lambda_concurrency_on_the_local_lambda_integration(tmp_path: Path) -> None:
+    """The emulator's routes go to a Lambda function; the fault takes its reserved concurrency
+    to 0 for 3 s: API Gateway answers 500 (as an HTTP API does for a throttled Lambda), Lambda's
+    Throttles reach CloudWatch, and the previous setting (none) is put back."""
+    path = tmp_path / "lambda.toml"
+    path.write_text(
+        'name = "lambda"\n[target]\nbase_url = "local"\n[auth]\nusers = 3\n'
+        '[[endpoints]]\nname = "list items"\npath = "/items"\n'
+        '[load]\nprofile = "steady"\nrate = 10\nduration = "12s"\nvus = 5\n'
+        '[[faults]]\nname = "no lambda"\nkind = "lambda_concurrency"\nat = "4s"\nduration = "3s"\nreserved = 0\n'
+        '[local]\nintegration = "lambda"\n',
+        encoding="utf-8",
+    )
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", str(path), "--local", "--results-dir", str(run_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        env={**os.environ, "COLUMNS": "200", "HARNESS_STATE_DIR": str(tmp_path / "state")},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = ResultSet.load(run_dir / "results.json")
+    [record] = results.meta["faults"]
+    assert record["ended_by"] == "schedule" and record["details"]["previous_reserved"] is None
+    t0, base = results.meta["started_at"], int(results.meta["started_at"])
+    statuses: dict[int, dict[int, int]] = {}
+    for (_, status, second), n in results.statuses.items():
+        statuses.setdefault(second, {}).setdefault(status, 0)
+        statuses[second][status] += n
+    assert statuses[base + 5] == {500: statuses[base + 5].get(500, 0)} and statuses[base + 5][500] >= 8
+    assert statuses[base + 2].get(500, 0) == 0 and statuses[base + 10].get(500, 0) == 0
+    metrics = (run_dir / "metrics.csv").read_text()
+    assert "Throttles" in metrics
+    del t0

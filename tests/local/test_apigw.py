@@ -608,8 +608,8 @@ def test_public_api() -> None:
     import harness.local.apigw as apigw
 
     assert sorted(apigw.__all__) == sorted(
-        ["Emulator", "serve", "EmulatorConfig", "AuthorizerConfig", "BackendConfig", "Fault", "MetricsConfig",
-         "Throttle", "ROUTE_KEYS", "NOT_FOUND_KEY"]
+        ["Emulator", "serve", "EmulatorConfig", "AuthorizerConfig", "BackendConfig", "Fault", "LambdaIntegration",
+         "MetricsConfig", "Throttle", "ROUTE_KEYS", "NOT_FOUND_KEY"]
     )
     assert all(hasattr(apigw, name) for name in apigw.__all__)
 

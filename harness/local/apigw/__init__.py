@@ -2,7 +2,8 @@
 
 It answers like the real thing where a load test can tell: 404/429/401/403 bodies, token-bucket
 throttling per stage and route, JWT checks against the user pool's JWKS, a mock backend with
-latency, errors and fault windows, and ``AWS/ApiGateway`` metrics in CloudWatch.
+latency, errors and fault windows (or a Lambda proxy integration), and ``AWS/ApiGateway``
+metrics in CloudWatch.
 
 From code::
 
@@ -15,7 +16,7 @@ From the command line::
     python -m harness.local.apigw --config-file emulator.json [--host H] [--port P]
 """
 
-from .config import AuthorizerConfig, BackendConfig, EmulatorConfig, Fault, MetricsConfig, Throttle
+from .config import AuthorizerConfig, BackendConfig, EmulatorConfig, Fault, LambdaIntegration, MetricsConfig, Throttle
 from .routes import NOT_FOUND_KEY, ROUTE_KEYS
 from .server import Emulator, serve
 
@@ -26,6 +27,7 @@ __all__ = [
     "AuthorizerConfig",
     "BackendConfig",
     "Fault",
+    "LambdaIntegration",
     "MetricsConfig",
     "Throttle",
     "ROUTE_KEYS",

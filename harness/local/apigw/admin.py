@@ -16,7 +16,7 @@
     DELETE /_admin/faults/<id>  ends one fault now -> 200 {"fault": {...with its real end...}}; 404 unknown
     GET   /_admin/counts        -> 200 {"routes": {"GET /items": {"200": 12, "429": 3}}, "total": 15}
     POST  /_admin/counts/reset  -> 200 the counts just before the reset (same shape)
-    GET   /_admin/stats         -> 200 {"authorizer": {...} | null, "metrics": {...}}
+    GET   /_admin/stats         -> 200 {"authorizer": {...} | null, "metrics": {...}, "lambda": {...} | null}
 
 Bad input answers 400 ``{"message": "<one line>"}``; an unknown admin path 404.
 """

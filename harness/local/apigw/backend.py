@@ -21,11 +21,11 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from .config import BackendConfig, Fault
+from .lambda_backend import ITEMS
 
 __all__ = ["MockBackend", "error_body"]
 
-_ITEMS = [{"id": str(i), "name": f"item-{i}", "price": round(4.99 + i, 2)} for i in range(1, 6)]
-_ITEMS_BODY = json.dumps({"items": _ITEMS}, separators=(",", ":")).encode()
+_ITEMS_BODY = json.dumps({"items": ITEMS}, separators=(",", ":")).encode()
 _ERROR_BODIES: dict[int, bytes] = {}
 _ERROR_MESSAGES = {
     500: "Internal Server Error",
@@ -98,20 +98,9 @@ class MockBackend:
     ) -> tuple[int, bytes]:
         """Run the integration for a request that passed throttling and auth: (status, body)."""
         rng = self._rng
-        extra_ms = 0.0
-        status = 0
-        if self._faults:
-            for fault in self._faults:
-                if not (fault.start <= now < fault.end) or (fault.routes and route_key not in fault.routes):
-                    continue
-                if fault.kind == "outage":
-                    if fault.drop:
-                        return 0, b""  # the server closes the connection without an answer
-                    return fault.status or 503, error_body(fault.status or 503)
-                if fault.kind == "latency":
-                    extra_ms += fault.extra_ms
-                elif fault.kind == "error" and not status and rng.random() < fault.rate:
-                    status = fault.status or 500
+        extra_ms, status = self.fault_effect(route_key, now) if self._faults else (0.0, 0)
+        if status < 0:
+            return 0, b""  # the server closes the connection without an answer
         if not status and self._error_rate and rng.random() < self._error_rate:
             status = self._error_status
         delay_ms = extra_ms
@@ -122,6 +111,23 @@ class MockBackend:
         if status:
             return status, error_body(status)
         return await self._answer(route_key, params, request, claims)
+
+    def fault_effect(self, route_key: str, now: float) -> tuple[float, int]:
+        """What the fault windows open at ``now`` do to a request of ``route_key``: (added ms,
+        status to answer instead: 0 none, -1 drop the connection). An outage answers at once
+        (added latency 0); ``error`` faults draw their share. Any integration uses it (the mock
+        and the Lambda proxy), so faults hit a route whatever serves it."""
+        extra_ms, status = 0.0, 0
+        for fault in self._faults:
+            if not (fault.start <= now < fault.end) or (fault.routes and route_key not in fault.routes):
+                continue
+            if fault.kind == "outage":
+                return 0.0, -1 if fault.drop else (fault.status or 503)
+            if fault.kind == "latency":
+                extra_ms += fault.extra_ms
+            elif fault.kind == "error" and not status and self._rng.random() < fault.rate:
+                status = fault.status or 500
+        return extra_ms, status
 
     async def _answer(
         self, route_key: str, params: dict[str, str], request: _Request, claims: dict[str, Any] | None

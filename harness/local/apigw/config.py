@@ -2,7 +2,8 @@
 
 Plain data, shared by the local stack (which writes it) and the emulator (which reads it).
 Everything under ``backend`` and ``throttle`` can also be changed while it runs, through the
-admin endpoints.
+admin endpoints. ``lambda_integration`` sends some or all routes to a Lambda function (proxy
+integration, payload format 2.0) instead of the mock backend.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Throttle", "Fault", "BackendConfig", "AuthorizerConfig", "MetricsConfig", "EmulatorConfig", "is_number"]
+__all__ = ["Throttle", "Fault", "BackendConfig", "AuthorizerConfig", "MetricsConfig", "LambdaIntegration", "EmulatorConfig", "is_number"]
 
 
 class _Model(BaseModel):
@@ -106,6 +107,24 @@ class MetricsConfig(_Model):
     interval: float = Field(default=1.0, gt=0)
 
 
+class LambdaIntegration(_Model):
+    """A Lambda proxy integration (payload format 2.0), invoked with boto3 ``Invoke``
+    (``RequestResponse``) at ``endpoint_url`` (None: boto3's own resolution, ``AWS_ENDPOINT_URL``).
+
+    ``routes`` lists the route keys sent to the function; empty means every route.
+    ``timeout`` is the integration timeout in seconds (an HTTP API allows 0.05 to 30): past it
+    the client gets 503 while the function may still run. ``max_concurrency`` bounds the
+    invocations in flight (the threads that wait for Lambda); requests beyond it queue.
+    """
+
+    function_name: str = Field(min_length=1)
+    routes: list[str] = Field(default_factory=list)
+    timeout: float = Field(default=30.0, ge=0.05, le=30.0)
+    max_concurrency: int = Field(default=64, ge=1, le=512)
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+
+
 class EmulatorConfig(_Model):
     """Everything the emulator needs to start."""
 
@@ -118,6 +137,7 @@ class EmulatorConfig(_Model):
     route_throttles: dict[str, Throttle] = Field(default_factory=dict)
     backend: BackendConfig = Field(default_factory=BackendConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    lambda_integration: LambdaIntegration | None = None
 
 
 def is_number(value: Any) -> bool:

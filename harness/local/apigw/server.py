@@ -1,7 +1,8 @@
 """The emulator itself: an aiohttp server that answers like an HTTP API stage.
 
 Each request goes: route match (404) -> throttling (429) -> JWT authorizer (401, 403) ->
-mock integration; then it is counted and its metrics recorded. ``/_admin/`` is answered apart
+integration (the mock backend, or a Lambda function for the routes ``lambda_integration``
+names: see ``lambda_proxy.py``); then it is counted and its metrics recorded. ``/_admin/`` is answered apart
 (see ``admin.py``).
 
     async with Emulator(config) as emulator:      # binds config.host:config.port (0: any free)
@@ -30,6 +31,7 @@ from .admin import AdminApi
 from .authorizer import Denial, JwtAuthorizer
 from .backend import MockBackend, error_body
 from .config import BackendConfig, EmulatorConfig, Fault, Throttle
+from .lambda_proxy import LambdaProxy
 from .metrics import MetricsRecorder
 from .routes import NOT_FOUND_KEY, ROUTE_KEYS, RouteTable
 from .throttle import TokenBucket, Throttler
@@ -51,10 +53,13 @@ class Emulator:
     """An HTTP API stage with a Cognito JWT authorizer, throttling and a mock backend.
 
     ``cloudwatch_client``: a boto3 client for the metrics; by default one is built from
-    ``config.metrics`` with ``harness.aws.AwsContext``.
+    ``config.metrics`` with ``harness.aws.AwsContext``. ``lambda_client``: a boto3 Lambda client
+    for ``config.lambda_integration`` (by default one is built from its settings).
     """
 
-    def __init__(self, config: EmulatorConfig, *, cloudwatch_client: Any | None = None) -> None:
+    def __init__(
+        self, config: EmulatorConfig, *, cloudwatch_client: Any | None = None, lambda_client: Any | None = None
+    ) -> None:
         self.route_table = RouteTable(ROUTE_KEYS)
         self.route_keys = self.route_table.keys
         _check_route_keys(config, self.route_keys)
@@ -65,6 +70,8 @@ class Emulator:
         self._throttle_faults: list[tuple[Fault, TokenBucket]] = []
         self._sync_fault_buckets()
         self._authorizer = JwtAuthorizer(config.authorizer) if config.authorizer else None
+        self._lambda_client = lambda_client
+        self._lambda: LambdaProxy | None = None
         self._metrics = MetricsRecorder(
             config.metrics, api_id=config.api_id, stage=config.stage, cloudwatch_client=cloudwatch_client
         )
@@ -109,6 +116,13 @@ class Emulator:
         addresses = runner.addresses
         self.port = int(addresses[0][1]) if addresses else self.config.port
         self._metrics.start()
+        if self.config.lambda_integration is not None:
+            self._lambda = LambdaProxy(
+                self.config.lambda_integration,
+                api_id=self.config.api_id,
+                stage=self.config.stage,
+                lambda_client=self._lambda_client,
+            )
         if self._authorizer is not None:
             await self._authorizer.start()
 
@@ -118,6 +132,9 @@ class Emulator:
             await self._runner.cleanup()
             self._runner = None
         await self._metrics.close()
+        if self._lambda is not None:
+            await self._lambda.close()
+            self._lambda = None
         if self._authorizer is not None:
             await self._authorizer.close()
 
@@ -147,7 +164,7 @@ class Emulator:
         route_key, params = match
         if not self._throttler.allow(route_key, t0) or (self._throttle_faults and not self._fault_throttle_allows(route_key, t0, wall)):
             return self._finish(route_key, 429, _THROTTLED, t0, None, wall)
-        claims = None
+        claims = scopes = None
         authorizer = self._authorizer
         if authorizer is not None:
             header = request.headers.get("Authorization")
@@ -167,17 +184,33 @@ class Emulator:
                 )
                 return response
             claims = grant.claims  # type: ignore[union-attr]
-        ti = time.perf_counter()
+            scopes = grant.scopes  # type: ignore[union-attr]
+        ti = time.perf_counter()  # IntegrationLatency: from here to the integration's answer
+        headers = None
+        proxy = self._lambda
         try:
-            status, body = await self._backend.handle(route_key, params, request, claims=claims, now=wall)
+            if proxy is not None and proxy.serves(route_key):
+                extra_ms, status = self._backend.fault_effect(route_key, wall) if self._backend.config.faults else (0.0, 0)
+                if extra_ms > 0:
+                    await asyncio.sleep(extra_ms / 1000.0)
+                if status > 0:
+                    body = error_body(status)
+                elif status == 0:
+                    status, body, headers = await proxy.handle(
+                        route_key, params, request, path=path, claims=claims, scopes=scopes, now=wall
+                    )
+                else:
+                    body = b""  # dropped below
+            else:
+                status, body = await self._backend.handle(route_key, params, request, claims=claims, now=wall)
         except Exception:
             if not self._integration_errors_logged:
                 self._integration_errors_logged = True
-                log.exception("the mock integration failed; answering 500 (logged once)")
-            status, body = 500, _INTERNAL
-        if status == 0:  # an outage that drops connections: no answer at all
+                log.exception("the integration failed; answering 500 (logged once)")
+            status, body, headers = 500, _INTERNAL, None
+        if status <= 0:  # an outage that drops connections: no answer at all
             return self._drop(request, route_key)
-        return self._finish(route_key, status, body, t0, ti, wall)
+        return self._finish(route_key, status, body, t0, ti, wall, headers)
 
     def _fault_throttle_allows(self, route_key: str, now: float, wall: float) -> bool:
         """Throttle faults in their window lower the limit: a token from each one's bucket too."""
@@ -198,11 +231,28 @@ class Emulator:
         raise web.HTTPException()  # nothing is written to a closed connection
 
     def _finish(
-        self, route_key: str, status: int, body: bytes, t0: float, ti: float | None, wall: float
+        self,
+        route_key: str,
+        status: int,
+        body: bytes,
+        t0: float,
+        ti: float | None,
+        wall: float,
+        headers: list[tuple[str, str]] | None = None,
     ) -> web.Response:
         counts = self._counts[route_key]
         counts[status] = counts.get(status, 0) + 1
-        response = web.Response(body=body, status=status, content_type=_JSON)
+        if headers:
+            response = web.Response(body=body, status=status)
+            for name, value in headers:
+                if name.lower() == "set-cookie":
+                    response.headers.add(name, value)
+                else:
+                    response.headers[name] = value
+            if "Content-Type" not in response.headers:
+                response.headers["Content-Type"] = _JSON
+        else:
+            response = web.Response(body=body, status=status, content_type=_JSON)
         if self._record_metrics:
             t1 = time.perf_counter()
             self._metrics.record(
@@ -232,6 +282,7 @@ class Emulator:
         return {
             "authorizer": dict(self._authorizer.stats) if self._authorizer else None,
             "metrics": dict(self._metrics.stats),
+            "lambda": dict(self._lambda.stats) if self._lambda else None,
         }
 
     def _reset_count_table(self) -> None:
@@ -291,6 +342,8 @@ def _check_route_keys(config: EmulatorConfig, known: tuple[str, ...]) -> None:
         _check_route_keys_of(config.authorizer.route_scopes, known, "authorizer.route_scopes")
     for fault in config.backend.faults:
         _check_route_keys_of(fault.routes, known, "backend.faults.routes")
+    if config.lambda_integration is not None:
+        _check_route_keys_of(config.lambda_integration.routes, known, "lambda_integration.routes")
 
 
 def _check_route_keys_of(keys: Any, known: tuple[str, ...], where: str) -> None:
