@@ -67,6 +67,8 @@ _EXPORTS: dict[str, str] = {
     "evaluate": "harness.gates",
     "parse_gates": "harness.gates",
     "check_gates": "harness.gates",
+    "Probe": "harness.probe",
+    "check_probe": "harness.probe",
     # before a run, and during it
     "preflight": "harness.preflight",
     "Overview": "harness.overview",

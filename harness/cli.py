@@ -1,6 +1,7 @@
 """The ``harness`` command: a thin shell over the public API.
 
     harness run scenarios/burst.toml --local       # headless run on the local stack
+    harness probe scenarios/probe.toml --local     # a ramp that stops at the knee: the sustainable rate
     harness check scenarios/burst.toml             # validate and show the plan, send nothing
     harness report reports/<run-id> --baseline reports/<other>
     harness local up | run | status | env | down
@@ -75,6 +76,26 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--override-limits", action="store_true", default=_flag("OVERRIDE_LIMITS"), help="allow a scenario to raise its safety limits")
     run.add_argument("--period", type=int, default=_env("METRICS_PERIOD"), help="CloudWatch period in seconds (default: chosen from the run length)")
     run.add_argument("--no-metrics", action="store_true", help="do not pull CloudWatch metrics")
+
+    probe = sub.add_parser(
+        "probe",
+        help="find the sustainable rate: run the scenario's ramp step by step and stop at the first step that breaches its gates",
+        description="Run the scenario's ramp profile step by step; each step is judged by the scenario's client-side gates (and --gate) "
+        "on its whole seconds but the first, and the first step that breaches one (the knee) ends the run. Prints "
+        "'sustainable rate: N rps' (the last step that held). Exit 0 when a knee was found or the ramp's top held, "
+        "1 when even the first step breached, 2 bad usage, 3 the run failed, 130 interrupted.",
+    )
+    probe.add_argument("scenario", help="scenario file with a ramp profile, e.g. scenarios/probe.toml")
+    probe.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="start the local stack for this run (moto + API Gateway emulator)")
+    probe.add_argument("--results-dir", default=_env("RESULTS_DIR"), help="run folder (default reports/<run-id>)")
+    probe.add_argument("--run-id", default=_env("RUN_ID"), help="run id (default: time and a random suffix)")
+    probe.add_argument("--gate", action="append", default=[], metavar="EXPR", help='another client-side gate to judge each step by, e.g. "p95 < 300ms" (repeatable)')
+    probe.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a scenario field, as for `harness run`: --set load.to_rate=400")
+    probe.add_argument("--create-users", action=argparse.BooleanOptionalAction, default=None, help="create the scenario's test users first (default: on with --local)")
+    probe.add_argument("--override-limits", action="store_true", default=_flag("OVERRIDE_LIMITS"), help="allow a scenario to raise its safety limits")
+    probe.add_argument("--period", type=int, default=_env("METRICS_PERIOD"), help="CloudWatch period in seconds (default: chosen from the run length)")
+    probe.add_argument("--no-metrics", action="store_true", help="do not pull CloudWatch metrics")
+    probe.set_defaults(processes=None, baseline=None)  # one process (steps are judged live), no regressions
 
     report = sub.add_parser(
         "report",
@@ -182,7 +203,8 @@ def _local_stack(enabled: bool, scenario: Any) -> Iterator[dict[str, str]]:
         stack.stop()
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
+    """``harness run``, and with ``probe`` ``harness probe`` (the same run, stopped at the knee)."""
     from harness.load.runner import run_headless
     from harness.progress import PROGRESS_FILE, LiveProgress
     from harness.runs import analyse_run
@@ -192,6 +214,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_number("--period", args.period, minimum=1, integer=True)
     baseline = check_baseline(args.baseline)
     scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits)
+    if probe:
+        from harness.probe import check_probe
+
+        check_probe(scenario, gates=args.gate, path=str(args.scenario))  # a ramp going up, gates that judge a step
     if args.local:
         _refuse_second_local_stack()
     run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -216,7 +242,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         planned = _planned_duration(scenario)
         sets = f", with --set {' '.join(args.set)}" if args.set else ""
         err.print(
-            "[bold]harness run[/] "
+            f"[bold]harness {'probe' if probe else 'run'}[/] "
             + escape(
                 f"{scenario.name}: {scenario.load_profile.profile} profile, ~{planned:.0f} s, {scenario.vus} virtual users, "
                 f"region {target.region} (from {target.region_source}){sets} -> {run_dir}"
@@ -233,6 +259,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 override_limits=args.override_limits,
                 overrides=args.set,
                 on_tick=lambda t: progress.poll(run_dir / PROGRESS_FILE, elapsed=t),
+                probe_gates=list(args.gate) if probe else None,
             )
         if not outcome.results_path.exists():
             tail = _tail(run_dir / "locust.out") or _tail(outcome.log_path)
@@ -243,6 +270,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             artifacts = analyse_run(run_dir, gates=args.gate, baseline_dir=baseline, aws=None if args.no_metrics else aws, period=args.period)
     _print_run(artifacts)
     return _exit_code(artifacts, interrupted=outcome.interrupted)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    return cmd_run(args, probe=True)
 
 
 def _refuse_second_local_stack() -> None:
@@ -264,6 +295,9 @@ def _exit_code(artifacts: Any, *, interrupted: bool = False) -> int:
         return EXIT_GATE_FAILED
     if interrupted or artifacts.status == "interrupted":
         return EXIT_INTERRUPTED
+    probe = artifacts.results.meta.get("probe")
+    if probe:  # a probe's verdict is its knee: 0 when a step held, 1 when even the first breached
+        return EXIT_OK if probe.get("sustainable_rate") is not None else EXIT_GATE_FAILED
     return EXIT_OK if artifacts.verdict.passed else EXIT_GATE_FAILED
 
 
@@ -720,6 +754,7 @@ def _print_run(artifacts: Any) -> None:
         err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     _print_comparison(artifacts.comparison)
     _print_verdict(artifacts)
+    _print_probe(artifacts)
     if artifacts.report is not None:
         out.print(f"report: {artifacts.report.html}", highlight=False)
     out.print(f"run folder: {artifacts.run_dir}", highlight=False)
@@ -760,6 +795,8 @@ def _print_verdict(artifacts: Any) -> None:
     if not lines:
         out.print("no gates: measured, not judged (add gates to the scenario or pass --gate)", highlight=False)
         return
+    if artifacts.results.meta.get("probe"):
+        out.print("gates, judged on the steps that held (the knee step is not part of the verdict):", highlight=False)
     for line in lines:
         style = "green" if line.startswith("PASS") else "red"
         out.print(f"[{style}]{escape(line)}[/]", highlight=False)
@@ -767,10 +804,43 @@ def _print_verdict(artifacts: Any) -> None:
     out.print(f"verdict: {verdict}")
 
 
+def _print_probe(artifacts: Any) -> None:
+    """A probe's answer: the sustainable rate and the knee (``harness.probe``)."""
+    probe = artifacts.results.meta.get("probe")
+    if not probe or artifacts.status == "failed":
+        return
+    from harness.gates import format_amount
+
+    for step in probe["steps"]:
+        p95 = "-" if step["p95_ms"] is None else format_amount(step["p95_ms"], "ms")
+        errors = "-" if step["error_rate"] is None else format_amount(step["error_rate"], "%")
+        throttled = "-" if step["throttled_rate"] is None else format_amount(step["throttled_rate"], "%")
+        mark = "held" if step["held"] else "BREACHED " + "; ".join(step["breached"])
+        out.print(
+            f"  step {step['step']}: {format_amount(step['rate'], 'rps')} planned, {format_amount(step['achieved_rate'], 'rps')} sent, "
+            f"p95 {p95}, errors {errors}, throttled {throttled}: {mark}",
+            highlight=False, markup=False,
+        )  # fmt: skip
+    top = probe["planned_steps"][-1] if probe["planned_steps"] else None
+    if probe["sustainable_rate"] is not None:
+        out.print(f"[green]sustainable rate: {format_amount(probe['sustainable_rate'], 'rps')}[/]", highlight=False)
+    else:
+        out.print("[red]sustainable rate: none[/] (even the first step breached the gates)", highlight=False)
+    knee = next((s for s in probe["steps"] if not s["held"]), None)
+    if knee is not None:
+        breached = "; ".join(b.replace(": ", " breached: ", 1) for b in knee["breached"])
+        out.print(f"knee: {format_amount(knee['rate'], 'rps')} ({escape(breached)})", highlight=False)
+    elif probe["top_held"]:
+        out.print(f"knee: not reached: the ramp's top ({format_amount(top, 'rps')}) held; raise load.to_rate to probe further", highlight=False)
+    elif artifacts.status == "interrupted":
+        out.print("knee: not reached before the run was interrupted", highlight=False)
+
+
 # ---- entry point ----------------------------------------------------------------------------
 
 COMMANDS = {
     "run": cmd_run,
+    "probe": cmd_probe,
     "report": cmd_report,
     "check": cmd_check,
     "local": cmd_local,

@@ -137,7 +137,10 @@ def analyse_run(
         baseline_metrics = metrics_mod.load(baseline_dir)
         comparison = compare_runs(results, baseline)
 
-    verdict = evaluate(parsed, results=results, metrics=frame, baseline=baseline)
+    # a probe is judged on the steps that held, not on the knee it stopped at (harness.probe)
+    from harness.probe import judged_part
+
+    verdict = evaluate(parsed, results=judged_part(results) or results, metrics=frame, baseline=baseline)
     junit = verdict.to_junit(f"harness.{results.meta.get('scenario', 'run')}")
     (run_dir / "junit.xml").write_text(junit, encoding="utf-8")
 

@@ -34,6 +34,8 @@ def _add_arguments(parser: Any) -> None:
     group.add_argument("--override-limits", action="store_true", default=False, env_var="HARNESS_OVERRIDE_LIMITS", help="Allow a scenario to raise its safety limits")
     group.add_argument("--local", action="store_true", default=False, env_var="HARNESS_LOCAL", help="Start a local stack (moto + API Gateway emulator) with the scenario's test users; stopped when Locust exits")
     group.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="harness_set", help="Override a scenario field, e.g. --set load.rate=200 (repeatable)")
+    group.add_argument("--probe", action="store_true", default=False, env_var="HARNESS_PROBE", help="Probe: judge the ramp's steps by the scenario's gates and stop at the first that breaches one (harness probe)")
+    group.add_argument("--probe-gate", action="append", default=[], metavar="EXPR", dest="probe_gate", help="With --probe: another gate to judge each step by (repeatable)")
     group.add_argument("--progress-file", type=str, default="", env_var="HARNESS_PROGRESS_FILE", help="Write the run's progress here once a second (harness run reads it)")
 
 
@@ -48,7 +50,10 @@ def _on_init(environment: Any, **_: Any) -> None:
             from harness.load.local import attach_local_stack
 
             attach_local_stack(environment, scenario)
-        session = LoadSession(scenario, results_dir=opts.results_dir or None, run_id=opts.run_id or None)
+        probe_gates = list(getattr(opts, "probe_gate", None) or []) if getattr(opts, "probe", False) else None
+        if probe_gates is not None and not isinstance(environment.runner, LocalRunner):
+            raise HarnessError("--probe judges each step as it ends, which needs the results in one process: drop --processes and master/worker mode")
+        session = LoadSession(scenario, results_dir=opts.results_dir or None, run_id=opts.run_id or None, probe_gates=probe_gates)
     except HarnessError as exc:
         sys.stderr.write(f"harness: {exc}\n")
         sys.exit(exc.exit_code)
@@ -120,6 +125,22 @@ def _watch_abort(session: LoadSession) -> None:
             log.exception("harness: could not check abort_on")
 
 
+def _watch_probe(session: LoadSession) -> None:
+    """Judge the probe's steps as they end (four times a second, so the run stops within about
+    GRACE + 0.25 s of the knee step's end); at the knee the session is done and the shape ends
+    the test, as for an abort."""
+    if session.probe is None:
+        return
+    while not session.done.wait(timeout=0.25):
+        try:
+            if session.check_probe():
+                log.warning("harness: probe stopped at the knee: %s", session.probe.knee)
+                if session.pacer is not None:
+                    session.pacer.stop()
+        except Exception:  # noqa: BLE001 - a broken check must not end the run; say so
+            log.exception("harness: could not judge the probe's step")
+
+
 def _stop(session: LoadSession) -> None:
     if session.pacer is not None:
         session.pacer.stop()
@@ -147,6 +168,7 @@ def wire_local(environment: Any, session: LoadSession, runner: LocalRunner) -> N
             session.start_pacer(start_at if start_at is not None else time.time() + LEAD_IN, skip_late=start_at is not None)
             session.start_faults(session.started_at or time.time())
             gevent.spawn(_watch_abort, session)
+            gevent.spawn(_watch_probe, session)
             _finish_when_drained(session)
 
         gevent.spawn(go)

@@ -52,10 +52,12 @@ def run_headless(
     overrides: Sequence[str] = (),
     on_tick: Callable[[float], None] | None = None,
     stop_timeout: float = STOP_TIMEOUT,
+    probe_gates: Sequence[str] | None = None,
 ) -> RunOutcome:
     """Run ``scenario_path`` headless with Locust; returns when Locust has exited.
 
-    ``overrides`` are ``--set FIELD=VALUE`` texts. ``on_tick(elapsed)`` is called twice a
+    ``overrides`` are ``--set FIELD=VALUE`` texts. ``probe_gates`` (a list, maybe empty) makes
+    the run a probe (``harness.probe``) judged by the scenario's gates plus these. ``on_tick(elapsed)`` is called twice a
     second; meanwhile Locust writes ``progress.json`` into ``run_dir`` (``harness.progress``),
     which is removed when the run is over.
 
@@ -86,6 +88,10 @@ def run_headless(
         cmd.append("--override-limits")
     for item in overrides:
         cmd += ["--set", item]
+    if probe_gates is not None:
+        cmd.append("--probe")
+        for gate in probe_gates:
+            cmd += ["--probe-gate", gate]
     child_env = {**os.environ, **(env or {})}
     interrupted = False
     with open(run_dir / "locust.out", "wb") as out:

@@ -29,6 +29,8 @@ import gevent
 import gevent.event
 
 from harness.abort import breached, parse_abort_rules
+from harness.probe import GRACE as PROBE_GRACE
+from harness.probe import Probe, check_probe
 from harness.errors import HarnessError
 from harness.gates import format_amount
 from harness.load.pacer import IterationPacer, Pacer
@@ -65,7 +67,15 @@ def merge_health(parts: list[dict[str, float]]) -> dict[str, float]:
 class LoadSession:
     """Per-process state of a run. Built from the scenario when Locust initialises."""
 
-    def __init__(self, scenario: Scenario, *, results_dir: str | None = None, run_id: str | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        results_dir: str | None = None,
+        run_id: str | None = None,
+        seed: int | None = None,
+        probe_gates: list[str] | None = None,
+    ) -> None:
         self.scenario = scenario
         self.target = resolve_target(scenario)
         self.full_plan: Plan = build_plan(scenario.load_profile)
@@ -96,6 +106,9 @@ class LoadSession:
         self.abort_rules = parse_abort_rules(scenario.abort_on)
         self.aborted: dict[str, Any] | None = None  # the rule that stopped the run, and what it measured
         self.faults: Any = None  # harness.faults.FaultScheduler, in the process that holds the run's clock
+        # a probe (probe_gates is not None: the scenario's gates plus these): stops at the knee
+        self.probe = Probe(self.full_plan, check_probe(scenario, gates=probe_gates, path="scenario")) if probe_gates is not None else None
+        self.stopped_at_knee = False
 
     @property
     def planned_duration(self) -> float:
@@ -134,8 +147,11 @@ class LoadSession:
         results.plan = self.full_plan.describe()
         end = self.ended_at or time.time()
         start = self.started_at or end
-        if self.status != "completed":
-            # an interrupted run planned nothing after it stopped: keep target honest
+        if self.probe is not None and self.status in ("completed", "interrupted") and self.pacer is not None and self.pacer.t0 is not None:
+            # the steps that ended by the end of the run and were not judged yet (the last one)
+            self.probe.judge_due(results, now=end + PROBE_GRACE, started_at=self.pacer.t0)
+        if self.status != "completed" or self.stopped_at_knee:
+            # an interrupted run (or a probe stopped at its knee) planned nothing after it stopped: keep target honest
             for second in [s for s in results.pacer if s > end]:
                 window = results.pacer[second]
                 if not (window.released or window.dropped):
@@ -166,6 +182,8 @@ class LoadSession:
             results.meta["abort"] = self.aborted
         if self.faults:
             results.meta["faults"] = self.faults.records()
+        if self.probe is not None:
+            results.meta["probe"] = self.probe.summary(stopped_at_knee=self.stopped_at_knee)
         from harness.faults.recovery import annotate
 
         return annotate(results)  # last: it reads the plan, meta.started_at and meta.faults
@@ -333,6 +351,21 @@ class LoadSession:
         self.ended_at = now
         self.done.set()
         self.end_faults("aborted")
+        return True
+
+    def check_probe(self, now: float | None = None) -> bool:
+        """Judge the probe's steps that have ended; at the first that breaches a gate (the knee)
+        the run is over: status ``completed``, ``meta.probe.stopped_at_knee``. True when it stopped."""
+        if self.probe is None or self.pacer is None or self.pacer.t0 is None or self.done.is_set() or self.status != "running":
+            return False
+        now = time.time() if now is None else now
+        knee = self.probe.judge_due(self.results, now=now, started_at=self.pacer.t0)
+        if knee is None:
+            return False
+        self.stopped_at_knee = True
+        self.status = "completed"  # the probe did what it was asked: its verdict is the knee
+        self.ended_at = now
+        self.done.set()
         return True
 
     def interrupt(self) -> None:

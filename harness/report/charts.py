@@ -28,7 +28,7 @@ from .quantiles import FlatHistograms
 from .server import THROTTLE_SIGNALS, Series, ServerMetrics, no_data
 from .timeline import Timeline
 
-__all__ = ["Chart", "build_charts", "COLORS"]
+__all__ = ["Chart", "build_charts", "probe_chart", "COLORS"]
 
 COLORS = {
     "ok": "#2e7d32",
@@ -286,6 +286,71 @@ def dropped_chart(timeline: Timeline) -> Chart:
         caption="The open model releases requests at the planned rate; when every virtual user is busy the iteration is dropped and counted here. "
         "Dropped iterations mean the load generator, not the target, fell short: add virtual users.",
     )
+
+
+def probe_chart(probe: dict[str, Any]) -> Chart:
+    """A probe's steps (``results.meta["probe"]``): planned vs sent rate above; p95 and the error
+    and throttled shares below, per step, on the planned rate's axis; the knee marked in red and
+    the sustainable rate in green."""
+    steps = probe.get("steps") or []
+    title = "Probe: rate vs latency and errors, per step"
+    caption = (
+        "Each step judged on its whole seconds but the first. Above: requests sent per second against the planned rate "
+        "(the grey diagonal: all sent). Below: client p95 of ok requests (left axis) and the shares of requests not ok "
+        "and throttled (429, right axis)."
+    )
+    if not steps:
+        return Chart(id="chart-probe", title=title, alt="", caption=caption, png=b"", sentence="No step of the probe ran to its end, so none was judged.")
+    x = np.array([float(s["rate"]) for s in steps])
+    fig = Figure(figsize=(WIDTH, HEIGHT * 1.8), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.2))
+    for ax in (top, bottom):
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.tick_params(colors="#424242", labelsize=9)
+        ax.grid(True, color="#eeeeee", lw=0.8)
+        ax.set_axisbelow(True)
+    top.plot(x, x, color=COLORS["planned"], alpha=0.28, lw=3.2, label="planned rps")
+    top.plot(x, [s["achieved_rate"] for s in steps], color=COLORS["sent"], marker="o", ms=4, lw=1.6, label="sent rps")
+    top.set_ylabel("requests / s", color="#424242", fontsize=9)
+    top.set_ylim(bottom=0)
+    p95 = [np.nan if s["p95_ms"] is None else s["p95_ms"] for s in steps]
+    bottom.plot(x, p95, color=COLORS["p95"], marker="o", ms=4, lw=1.6, label="p95 (ms, left)")
+    bottom.set_ylabel("p95 (ms)", color="#424242", fontsize=9)
+    bottom.set_ylim(bottom=0)
+    right = bottom.twinx()
+    right.spines["top"].set_visible(False)
+    right.tick_params(colors="#424242", labelsize=9)
+    errors = [np.nan if s["error_rate"] is None else s["error_rate"] for s in steps]
+    throttled = [np.nan if s["throttled_rate"] is None else s["throttled_rate"] for s in steps]
+    right.plot(x, errors, color=COLORS["server"], marker="s", ms=4, lw=1.4, ls=(0, (5, 2)), label="not ok (%, right)")
+    right.plot(x, throttled, color=COLORS["throttled"], marker="^", ms=4, lw=1.4, ls=(0, (2, 2)), label="throttled (%, right)")
+    right.set_ylabel("share of requests (%)", color="#424242", fontsize=9)
+    right.set_ylim(bottom=0, top=max(1.0, float(np.nanmax(errors + throttled + [0.0])) * 1.15))
+    for ax in (top, bottom):
+        if probe.get("sustainable_rate") is not None:
+            ax.axvline(float(probe["sustainable_rate"]), color=COLORS["ok"], lw=1.2, ls=(0, (4, 2)), label="sustainable" if ax is top else None)
+        if probe.get("knee_rate") is not None:
+            ax.axvline(float(probe["knee_rate"]), color=COLORS["dropped"], lw=1.6, label="knee" if ax is top else None)
+    bottom.set_xlabel("planned rate of the step (requests / s)", color="#424242", fontsize=9)
+    bottom.set_xticks(x)
+    bottom.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    handles, labels = top.get_legend_handles_labels()
+    more_h, more_l = bottom.get_legend_handles_labels()
+    right_h, right_l = right.get_legend_handles_labels()
+    handles, labels = handles + more_h + right_h, labels + more_l + right_l
+    top.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=-(-len(handles) // 2), frameon=False, fontsize=9, borderaxespad=0.2)
+    top.set_title(title, loc="left", fontsize=12, fontweight="bold", color="#212121", pad=38)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+    knee = probe.get("knee_rate")
+    alt = (
+        f"{len(steps)} steps judged from {x[0]:g} to {x[-1]:g} rps; "
+        + (f"the knee at {knee:g} rps, sustainable rate {probe['sustainable_rate']:g} rps." if knee is not None and probe.get("sustainable_rate") is not None
+           else f"even the first step ({knee:g} rps) breached." if knee is not None else "every step held.")
+    )  # fmt: skip
+    return Chart(id="chart-probe", title=title, alt=alt, caption=caption, png=buf.getvalue(), series=list(labels))
 
 
 # ---- helpers -------------------------------------------------------------------------------------

@@ -15,10 +15,10 @@ import pandas as pd
 from harness.results import ResultSet
 
 from .analysis import BaselineComparison, ComparisonRow, Delta, ThrottleFinding, compare_runs, compare_server, throttle_story, who_throttled
-from .charts import Chart, build_charts
+from .charts import Chart, build_charts, probe_chart
 from .quantiles import FlatHistograms
 from .server import ServerMetrics
-from .tables import endpoint_rows, error_rows, reconcile, recovery_of, recovery_rows, recovery_summary, run_facts, server_rows, status_table
+from .tables import endpoint_rows, error_rows, probe_line, probe_rows, reconcile, recovery_of, recovery_rows, recovery_summary, run_facts, server_rows, status_table
 from .timeline import Timeline
 
 __all__ = ["ReportContent", "normalise_verdict", "NO_GATES"]
@@ -72,6 +72,10 @@ class ReportContent:
     baseline_comparison: BaselineComparison | None = None
     server_comparison: list[tuple[str, Delta]] | None = None
     baseline_facts: dict[str, Any] | None = None
+    probe: dict[str, Any] | None = None  # results.meta["probe"] of a ``harness probe`` run
+    probe_line: str = ""
+    probe_rows: list[dict[str, Any]] = field(default_factory=list)
+    probe_chart: Chart | None = None
     generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
 
     @classmethod
@@ -133,6 +137,11 @@ class ReportContent:
         )
         recovery = recovery_of(results)
         content.recovery, content.recovery_summary = recovery_rows(recovery), recovery_summary(recovery)
+        if meta.get("probe"):
+            content.probe = meta["probe"]
+            content.probe_line = probe_line(meta["probe"])
+            content.probe_rows = probe_rows(meta["probe"])
+            content.probe_chart = probe_chart(meta["probe"])
         if baseline is not None:
             content.baseline_comparison = compare_runs(results, baseline, rows=rows)
             content.comparison = content.baseline_comparison.rows

@@ -48,6 +48,15 @@ def render_markdown(content: ReportContent) -> str:
     )
     if c.status != "completed":
         lines += ["", f"> ⚠️ The run was **{c.status}**; its numbers cover only part of the plan." + (f" Reason: `{c.error}`" if c.error else "")]
+    if c.probe:
+        lines += ["", f"**Sustainable rate: {c.probe_line}**", ""]
+        rows = [
+            [str(r["step"]), rate(r["rate"]), rate(r["achieved_rate"]), ms(r["p95_ms"]), pct(r["error_rate"]), pct(r["throttled_rate"]),
+             "✅ held" if r["held"] else ("❌ knee: " if r["knee"] else "❌ ") + r["breached"]]
+            for r in c.probe_rows
+        ]  # fmt: skip
+        lines += _table(["Step", "Planned rps", "Sent rps", "p95", "not ok", "throttled", "Result"], rows, "rrrrrrl")
+        lines += ["", "<sub>The probe's gates are judged on each step's whole seconds but the first; the verdict, on the steps that held.</sub>"]
     if c.fact("Shards") != "–":
         lines += ["", f"Shards: {c.fact('Shards')}"]
     if gates:

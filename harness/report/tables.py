@@ -117,8 +117,37 @@ def run_facts(results: ResultSet) -> list[tuple[str, str]]:
                 f"{tokens.get('login_failures', 0):,} failures, {tokens.get('throttle_retries', 0):,} throttle retries",
             )
         )
+    if meta.get("probe"):
+        facts.append(("Sustainable rate (probe)", probe_line(meta["probe"])))
     facts += [("Run id", str(meta.get("run_id") or results.run_id or "–")), ("Tool", str(meta.get("tool") or "harness"))]
     return facts
+
+
+def probe_line(probe: dict[str, Any]) -> str:
+    """A probe's answer in one line: ``100 rps; knee at 120 rps (throttle_rate < 1%: 6.4%)``."""
+    from harness.gates import format_amount
+
+    knee = next((s for s in probe.get("steps", []) if not s.get("held")), None)
+    sustainable = probe.get("sustainable_rate")
+    head = f"{format_amount(sustainable, 'rps')}" if sustainable is not None else "none: even the first step breached"
+    if knee is not None:
+        return f"{head}; knee at {format_amount(knee['rate'], 'rps')} ({'; '.join(knee['breached'])})"
+    if probe.get("top_held"):
+        return f"{head}; the ramp's top held (no knee below it)"
+    return f"{head}; no knee before the run ended"
+
+
+def probe_rows(probe: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per judged step, for the report's probe table."""
+    return [
+        {
+            "step": s["step"], "rate": s["rate"], "achieved_rate": s["achieved_rate"], "p95_ms": s["p95_ms"],
+            "error_rate": s["error_rate"], "throttled_rate": s["throttled_rate"], "requests": s["requests"],
+            "held": s["held"], "breached": "; ".join(s["breached"]),
+            "knee": s["rate"] == probe.get("knee_rate") and not s["held"],
+        }
+        for s in probe.get("steps", [])
+    ]  # fmt: skip
 
 
 def shard_summary(meta: dict[str, Any]) -> str:
