@@ -18,7 +18,7 @@ from .analysis import BaselineComparison, ComparisonRow, Delta, ThrottleFinding,
 from .charts import Chart, build_charts
 from .quantiles import FlatHistograms
 from .server import ServerMetrics
-from .tables import endpoint_rows, error_rows, reconcile, run_facts, server_rows, status_table
+from .tables import endpoint_rows, error_rows, reconcile, retry_rows, run_facts, server_rows, status_table
 from .timeline import Timeline
 
 __all__ = ["ReportContent", "normalise_verdict", "NO_GATES"]
@@ -66,6 +66,7 @@ class ReportContent:
     statuses: pd.DataFrame
     errors: list[dict[str, Any]]
     token_throttle_retries: int
+    retries: list[dict[str, Any]] = field(default_factory=list)  # per endpoint, then Total; empty: no retries
     comparison: list[ComparisonRow] | None = None
     baseline_comparison: BaselineComparison | None = None
     server_comparison: list[tuple[str, Delta]] | None = None
@@ -128,6 +129,7 @@ class ReportContent:
             statuses=status_table(results),
             errors=error_rows(results),
             token_throttle_retries=int((meta.get("token_stats") or {}).get("throttle_retries", 0) or 0),
+            retries=retry_rows(results),
         )
         if baseline is not None:
             content.baseline_comparison = compare_runs(results, baseline, rows=rows)
