@@ -124,3 +124,25 @@ def test_retries_stop_when_the_run_ends(fresh: LocalStack, tmp_path: Path) -> No
     # 3 retries of up to 4 s each would be 12 s; the run ended after its plan and a 1 s drain
     assert results.meta["duration"] < 6
     assert took < 40
+
+
+def test_no_answer_is_retried_when_transport_is_listed(stack: LocalStack, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once it is closed
+    path = tmp_path / "refused.toml"
+    path.write_text(
+        'name = "refused"\nretry = { on = ["transport"], max_attempts = 3, base = "5ms", cap = "10ms" }\n'
+        f'[target]\nbase_url = "http://127.0.0.1:{port}"\ntimeout = "2s"\n'
+        '[[endpoints]]\nname = "list items"\npath = "/items"\n'
+        '[load]\nprofile = "steady"\nrate = 20\nduration = "1s"\nvus = 4\n',
+        encoding="utf-8",
+    )
+    results = run(stack, path, tmp_path)
+    [row, _] = results.retry_summary()
+    assert results.total == 20 and results.outcome_counts()["transport"] == 20
+    assert (row["retried"], row["gave_up"], row["retry_attempts"]) == (20, 20, 40)
+    assert row["retry_outcomes"]["transport"] == 40 and all(status == 0 for _, status, _ in results.retry_statuses)
+    assert locust_counts(tmp_path / "run-refused")["list items (retry)"] == (40, 40)
