@@ -46,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     # what to run
     "Scenario": "harness.scenario",
     "parse_duration": "harness.scenario",
+    "Retry": "harness.scenario",
     "Plan": "harness.plan",
     "build_plan": "harness.plan",
     # auth
@@ -61,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "Histogram": "harness.results",
     "classify": "harness.results",
     "OUTCOMES": "harness.results",
+    "RETRY_RESULTS": "harness.results",
     "Gate": "harness.gates",
     "GateError": "harness.gates",
     "Verdict": "harness.gates",

@@ -750,6 +750,14 @@ def _print_run(artifacts: Any) -> None:
         if generator.get("stalls"):
             line += f"; load generator stalled {generator['stalls']:,} times (longest {generator['longest_stall_ms']:g} ms)"
         out.print(line)
+    retries = results.retry_summary()
+    if retries:
+        total = retries[-1]
+        out.print(
+            f"retries (counted apart from the first attempts above): {total['retried']:,} requests retried with {total['retry_attempts']:,} "
+            f"more attempts ({total['attempts']:,} in all); {total['ok_after_retry']:,} ok after a retry, {total['gave_up']:,} gave up, "
+            f"{total['failed_after_retry']:,} failed on a status not retried, {total['stopped']:,} stopped by the end of the run"
+        )
     for note in artifacts.notes:
         err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     _print_comparison(artifacts.comparison)

@@ -50,6 +50,7 @@ class Overview:
     gates: list[str] = field(default_factory=list)
     abort_on: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
+    retries: dict[str, str] = field(default_factory=dict)  # endpoint -> its retry policy, described
 
     @classmethod
     def of(cls, scenario: Scenario, *, gates: Sequence[Any] = ()) -> "Overview":
@@ -84,6 +85,7 @@ class Overview:
             gates=[*scenario.gates, *(str(g) for g in gates)],
             abort_on=list(scenario.abort_on),
             faults=[_fault_text(f) for f in scenario.faults],
+            retries={ep.name: retry.describe() for ep in scenario.endpoints if (retry := scenario.retry_for(ep)) is not None},
         )
 
     def facts(self) -> list[tuple[str, str]]:
@@ -105,6 +107,10 @@ class Overview:
             rows.append(("abort on", ", ".join(self.abort_on) + " (the run stops as soon as one holds)"))
         for i, text in enumerate(self.faults):
             rows.append(("faults" if i == 0 else "", text))
+        if self.retries:
+            policies = sorted(set(self.retries.values()))
+            named = policies[0] if len(policies) == 1 else "; ".join(f"{name}: {text}" for name, text in self.retries.items())
+            rows.append(("retries", f"{len(self.retries)} of {len(self.endpoints)} endpoints, {named} (may send more than the planned requests)"))
         return rows
 
 

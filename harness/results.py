@@ -10,6 +10,23 @@ computed from merged histograms, never averaged::
     results.merge(other_worker_results)
     results.percentile(0.95)                # whole run, all endpoints, outcome "ok"
 
+Client retries (a scenario's ``retry``) are counted apart, so that the windows keep meaning
+*first attempts*, what a client without retries would have seen (error rates, gates and
+percentiles keep their meaning), and a retried success never counts as a first-try success:
+
+- ``retry_windows`` / ``retry_statuses``: the retry attempts (2nd, 3rd, ...), keyed like
+  ``windows`` / ``statuses`` by the second each attempt started. First attempts plus retry
+  attempts are every request the server saw.
+- ``retried``: one entry per request that got a retryable answer, keyed by (endpoint, result,
+  second of its first attempt), with the end-to-end latency (every attempt and backoff) in a
+  histogram. ``result`` is one of ``RETRY_RESULTS``.
+
+::
+
+    results.record_retry("list items", "ok", 200, start_time=1764170000.4, response_time_ms=11.0)
+    results.record_retried("list items", "ok_after_retry", start_time=1764170000.2, elapsed_ms=180.0)
+    results.retry_summary()                 # per endpoint: retried, retry attempts, ok after retry, ...
+
 Histogram precision: latencies are recorded in whole microseconds; values below 1 ms are
 exact, larger values are rounded to 3 significant digits (relative error at most 0.5 %).
 Sum, min and max are kept exactly. Percentiles use the nearest-rank definition.
@@ -26,10 +43,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["OUTCOMES", "Histogram", "ResultSet", "classify", "PRECISION"]
+__all__ = ["OUTCOMES", "RETRY_RESULTS", "Histogram", "ResultSet", "classify", "PRECISION"]
 
 OUTCOMES = ("ok", "throttled", "auth", "server", "client", "transport")
 """Outcome classes: expected status, 429, 401/403, 5xx, any other status, no response."""
+
+RETRY_RESULTS = ("ok_after_retry", "gave_up", "failed_after_retry", "stopped")
+"""How a request that got a retryable answer ended: ok on a retry; still retryable after
+``max_attempts``; a retry answered a status that is neither ok nor retried; the run ended
+before its next attempt."""
 
 PRECISION = "microseconds; exact below 1 ms, 3 significant digits above (relative error <= 0.5%)"
 SCHEMA = "harness.results/1"
@@ -163,6 +185,11 @@ class ResultSet:
     errors: Counter = field(default_factory=Counter)
     # recovery time per burst and fault, and a summary (harness.faults.recovery.annotate)
     recovery: dict[str, Any] | None = None
+    # retries (see the module docstring): attempts 2, 3, ... and how retried requests ended
+    retry_windows: dict[tuple[str, str, int], Histogram] = field(default_factory=dict)
+    retry_statuses: Counter = field(default_factory=Counter)
+    # (endpoint, result, second of the first attempt) -> end-to-end latency Histogram
+    retried: dict[tuple[str, str, int], Histogram] = field(default_factory=dict)
 
     # ---- recording ---------------------------------------------------------------------------
 
@@ -176,6 +203,25 @@ class ResultSet:
         hist.record(int(response_time_ms * 1000 + 0.5))
         self.statuses[(endpoint, status, second)] += 1
 
+    def record_retry(self, endpoint: str, outcome: str, status: int, *, start_time: float, response_time_ms: float) -> None:
+        """Record one retry attempt (the 2nd, 3rd, ...): apart from the first attempts."""
+        second = int(start_time)
+        key = (endpoint, outcome, second)
+        hist = self.retry_windows.get(key)
+        if hist is None:
+            hist = self.retry_windows[key] = Histogram()
+        hist.record(int(response_time_ms * 1000 + 0.5))
+        self.retry_statuses[(endpoint, status, second)] += 1
+
+    def record_retried(self, endpoint: str, result: str, *, start_time: float, elapsed_ms: float) -> None:
+        """Record how a request that got a retryable answer ended (``result``: one of
+        ``RETRY_RESULTS``), with its end-to-end latency from its first attempt's start."""
+        key = (endpoint, result, int(start_time))
+        hist = self.retried.get(key)
+        if hist is None:
+            hist = self.retried[key] = Histogram()
+        hist.record(int(elapsed_ms * 1000 + 0.5))
+
     def record_error(self, endpoint: str, message: str) -> None:
         """Count a transport error message (never holds a token: the load layer strips them)."""
         self.errors[(endpoint, message[:200])] += 1
@@ -188,13 +234,15 @@ class ResultSet:
 
     def merge(self, other: "ResultSet") -> "ResultSet":
         """Add ``other``'s measurements to these (exact: histogram counts add up)."""
-        for key, hist in other.windows.items():
-            mine = self.windows.get(key)
-            if mine is None:
-                self.windows[key] = Histogram().merge(hist)
-            else:
-                mine.merge(hist)
+        for mine_all, theirs in ((self.windows, other.windows), (self.retry_windows, other.retry_windows), (self.retried, other.retried)):
+            for key, hist in theirs.items():
+                mine = mine_all.get(key)
+                if mine is None:
+                    mine_all[key] = Histogram().merge(hist)
+                else:
+                    mine.merge(hist)
         self.statuses.update(other.statuses)
+        self.retry_statuses.update(other.retry_statuses)
         self.errors.update(other.errors)
         for second, window in other.pacer.items():
             self.pacer[second].merge(window)
@@ -287,6 +335,52 @@ class ResultSet:
             )
         return rows
 
+    @property
+    def has_retries(self) -> bool:
+        """True when any request got a retryable answer (retry attempts or retried requests)."""
+        return bool(self.retry_windows or self.retried)
+
+    def retry_summary(self) -> list[dict[str, Any]]:
+        """Per endpoint with retries, plus ``Total``: ``retried`` (requests that got a retryable
+        answer), ``retry_attempts``, ``attempts`` (first attempts + retry attempts: what the
+        server saw), each of ``RETRY_RESULTS``, the retry attempts by outcome class
+        (``retry_outcomes``), and the end-to-end p50/p95/max (ms) of requests ok after a retry.
+        Empty when the run had no retries."""
+        if not self.has_retries:
+            return []
+        names = [n for n in self.endpoint_names() if any(k[0] == n for k in self.retried) or any(k[0] == n for k in self.retry_windows)]
+        names += sorted({k[0] for k in (*self.retried, *self.retry_windows)} - set(names))
+        first = self.outcome_counts  # first attempts per endpoint
+        rows = []
+        for name in [*names, None]:
+            results = Counter({r: 0 for r in RETRY_RESULTS})
+            ok_after = Histogram()
+            for (ep, result, _), h in self.retried.items():
+                if name is None or ep == name:
+                    results[result] += h.count
+                    if result == "ok_after_retry":
+                        ok_after.merge(h)
+            outcomes = Counter({o: 0 for o in OUTCOMES})
+            for (ep, oc, _), h in self.retry_windows.items():
+                if name is None or ep == name:
+                    outcomes[oc] += h.count
+            retry_attempts = sum(outcomes.values())
+            first_attempts = sum(first(name).values())
+            rows.append(
+                {
+                    "endpoint": name or "Total",
+                    "retried": sum(results.values()),
+                    "retry_attempts": retry_attempts,
+                    "attempts": first_attempts + retry_attempts,
+                    **{r: results[r] for r in RETRY_RESULTS},
+                    "retry_outcomes": dict(outcomes),
+                    "ok_after_retry_p50_ms": _ms(ok_after.percentile(0.50)),
+                    "ok_after_retry_p95_ms": _ms(ok_after.percentile(0.95)),
+                    "ok_after_retry_max_ms": _ms(float(ok_after.max) if ok_after.count else None),
+                }
+            )
+        return rows
+
     def pacer_totals(self) -> PacerWindow:
         total = PacerWindow()
         for window in self.pacer.values():
@@ -316,11 +410,9 @@ class ResultSet:
                 "target": round(pacer.target, 3),
                 "released": pacer.released,
                 "dropped": pacer.dropped,
+                "retries": self.retry_summary(),
             }
-        data["windows"] = [
-            {"t": sec, "endpoint": ep, "outcome": oc, **h.to_dict()}
-            for (ep, oc, sec), h in sorted(self.windows.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
-        ]
+        data["windows"] = _window_rows(self.windows)
         data["statuses"] = [
             {"t": sec, "endpoint": ep, "status": status, "count": n}
             for (ep, status, sec), n in sorted(self.statuses.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
@@ -329,6 +421,12 @@ class ResultSet:
             {"t": sec, "target": round(w.target, 6), "released": w.released, "dropped": w.dropped} for sec, w in sorted(self.pacer.items())
         ]
         data["errors"] = [{"endpoint": ep, "error": msg, "count": n} for (ep, msg), n in self.errors.items()]
+        data["retry_windows"] = _window_rows(self.retry_windows)
+        data["retry_statuses"] = [
+            {"t": sec, "endpoint": ep, "status": status, "count": n}
+            for (ep, status, sec), n in sorted(self.retry_statuses.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
+        ]
+        data["retried"] = _window_rows(self.retried)  # "outcome" holds the result (RETRY_RESULTS)
         return data
 
     @classmethod
@@ -343,13 +441,18 @@ class ResultSet:
             endpoints=data.get("endpoints", {}),
             recovery=data.get("recovery"),
         )
-        for row in data.get("windows", []):
-            if isinstance(row, _Window):  # already built while parsing (see ``load``)
-                results.windows[row.key] = row.hist
-            else:
-                results.windows[(row["endpoint"], row["outcome"], int(row["t"]))] = Histogram.from_dict(row)
-        for row in data.get("statuses", []):
-            results.statuses[(row["endpoint"], int(row["status"]), int(row["t"]))] += int(row["count"])
+        # a file written before retries existed has none of the retry keys: no retries
+        for name in ("windows", "retry_windows", "retried"):
+            windows = getattr(results, name)
+            for row in data.get(name, []):
+                if isinstance(row, _Window):  # already built while parsing (see ``load``)
+                    windows[row.key] = row.hist
+                else:
+                    windows[(row["endpoint"], row["outcome"], int(row["t"]))] = Histogram.from_dict(row)
+        for name in ("statuses", "retry_statuses"):
+            counter = getattr(results, name)
+            for row in data.get(name, []):
+                counter[(row["endpoint"], int(row["status"]), int(row["t"]))] += int(row["count"])
         for row in data.get("pacer", []):
             results.record_pacer(int(row["t"]), target=row["target"], released=row["released"], dropped=row["dropped"])
         for row in data.get("errors", []):
@@ -396,6 +499,13 @@ def _window_hook(obj: dict[str, Any]) -> Any:
     if "h" in obj and "outcome" in obj and "endpoint" in obj:
         return _Window((obj["endpoint"], obj["outcome"], int(obj["t"])), Histogram.from_dict(obj))
     return obj
+
+
+def _window_rows(windows: dict[tuple[str, str, int], Histogram]) -> list[dict[str, Any]]:
+    return [
+        {"t": sec, "endpoint": ep, "outcome": oc, **h.to_dict()}
+        for (ep, oc, sec), h in sorted(windows.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
+    ]
 
 
 def _ms(us: float | None) -> float | None:

@@ -17,13 +17,15 @@ import math
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Sequence, Union
+from typing import Annotated, Any, Literal, Protocol, Sequence, Union
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_serializer,
@@ -38,6 +40,7 @@ __all__ = [
     "Target",
     "Auth",
     "Endpoint",
+    "Retry",
     "Steady",
     "Ramp",
     "Burst",
@@ -160,6 +163,106 @@ class Auth(_Model):
         return [self.username(i) for i in range(self.users)]
 
 
+MAX_RETRY_ATTEMPTS = 10
+TRANSPORT = 0
+"""``"transport"`` in ``retry.on``: no response at all (refused, reset, timed out), status 0."""
+
+
+class _Random(Protocol):
+    def uniform(self, a: float, b: float) -> float: ...
+
+
+def _retry_statuses(value: Any) -> Any:
+    # "transport" is easier to read than 0; both mean "no response"
+    if isinstance(value, list):
+        return [TRANSPORT if item == "transport" else item for item in value]
+    return value
+
+
+class Retry(_Model):
+    """Client retries of one endpoint: exponential backoff with full jitter (AWS's), at most
+    ``max_attempts`` attempts in all (the first one included), on the statuses in ``on``
+    (``"transport"`` or 0: no response at all). Retry ``n`` (the attempt ``n + 1``) first sleeps
+    ``uniform(0, min(cap, base * 2 ** (n - 1)))`` seconds::
+
+        retry = Retry(on=[429, 503], max_attempts=3, base=0.1, cap=2.0)
+        retry.ceiling(1), retry.ceiling(2)   # 0.1, 0.2: the longest sleep before retry 1 and 2
+        retry.backoff(2, random.Random(1))   # a draw in [0, 0.2]
+    """
+
+    on: Annotated[list[Int], BeforeValidator(_retry_statuses)]
+    max_attempts: Int = 3
+    base: PositiveDuration = 0.1
+    cap: PositiveDuration = 2.0
+
+    @field_validator("on")
+    @classmethod
+    def _on(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("lists no status; list the statuses to retry, e.g. on = [429, 503]")
+        for status in value:
+            if status == 401:
+                raise ValueError(
+                    "401 is never retried here: a 401 already refreshes the user's token and sends once more; remove 401 from retry.on"
+                )
+            if status != TRANSPORT and not 400 <= status <= 599:
+                raise ValueError(f"{status} is not a 4xx or 5xx status; retry only errors, e.g. on = [429, 503] (\"transport\": no response)")
+        return sorted(set(value))
+
+    @field_validator("max_attempts")
+    @classmethod
+    def _attempts(cls, value: int) -> int:
+        if value < 2:
+            raise ValueError("must be at least 2 (the first attempt counts); for one attempt use no retry: retry = false, or leave retry out")
+        if value > MAX_RETRY_ATTEMPTS:
+            raise ValueError(f"is {value}, over {MAX_RETRY_ATTEMPTS}: retries that many multiply the load; set max_attempts <= {MAX_RETRY_ATTEMPTS}")
+        return value
+
+    @field_validator("cap")
+    @classmethod
+    def _cap(cls, value: float, info: ValidationInfo) -> float:
+        base = info.data.get("base")
+        if base is not None and value < base:
+            raise ValueError(f"is below base ({base:g} s); set cap >= base")
+        if value > 60:
+            raise ValueError(f"is {value:g} s; a backoff longer than a minute holds a virtual user for nothing; set cap <= 60s")
+        return value
+
+    def ceiling(self, retry: int) -> float:
+        """The longest sleep before retry ``retry`` (1: before the second attempt)."""
+        return min(self.cap, self.base * 2.0 ** min(retry - 1, 64))
+
+    def backoff(self, retry: int, rng: _Random) -> float:
+        """Full jitter: a uniform draw in [0, ``ceiling(retry)``] seconds."""
+        return rng.uniform(0.0, self.ceiling(retry))
+
+    def describe(self) -> str:
+        """``on 429, 503 · 3 attempts · 100 ms..2 s``"""
+        statuses = ", ".join("transport" if s == TRANSPORT else str(s) for s in self.on)
+        return f"on {statuses} · {self.max_attempts} attempts · backoff {_short(self.base)}..{_short(self.cap)}"
+
+
+def _short(seconds: float) -> str:
+    return f"{seconds * 1000:g} ms" if seconds < 1 else f"{seconds:g} s"
+
+
+def _retry_setting(value: Any) -> Any:
+    if value is True:
+        raise ValueError("true is not a retry policy; write a table like { on = [429, 503], max_attempts = 3 }, or false for none")
+    if value is not None and value is not False and not isinstance(value, (dict, Retry)):
+        raise ValueError("write a table like { on = [429, 503], max_attempts = 3, base = \"100ms\", cap = \"2s\" }, or false for none")
+    return value
+
+
+RetrySetting = Annotated[
+    Union[Annotated[Retry, Tag("policy")], Annotated[Literal[False], Tag("off")]],
+    Discriminator(lambda v: "off" if v is False else "policy"),
+    BeforeValidator(_retry_setting),
+]
+"""A retry policy, or ``false`` for none."""
+
+
+
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 PLACEHOLDERS = frozenset({"user", "vu", "id", "seq", "uuid"})
 
@@ -177,6 +280,7 @@ class Endpoint(_Model):
     weight: Int = Field(default=1, ge=1)
     expect: list[int] = Field(default_factory=lambda: [200])
     id_max: Int = Field(default=1000, ge=1)
+    retry: RetrySetting | None = None  # None: the scenario's retry; false: none for this endpoint
 
     @field_validator("method", mode="before")
     @classmethod
@@ -595,6 +699,7 @@ class Scenario(_Model):
     gates: list[str] = Field(default_factory=list)
     abort_on: list[str] = Field(default_factory=list)  # conditions that stop the run at once (harness.abort)
     faults: list[FaultSpec] = Field(default_factory=list)  # scheduled during the run (harness.faults)
+    retry: RetrySetting | None = None  # every endpoint's, unless the endpoint sets its own
     local: LocalSettings = Field(default_factory=LocalSettings)
     fanout: FanoutSettings = Field(default_factory=FanoutSettings)
     recovery: RecoverySettings = Field(default_factory=RecoverySettings)
@@ -649,6 +754,28 @@ class Scenario(_Model):
                         "putting either back would undo the other: move one so they do not overlap"
                     )
         return self
+
+    @model_validator(mode="after")
+    def _retry_expect(self) -> "Scenario":
+        for i, endpoint in enumerate(self.endpoints):
+            retry = self.retry_for(endpoint)
+            if retry is None:
+                continue
+            expected = sorted(set(retry.on) & set(endpoint.expect))
+            if expected:
+                own = isinstance(endpoint.retry, Retry)
+                field = f"endpoints[{i}].retry.on" if own else "retry.on"
+                fix = f"remove {expected[0]} from {field}" + ("" if own else f", or give endpoint {endpoint.name!r} a retry of its own (or retry = false)")
+                raise ValueError(
+                    f"{field}: {expected[0]} is an expected status of endpoint {endpoint.name!r} (endpoints[{i}].expect): "
+                    f"a status that counts as ok is never retried; {fix}"
+                )
+        return self
+
+    def retry_for(self, endpoint: Endpoint) -> Retry | None:
+        """The retry policy of ``endpoint``: its own, else the scenario's; None for no retries."""
+        setting = endpoint.retry if endpoint.retry is not None else self.retry
+        return setting if isinstance(setting, Retry) else None
 
     @model_validator(mode="after")
     def _calls_users(self) -> "Scenario":
@@ -850,6 +977,8 @@ def _loc(loc: tuple[Any, ...]) -> str:
             continue
         elif str(item) in _PROFILES and parts and parts[-1] == "load":
             continue
+        elif item in ("policy", "off") and parts and parts[-1].endswith("retry"):
+            continue  # the tags of RetrySetting's union
         else:
             parts.append(("." if parts else "") + str(item))
     return "".join(parts) or "(top level)"
@@ -869,6 +998,9 @@ def _allowed(loc: tuple[Any, ...]) -> list[str]:
             continue
         annotation = info.annotation
         args = getattr(annotation, "__args__", ())
+        args = tuple(getattr(a, "__origin__", a) if hasattr(a, "__metadata__") else a for a in args)  # Annotated[Retry, Tag]
+        nested = tuple(x for a in args for x in getattr(a, "__args__", ()))  # RetrySetting | None
+        args += tuple(getattr(a, "__origin__", a) if hasattr(a, "__metadata__") else a for a in nested)
         candidates = [a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
         if candidates:
             model = candidates[0]

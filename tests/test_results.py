@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.results import OUTCOMES, Histogram, ResultSet, bucket, classify
+from harness.results import OUTCOMES, RETRY_RESULTS, Histogram, ResultSet, bucket, classify
 
 
 def hist_of(values: list[int] | np.ndarray) -> Histogram:
@@ -344,3 +344,76 @@ def test_summary_of_an_endpoint_with_no_successes() -> None:
     assert rows["broken"]["p50_ms"] is None and rows["broken"]["max_ms"] is None
     assert rows["broken"]["transport"] == 1
     assert rows["declared but idle"]["requests"] == 0
+
+
+# ---- retries ---------------------------------------------------------------------------------
+
+
+def with_retries(results: ResultSet, rng: random.Random, n: int) -> ResultSet:
+    """``n`` requests of "a" whose first attempt got a 503 and which then were retried up to
+    twice: ok on a retry, gave up, or a retry answered 404 (failed after retry)."""
+    for i in range(n):
+        t = T0 + rng.random() * 5
+        results.record("a", "server", 503, start_time=t, response_time_ms=5.0)
+        fate = rng.choice(RETRY_RESULTS[:3])
+        statuses = {"ok_after_retry": [503, 200][rng.randrange(2) :], "gave_up": [503, 503], "failed_after_retry": [404]}[fate]
+        for j, status in enumerate(statuses):
+            outcome = classify(status, [200])
+            results.record_retry("a", outcome, status, start_time=t + 0.1 * (j + 1), response_time_ms=5.0 + rng.random() * 20)
+        results.record_retried("a", fate, start_time=t, elapsed_ms=50.0 + rng.random() * 500)
+    return results
+
+
+def test_retries_are_counted_apart_from_first_attempts() -> None:
+    results = ResultSet(endpoints={"a": {}, "b": {}})
+    results.record("a", "server", 503, start_time=T0 + 0.5, response_time_ms=5.0)
+    results.record_retry("a", "ok", 200, start_time=T0 + 0.7, response_time_ms=8.0)
+    results.record_retried("a", "ok_after_retry", start_time=T0 + 0.5, elapsed_ms=210.0)
+    results.record("b", "ok", 200, start_time=T0 + 0.5, response_time_ms=4.0)
+    # the windows are first attempts: the retried success is not a first-try success
+    assert results.outcome_counts("a")["ok"] == 0 and results.outcome_counts("a")["server"] == 1
+    assert results.total == 2 and results.status_counts() == Counter({503: 1, 200: 1})
+    assert results.has_retries and not ResultSet().has_retries
+    a, total = results.retry_summary()
+    assert a["endpoint"] == "a" and total["endpoint"] == "Total"
+    assert (a["retried"], a["retry_attempts"], a["attempts"], a["ok_after_retry"], a["gave_up"]) == (1, 1, 2, 1, 0)
+    assert a["retry_outcomes"]["ok"] == 1 and a["ok_after_retry_p95_ms"] == 210.0
+    assert total["attempts"] == 3  # b's first attempt, a's first attempt and its retry
+    assert results.to_dict()["summary"]["retries"] == [a, total]
+    assert ResultSet().to_dict()["summary"]["retries"] == []
+
+
+def test_retries_merge_exactly_and_survive_files(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    single = with_retries(ResultSet(run_id="r1", endpoints={"a": {}}), random.Random(5), 300)
+    parts = [ResultSet(run_id="r1") for _ in range(3)]
+    for i in range(300):  # the same requests, spread over three workers
+        with_retries(parts[i % 3], rng, 1)
+    merged = ResultSet(run_id="r1")
+    for part in parts:
+        merged.merge(ResultSet.loads(json.dumps(part.to_dict(summary=False))))
+    for name in ("retry_windows", "retried"):
+        mine, theirs = getattr(merged, name), getattr(single, name)
+        assert mine.keys() == theirs.keys()
+        for key, hist in theirs.items():
+            assert_same_hist(mine[key], hist)
+    assert merged.retry_statuses == single.retry_statuses
+    assert merged.retry_summary() == single.retry_summary()
+    row = single.retry_summary()[0]
+    assert row["retried"] == 300 == sum(row[r] for r in RETRY_RESULTS)
+    # every attempt: the first ones (all 503) and the retries, status by status
+    assert row["attempts"] == 300 + sum(single.retry_statuses.values())
+    # a file round trip keeps them, through load (histograms built while parsing) too
+    path = single.save(tmp_path / "results.json")
+    for loaded in (ResultSet.load(path), ResultSet.from_dict(json.loads(path.read_text()))):
+        assert loaded.to_dict() == single.to_dict()
+
+
+def test_a_file_from_before_retries_has_none() -> None:
+    data = filled(fake_records(50, 2)).to_dict()
+    for key in ("retry_windows", "retry_statuses", "retried"):
+        del data[key]
+    del data["summary"]["retries"]
+    old = ResultSet.from_dict(data)
+    assert not old.has_retries and old.retry_summary() == [] and old.total == 50
+    assert ResultSet().merge(old).retry_statuses == Counter()

@@ -4,13 +4,14 @@ the field and the fix; the safety limits hold unless overridden."""
 from __future__ import annotations
 
 import math
+import random
 import re
 from pathlib import Path
 
 import pytest
 
 from harness.errors import LimitExceeded, ScenarioError
-from harness.scenario import DEFAULT_LIMITS, Scenario, Steady, apply_overrides, parse_duration
+from harness.scenario import DEFAULT_LIMITS, Retry, Scenario, Steady, apply_overrides, parse_duration
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -576,3 +577,73 @@ def test_fanout_settings(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as info:
         Scenario.load(path)
     assert_one_line(info.value, path, "fanout.segment")
+
+
+# ---- retries ---------------------------------------------------------------------------------
+
+RETRY = 'retry = { on = [429, 503], max_attempts = 3, base = "100ms", cap = "2s" }\n'
+
+
+def test_retry_per_scenario_and_per_endpoint(tmp_path: Path) -> None:
+    own = EP_GET + 'retry = { on = ["transport", 502], max_attempts = 5 }\n'
+    off = '[[endpoints]]\nname = "post"\nmethod = "POST"\npath = "/orders"\nretry = false\n'
+    scenario = Scenario.load(write(tmp_path, toml(TARGET, EP_LIST, own, off, STEADY, top=RETRY)))
+    listed, got, posted = (scenario.retry_for(e) for e in scenario.endpoints)
+    assert listed is not None and (listed.on, listed.max_attempts, listed.base, listed.cap) == ([429, 503], 3, 0.1, 2.0)
+    assert got is not None and (got.on, got.max_attempts, got.base, got.cap) == ([0, 502], 5, 0.1, 2.0)  # replaces, no blending
+    assert posted is None  # retry = false turns the scenario's off for this endpoint
+    assert Scenario.load(write(tmp_path, VALID)).retry_for(scenario.endpoints[0]) is None  # no retry unless asked
+    # the echo (results files, fan-out workers) reads back the same
+    again = Scenario.from_dict(scenario.echo())
+    assert [again.retry_for(e) for e in again.endpoints] == [listed, got, None]
+
+
+def test_backoff_is_full_jitter_doubling_up_to_the_cap() -> None:
+    retry = Retry(on=[503], max_attempts=6, base=0.1, cap=0.5)
+    assert [retry.ceiling(n) for n in range(1, 6)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+    rng = random.Random(3)
+    for n in range(1, 6):
+        draws = [retry.backoff(n, rng) for _ in range(2000)]
+        assert 0 <= min(draws) and max(draws) <= retry.ceiling(n)
+        # full jitter: spread over the whole [0, ceiling], not bunched near it (mean ~ ceiling / 2)
+        assert min(draws) < 0.05 * retry.ceiling(n) and max(draws) > 0.95 * retry.ceiling(n)
+        assert abs(sum(draws) / len(draws) - retry.ceiling(n) / 2) < 0.05 * retry.ceiling(n)
+    assert Retry(on=[503], base=1, cap=60, max_attempts=10).ceiling(10_000) == 60  # no overflow for a huge retry count
+
+
+BAD_RETRY = {
+    # id: (file text, field, fix)
+    "one attempt": (toml(TARGET, EP_LIST, STEADY, top="retry = { on = [503], max_attempts = 1 }\n"), "retry.max_attempts", "use no retry"),
+    "too many attempts": (toml(TARGET, EP_LIST, STEADY, top="retry = { on = [503], max_attempts = 50 }\n"), "retry.max_attempts", "max_attempts <= 10"),
+    "zero base": (toml(TARGET, EP_LIST, STEADY, top="retry = { on = [503], base = 0 }\n"), "retry.base", "greater than 0"),
+    "cap below base": (toml(TARGET, EP_LIST, STEADY, top='retry = { on = [503], base = "1s", cap = "500ms" }\n'), "retry.cap", "set cap >= base"),
+    "401": (toml(TARGET, EP_LIST, STEADY, top="retry = { on = [401, 503] }\n"), "retry.on", "refreshes the user's token"),
+    "a success": (toml(TARGET, EP_LIST, STEADY, top="retry = { on = [200] }\n"), "retry.on", "not a 4xx or 5xx status"),
+    "no statuses": (toml(TARGET, EP_LIST, STEADY, top="retry = { on = [] }\n"), "retry.on", "list the statuses to retry"),
+    "true": (toml(TARGET, EP_LIST, STEADY, top="retry = true\n"), "retry", "write a table like"),
+    "misspelt": (toml(TARGET, EP_LIST, STEADY, top="retry = { on = [503], max_attempt = 3 }\n"), "retry.max_attempt", "did you mean max_attempts?"),
+    "an expected status": (
+        toml(TARGET, EP_LIST, EP_GET.replace("name", "expect = [200, 404]\nname"), STEADY, top="retry = { on = [404, 503] }\n"),
+        "retry.on",
+        "404 is an expected status of endpoint 'get' (endpoints[1].expect)",
+    ),
+    "an endpoint's own": (
+        toml(TARGET, EP_LIST, EP_GET + "expect = [503]\nretry = { on = [503] }\n", STEADY),
+        "endpoints[1].retry.on",
+        "remove 503 from endpoints[1].retry.on",
+    ),
+    "an endpoint's own attempts": (
+        toml(TARGET, EP_LIST + "retry = { on = [503], max_attempts = 0 }\n", STEADY),
+        "endpoints[0].retry.max_attempts",
+        "use no retry",
+    ),
+}
+
+
+@pytest.mark.parametrize("text, field, fix", BAD_RETRY.values(), ids=BAD_RETRY.keys())
+def test_bad_retry_names_file_field_and_fix(tmp_path: Path, text: str, field: str, fix: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as info:
+        Scenario.load(path)
+    message = assert_one_line(info.value, path, field)
+    assert fix in message and ";" in message

@@ -48,7 +48,8 @@ GROUP_SIZE = 15  # shards per partial merge: 15 x 10 min of results merge in abo
 SLICE_BYTES = 16_000_000
 """About how much of the shard files' JSON one time slice gets: it bounds a slice's Lambda."""
 _SEP = (",", ":")
-_SLICED = ("windows", "statuses", "pacer")
+_SLICED = ("windows", "statuses", "pacer", "retry_windows", "retry_statuses", "retried")
+"""The per-second lists of a results file: cut by time, merged per slice, placed side by side."""
 
 
 # ---- the tree ----------------------------------------------------------------------------------
@@ -93,8 +94,10 @@ def merge_slice(store: RunStore, index: int) -> dict[str, int]:
     for name in _SLICED:
         store.put_text(store.slice_key(index, name), json.dumps(lists[name], separators=_SEP)[1:-1])
     totals = ResultSet()
-    for (endpoint, outcome, _), hist in merged.windows.items():
-        totals.windows.setdefault((endpoint, outcome, 0), Histogram()).merge(hist)
+    for name in ("windows", "retry_windows", "retried"):  # per endpoint and outcome (or retry result)
+        mine = getattr(totals, name)
+        for (endpoint, outcome, _), hist in getattr(merged, name).items():
+            mine.setdefault((endpoint, outcome, 0), Histogram()).merge(hist)
     totals.pacer[0] = merged.pacer_totals()
     seconds = ResultSet()  # every second across endpoints: what recovery time needs, small
     for (_, outcome, second), hist in merged.windows.items():
@@ -170,10 +173,9 @@ def _cut(results: ResultSet, bounds: list[int]) -> list[ResultSet]:
     import bisect
 
     parts = [ResultSet(endpoints=results.endpoints) for _ in range(len(bounds) + 1)]
-    for key, hist in results.windows.items():
-        parts[bisect.bisect_right(bounds, key[2])].windows[key] = hist
-    for key, n in results.statuses.items():
-        parts[bisect.bisect_right(bounds, key[2])].statuses[key] = n
+    for name in ("windows", "statuses", "retry_windows", "retry_statuses", "retried"):  # keyed (endpoint, x, second)
+        for key, value in getattr(results, name).items():
+            getattr(parts[bisect.bisect_right(bounds, key[2])], name)[key] = value
     for second, window in results.pacer.items():
         parts[bisect.bisect_right(bounds, second)].pacer[second] = window
     return parts

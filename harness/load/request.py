@@ -7,19 +7,23 @@ import json
 import uuid
 from typing import Any
 
-from harness.scenario import PLACEHOLDERS, Endpoint
+from harness.scenario import PLACEHOLDERS, Endpoint, Retry
 
-__all__ = ["RequestTemplate"]
+__all__ = ["RequestTemplate", "RETRY_SUFFIX"]
+
+RETRY_SUFFIX = " (retry)"
+"""Retry attempts go to Locust's statistics under the endpoint's name with this suffix."""
 
 _SEQ = itertools.count()
 
 
 class RequestTemplate:
-    """An endpoint compiled once: the placeholders it uses and its JSON body text."""
+    """An endpoint compiled once: the placeholders it uses, its JSON body text and its retry
+    policy (``retry``: None for none, the scenario's or its own; see ``Scenario.retry_for``)."""
 
-    __slots__ = ("endpoint", "name", "method", "path", "body", "headers", "expect", "dynamic_path", "dynamic_body")
+    __slots__ = ("endpoint", "name", "method", "path", "body", "headers", "expect", "dynamic_path", "dynamic_body", "retry", "retry_on", "retry_name")
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, *, retry: Retry | None = None) -> None:
         self.endpoint = endpoint
         self.name = endpoint.name
         self.method = endpoint.method
@@ -31,6 +35,9 @@ class RequestTemplate:
         self.expect = frozenset(endpoint.expect)
         self.dynamic_path = "{" in self.path
         self.dynamic_body = self.body is not None and any(f"{{{p}}}" in self.body for p in PLACEHOLDERS)
+        self.retry = retry
+        self.retry_on = frozenset(retry.on) if retry is not None else frozenset()
+        self.retry_name = self.name + RETRY_SUFFIX
 
     @staticmethod
     def _fill(text: str, values: dict[str, str]) -> str:

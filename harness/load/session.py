@@ -84,7 +84,7 @@ class LoadSession:
         self.run_id = run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.results = self._new_results()
         self.rng = random.Random(seed)
-        self._templates = [RequestTemplate(ep) for ep in scenario.endpoints]
+        self._templates = [RequestTemplate(ep, retry=scenario.retry_for(ep)) for ep in scenario.endpoints]
         self._cumulative = list(itertools.accumulate(ep.weight for ep in scenario.endpoints))
         self.pacer: Pacer | IterationPacer | None = None
         self.tokens: Any = None
@@ -130,14 +130,24 @@ class LoadSession:
             self.pacer.results = self.results
         return taken
 
-    def record(self, template: RequestTemplate, status: int, exception: BaseException | None, start_time: float, response_time: float) -> None:
-        """Classify and record one request of ours (``status`` 0: no answer, ``exception`` why)."""
+    def record(
+        self, template: RequestTemplate, status: int, exception: BaseException | None, start_time: float, response_time: float, retry: int = 0
+    ) -> None:
+        """Classify and record one request of ours (``status`` 0: no answer, ``exception`` why);
+        ``retry`` > 0: a retry attempt, recorded apart from the first attempts."""
         if exception is not None and status == 0:
             outcome = "transport"
             self.results.record_error(template.name, type(exception).__name__ + ": " + str(exception).split("\n")[0])
         else:
             outcome = classify(status, template.expect)
-        self.results.record(template.name, outcome, status, start_time=start_time, response_time_ms=response_time)
+        if retry:
+            self.results.record_retry(template.name, outcome, status, start_time=start_time, response_time_ms=response_time)
+        else:
+            self.results.record(template.name, outcome, status, start_time=start_time, response_time_ms=response_time)
+
+    def record_retried(self, template: RequestTemplate, result: str, *, start_time: float, elapsed_ms: float) -> None:
+        """How a request that got a retryable answer ended (``harness.results.RETRY_RESULTS``)."""
+        self.results.record_retried(template.name, result, start_time=start_time, elapsed_ms=elapsed_ms)
 
     def final_results(self) -> ResultSet:
         """The results with run metadata, ready to save."""

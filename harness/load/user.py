@@ -9,6 +9,14 @@ the cookie jar, redirects and per-request URL parsing, at twice the requests per
 
 A 401 triggers one token refresh and one retry (both requests are recorded: the server saw
 both). The token goes only into the ``Authorization`` header, never into names or logs.
+
+An endpoint with a ``retry`` policy retries an answer whose status is in ``retry.on`` (0: no
+answer) after a full-jitter backoff, up to ``max_attempts`` attempts in all. The backoff sleeps
+in this virtual user, which stays busy (in the open model a user retrying is not free; what the
+pacer cannot release meanwhile is counted as dropped). Retries stop when the run ends or Locust
+stops the user. Retry attempts are recorded apart from first attempts and reach Locust's
+statistics as ``<name> (retry)``; each retried request's end is recorded too (see
+``harness.results``).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import time
 
 import gevent
+from gevent import GreenletExit
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import CatchResponseError
@@ -122,29 +131,64 @@ class HarnessUser(FastHttpUser):
                     self._use_token(tokens.refresh(self.identity, stale=self._token))
                 except HarnessError:
                     return  # the 401 is already recorded as an auth outcome
-                self._send(template, path, body)
+                status = self._send(template, path, body)
+            if template.retry is not None and status in template.retry_on:  # the one check when retries are off
+                self._retry(template, path, body)
         finally:
             session.in_flight -= 1
 
-    def _send(self, template: RequestTemplate, path: str, body: str | None) -> int:
-        """Send one request, record its outcome and fire Locust's request event; its status
-        (0 when there was no answer)."""
+    def _retry(self, template: RequestTemplate, path: str, body: str | None) -> None:
+        """The last attempt got a retryable answer: back off (full jitter) and send again until
+        an answer that is not retryable, ``max_attempts`` in all, or the end of the run; then
+        record how the request ended and its latency from that first attempt to the last answer."""
+        policy, session, tokens = template.retry, self.session, self.session.tokens
+        assert policy is not None
+        began = self._began
+        start_time = time.time() - (time.perf_counter() - began)
+        attempts, result = 1, "gave_up"
+        try:
+            while attempts < policy.max_attempts:
+                if self._state == LOCUST_STATE_STOPPING or session.done.wait(timeout=policy.backoff(attempts, session.rng)):
+                    result = "stopped"  # the run ended: the next attempt would hit a target no longer measured
+                    break
+                if tokens is not None:
+                    try:
+                        self._use_token(tokens.token(self.identity))  # renewed while this user slept, perhaps
+                    except HarnessError:
+                        pass
+                status = self._send(template, path, body, attempts)
+                attempts += 1
+                if status in template.expect:
+                    result = "ok_after_retry"
+                    break
+                if status not in template.retry_on:
+                    result = "failed_after_retry"
+                    break
+        except GreenletExit:  # Locust stopped this user at once
+            result = "stopped"
+            raise
+        finally:
+            session.record_retried(template, result, start_time=start_time, elapsed_ms=(time.perf_counter() - began) * 1000)
+
+    def _send(self, template: RequestTemplate, path: str, body: str | None, retry: int = 0) -> int:
+        """Send one request (``retry`` > 0: that retry of it), record its outcome and fire
+        Locust's request event; its status (0 when there was no answer)."""
         response = exception = None
         status = length = 0
         start_time = time.time()
-        began = time.perf_counter()
+        self._began = began = time.perf_counter()
         try:
             response, length = self.api.send(template.method, path, self._headers(template), body)
             status = response.status_code
         except Exception as exc:  # refused, reset, timed out, a broken answer: no response
             exception = exc
         response_time = (time.perf_counter() - began) * 1000
-        self.session.record(template, status, exception, start_time, response_time)
+        self.session.record(template, status, exception, start_time, response_time, retry)
         if exception is None and status not in template.expect:
             exception = CatchResponseError(f"HTTP {status}")  # a failure in Locust's statistics
         self._fire(
             request_type=template.method,
-            name=template.name,
+            name=template.retry_name if retry else template.name,
             response_time=response_time,
             response_length=length,
             response=response,

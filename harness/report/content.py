@@ -18,7 +18,7 @@ from .analysis import BaselineComparison, ComparisonRow, Delta, ThrottleFinding,
 from .charts import Chart, build_charts, probe_chart
 from .quantiles import FlatHistograms
 from .server import ServerMetrics
-from .tables import endpoint_rows, error_rows, probe_line, probe_rows, reconcile, recovery_of, recovery_rows, recovery_summary, run_facts, server_rows, status_table
+from .tables import endpoint_rows, error_rows, probe_line, probe_rows, reconcile, recovery_of, recovery_rows, recovery_summary, retry_rows, run_facts, server_rows, status_table
 from .timeline import Timeline
 
 __all__ = ["ReportContent", "normalise_verdict", "NO_GATES"]
@@ -68,6 +68,7 @@ class ReportContent:
     token_throttle_retries: int
     recovery: list[dict[str, str]] = field(default_factory=list)  # one row per burst and fault
     recovery_summary: str = ""
+    retries: list[dict[str, Any]] = field(default_factory=list)  # per endpoint, then Total; empty: no retries
     comparison: list[ComparisonRow] | None = None
     baseline_comparison: BaselineComparison | None = None
     server_comparison: list[tuple[str, Delta]] | None = None
@@ -134,6 +135,7 @@ class ReportContent:
             statuses=status_table(results),
             errors=error_rows(results),
             token_throttle_retries=int((meta.get("token_stats") or {}).get("throttle_retries", 0) or 0),
+            retries=retry_rows(results),
         )
         recovery = recovery_of(results)
         content.recovery, content.recovery_summary = recovery_rows(recovery), recovery_summary(recovery)

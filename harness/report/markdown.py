@@ -103,6 +103,31 @@ def render_markdown(content: ReportContent) -> str:
     lines.append("")
     lines.append("<sub>Client-side latency of ok requests (merged histograms, nearest rank).</sub>")
 
+    if c.retries:
+        lines += ["", "### Retries", ""]
+        rows = [
+            [
+                f"**{r['endpoint']}**" if r["endpoint"] == "Total" else r["endpoint"],
+                r["policy"],
+                count(r["retried"]),
+                count(r["retry_attempts"]),
+                count(r["attempts"]),
+                count(r["ok_after_retry"]),
+                count(r["gave_up"]),
+                count(r["failed_after_retry"]),
+                count(r["stopped"]),
+                ms(r["ok_after_retry_p95_ms"]),
+            ]
+            for r in c.retries
+        ]
+        lines += _table(
+            ["Endpoint", "Policy", "Retried", "Retry attempts", "Attempts", "ok after retry", "gave up", "failed after retry", "stopped", "p95 end to end"],
+            rows,
+            "ll" + "r" * 8,
+        )
+        lines.append("")
+        lines.append("<sub>Endpoints above count first attempts only; attempts = first + retry attempts, what the server saw.</sub>")
+
     lines += ["", "### Who throttled", ""]
     lines += [c.throttle_story, ""]
     for i, f in enumerate([f for f in c.throttling if f.state == "throttled"], 1):

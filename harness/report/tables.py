@@ -2,6 +2,7 @@
 
     endpoint_table(results)       # one row per endpoint plus "Total": rps, p50/p95/p99/max, outcomes
     run_facts(results)            # [("Scenario", "burst"), ("Target", "https://..."), ...]
+    retry_rows(results)           # per endpoint with a retry policy or retries: how retried requests ended
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.results import OUTCOMES, ResultSet
+from harness.results import OUTCOMES, RETRY_RESULTS, ResultSet
+from harness.scenario import Retry
 
 from .formatting import elapsed as fmt_elapsed
 from .quantiles import FlatHistograms
 from .server import ServerMetrics
 from .timeline import QUANTILES
 
-__all__ = ["endpoint_table", "endpoint_rows", "run_facts", "status_table", "error_rows", "server_rows", "reconcile", "recovery_of", "recovery_rows", "recovery_summary"]
+__all__ = ["endpoint_table", "endpoint_rows", "run_facts", "status_table", "error_rows", "server_rows", "reconcile", "recovery_of", "recovery_rows", "recovery_summary", "retry_rows"]
 
 ENDPOINT_COLUMNS = ["endpoint", "method", "path", "requests", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", *OUTCOMES, "error_rate"]
 
@@ -168,6 +170,46 @@ def shard_summary(meta: dict[str, Any]) -> str:
     return text
 
 
+def retry_policies(results: ResultSet) -> dict[str, str]:
+    """Each endpoint's retry policy as the scenario echo gives it, described in a few words
+    (endpoints without one are left out): an endpoint's own replaces the scenario's."""
+    scenario = results.scenario or {}
+    default = scenario.get("retry")
+    policies = {}
+    for endpoint in scenario.get("endpoints") or []:
+        own = endpoint.get("retry")
+        policy = own if own is not None else default
+        if isinstance(policy, dict):
+            try:
+                policies[str(endpoint.get("name"))] = Retry.model_validate(policy).describe()
+            except ValueError:
+                policies[str(endpoint.get("name"))] = "retries"
+    return policies
+
+
+def retry_rows(results: ResultSet) -> list[dict[str, Any]]:
+    """One row per endpoint that had a retry policy or retries, then ``Total``: the policy,
+    requests retried, retry attempts, attempts in all (what the server saw), how the retried
+    requests ended (``harness.results.RETRY_RESULTS``) and the end-to-end latency of those ok
+    after a retry. Empty when the run had no retries and its scenario asked for none."""
+    policies = retry_policies(results)
+    if not policies and not results.has_retries:
+        return []
+    summary = {row["endpoint"]: row for row in results.retry_summary()}
+    first = {name: sum(results.outcome_counts(name).values()) for name in policies}
+    rows = []
+    for name in [*policies, *(n for n in summary if n not in policies and n != "Total")]:
+        rows.append({**(summary.get(name) or _no_retries(name, first.get(name, 0))), "policy": policies.get(name, "–")})
+    rows.append({**(summary.get("Total") or _no_retries("Total", results.total)), "policy": ""})
+    return [{k: v for k, v in row.items() if k != "retry_outcomes"} for row in rows]
+
+
+def _no_retries(name: str, attempts: int) -> dict[str, Any]:
+    """A retry row of an endpoint whose policy never had to retry."""
+    empty = {"retried": 0, "retry_attempts": 0, **dict.fromkeys(RETRY_RESULTS, 0)}
+    return {"endpoint": name, **empty, "attempts": attempts, "ok_after_retry_p50_ms": None, "ok_after_retry_p95_ms": None, "ok_after_retry_max_ms": None}
+
+
 def status_table(results: ResultSet) -> pd.DataFrame:
     """Responses by HTTP status (rows) and endpoint (columns), with a Total column; 0 = no response."""
     counts: Counter = Counter()
@@ -227,11 +269,12 @@ def server_rows(server: ServerMetrics) -> list[tuple[str, str]]:
 
 
 def reconcile(results: ResultSet, server: ServerMetrics) -> dict[str, Any] | None:
-    """Client requests against API Gateway's Count (they should match; the gap is reported)."""
+    """Client requests against API Gateway's Count (they should match; the gap is reported).
+    Retry attempts count: the server saw them too."""
     counted = server.run_value("apigw", "count", "Sum")
     if counted is None:
         return None
-    sent = sum(h.count for (_, outcome, _), h in results.windows.items() if outcome != "transport")
+    sent = sum(h.count for (_, outcome, _), h in [*results.windows.items(), *results.retry_windows.items()] if outcome != "transport")
     gap = counted - sent
     return {"client": sent, "server": counted, "gap": gap, "gap_pct": 100.0 * gap / sent if sent else None}
 

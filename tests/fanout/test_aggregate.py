@@ -4,6 +4,7 @@ the others' data."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import boto3
@@ -135,3 +136,46 @@ def test_failure_reason_reads_lambda_error_payloads() -> None:
     assert reason == "ValueError: bad shard"
     assert aggregate.failure_reason("States.Timeout", "took too long") == "States.Timeout: took too long"
     assert aggregate.failure_reason(None, None) == "failed"
+
+
+def test_the_tree_merge_keeps_retries_apart_and_exact(store: RunStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aggregate, "GROUP_SIZE", 3)  # 7 shard files -> groups of 3, 3, 1
+    monkeypatch.setattr(aggregate, "SLICE_BYTES", 20_000)  # and several time slices
+    rng, samples = random.Random(4), []
+    shards = []
+    for index in range(7):
+        shard = shard_results(index, rng, samples)
+        for _ in range(30):  # a 503 first, then a retry: ok, or a 503 again and giving up
+            t = T0 + rng.random() * 19
+            shard.record("a", "server", 503, start_time=t, response_time_ms=4.0)
+            ok = rng.random() < 0.7
+            shard.record_retry("a", "ok" if ok else "server", 200 if ok else 503, start_time=t + 0.6, response_time_ms=rng.uniform(1, 30))
+            shard.record_retried("a", "ok_after_retry" if ok else "gave_up", start_time=t, elapsed_ms=rng.uniform(100, 900))
+        shards.append(shard)
+        store.put_json(store.shard_key(0, index), shard.to_dict(summary=False))
+    everything = ResultSet()
+    for shard in shards:
+        everything.merge(ResultSet.loads(json.dumps(shard.to_dict(summary=False))))
+
+    plan = plan_merge(store)
+    assert len(plan["slices"]) > 2
+    for group in plan["groups"]:
+        merge_group(store, group)
+    for index in plan["slices"]:
+        merge_slice(store, index)
+    merge_final(store)
+    written = store.get_json(store.results_key)
+    merged = ResultSet.from_dict(written)
+    # first attempts and retries stay apart, each exactly the sum of the shards'
+    assert merged.total == everything.total == 7 * (281 + 30)
+    assert merged.retry_statuses == everything.retry_statuses and sum(merged.retry_statuses.values()) == 7 * 30
+    for name in ("retry_windows", "retried"):
+        assert {k: h.to_dict() for k, h in getattr(merged, name).items()} == {k: h.to_dict() for k, h in getattr(everything, name).items()}
+    # the summary written beside the windows (from the slices' totals) is that of the merged data
+    assert written["summary"]["retries"] == merged.retry_summary() == everything.retry_summary()
+    row = merged.retry_summary()[0]
+    assert row["retried"] == 7 * 30 == row["ok_after_retry"] + row["gave_up"]
+    # the same as merging every shard file in one go
+    direct = collect(store, interrupted=False)
+    assert direct.to_dict()["retry_windows"] == merged.to_dict()["retry_windows"]
+    assert direct.to_dict()["retried"] == merged.to_dict()["retried"]

@@ -194,3 +194,41 @@ def test_empty_results(tmp_path: Path) -> None:
     files = write_report(tmp_path, results=ResultSet(run_id="nothing"))
     html = files.html.read_text()
     assert "No responses recorded." in html and "no requests were recorded" in html
+
+
+def with_retries() -> ResultSet:
+    """Two endpoints with the scenario's retry policy: "a" retried some 503s, "b" never had to."""
+    results = ResultSet(run_id="r", endpoints={"a": {}, "b": {}})
+    results.scenario = {"name": "r", "retry": {"on": [503], "max_attempts": 3, "base": 0.1, "cap": 2.0},
+                        "endpoints": [{"name": "a", "retry": None}, {"name": "b", "retry": None}]}  # fmt: skip
+    t = 1_764_170_000.0
+    for i in range(10):
+        results.record("b", "ok", 200, start_time=t + i, response_time_ms=5.0)
+        results.record("a", "server" if i < 4 else "ok", 503 if i < 4 else 200, start_time=t + i, response_time_ms=5.0)
+    for i in range(4):  # three ok on their first retry; one gave up after two more 503s
+        for j, status in enumerate([200] if i < 3 else [503, 503]):
+            results.record_retry("a", "ok" if status == 200 else "server", status, start_time=t + i + 0.2 * (j + 1), response_time_ms=6.0)
+        results.record_retried("a", "ok_after_retry" if i < 3 else "gave_up", start_time=t + i, elapsed_ms=150.0 + 10 * i)
+    results.meta = {"status": "completed", "duration": 10.0}
+    return results
+
+
+def test_retries_get_a_table_of_their_own(tmp_path: Path) -> None:
+    files = write_report(tmp_path, results=with_retries())
+    html = files.html.read_text()
+    table = html[html.index('id="retry-table"') : html.index("</table>", html.index('id="retry-table"'))]
+    row_a = table[table.index('data-endpoint="a"') : table.index("</tr>", table.index('data-endpoint="a"'))]
+    cells = re.findall(r'<td class="num[^"]*">([^<]*)</td>', row_a)
+    assert cells[:6] == ["4", "5", "15", "3", "1", "0"]  # retried, retry attempts, attempts, ok after retry, gave up, failed after retry
+    assert "on 503 · 3 attempts · backoff 100 ms..2 s" in row_a
+    assert 'data-endpoint="b"' in table and 'data-endpoint="Total"' in table  # b has the policy, never needed it
+    # the endpoint table still counts first attempts: a's retried successes are not first-try ok
+    endpoints = html[html.index('id="endpoint-table"') : html.index("</table>", html.index('id="endpoint-table"'))]
+    assert 'data-endpoint="a"' in endpoints
+    markdown = files.summary.read_text()
+    assert "### Retries" in markdown and "| a | on 503 · 3 attempts · backoff 100 ms..2 s | 4 | 5 | 15 | 3 | 1 | 0 | 0 |" in markdown
+
+
+def test_no_retry_table_without_retries(report: ReportFiles) -> None:
+    assert 'id="retry-table"' not in report.html.read_text()
+    assert "### Retries" not in report.summary.read_text()

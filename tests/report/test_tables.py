@@ -122,3 +122,12 @@ def test_server_series_keep_gaps_and_sum_resources() -> None:
     assert np.allclose(got.values.to_numpy(), [10, nan, 14, nan, 18], equal_nan=True)
     assert server.run_value("apigw", "count", "Sum") == 42  # no whole-run row: the series' sum
     assert server.series("lambda", "throttles") is None and server.run_value("lambda", "throttles", "Sum") is None
+
+
+def test_reconciliation_counts_retry_attempts(results: ResultSet, metrics: pd.DataFrame) -> None:
+    """The server saw the retries too: a retry attempt is a client request in the reconciliation."""
+    gap = reconcile(results, ServerMetrics(metrics))
+    assert gap is not None
+    results.record_retry("list items", "ok", 200, start_time=next(iter(results.windows))[2], response_time_ms=3.0)
+    again = reconcile(results, ServerMetrics(metrics))
+    assert again is not None and again["client"] == gap["client"] + 1 and again["gap"] == gap["gap"] - 1
