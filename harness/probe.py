@@ -31,7 +31,7 @@ from typing import Any, Iterable, Sequence
 
 from harness.abort import window_of
 from harness.errors import ScenarioError
-from harness.gates import Gate, format_amount, measure_client, parse_gates
+from harness.gates import RECOVERY_METRICS, Gate, format_amount, measure_client, parse_gates
 from harness.plan import Plan
 from harness.results import ResultSet
 from harness.scenario import Ramp, Scenario
@@ -78,6 +78,8 @@ def knee_gates(texts: Iterable[str], *, path: str) -> list[Gate]:
             why = f"{gate.name} comes from CloudWatch, minutes after the fact, so it cannot judge a step while the probe runs"
         elif gate.metric in _PER_RUN:
             why = f"{gate.metric} is a whole-run total that a low first step would always breach; the probe measures each step's rate itself"
+        elif gate.metric in RECOVERY_METRICS:
+            why = "recovery is measured after bursts and faults, which a probe does not have"
         else:
             continue
         raise ScenarioError(
@@ -104,6 +106,12 @@ def check_probe(scenario: Scenario, *, gates: Sequence[str] = (), path: str) -> 
         )
     if profile.from_rate <= 0:
         raise ScenarioError("is 0; the probe judges every step, and a step without requests has nothing to judge: start at 1 rps or more", path=path, field="load.from_rate")
+    if scenario.faults:
+        raise ScenarioError(
+            "a fault during a probe would move the knee to wherever it happens to fall; probe without faults "
+            "and run them with harness run at the sustainable rate",
+            path=path, field="faults",
+        )  # fmt: skip
     if profile.step_duration < MIN_STEP_DURATION:
         raise ScenarioError(
             f"is {profile.step_duration:g} s; each step's first second is a transient the probe does not judge, so a step needs at least "

@@ -1,10 +1,15 @@
-"""Fixtures shared by all tests: a real moto server (with our patches) and env vars for boto3."""
+"""Fixtures shared by all tests: a real moto server (with our patches), env vars for boto3, and
+a whole local stack with test users for the modules that run load (one per module)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import boto3
 import pytest
+
+from harness.auth.users import create_users
+from harness.local.stack import LocalStack
 
 from harness.local.moto import MotoServer
 
@@ -31,3 +36,17 @@ def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A local stack (moto + the API Gateway emulator) with 6 test users, for one module;
+    ``stack.run_env`` is the environment a Locust child needs to reach it."""
+    with LocalStack(log_dir=tmp_path_factory.mktemp("stack-logs")) as stack, stack.activate() as env:
+        aws = boto3.session.Session(region_name=stack.info.region)
+        create_users(
+            cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"),
+            user_pool_id=stack.info.user_pool_id, count=6, progress=False,
+        )  # fmt: skip
+        stack.run_env = env  # type: ignore[attr-defined]
+        yield stack

@@ -157,6 +157,8 @@ def test_the_verdict_is_judged_on_the_steps_that_held_else_on_the_first() -> Non
         ({}, ["p95 < 1s", "server.p95 < 250ms"], [], "gates.1: 'server.p95 < 250ms': server.p95 comes from CloudWatch"),
         ({}, ["p95 regression <= 10%"], [], "gates.0: 'p95 regression <= 10%': a regression needs the whole run"),
         ({}, None, ["rps >= 100"], "--gate: 'rps >= 100': rps is a whole-run total"),
+        ({}, None, ["recovery_time < 5s"], "--gate: 'recovery_time < 5s': recovery is measured after bursts and faults"),
+        ({"faults": True}, None, [], "faults: a fault during a probe would move the knee"),
     ],
 )
 def test_what_the_probe_cannot_judge_is_refused_in_one_line(load: dict, gates: list | None, extra: list, says: str) -> None:
@@ -164,6 +166,8 @@ def test_what_the_probe_cannot_judge_is_refused_in_one_line(load: dict, gates: l
         "name": "p", "target": {"base_url": "local"}, "endpoints": [{"name": "a", "path": "/a"}],
         "load": {"profile": "ramp", "from_rate": 10, "to_rate": 30, "step": 10, "step_duration": 5},
     }  # fmt: skip
+    if load.pop("faults", False):
+        data["faults"] = [{"kind": "outage", "at": 1, "duration": 1}]
     if load.get("profile") == "steady":
         data["load"] = load
     else:

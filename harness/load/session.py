@@ -263,6 +263,8 @@ class LoadSession:
     def prepare_faults(self) -> None:
         """Build and check the scenario's faults (in the one process that holds the run's
         clock: alone, or Locust's master); a fault that cannot be applied fails the run."""
+        if self.faults is not None and self.faults.t0 is not None:
+            self.faults = None  # a new test in the same process (the web UI's Start again): schedule afresh
         if not self.scenario.faults or self.faults is not None or self.done.is_set():
             return
         from harness.aws import AwsContext
