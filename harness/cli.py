@@ -121,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("action", choices=["up", "run", "status", "down", "env"], help="up: start in the background; run: in the foreground until Ctrl-C")
     local.add_argument("--throttle-rate", type=float, default=None, help="stage throttle rate (requests per second)")
     local.add_argument("--throttle-burst", type=int, default=None, help="stage throttle burst")
+    local.add_argument("--scenario", default=None, help="up/run: set the stack up as this scenario's [local] table says (throttling, backend latency, the Lambda integration)")
 
     users = sub.add_parser("users", help="create or delete the Cognito test users")
     users.add_argument("action", choices=["create", "delete"])
@@ -361,15 +362,19 @@ def cmd_local(args: argparse.Namespace) -> int:
 
     check_number("--throttle-rate", args.throttle_rate, minimum=0, inclusive=False)
     check_number("--throttle-burst", args.throttle_burst, minimum=1, integer=True)
-    throttle = None
+    settings: dict[str, Any] = {}
+    if args.scenario:
+        from harness.local.stack import settings_of
+
+        settings = settings_of(check_scenario(args.scenario).local)
     if args.throttle_rate or args.throttle_burst:
         from harness.local.apigw.config import Throttle
 
         rate = args.throttle_rate or 10_000
-        throttle = Throttle(rate=rate, burst=args.throttle_burst or max(1, int(rate)))
+        settings["throttle"] = Throttle(rate=rate, burst=args.throttle_burst or max(1, int(rate)))  # the flags win
     if args.action == "up":
         with err.status("starting the local stack..."):
-            info = local_up(throttle=throttle)
+            info = local_up(**settings)
         _print_stack(info)
         out.print("Scenarios with target 'local' now use it; `harness local down` stops it.")
     elif args.action == "run":
@@ -377,7 +382,7 @@ def cmd_local(args: argparse.Namespace) -> int:
 
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly, like Ctrl-C
         with err.status("starting the local stack..."):
-            stack = LocalStack(throttle=throttle)
+            stack = LocalStack(**settings)
             stack.start()
         try:
             _print_stack(stack.info)

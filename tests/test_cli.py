@@ -393,8 +393,13 @@ def test_local_run_serves_in_the_foreground_until_ctrl_c(tmp_path: Path) -> None
     import signal
     import urllib.request
 
+    scenario = tmp_path / "lambda.toml"  # --scenario: the stack as its [local] table says
+    scenario.write_text(
+        'name = "l"\n[target]\nbase_url = "local"\n[[endpoints]]\nname = "a"\npath = "/items"\n'
+        '[load]\nprofile = "steady"\nrate = 1\nduration = 1\n[local]\nthrottle_rate = 50\nthrottle_burst = 10\nintegration = "lambda"\n'
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "local", "run"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "harness.cli", "local", "run", "--scenario", str(scenario)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env={**os.environ, "COLUMNS": "200"}, start_new_session=True,
     )  # fmt: skip
     exports: dict[str, str] = {}
@@ -410,6 +415,9 @@ def test_local_run_serves_in_the_foreground_until_ctrl_c(tmp_path: Path) -> None
         with urllib.request.urlopen(info["api_url"] + "/_admin/health", timeout=5) as resp:
             assert json.loads(resp.read())["status"] == "ok"
         assert exports["AWS_ENDPOINT_URL"] == info["endpoint_url"]
+        with urllib.request.urlopen(info["api_url"] + "/_admin/config", timeout=5) as resp:
+            config = json.loads(resp.read())
+        assert config["throttle"] == {"rate": 50.0, "burst": 10} and info["lambda_function"]
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:

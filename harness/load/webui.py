@@ -583,6 +583,21 @@ _SCRIPT = r"""(function () {
     if (!pending) { pending = true; window.requestAnimationFrame(update); }
   }).observe(document.body, {childList: true, subtree: true, characterData: true});
   update();
+  // Locust's page polls the run's state only while it is spawning or running: a poll that lands
+  // in the moment a stop is cleaning up leaves the header at "cleanup" for good. After 3 s of
+  // that, ask the server; once it has moved on, reload (the URL keeps the open tab).
+  var stuck = 0;
+  window.setInterval(function () {
+    var header = document.querySelector("header");
+    var text = header ? header.textContent.toUpperCase() : "";
+    if (text.indexOf("CLEANUP") < 0 && text.indexOf("STOPPING") < 0) { stuck = 0; return; }
+    if (!stuck) { stuck = Date.now(); return; }
+    if (Date.now() - stuck < 3000) { return; }
+    stuck = Date.now();
+    fetch(config.base + "/stats/requests").then(function (r) { return r.json(); }).then(function (data) {
+      if (data && data.state && data.state !== "cleanup" && data.state !== "stopping") { window.location.reload(); }
+    }).catch(function () {});
+  }, 1000);
 })();
 """
 

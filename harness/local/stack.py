@@ -206,16 +206,7 @@ class LocalStack:
     @classmethod
     def for_scenario(cls, settings: Any, **kwargs: Any) -> LocalStack:
         """A stack set up as a scenario's ``[local]`` section (``LocalSettings``) says."""
-        throttle = Throttle(rate=settings.throttle_rate, burst=settings.throttle_burst) if settings.throttle_rate else None
-        backend = BackendConfig(latency_ms=settings.latency_ms, latency_sigma=settings.latency_sigma, error_rate=settings.error_rate)
-        function = None
-        if settings.integration == "lambda":
-            function = LambdaBackend(
-                reserved_concurrency=settings.lambda_reserved_concurrency,
-                latency_ms=settings.lambda_latency_ms or 0.0,
-                timeout=settings.lambda_timeout or 10,
-            )
-        return cls(throttle=throttle, backend=backend, lambda_backend=function, **kwargs)
+        return cls(**settings_of(settings), **kwargs)
 
     @property
     def info(self) -> LocalStackInfo:
@@ -437,6 +428,21 @@ def _health(info: LocalStackInfo) -> dict[str, dict[str, Any]]:
     return out
 
 
+def settings_of(settings: Any) -> dict[str, Any]:
+    """``LocalStack`` arguments from a scenario's ``[local]`` section (``LocalSettings``):
+    stage throttling, the mock backend, and the Lambda integration when it asks for one."""
+    throttle = Throttle(rate=settings.throttle_rate, burst=settings.throttle_burst) if settings.throttle_rate else None
+    backend = BackendConfig(latency_ms=settings.latency_ms, latency_sigma=settings.latency_sigma, error_rate=settings.error_rate)
+    function = None
+    if settings.integration == "lambda":
+        function = LambdaBackend(
+            reserved_concurrency=settings.lambda_reserved_concurrency,
+            latency_ms=settings.lambda_latency_ms or 0.0,
+            timeout=settings.lambda_timeout or 10,
+        )
+    return {"throttle": throttle, "backend": backend, "lambda_backend": function}
+
+
 def local_up(
     *,
     region: str = "us-east-1",
@@ -444,6 +450,7 @@ def local_up(
     route_throttles: dict[str, Throttle] | None = None,
     backend: BackendConfig | None = None,
     emulator: dict[str, Any] | None = None,
+    lambda_backend: LambdaBackend | None = None,
     start_timeout: float = 30.0,
 ) -> LocalStackInfo:
     """Start a detached local stack and record it; return the running one if it is healthy."""
@@ -462,6 +469,7 @@ def local_up(
         route_throttles=route_throttles,
         backend=backend,
         emulator=emulator,
+        lambda_backend=lambda_backend,
         start_timeout=start_timeout,
         detach=True,
     )

@@ -243,11 +243,12 @@ def test_the_web_ui_shows_the_server_and_harness_tabs_and_links_the_report(locus
 
         # 5. Stop
         button(driver, "Stop").click()
+        # (Locust's page stops polling if it sees the stop's brief "cleanup": webui.js reloads it)
         wait_for("the run to stop", lambda: "STOPPED" in driver.find_element(By.TAG_NAME, "header").text.upper(), 15, proc)
         shot("stopped")
 
         # 6. follow the report link: a page that waits for the report, then the report itself
-        driver.find_element(By.CSS_SELECTOR, "a.harness-link[href='/harness/report.html']").click()
+        wait_for("the report link", lambda: driver.find_element(By.CSS_SELECTOR, "a.harness-link[href='/harness/report.html']"), 10, proc).click()
         verdict = wait_for("the report's verdict", lambda: driver.find_element(By.ID, "verdict"), 30, proc)
         # stopped by hand, the run was interrupted: the report judges no part of a run
         assert verdict.get_attribute("data-verdict") == "not judged", verdict.text
