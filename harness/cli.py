@@ -65,17 +65,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a scenario headless and write reports/<run-id>/")
     run.add_argument("scenario", help="scenario file, e.g. scenarios/smoke.toml")
-    run.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="start the local stack for this run (moto + API Gateway emulator)")
-    run.add_argument("--results-dir", default=_env("RESULTS_DIR"), help="run folder (default reports/<run-id>)")
-    run.add_argument("--run-id", default=_env("RUN_ID"), help="run id (default: time and a random suffix)")
+    _run_options(
+        run,
+        gate='extra gate, e.g. "p95 < 300ms" (repeatable)',
+        set_help="override a scenario field, validated like the file: --set load.rate=200 --set load.duration=30s (repeatable)",
+    )
     run.add_argument("--processes", type=int, default=_env("PROCESSES"), help="Locust worker processes on this machine: 1 or more, or -1 for one per core")
-    run.add_argument("--gate", action="append", default=[], metavar="EXPR", help='extra gate, e.g. "p95 < 300ms" (repeatable)')
-    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a scenario field, validated like the file: --set load.rate=200 --set load.duration=30s (repeatable)")
     run.add_argument("--baseline", type=Path, default=_env("BASELINE"), help="earlier run folder to compare with (regression gates need it)")
-    run.add_argument("--create-users", action=argparse.BooleanOptionalAction, default=None, help="create the scenario's test users first (default: on with --local)")
-    run.add_argument("--override-limits", action="store_true", default=_flag("OVERRIDE_LIMITS"), help="allow a scenario to raise its safety limits")
-    run.add_argument("--period", type=int, default=_env("METRICS_PERIOD"), help="CloudWatch period in seconds (default: chosen from the run length)")
-    run.add_argument("--no-metrics", action="store_true", help="do not pull CloudWatch metrics")
 
     probe = sub.add_parser(
         "probe",
@@ -86,15 +82,11 @@ def _parser() -> argparse.ArgumentParser:
         "1 when even the first step breached, 2 bad usage, 3 the run failed, 130 interrupted.",
     )
     probe.add_argument("scenario", help="scenario file with a ramp profile, e.g. scenarios/probe.toml")
-    probe.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="start the local stack for this run (moto + API Gateway emulator)")
-    probe.add_argument("--results-dir", default=_env("RESULTS_DIR"), help="run folder (default reports/<run-id>)")
-    probe.add_argument("--run-id", default=_env("RUN_ID"), help="run id (default: time and a random suffix)")
-    probe.add_argument("--gate", action="append", default=[], metavar="EXPR", help='another client-side gate to judge each step by, e.g. "p95 < 300ms" (repeatable)')
-    probe.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a scenario field, as for `harness run`: --set load.to_rate=400")
-    probe.add_argument("--create-users", action=argparse.BooleanOptionalAction, default=None, help="create the scenario's test users first (default: on with --local)")
-    probe.add_argument("--override-limits", action="store_true", default=_flag("OVERRIDE_LIMITS"), help="allow a scenario to raise its safety limits")
-    probe.add_argument("--period", type=int, default=_env("METRICS_PERIOD"), help="CloudWatch period in seconds (default: chosen from the run length)")
-    probe.add_argument("--no-metrics", action="store_true", help="do not pull CloudWatch metrics")
+    _run_options(
+        probe,
+        gate='another client-side gate to judge each step by, e.g. "p95 < 300ms" (repeatable)',
+        set_help="override a scenario field, as for `harness run`: --set load.to_rate=400",
+    )
     probe.set_defaults(processes=None, baseline=None)  # one process (steps are judged live), no regressions
 
     report = sub.add_parser(
@@ -178,6 +170,19 @@ def _parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--scenario", help="delete this scenario's test users (its pool and prefix)")
     cleanup.add_argument("--input", dest="reference", metavar="JSON", help='the reference design\'s cleanup input, e.g. \'{"NumberOfUsers": "100"}\'')
     return parser
+
+
+def _run_options(parser: argparse.ArgumentParser, *, gate: str, set_help: str) -> None:
+    """The options ``harness run`` and ``harness probe`` share (both run a scenario headless)."""
+    parser.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="start the local stack for this run (moto + API Gateway emulator)")
+    parser.add_argument("--results-dir", default=_env("RESULTS_DIR"), help="run folder (default reports/<run-id>)")
+    parser.add_argument("--run-id", default=_env("RUN_ID"), help="run id (default: time and a random suffix)")
+    parser.add_argument("--gate", action="append", default=[], metavar="EXPR", help=gate)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=set_help)
+    parser.add_argument("--create-users", action=argparse.BooleanOptionalAction, default=None, help="create the scenario's test users first (default: on with --local)")
+    parser.add_argument("--override-limits", action="store_true", default=_flag("OVERRIDE_LIMITS"), help="allow a scenario to raise its safety limits")
+    parser.add_argument("--period", type=int, default=_env("METRICS_PERIOD"), help="CloudWatch period in seconds (default: chosen from the run length)")
+    parser.add_argument("--no-metrics", action="store_true", help="do not pull CloudWatch metrics")
 
 
 # ---- commands -------------------------------------------------------------------------------

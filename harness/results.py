@@ -206,21 +206,13 @@ class ResultSet:
     def record_retry(self, endpoint: str, outcome: str, status: int, *, start_time: float, response_time_ms: float) -> None:
         """Record one retry attempt (the 2nd, 3rd, ...): apart from the first attempts."""
         second = int(start_time)
-        key = (endpoint, outcome, second)
-        hist = self.retry_windows.get(key)
-        if hist is None:
-            hist = self.retry_windows[key] = Histogram()
-        hist.record(int(response_time_ms * 1000 + 0.5))
+        _add(self.retry_windows, (endpoint, outcome, second), response_time_ms)
         self.retry_statuses[(endpoint, status, second)] += 1
 
     def record_retried(self, endpoint: str, result: str, *, start_time: float, elapsed_ms: float) -> None:
         """Record how a request that got a retryable answer ended (``result``: one of
         ``RETRY_RESULTS``), with its end-to-end latency from its first attempt's start."""
-        key = (endpoint, result, int(start_time))
-        hist = self.retried.get(key)
-        if hist is None:
-            hist = self.retried[key] = Histogram()
-        hist.record(int(elapsed_ms * 1000 + 0.5))
+        _add(self.retried, (endpoint, result, int(start_time)), elapsed_ms)
 
     def record_error(self, endpoint: str, message: str) -> None:
         """Count a transport error message (never holds a token: the load layer strips them)."""
@@ -413,19 +405,13 @@ class ResultSet:
                 "retries": self.retry_summary(),
             }
         data["windows"] = _window_rows(self.windows)
-        data["statuses"] = [
-            {"t": sec, "endpoint": ep, "status": status, "count": n}
-            for (ep, status, sec), n in sorted(self.statuses.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
-        ]
+        data["statuses"] = _status_rows(self.statuses)
         data["pacer"] = [
             {"t": sec, "target": round(w.target, 6), "released": w.released, "dropped": w.dropped} for sec, w in sorted(self.pacer.items())
         ]
         data["errors"] = [{"endpoint": ep, "error": msg, "count": n} for (ep, msg), n in self.errors.items()]
         data["retry_windows"] = _window_rows(self.retry_windows)
-        data["retry_statuses"] = [
-            {"t": sec, "endpoint": ep, "status": status, "count": n}
-            for (ep, status, sec), n in sorted(self.retry_statuses.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
-        ]
+        data["retry_statuses"] = _status_rows(self.retry_statuses)
         data["retried"] = _window_rows(self.retried)  # "outcome" holds the result (RETRY_RESULTS)
         return data
 
@@ -499,6 +485,22 @@ def _window_hook(obj: dict[str, Any]) -> Any:
     if "h" in obj and "outcome" in obj and "endpoint" in obj:
         return _Window((obj["endpoint"], obj["outcome"], int(obj["t"])), Histogram.from_dict(obj))
     return obj
+
+
+def _add(windows: dict[tuple[str, str, int], Histogram], key: tuple[str, str, int], ms: float) -> None:
+    """Record ``ms`` in the histogram of ``key`` (made when missing). ``record`` inlines the
+    same for first attempts: it runs once per request."""
+    hist = windows.get(key)
+    if hist is None:
+        hist = windows[key] = Histogram()
+    hist.record(int(ms * 1000 + 0.5))
+
+
+def _status_rows(statuses: Counter) -> list[dict[str, Any]]:
+    return [
+        {"t": sec, "endpoint": ep, "status": status, "count": n}
+        for (ep, status, sec), n in sorted(statuses.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
+    ]
 
 
 def _window_rows(windows: dict[tuple[str, str, int], Histogram]) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -110,8 +111,6 @@ class _WindowAction(Action):
         raise NotImplementedError
 
     def start(self, until: float) -> dict[str, Any]:
-        import time
-
         now = time.time()
         try:
             status, payload = _http_json("POST", self.base, self.body(now, max(until, now + 0.001)))
@@ -334,7 +333,8 @@ class StageThrottleAction(Action):
         return f"stage {self.stage!r} of API {self.api_id!r} not found; fix faults[{self.index}].api_id / stage"
 
     def _read(self, doing: str) -> dict[str, Any]:
-        """The stage's throttling now: {"rate": x|None, "burst": y|None, "exists": bool}."""
+        """The stage's throttling now: {"rate": x|None, "burst": y|None, "exists": bool}
+        (``exists``: a REST stage has ``*/*`` method settings; HTTP API stages always do)."""
         try:
             if self.api_kind == "rest":
                 stage = self.client.get_stage(restApiId=self.api_id, stageName=self.stage)
@@ -346,8 +346,7 @@ class StageThrottleAction(Action):
             route = stage.get("DefaultRouteSettings") or {}
             return {"exists": True, "rate": route.get("ThrottlingRateLimit"), "burst": route.get("ThrottlingBurstLimit"), "route": route}
         except (ClientError, BotoCoreError) as err:
-            service = "apigateway"
-            raise _aws_error(self, err, service=service, doing=doing, not_found=self._not_found()) from None
+            raise _aws_error(self, err, service="apigateway", doing=doing, not_found=self._not_found()) from None
 
     def check(self) -> None:
         now = self._read("checking its API Gateway stage")
@@ -357,15 +356,17 @@ class StageThrottleAction(Action):
                 "(UpdateStage cannot unset it); set one on the stage first (e.g. the account's 10000 rps / 5000 burst)"
             )
 
-    def _write(self, rate: Any, burst: Any, doing: str, *, remove: bool = False) -> None:
+    def _write(self, rate: Any, burst: Any, doing: str, *, exists: bool = True) -> None:
+        """Set the stage's throttling; a None value is removed (REST), and ``exists=False``
+        removes the ``*/*`` method settings altogether (there were none before)."""
         try:
             if self.api_kind == "rest":
-                if remove:
+                if not exists:
                     ops = [{"op": "remove", "path": "/*/*"}]
                 else:
                     ops = [
-                        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": _num(rate)},
-                        {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": _num(burst)},
+                        {"op": "remove", "path": path} if value is None else {"op": "replace", "path": path, "value": _num(value)}
+                        for path, value in zip(_REST_THROTTLING, (rate, burst))
                     ]
                 self.client.update_stage(restApiId=self.api_id, stageName=self.stage, patchOperations=ops)
             else:
@@ -390,19 +391,12 @@ class StageThrottleAction(Action):
         if previous is None:
             return
         was = f"rate {previous['rate']}, burst {previous['burst']}" if previous["exists"] else "no */* method settings"
-        doing = f"putting back the stage's throttling ({was}; do it by hand)"
-        if self.api_kind == "rest" and not previous["exists"]:
-            self._write(None, None, doing, remove=True)
-        elif self.api_kind == "rest" and (previous["rate"] is None or previous["burst"] is None):
-            ops = [{"op": "remove", "path": p} for p, v in (("/*/*/throttling/rateLimit", previous["rate"]), ("/*/*/throttling/burstLimit", previous["burst"])) if v is None]
-            ops += [{"op": "replace", "path": p, "value": _num(v)} for p, v in (("/*/*/throttling/rateLimit", previous["rate"]), ("/*/*/throttling/burstLimit", previous["burst"])) if v is not None]
-            try:
-                self.client.update_stage(restApiId=self.api_id, stageName=self.stage, patchOperations=ops)
-            except (ClientError, BotoCoreError) as err:
-                raise _aws_error(self, err, service="apigateway", doing=doing, not_found=self._not_found()) from None
-        else:
-            self._write(previous["rate"], previous["burst"], doing)
+        self._write(previous["rate"], previous["burst"], f"putting back the stage's throttling ({was}; do it by hand)", exists=previous["exists"])
         self.previous = None
+
+
+_REST_THROTTLING = ("/*/*/throttling/rateLimit", "/*/*/throttling/burstLimit")
+"""A REST stage's default method throttling (its ``*/*`` method settings), rate then burst."""
 
 
 def _num(value: Any) -> str:

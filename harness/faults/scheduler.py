@@ -65,10 +65,6 @@ class FaultScheduler:
         for slot in self._slots:
             slot.action.check()
 
-    def describe(self) -> list[str]:
-        """One line per fault for the plan: ``at 20s for 10s: add 200 ms to every answer``."""
-        return [f"{s.action.spec.label}: at {s.action.spec.at:g} s for {s.action.spec.duration:g} s, {s.action.describe()}" for s in self._slots]
-
     # ---- running ---------------------------------------------------------------------------
 
     def start(self, t0: float) -> None:
@@ -169,10 +165,6 @@ class FaultScheduler:
         if any(s.active for s in self._slots):
             self.end_all("crashed")
 
-    @property
-    def active(self) -> list[str]:
-        return [s.action.spec.label for s in self._slots if s.active]
-
     # ---- results -----------------------------------------------------------------------------
 
     def records(self) -> list[dict[str, Any]]:
@@ -200,11 +192,14 @@ class FaultScheduler:
         return out
 
 
-def check_faults(scenario: Any, *, target: Any, aws: Any, run_id: str = "") -> FaultScheduler:
-    """Build and check a scenario's faults (before any load); raises ``FaultError``."""
+def check_faults(
+    scenario: Any, *, target: Any, aws: Any, run_id: str = "", on_error: Callable[[str], None] | None = None
+) -> FaultScheduler:
+    """Build and check a scenario's faults (before any load); raises ``FaultError``.
+    ``on_error``: what a fault that cannot start does to the run (see ``FaultScheduler``)."""
     from harness.faults.kinds import build_actions
 
-    scheduler = FaultScheduler(build_actions(scenario, target=target, aws=aws, run_id=run_id))
+    scheduler = FaultScheduler(build_actions(scenario, target=target, aws=aws, run_id=run_id), on_error=on_error)
     scheduler.check()
     return scheduler
 

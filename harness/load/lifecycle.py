@@ -110,35 +110,32 @@ def _finish_when_drained(session: LoadSession, then: Any = None) -> None:
     session.finish()
 
 
-def _watch_abort(session: LoadSession) -> None:
-    """Check the scenario's ``abort_on`` rules once a second until the run is over; when one
-    holds, the session is done and the shape ends the test (test_stop saves the results)."""
-    if not session.abort_rules:
-        return
-    while not session.done.wait(timeout=1.0):
+def _watch(session: LoadSession, check: Any, every: float, stopped: Any, broken: str) -> None:
+    """Call ``check`` (True: it ended the run) every ``every`` seconds until the run is over;
+    when it ends the run, ``stopped()`` says why in the log, the pacer stops and the shape ends
+    the test (test_stop saves the results). A check that raises is logged and tried again: it
+    must not end the run."""
+    while not session.done.wait(timeout=every):
         try:
-            if session.check_abort():
-                log.warning("harness: run aborted: %s", session.error)
+            if check():
+                log.warning("harness: %s", stopped())
                 if session.pacer is not None:
                     session.pacer.stop()
-        except Exception:  # noqa: BLE001 - a broken check must not end the run; say so
-            log.exception("harness: could not check abort_on")
+        except Exception:  # noqa: BLE001 - say so, keep watching
+            log.exception("harness: could not %s", broken)
+
+
+def _watch_abort(session: LoadSession) -> None:
+    """The scenario's ``abort_on`` rules, once a second (``session.check_abort``)."""
+    if session.abort_rules:
+        _watch(session, session.check_abort, 1.0, lambda: f"run aborted: {session.error}", "check abort_on")
 
 
 def _watch_probe(session: LoadSession) -> None:
-    """Judge the probe's steps as they end (four times a second, so the run stops within about
-    GRACE + 0.25 s of the knee step's end); at the knee the session is done and the shape ends
-    the test, as for an abort."""
-    if session.probe is None:
-        return
-    while not session.done.wait(timeout=0.25):
-        try:
-            if session.check_probe():
-                log.warning("harness: probe stopped at the knee: %s", session.probe.knee)
-                if session.pacer is not None:
-                    session.pacer.stop()
-        except Exception:  # noqa: BLE001 - a broken check must not end the run; say so
-            log.exception("harness: could not judge the probe's step")
+    """The probe's steps as they end, four times a second, so the run stops within about
+    GRACE + 0.25 s of the knee step's end (``session.check_probe``)."""
+    if session.probe is not None:
+        _watch(session, session.check_probe, 0.25, lambda: f"probe stopped at the knee: {session.probe.knee}", "judge the probe's step")
 
 
 def _stop(session: LoadSession) -> None:

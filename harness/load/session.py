@@ -271,11 +271,10 @@ class LoadSession:
         from harness.faults.scheduler import check_faults
 
         try:
-            self.faults = check_faults(self.scenario, target=self.target, aws=AwsContext(region=self.target.region), run_id=self.run_id)
+            # a fault that cannot start fails the run: without it the run measures something else
+            self.faults = check_faults(self.scenario, target=self.target, aws=AwsContext(region=self.target.region), run_id=self.run_id, on_error=self.fail)
         except HarnessError as exc:
             self.fail(str(exc))
-            return
-        self.faults._on_error = self.fail  # a fault that cannot start: the run measures something else
 
     def start_faults(self, t0: float) -> None:
         if self.faults and not self.done.is_set():

@@ -48,6 +48,14 @@ def start_run(stack: LocalStack, path: Path, run_dir: Path, *extra: str) -> subp
     return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **stack.run_env, "COLUMNS": "200"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
+def run_to_end(stack: LocalStack, path: Path, run_dir: Path, *, exit_code: int, timeout: float) -> ResultSet:
+    """``harness run`` of ``path`` to its end: it exits ``exit_code``; what it measured."""
+    proc = start_run(stack, path, run_dir)
+    _, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == exit_code, err.decode()[-3000:]
+    return ResultSet.load(run_dir / "results.json")
+
+
 def p95_ms(results: ResultSet, second: int) -> float | None:
     return results.percentile(0.95, outcomes=None, seconds=range(second, second + 1))
 
@@ -60,11 +68,7 @@ def test_latency_outage_and_throttle_happen_when_planned_and_are_recorded(stack:
         '[[faults]]\nname = "down"\nkind = "outage"\nat = "13s"\nduration = "2s"\n'
         '[[faults]]\nname = "squeezed"\nkind = "throttle"\nat = "19s"\nduration = "2s"\nrate = 5\nburst = 1\n',
     )  # fmt: skip
-    run_dir = tmp_path / "run"
-    proc = start_run(stack, path, run_dir)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err.decode()[-3000:]
-    results = ResultSet.load(run_dir / "results.json")
+    results = run_to_end(stack, path, tmp_path / "run", exit_code=0, timeout=120)
     t0 = results.meta["started_at"]
     records = {f["name"]: f for f in results.meta["faults"]}
     for name, at, length in (("slow", 5, 3), ("down", 13, 2), ("squeezed", 19, 2)):
@@ -124,11 +128,7 @@ def test_an_aborted_run_ends_its_fault(stack: LocalStack, tmp_path: Path) -> Non
         '[load]\nprofile = "steady"\nrate = 20\nduration = "60s"\nvus = 5\n'
         '[[faults]]\nname = "long outage"\nkind = "outage"\nat = "2s"\nduration = "50s"\n',
     )  # fmt: skip
-    run_dir = tmp_path / "run"
-    proc = start_run(stack, path, run_dir)
-    _, err = proc.communicate(timeout=90)
-    assert proc.returncode == 1, err.decode()[-2000:]
-    results = ResultSet.load(run_dir / "results.json")
+    results = run_to_end(stack, path, tmp_path / "run", exit_code=1, timeout=90)
     assert results.meta["status"] == "aborted"
     [record] = results.meta["faults"]
     assert record["ended_by"] == "aborted" and record["ended_at"] - record["started_at"] < 15
@@ -160,11 +160,7 @@ def test_cognito_throttle_during_a_run_no_virtual_user_lacks_a_token(stack: Loca
         '[[faults]]\nkind = "cognito_throttle"\nat = "1s"\nduration = "10s"\n',
         encoding="utf-8",
     )
-    run_dir = tmp_path / "run"
-    proc = start_run(stack, path, run_dir)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err.decode()[-3000:]
-    results = ResultSet.load(run_dir / "results.json")
+    results = run_to_end(stack, path, tmp_path / "run", exit_code=0, timeout=120)
     stats = results.meta["token_stats"]
     assert stats["throttle_retries"] > 0 and stats["login_failures"] == 0, stats
     counts = results.outcome_counts()
@@ -196,7 +192,7 @@ def test_lambda_concurrency_on_the_local_lambda_integration(tmp_path: Path) -> N
     results = ResultSet.load(run_dir / "results.json")
     [record] = results.meta["faults"]
     assert record["ended_by"] == "schedule" and record["details"]["previous_reserved"] is None
-    t0, base = results.meta["started_at"], int(results.meta["started_at"])
+    base = int(results.meta["started_at"])
     statuses: dict[int, dict[int, int]] = {}
     for (_, status, second), n in results.statuses.items():
         statuses.setdefault(second, {}).setdefault(status, 0)
@@ -205,4 +201,3 @@ def test_lambda_concurrency_on_the_local_lambda_integration(tmp_path: Path) -> N
     assert statuses[base + 2].get(500, 0) == 0 and statuses[base + 10].get(500, 0) == 0
     metrics = (run_dir / "metrics.csv").read_text()
     assert "Throttles" in metrics
-    del t0
