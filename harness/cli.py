@@ -169,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--stack", default=_env("STACK") or "harness-fanout", help="stack name (default harness-fanout)")
     cleanup.add_argument("--scenario", help="delete this scenario's test users (its pool and prefix)")
     cleanup.add_argument("--input", dest="reference", metavar="JSON", help='the reference design\'s cleanup input, e.g. \'{"NumberOfUsers": "100"}\'')
+    cleanup.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS", help="give up waiting after this long (default 1800); the execution goes on")
     return parser
 
 
@@ -705,6 +706,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
     if args.scenario and args.reference:
         raise UsageError("cleanup: give --scenario or --input, not both")
+    check_number("--timeout", args.timeout, minimum=1)
     if args.local:
         _use_running_local_stack()
     data: dict[str, Any] = {}
@@ -722,8 +724,11 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     sfn = aws.client("stepfunctions")
     name = "cleanup-" + time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     arn = sfn.start_execution(stateMachineArn=stack.cleanup_state_machine, name=name, input=json.dumps(data))["executionArn"]
+    deadline = time.time() + args.timeout
     with err.status("deleting the test users..."):
         while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            if time.time() >= deadline:
+                raise RunError(f"the cleanup execution is still running after {args.timeout:g} s (--timeout); it goes on by itself: {arn}")
             time.sleep(1.0)
     if described["status"] != "SUCCEEDED":
         from harness.fanout.aggregate import failure_reason

@@ -518,3 +518,29 @@ def test_checks_against_a_running_local_stack(tmp_path: Path) -> None:
         assert not (tmp_path / "run").exists()
     finally:
         assert harness("local", "down", env=env).returncode == 0
+
+
+def test_cleanup_gives_up_waiting_after_its_timeout(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every wait is bounded: a cleanup execution that runs on is named, not waited for forever."""
+    import harness.aws
+    import harness.fanout.deploy
+    from harness.cli import main
+    from harness.fanout.launch import FanoutStack
+
+    class StepFunctions:
+        def start_execution(self, **_: object) -> dict:
+            return {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:cleanup:c1"}
+
+        def describe_execution(self, **_: object) -> dict:
+            return {"status": "RUNNING"}
+
+    class Aws:
+        def client(self, name: str) -> object:
+            return StepFunctions() if name == "stepfunctions" else object()
+
+    monkeypatch.setattr(harness.aws, "AwsContext", Aws)
+    monkeypatch.setattr(harness.fanout.deploy, "stack_outputs", lambda *_: {})
+    monkeypatch.setattr(FanoutStack, "of", classmethod(lambda cls, _: type("S", (), {"cleanup_state_machine": "arn:sm"})()))
+    assert main(["cleanup", "--input", '{"NumberOfUsers": "5"}', "--timeout", "1.5"]) == 3
+    assert "still running after 1.5 s (--timeout); it goes on by itself: arn:aws:states" in capsys.readouterr().err
+    assert main(["cleanup", "--input", '{"NumberOfUsers": "5"}', "--timeout", "0"]) == 2
