@@ -33,7 +33,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import harness
-from harness.errors import HarnessError, RunError, ScenarioError, UsageError
+from harness.errors import FaultError, HarnessError, RunError, ScenarioError, UsageError
 from harness.options import check_baseline, check_number, check_processes, check_scenario
 
 __all__ = ["main"]
@@ -535,6 +535,14 @@ def cmd_fanout(args: argparse.Namespace) -> int:
         what = scenario.name if scenario else "the reference input"
         err.print(escape(f"harness fanout {what}: {spec.scenario().load_profile.profile} profile, {spec.workers} workers, "
                          f"{spec.segments} segment(s), state machine {stack.run_state_machine} -> {run_dir}"), highlight=False)  # fmt: skip
+        faults = None
+        if scenario is not None and scenario.faults:
+            from harness.fanout.faults import FanoutFaults
+
+            with err.status("checking the faults..."):
+                faults = FanoutFaults(scenario, spec.windows, target=resolve_target(scenario), aws=aws, run_id=run_id)
+                faults.check()
+            err.print(f"{len(scenario.faults)} fault(s), applied from here on the run's clock: keep this command running until the run ends", highlight=False)
         estimate = estimate_cost(spec, memory_mb=args.memory)
         err.print(f"on AWS this run costs about ${estimate.total:,.2f}:" + (" (the local stack bills nothing)" if args.local else ""), highlight=False)
         for line in estimate.lines():
@@ -548,29 +556,28 @@ def cmd_fanout(args: argparse.Namespace) -> int:
         execution = FanoutExecution.start(
             sfn=aws.client("stepfunctions"), s3=aws.client("s3"), state_machine_arn=stack.run_state_machine, bucket=stack.bucket, run_id=run_id, input=data
         )
-        interrupted = False
+        interrupted, failure, final = False, None, None
         previous = signal.signal(signal.SIGTERM, _interrupt)  # CI cancels with SIGTERM: stop as on Ctrl-C
         try:
-            final = _follow(execution, run_dir)
+            final = _follow(execution, run_dir, faults)
         except KeyboardInterrupt:
             interrupted = True
-            err.print("[yellow]stopping[/]: the workers end their shards and save what they measured; StopExecution")
-            execution.stop()
-            try:
-                with err.status("waiting for the running shards to save their results (Ctrl-C again: do not wait)..."):
-                    left = execution.drain(timeout=30.0)
-            except KeyboardInterrupt:
-                left = -1
-            if left:
-                err.print("[yellow]not waiting longer[/]: shards still running are left out of the results", highlight=False)
-            final = execution.progress()
+            final = _stop_execution(execution, "stopped by harness (Ctrl-C)", faults, reason="interrupted")
+        except FaultError as exc:  # a fault that cannot start: the run would measure something else
+            failure = str(exc)
+            err.print(f"[red]stopping[/]: {escape(failure)}", highlight=False)
+            final = _stop_execution(execution, f"harness: {failure}"[:200], faults, reason="failed")
         finally:
             signal.signal(signal.SIGTERM, previous)
+            if faults:  # still active ones end now, whatever happened (and at exit, at the latest)
+                ending = "interrupted" if interrupted else "failed" if failure else _FAULTS_END.get(final.status if final else "", "failed")
+                for problem in faults.end_all(ending):
+                    err.print(f"[red]fault[/] {escape(problem)}", highlight=False)
         path = execution.download(run_dir)
         (run_dir / "progress.json").unlink(missing_ok=True)  # as after `harness run`: the run is over
         if path is None:
             raise RunError(f"the execution {final.status.lower()} before planning any shard: {execution.failure()}")
-        _note_fanout(path, execution, stack)
+        _note_fanout(path, execution, stack, faults=faults, failure=failure)
         err.print(escape(f"execution {final.status.lower()}: {final.done} of {final.shards} shards done, {final.failed} failed"), highlight=False)
         with err.status("pulling CloudWatch metrics and building the report..."):
             artifacts = analyse_run(run_dir, gates=args.gate, baseline_dir=baseline, aws=None if args.no_metrics else aws, period=args.period)
@@ -580,13 +587,35 @@ def cmd_fanout(args: argparse.Namespace) -> int:
     return _exit_code(artifacts, interrupted=interrupted)
 
 
+# how a fan-out run's faults end when its execution ends by itself
+_FAULTS_END = {"SUCCEEDED": "completed", "ABORTED": "interrupted"}
+
+
 def _interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _follow(execution: Any, run_dir: Path) -> Any:
+def _stop_execution(execution: Any, cause: str, faults: Any, *, reason: str) -> Any:
+    """Stop a fan-out run: faults end at once (``reason``), the workers end their shards and
+    save what they measured (waiting 30 s at most for them), StopExecution; the last progress."""
+    if faults:
+        faults.end_all(reason)
+    err.print("[yellow]stopping[/]: the workers end their shards and save what they measured; StopExecution")
+    execution.stop(cause)
+    try:
+        with err.status("waiting for the running shards to save their results (Ctrl-C again: do not wait)..."):
+            left = execution.drain(timeout=30.0)
+    except KeyboardInterrupt:
+        left = -1
+    if left:
+        err.print("[yellow]not waiting longer[/]: shards still running are left out of the results", highlight=False)
+    return execution.progress()
+
+
+def _follow(execution: Any, run_dir: Path, faults: Any = None) -> Any:
     """Wait for the execution with a live line on a terminal, a plain line every 10 s otherwise;
-    ``run_dir/progress.json`` holds the latest progress, as for ``harness run``."""
+    ``run_dir/progress.json`` holds the latest progress, as for ``harness run``. ``faults``
+    (``FanoutFaults``) are scheduled as the segments are planned."""
     from dataclasses import asdict
 
     from harness.progress import PROGRESS_FILE, write_progress
@@ -595,6 +624,8 @@ def _follow(execution: Any, run_dir: Path) -> Any:
     run_dir.mkdir(parents=True, exist_ok=True)
 
     def show(progress: Any) -> None:
+        if faults:
+            faults.follow(execution.store)
         write_progress(run_dir / PROGRESS_FILE, {**asdict(progress), "running": progress.running})
         if err.is_terminal:
             status.update(escape(progress.line()))
@@ -606,15 +637,24 @@ def _follow(execution: Any, run_dir: Path) -> Any:
         return execution.wait(on_progress=show)
 
 
-def _note_fanout(path: Path, execution: Any, stack: Any) -> None:
+def _note_fanout(path: Path, execution: Any, stack: Any, *, faults: Any = None, failure: str | None = None) -> None:
     """The run's state machine and worker function go into results.json, so that the report
-    pulls their CloudWatch metrics too."""
+    pulls their CloudWatch metrics too; the faults applied from here, with the recovery times
+    measured again now that their real windows are known; a fault that could not start fails
+    the run."""
     from harness.results import ResultSet
 
     results = ResultSet.load(path)
     results.meta.setdefault("fanout", {}).update(
         state_machine_arn=stack.run_state_machine, execution_arn=execution.execution_arn, worker_function=stack.worker_function
     )
+    if faults:
+        from harness.faults.recovery import annotate
+
+        results.meta["faults"] = faults.records()
+        annotate(results)
+    if failure:
+        results.meta.update(status="failed", error=failure)
     results.save(path)
 
 

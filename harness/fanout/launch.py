@@ -84,7 +84,8 @@ def execution_input(
     *, scenario: Scenario | None = None, reference: dict[str, Any] | None = None, workers: int | None = None, override_limits: bool = False
 ) -> dict[str, Any]:
     """The run state machine's input: a scenario with its ``local`` names resolved to the
-    running local stack's values (a worker cannot look them up), or the reference input."""
+    running local stack's values (a worker cannot look them up), or the reference input.
+    A scenario's ``[[faults]]`` are applied by the caller (``harness fanout``), which says so."""
     if (scenario is None) == (reference is None):
         raise UsageError("fanout: give a scenario file or --input, not both")
     data: dict[str, Any]
@@ -95,6 +96,8 @@ def execution_input(
         if scenario_data.get("auth"):
             scenario_data["auth"].update(user_pool_id=target.user_pool_id, client_id=target.client_id, region=target.region)
         data = {"scenario": scenario_data}
+        if scenario.faults:
+            data["faults_by_caller"] = True
     else:
         data = dict(reference or {})
     if workers is not None:

@@ -31,7 +31,7 @@ from harness.errors import ScenarioError
 from harness.plan import planned_duration
 from harness.scenario import LOCAL, Calls, Scenario
 
-__all__ = ["RunSpec", "StackDefaults", "cleanup_target", "parse_input", "new_run_id", "USERS_PER_WORKER", "MAX_WORKER_RATE"]
+__all__ = ["RunSpec", "StackDefaults", "cleanup_target", "fault_segments", "parse_input", "new_run_id", "USERS_PER_WORKER", "MAX_WORKER_RATE"]
 
 SOURCE = "execution input"
 USERS_PER_WORKER = 25
@@ -94,16 +94,17 @@ def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None
     """Validate an execution input (see the module); one-line ``ScenarioError`` otherwise."""
     if not isinstance(data, dict):
         raise ScenarioError("must be a JSON object with \"scenario\" or \"users\"", path=SOURCE)
-    unknown = set(data) - {"scenario", "users", "workers", "run_id", "override_limits", "limits"}
+    unknown = set(data) - {"scenario", "users", "workers", "run_id", "override_limits", "limits", "faults_by_caller"}
     if unknown:
         raise ScenarioError(
-            "is not a known field; use scenario, users, workers, run_id, override_limits or limits",
+            "is not a known field; use scenario, users, workers, run_id, override_limits, limits or faults_by_caller",
             path=SOURCE,
             field=sorted(unknown)[0],
         )
-    override = data.get("override_limits", False)
-    if not isinstance(override, bool):
-        raise ScenarioError("must be true or false", path=SOURCE, field="override_limits")
+    override, faults_by_caller = data.get("override_limits", False), data.get("faults_by_caller", False)
+    for field, flag in (("override_limits", override), ("faults_by_caller", faults_by_caller)):
+        if not isinstance(flag, bool):
+            raise ScenarioError("must be true or false", path=SOURCE, field=field)
     run_id = data.get("run_id") or run_id or new_run_id()
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
         raise ScenarioError("must be letters, digits, '.', '_' or '-' (at most 80)", path=SOURCE, field="run_id")
@@ -123,12 +124,21 @@ def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None
         scenario_data["fanout"] = {**scenario_data.get("fanout", {}), "workers": workers}
     scenario = Scenario.from_dict(scenario_data, source=SOURCE, override_limits=override)
     _check_concrete(scenario)
+    windows = _windows(scenario)
+    if scenario.faults and not faults_by_caller:
+        raise ScenarioError(
+            "are applied by harness fanout, which follows the run; the state machine alone does not apply them: "
+            "start the run with harness fanout, or remove [[faults]]",
+            path=SOURCE,
+            field="scenario.faults",
+        )
+    fault_segments(scenario, windows)
     workers = _workers(scenario)
     return RunSpec(
         run_id=run_id,
         scenario_data=scenario.echo(),
         workers=workers,
-        windows=_windows(scenario),
+        windows=windows,
         override_limits=override,
         reference_input=reference,
     )
@@ -180,16 +190,34 @@ def _reference_scenario(data: dict[str, Any], defaults: StackDefaults) -> dict[s
     return scenario
 
 
+def fault_segments(scenario: Scenario, windows: list[tuple[float, float]]) -> list[int]:
+    """The segment each of the scenario's faults falls in. Each segment starts at its own
+    instant (after the previous one ends and the next is planned), so a fault is scheduled
+    against its segment's clock and must lie inside one segment."""
+    found = []
+    for index, fault in enumerate(scenario.faults):
+        inside = [i for i, (start, end) in enumerate(windows) if start - 1e-9 <= fault.at and fault.end <= end + 1e-9]
+        boundary = next((end for start, end in windows if start <= fault.at < end), None)
+        if not inside and boundary is None:
+            raise ScenarioError(
+                f"starts at {fault.at:g} s, after the planned load ends ({windows[-1][1]:g} s): start it earlier",
+                path=SOURCE,
+                field=f"scenario.faults[{index}].at",
+            )
+        if not inside:
+            raise ScenarioError(
+                f"runs {fault.at:g}-{fault.end:g} s, across the fan-out segment boundary at {boundary:g} s "
+                f"(fanout.segment = {scenario.fanout.segment:g} s; segments start apart): "
+                "end it before the boundary, start it after, or raise fanout.segment (at most 840 s)",
+                path=SOURCE,
+                field=f"scenario.faults[{index}].at",
+            )
+        found.append(inside[0])
+    return found
+
+
 def _check_concrete(scenario: Scenario) -> None:
-    """Workers cannot find "the local stack": the caller resolves ``local`` to real values.
-    Faults are scheduled by the one process that holds a run's clock, which a distributed
-    run does not have yet: refused rather than silently skipped."""
-    if scenario.faults:
-        raise ScenarioError(
-            "harness fanout does not schedule faults; remove [[faults]] or run the scenario with harness run",
-            path=SOURCE,
-            field="scenario.faults",
-        )
+    """Workers cannot find "the local stack": the caller resolves ``local`` to real values."""
     auth = scenario.auth
     named = [("target.base_url", scenario.target.base_url)]
     if auth is not None:

@@ -7,7 +7,7 @@ import pytest
 
 from harness.errors import LimitExceeded, ScenarioError
 from harness.fanout.shards import plan_segment
-from harness.fanout.spec import StackDefaults, cleanup_target, parse_input
+from harness.fanout.spec import StackDefaults, cleanup_target, fault_segments, parse_input
 
 DEFAULTS = StackDefaults(base_url="https://api.example.test", user_pool_id="us-east-1_Pool", client_id="client", path="/items", region="us-east-1")
 
@@ -110,3 +110,30 @@ def test_cleanup_input() -> None:
         cleanup_target({"NumberOfUsers": "lots"}, defaults=DEFAULTS)
     with pytest.raises(ScenarioError):
         cleanup_target({}, defaults=StackDefaults())
+
+
+def with_faults(*faults: dict, segment: float = 600, duration: float = 30) -> dict:
+    data = scenario(profile="steady", rate=10, duration=duration)
+    return {**data, "faults": list(faults), "fanout": {"segment": segment}}
+
+
+FIS = {"kind": "fis", "template": "EXT123", "at": 5, "duration": 10}
+
+
+def test_faults_need_the_caller_that_applies_them() -> None:
+    # started by hand (the console, another tool), the state machine would run the load without them
+    with pytest.raises(ScenarioError, match=r"scenario\.faults.*harness fanout"):
+        parse_input({"scenario": with_faults(FIS)}, defaults=DEFAULTS)
+    spec = parse_input({"scenario": with_faults(FIS), "faults_by_caller": True}, defaults=DEFAULTS)
+    assert spec.scenario().faults[0].kind == "fis"  # the workers get them, and leave them to the caller
+    with pytest.raises(ScenarioError, match="faults_by_caller: must be true or false"):
+        parse_input({"scenario": with_faults(FIS), "faults_by_caller": "yes"}, defaults=DEFAULTS)
+
+
+def test_each_fault_lies_inside_one_segment() -> None:
+    data = with_faults(FIS, {**FIS, "at": 25, "duration": 5}, segment=20, duration=40)
+    spec = parse_input({"scenario": data, "faults_by_caller": True}, defaults=DEFAULTS)
+    assert spec.windows == [(0.0, 20.0), (20.0, 40.0)] and fault_segments(spec.scenario(), spec.windows) == [0, 1]
+    crossing = with_faults({**FIS, "at": 15, "duration": 10}, segment=20, duration=40)
+    with pytest.raises(ScenarioError, match=r"scenario\.faults\[0\]\.at: runs 15-25 s, across the fan-out segment boundary at 20 s"):
+        parse_input({"scenario": crossing, "faults_by_caller": True}, defaults=DEFAULTS)
