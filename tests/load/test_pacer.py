@@ -79,14 +79,16 @@ def test_steady_plan_releases_exactly_the_plan_smoothly() -> None:
         assert ticket.scheduled == pytest.approx(t0 + plan.release_time(ticket.seq), abs=1e-6)
         assert at >= ticket.scheduled - 1e-3
     lags = sorted(at - t.scheduled for t, at in vus.stamps)
-    assert lags[len(lags) // 2] < 0.005, "the median request left more than 5 ms late"
-    assert pacer.max_lag < 0.1
+    # loose enough for a busy CI machine, tight enough to catch a pacer that waits per batch
+    assert lags[len(lags) // 2] < 0.02, "the median request left more than 20 ms late"
+    assert pacer.max_lag < 0.5
 
     # smooth: 200 rps is 2 per 10 ms bin; batching (e.g. releasing every 50 ms) would pile up 10
+    # and leave four bins in five empty
     bins = Counter(int((at - t0) // 0.010) for _, at in vus.stamps)
     mean = plan.total / (plan.duration / 0.010)
-    assert max(bins.values()) <= 3 * mean, f"arrivals bunch up: {bins.most_common(3)}"
-    assert len(bins) >= 0.9 * (plan.duration / 0.010), "arrivals leave many 10 ms bins empty"
+    assert max(bins.values()) <= 4 * mean, f"arrivals bunch up: {bins.most_common(3)}"
+    assert len(bins) >= 0.8 * (plan.duration / 0.010), "arrivals leave many 10 ms bins empty"
 
     # the per-second windows: targets add up to the plan, released match what users got
     totals = results.pacer_totals()
