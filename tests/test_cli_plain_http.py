@@ -82,3 +82,28 @@ def test_a_server_gate_on_a_plain_http_api_is_refused_before_any_load(tmp_path: 
     line = one_line_error(proc)
     assert "server.p95 < 250ms" in line and "not an API Gateway URL" in line and "target.api_id" in line
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["check", "scenarios/smoke.toml", "--gate", "lambda.foo == 0"], "unknown metric 'lambda.foo'"),
+        (["check", "scenarios/smoke.toml", "--gate", "cognito.bar == 0"], "unknown metric 'cognito.bar'"),
+        (["check", "scenarios/smoke.toml", "--gate", "states.baz == 0"], "unknown metric 'states.baz'"),
+        (["run", "scenarios/smoke.toml", "--no-metrics", "--gate", "server.p95 < 1s"], "--no-metrics reads no CloudWatch metrics"),
+        (["run", "scenarios/smoke.toml", "--gate", "lambda.throttles == 0"], "names no Lambda function of the API: list them in target.lambda_functions"),
+        (["run", "scenarios/smoke.toml", "--gate", "states.executions_failed == 0"], "only `harness fanout` runs one"),
+    ],
+)
+def test_a_gate_that_could_never_be_evaluated_is_refused_before_any_load(tmp_path: Path, args: list[str], fragment: str) -> None:
+    run_dir = ["--results-dir", str(tmp_path / "run")] if args[0] == "run" else []
+    proc = harness(*args, *run_dir, env=no_aws_env(tmp_path), drop=("AWS_*", "HARNESS_*"), timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert fragment in one_line_error(proc)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_lambda_gate_is_accepted_when_the_local_stack_sends_the_routes_to_lambda(tmp_path: Path) -> None:
+    proc = harness("check", "scenarios/smoke.toml", "--set", 'local.integration="lambda"', "--gate", "lambda.throttles == 0",
+                   env=no_aws_env(tmp_path), drop=("AWS_*", "HARNESS_*"), timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
