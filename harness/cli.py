@@ -220,7 +220,8 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
     processes = check_processes(args.processes)
     check_number("--period", args.period, minimum=1, integer=True)
     baseline = check_baseline(args.baseline)
-    scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits)
+    scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits,
+                              metrics=not args.no_metrics, fanout=False)  # fmt: skip
     if probe:
         from harness.probe import check_probe
 
@@ -242,21 +243,28 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
         except LocalStackError as exc:
             raise LocalStackError(f"{exc}, or pass --local to start one for this run") from None
         aws = AwsContext(region=target.region)
+        metrics = not args.no_metrics
+        if metrics and (skipped := _nothing_in_cloudwatch(scenario)):
+            metrics = False  # nothing to pull: the run needs no AWS for it
+            err.print(f"[yellow]note:[/] server metrics skipped: {escape(skipped)} (nothing of it in CloudWatch to pull)", highlight=False)
         with err.status("checking AWS access (credentials, user pool, password secret, CloudWatch)..."):
-            preflight(scenario, aws, target=target, metrics=not args.no_metrics, secret=not create_users)
+            preflight(scenario, aws, target=target, metrics=metrics, secret=not create_users)
         if create_users and scenario.auth is not None:
             _create_users(scenario.auth.users, scenario.auth.username_prefix, pool=scenario.auth.user_pool_id, region=target.region)
         planned = _planned_duration(scenario)
         sets = f", with --set {' '.join(args.set)}" if args.set else ""
+        uses_aws = scenario.auth is not None or metrics or bool(scenario.faults)
+        region = f", region {target.region} (from {target.region_source})" if uses_aws else ""
         err.print(
             f"[bold]harness {'probe' if probe else 'run'}[/] "
             + escape(
-                f"{scenario.name}: {scenario.load_profile.profile} profile, ~{planned:.0f} s, {scenario.vus} virtual users, "
-                f"region {target.region} (from {target.region_source}){sets} -> {run_dir}"
+                f"{scenario.name}: {scenario.load_profile.profile} profile, ~{planned:.0f} s, {scenario.vus} virtual users"
+                f"{region}{sets} -> {run_dir}"
             ),
             highlight=False,
         )
-        with LiveProgress(console=err, total=planned) as progress:
+        preparing = "signing in the virtual users" if scenario.auth is not None else "starting the virtual users"
+        with LiveProgress(console=err, total=planned, preparing=preparing) as progress:
             outcome = run_headless(
                 args.scenario,
                 run_dir=run_dir,
@@ -274,9 +282,20 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
         if outcome.interrupted:
             err.print("[yellow]stopped[/]: Locust wrote what it measured; building the report from it")
         with err.status("pulling CloudWatch metrics and building the report..."):
-            artifacts = analyse_run(run_dir, gates=args.gate, baseline_dir=baseline, aws=None if args.no_metrics else aws, period=args.period)
+            artifacts = analyse_run(run_dir, gates=args.gate, baseline_dir=baseline, aws=aws if metrics else None, period=args.period)
     _print_run(artifacts)
     return _exit_code(artifacts, interrupted=outcome.interrupted)
+
+
+def _nothing_in_cloudwatch(scenario: Any) -> str | None:
+    """Why a `harness run` of the scenario has no CloudWatch metrics to pull, or None when it has
+    some: no API Gateway API, Lambda function or user pool named (``unmeasured_layers``)."""
+    from harness.target import unmeasured_layers
+
+    unmeasured = unmeasured_layers(scenario)
+    if all(layer in unmeasured for layer in ("apigw", "lambda", "cognito")):
+        return unmeasured["apigw"]
+    return None
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -504,7 +523,8 @@ def cmd_fanout(args: argparse.Namespace) -> int:
     baseline = check_baseline(args.baseline)
     scenario = reference = None
     if args.scenario is not None:
-        scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits)
+        scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits,
+                                  metrics=not args.no_metrics, fanout=True)  # fmt: skip
     else:
         reference = parse_reference(args.reference)
     if args.local:

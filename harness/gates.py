@@ -80,6 +80,7 @@ __all__ = [
     "GateResult",
     "Verdict",
     "check_gates",
+    "check_measurable",
     "evaluate",
     "format_amount",
     "measure_client",
@@ -262,8 +263,38 @@ def check_gates(
             )
 
 
+#: the CloudWatch layer a server-side gate reads (``harness.metrics``' frame) and its name in messages
+_GATE_LAYERS = {"server": ("apigw", "API Gateway"), "lambda": ("lambda", "Lambda"), "cognito": ("cognito", "Cognito"), "states": ("states", "Step Functions")}
+
+
+def check_measurable(gates: Iterable[Gate], *, unmeasured: dict[str, str], path: str | None = None) -> None:
+    """Refuse, before any load, a server-side gate whose CloudWatch layer this run reads nothing
+    from: ``unmeasured`` maps a layer (``apigw``, ``lambda``, ``cognito``, ``states``) to why
+    (``harness.target.unmeasured_layers``, or --no-metrics). Raises ``UsageError`` (exit 2)."""
+    for gate in gates:
+        head = gate.metric.partition(".")[0]
+        if head not in _GATE_LAYERS:
+            continue
+        layer, name = _GATE_LAYERS[head]
+        if layer in unmeasured:
+            where = f"{path}: " if path else ""
+            raise UsageError(
+                f"{where}gate {gate.expression!r} reads {name}'s CloudWatch metrics, which this run cannot have: "
+                f"{unmeasured[layer]}; fix that or drop the gate"
+            )
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _layer_keys(head: str) -> list[str]:
+    """The keys ``harness.metrics`` reads for a layer (``cognito`` also has ``throttles``, the sum of
+    its *throttles keys)."""
+    from harness import metrics
+
+    specs = {"lambda": metrics.LAMBDA, "cognito": metrics.COGNITO, "states": metrics.STATES}[head]
+    return [s.key for s in specs] + (["throttles"] if head == "cognito" else [])
 
 
 _AGGREGATION = re.compile(r"^(?:p\(?(\d+(?:\.\d+)?)\)?|avg|mean|min|max|median)$")
@@ -471,6 +502,9 @@ class _Parser:
         if head in ("lambda", "cognito", "states"):
             key, _, stat = rest.partition(".")
             agg = self.aggregation(stat) if stat else None
+            keys = _layer_keys(head)
+            if _KEY.match(key) and key not in keys:
+                raise self.unknown(name, f"{head} metrics: {', '.join(f'{head}.{k}' for k in keys)}", f"{head}.{keys[-1] if head == 'cognito' else keys[0]} == 0")
             if _KEY.match(key) and (not stat or agg or stat == "sum"):
                 # a key alone is its whole-run Sum; lambda.duration.<stat> is a latency in ms
                 kind = LATENCY if (head, key) == ("lambda", "duration") and agg else COUNT

@@ -40,21 +40,29 @@ def check_number(option: str, value: Any, *, minimum: float = 0.0, integer: bool
 
 
 def check_scenario(
-    path: str | Path, *, gates: Sequence[str] = (), overrides: Sequence[str] = (), baseline: Path | None = None, override_limits: bool = False
+    path: str | Path, *, gates: Sequence[str] = (), overrides: Sequence[str] = (), baseline: Path | None = None, override_limits: bool = False,
+    metrics: bool = True, fanout: bool | None = None,
 ) -> Any:
     """The scenario at ``path`` (with ``--set`` ``overrides``), its gates and ``--gate`` ones, and
     its region, checked as a run needs them: a gate for an endpoint the scenario does not have,
-    a regression gate without ``baseline``, regions that disagree. Raises exit-2 errors."""
+    a regression gate without ``baseline``, a server-side gate the run has no CloudWatch data
+    for (``metrics`` False is --no-metrics; ``fanout``: True for `harness fanout`, False for
+    `harness run`, None when either may follow), regions that disagree. Raises exit-2 errors."""
     from harness.abort import parse_abort_rules
-    from harness.gates import check_gates, parse_gates
+    from harness.gates import check_gates, check_measurable, parse_gates
     from harness.scenario import Scenario
-    from harness.target import scenario_region
+    from harness.target import scenario_region, unmeasured_layers
 
     scenario = Scenario.load(path, override_limits=override_limits, overrides=overrides)
     names = [ep.name for ep in scenario.endpoints]
     events = has_events(scenario)
-    check_gates(parse_gates(scenario.gates, path=str(path)), endpoints=names, baseline=baseline is not None, path=str(path), events=events)
-    check_gates(parse_gates(gates, path="--gate"), endpoints=names, baseline=baseline is not None, path="--gate", events=events)
+    unmeasured = unmeasured_layers(scenario, fanout=fanout is not False)
+    if not metrics:
+        unmeasured = dict.fromkeys(("apigw", "lambda", "cognito", "states"), "--no-metrics reads no CloudWatch metrics")
+    for source, texts in ((str(path), scenario.gates), ("--gate", gates)):
+        parsed = parse_gates(texts, path=source)
+        check_gates(parsed, endpoints=names, baseline=baseline is not None, path=source, events=events)
+        check_measurable(parsed, unmeasured=unmeasured, path=source)
     check_gates([rule.gate for rule in parse_abort_rules(scenario.abort_on)], endpoints=names, baseline=False, path=f"{path}: abort_on")
     scenario_region(scenario, source=str(path))  # conflicting regions: one line now, not a run in the wrong one
     return scenario

@@ -155,15 +155,18 @@ def _rate(value: Any) -> str:
     return "–" if value is None else f"{value:,.0f}" if value >= 10 else f"{value:,.1f}"
 
 
-def progress_line(snapshot: dict[str, Any] | None, *, elapsed: float | None = None, total: float | None = None) -> str:
-    """One plain line: ``0:20 / 1:00 (33%) · planned 300 rps, achieved 297 rps · p95 45.1 ms · errors: 429 12 · dropped 0``."""
+def progress_line(
+    snapshot: dict[str, Any] | None, *, elapsed: float | None = None, total: float | None = None, preparing: str = "signing in the virtual users"
+) -> str:
+    """One plain line: ``0:20 / 1:00 (33%) · planned 300 rps, achieved 297 rps · p95 45.1 ms · errors: 429 12 · dropped 0``;
+    before the load, ``0:02 preparing: <preparing>`` (a run without ``[auth]`` signs nobody in)."""
     snap = snapshot or {}
     total = snap.get("total") or total or 0.0
     elapsed = snap.get("elapsed") if snap.get("phase") not in (None, "preparing") else elapsed
     elapsed = float(elapsed or 0.0)
     phase = snap.get("phase", "preparing")
     if phase == "preparing":
-        return f"{_clock(elapsed)} preparing: signing in the virtual users"
+        return f"{_clock(elapsed)} preparing: {preparing}"
     share = min(elapsed / total, 1.0) if total else 0.0
     parts = [f"{_clock(elapsed)} / {_clock(total)} ({share:.0%})" + (" draining" if phase == "draining" else "")]
     if snap.get("planned_rps") is not None or snap.get("achieved_rps") is not None:
@@ -183,8 +186,11 @@ class LiveProgress:
     snapshots come; otherwise a plain line every ``interval`` seconds (and none when nothing
     changed). ``update`` takes a snapshot (or None, with ``elapsed``, before the first one)."""
 
-    def __init__(self, *, console: Any, total: float, interval: float = 10.0, label: str = "running") -> None:
+    def __init__(
+        self, *, console: Any, total: float, interval: float = 10.0, label: str = "running", preparing: str = "signing in the virtual users"
+    ) -> None:
         self.console = console
+        self.preparing = preparing
         self.total = float(total)
         self.interval = interval
         self.label = label
@@ -207,7 +213,7 @@ class LiveProgress:
             self.live.__exit__(*exc)
             self.live = None
         if self._snapshot is not None:  # the last state stays on screen, once
-            text = progress_line(self._snapshot, elapsed=self._elapsed, total=self.total)
+            text = progress_line(self._snapshot, elapsed=self._elapsed, total=self.total, preparing=self.preparing)
             if text != self._last_text:
                 self.console.print(text, highlight=False, soft_wrap=True)
 
@@ -221,7 +227,7 @@ class LiveProgress:
             return
         now = time.monotonic()
         if now - self._last_plain >= self.interval:
-            text = progress_line(self._snapshot, elapsed=self._elapsed, total=self.total)
+            text = progress_line(self._snapshot, elapsed=self._elapsed, total=self.total, preparing=self.preparing)
             if text != self._last_text:
                 self.console.print(text, highlight=False, soft_wrap=True)
                 self._last_text = text
@@ -242,5 +248,5 @@ class LiveProgress:
         grid.add_column(width=30)
         grid.add_column()
         bar = ProgressBar(total=max(total, 1e-9), completed=min(float(elapsed or 0.0), total), width=30)
-        grid.add_row(bar, progress_line(self._snapshot, elapsed=self._elapsed, total=self.total))
+        grid.add_row(bar, progress_line(self._snapshot, elapsed=self._elapsed, total=self.total, preparing=self.preparing))
         return grid

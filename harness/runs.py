@@ -61,7 +61,7 @@ def load_results(run_dir: Path) -> ResultSet:
 
 def pull_run_metrics(results: ResultSet, *, aws: AwsContext, period: int | None = None) -> Any:
     """CloudWatch metrics for the run's window (API Gateway, Lambda, Cognito; for a distributed
-    run also its worker Lambda and state machine) as a DataFrame."""
+    run also its state machine, and its worker Lambda apart, as layer ``generator``) as a DataFrame."""
     from harness import metrics
 
     meta, scenario = results.meta, results.scenario
@@ -73,13 +73,12 @@ def pull_run_metrics(results: ResultSet, *, aws: AwsContext, period: int | None 
         api_id=target.get("api_id"),
         api_name=target_cfg.get("api_name"),
         stage=target.get("stage"),
-        lambda_functions=[
-            *dict.fromkeys([*target_cfg.get("lambda_functions", []), *target.get("lambda_functions", [])]),
-            *([fanout["worker_function"]] if fanout.get("worker_function") else []),
-        ],
+        lambda_functions=list(dict.fromkeys([*target_cfg.get("lambda_functions", []), *target.get("lambda_functions", [])])),
         user_pool_id=target.get("user_pool_id"),
         client_id=target.get("client_id"),
         state_machine_arns=[fanout["state_machine_arn"]] if fanout.get("state_machine_arn") else [],
+        # the workers are the load generator, not the API: kept in metrics.csv, apart (layer "generator")
+        generator_functions=[fanout["worker_function"]] if fanout.get("worker_function") else [],
     )
     if not queries:
         return None

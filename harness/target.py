@@ -18,7 +18,7 @@ from typing import Any
 from harness.errors import ScenarioError
 from harness.scenario import LOCAL, Scenario
 
-__all__ = ["ResolvedTarget", "resolve_pool", "resolve_target", "scenario_region", "default_region"]
+__all__ = ["ResolvedTarget", "resolve_pool", "resolve_target", "scenario_region", "default_region", "unmeasured_layers"]
 
 _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d+"
 _POOL_REGION = re.compile(rf"^({_REGION})_[0-9A-Za-z]+$")
@@ -71,6 +71,31 @@ def resolve_target(scenario: Scenario) -> ResolvedTarget:
             *([info.lambda_function] if info and target.base_url == LOCAL and info.lambda_function else []),
         ])),
     )
+
+
+def unmeasured_layers(scenario: Scenario, *, fanout: bool = False) -> dict[str, str]:
+    """The CloudWatch layers (``apigw``, ``lambda``, ``cognito``, ``states``) a run of the scenario
+    has nothing to read in, each with why: what ``harness.metrics.build_queries`` would leave out
+    for it. Pure (no AWS, no local stack); ``fanout``: the run is ``harness fanout`` (a state machine)::
+
+        unmeasured_layers(scenario).get("apigw")   # None: API Gateway metrics will be pulled
+    """
+    target, missing = scenario.target, {}
+    if target.api_kind == "rest":
+        if not target.api_name:
+            missing["apigw"] = "a REST API is named in CloudWatch by its name, and the scenario sets no target.api_name"
+    elif not (target.api_id or target.base_url == LOCAL or _url_api(scenario)[0]):
+        missing["apigw"] = (
+            f"{target.base_url} is not an API Gateway URL and the scenario names no target.api_id (or target.api_name for a REST API)"
+        )
+    local_lambda = target.base_url == LOCAL and scenario.local.integration == "lambda"
+    if not (target.lambda_functions or local_lambda):
+        missing["lambda"] = "the scenario names no Lambda function of the API: list them in target.lambda_functions"
+    if scenario.auth is None:
+        missing["cognito"] = "the scenario has no [auth]: there is no user pool to measure"
+    if not fanout:
+        missing["states"] = "states.* measures the fan-out run's state machine, and only `harness fanout` runs one"
+    return missing
 
 
 def scenario_region(scenario: Scenario, *, source: str | None = None) -> tuple[str | None, str]:

@@ -10,7 +10,8 @@ and Lambda runs without Docker, and serves moto's werkzeug app (threaded) on one
 It also answers routes of ours: ``GET /_harness/health`` (patches and moto config, used
 for readiness), ``GET /_harness/cloudwatch/storage`` (what CloudWatch stores) and
 ``/_harness/faults/cognito`` (GET, POST, DELETE: windows in which Cognito sign-in is throttled;
-see ``harness.local.cognito_faults``).
+see ``harness.local.cognito_faults``). Sign-ins publish Cognito's ``AWS/Cognito`` metrics
+(``harness.local.cognito_metrics``).
 
 From Python, ``MotoServer`` picks a free port, starts that program with ``sys.executable``,
 waits until it answers, and stops it on exit; its log goes to a file, not the terminal::
@@ -73,6 +74,7 @@ DEFAULT_PATCHES: tuple[str, ...] = (
     "harness.local.lambda_runtime:install",
     "harness.local.cloudformation:install",
     "harness.local.cognito_faults:install",
+    "harness.local.cognito_metrics:install",
 )
 _MODULE = "harness.local.moto"
 

@@ -43,14 +43,14 @@ def active(stack: LocalStack) -> list[dict]:
     return [f for f in emulator_faults(stack) if f["start"] <= now < f["end"]]
 
 
-def start_run(stack: LocalStack, path: Path, run_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "harness.cli", "run", str(path), "--results-dir", str(run_dir), "--no-metrics", *extra]
+def start_run(stack: LocalStack, path: Path, run_dir: Path, *extra: str, metrics: bool = False) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "harness.cli", "run", str(path), "--results-dir", str(run_dir), *([] if metrics else ["--no-metrics"]), *extra]
     return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **stack.run_env, "COLUMNS": "200"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
-def run_to_end(stack: LocalStack, path: Path, run_dir: Path, *, exit_code: int, timeout: float) -> ResultSet:
+def run_to_end(stack: LocalStack, path: Path, run_dir: Path, *, exit_code: int, timeout: float, metrics: bool = False) -> ResultSet:
     """``harness run`` of ``path`` to its end: it exits ``exit_code``; what it measured."""
-    proc = start_run(stack, path, run_dir)
+    proc = start_run(stack, path, run_dir, metrics=metrics)
     _, err = proc.communicate(timeout=timeout)
     assert proc.returncode == exit_code, err.decode()[-3000:]
     return ResultSet.load(run_dir / "results.json")
@@ -154,13 +154,17 @@ def test_cognito_throttle_during_a_run_no_virtual_user_lacks_a_token(stack: Loca
     refreshes meet the throttling; the pool backs off and keeps the current tokens."""
     path = tmp_path / "cognito.toml"
     path.write_text(
-        'name = "cognito"\n[target]\nbase_url = "local"\n[auth]\nusers = 5\nrefresh_margin = "3595s"\n'
+        'name = "cognito"\ngates = ["cognito.throttles > 0"]\n[target]\nbase_url = "local"\n[auth]\nusers = 5\nrefresh_margin = "3595s"\n'
         '[[endpoints]]\nname = "list items"\npath = "/items"\n'
         '[load]\nprofile = "steady"\nrate = 10\nduration = "16s"\nvus = 5\n'
         '[[faults]]\nkind = "cognito_throttle"\nat = "1s"\nduration = "10s"\n',
         encoding="utf-8",
     )
-    results = run_to_end(stack, path, tmp_path / "run", exit_code=0, timeout=120)
+    results = run_to_end(stack, path, tmp_path / "run", exit_code=0, timeout=150, metrics=True)
+    # exit 0: the gate cognito.throttles > 0 passed on Cognito's own CloudWatch metrics; the report names Cognito
+    summary = (tmp_path / "run" / "summary.md").read_text(encoding="utf-8")
+    who = summary[summary.index("### Who throttled"):]
+    assert "**Cognito**" in who, who
     stats = results.meta["token_stats"]
     assert stats["throttle_retries"] > 0 and stats["login_failures"] == 0, stats
     counts = results.outcome_counts()
