@@ -982,8 +982,27 @@ class _ServerMetrics:
         layer, key = metric.split(".", 1)
         if layer == "cognito" and key == "throttles" and gate.aggregation is None:
             return self.cognito_throttles(resource)
+        if layer == "cognito" and key.endswith("_throttles") and gate.aggregation in (None, "sum"):
+            value, note = self.cognito_throttle_key(key, resource)
+            return _Value(value, note)
         value, note = self.value(layer, key, gate.aggregation or "sum", resource)
         return _Value(value, note)
+
+    def cognito_throttle_key(self, key: str, resource: str | None) -> tuple[float, str]:
+        """One Cognito ``*_throttles`` Sum. Cognito publishes a throttles datum only for a request
+        it throttled ("When a user authentication request is throttled, a count of 1 is
+        published", AWS docs, "User pool metrics in CloudWatch"), while its ``*_successes``
+        metric has a datum (1 or 0) for every attempt: with attempts and no throttles datum, the
+        run had no throttled request (0); with neither, Cognito saw nothing and there is no data."""
+        try:
+            return self.value("cognito", key, "sum", resource)
+        except _NoValue:
+            successes = key.removesuffix("_throttles") + "_successes"
+            try:
+                self.value("cognito", successes, "sum", resource)
+            except _NoValue:
+                raise _NoValue(f"CloudWatch returned no data for cognito {key} nor {successes}") from None
+            return 0.0, f"no {key} datum while {successes} has data: none throttled"
 
     def cognito_throttles(self, resource: str | None) -> _Value:
         """Every Cognito ``*throttles`` key (sign-in, token refresh, sign-up, ...) summed."""
@@ -995,7 +1014,7 @@ class _ServerMetrics:
         total, found, missing = 0.0, [], []
         for key in keys:
             try:
-                value, _ = self.value("cognito", key, "sum", resource)
+                value, _ = self.cognito_throttle_key(key, resource)
             except _NoValue:
                 missing.append(key)
                 continue

@@ -456,6 +456,21 @@ def test_server_side_notes_resources_without_data(results: ResultSet) -> None:
     assert cognito.reason == "sign_in_throttles; no data for token_refresh_throttles"
 
 
+def test_cognito_throttles_without_a_datum_are_zero_only_when_cognito_saw_attempts(results: ResultSet) -> None:
+    # Cognito publishes SignInThrottles only for a throttled request; SignInSuccesses (1 or 0)
+    # for every attempt. Attempts and no throttles datum: 0. No attempts either: no data, fails.
+    frame = make_metrics()
+    frame = frame[~frame["key"].str.endswith("throttles") | (frame["layer"] != "cognito")]
+    attempts = frame.iloc[[0]].assign(layer="cognito", resource="pool", metric="SignInSuccesses", key="sign_in_successes", value=40.0)
+    quiet = pd.concat([frame, attempts, attempts.assign(metric="SignInThrottles", key="sign_in_throttles", value=float("nan"))])
+    passed = one("cognito.sign_in_throttles == 0", results, metrics=quiet)
+    assert passed.passed and passed.actual == 0.0 and "none throttled" in passed.reason
+    assert one("cognito.throttles == 0", results, metrics=quiet).passed
+    silent = quiet[quiet["key"] != "sign_in_successes"]
+    failed = one("cognito.sign_in_throttles == 0", results, metrics=silent)
+    assert not failed.passed and failed.actual is None and "no data" in failed.reason
+
+
 def test_server_percentiles_are_not_combined_across_resources(results: ResultSet) -> None:
     frame = pd.DataFrame(
         [

@@ -16,9 +16,10 @@ throttled" could never name Cognito. ``install()`` (in ``DEFAULT_PATCHES``) wrap
 ``CognitoIdpResponse.call_action`` outside the ``cognito_throttle`` switch
 (``harness.local.cognito_faults``), so a throttled answer from that switch is counted like one
 from Cognito. A sign-in step that only answers with a challenge (SRP's first call) is not yet a
-sign-in and is not counted; the step that issues the tokens is. The local stack also publishes
-a throttles datum of 0 for each attempt that was not throttled (as its Lambda ``Throttles``
-does), so that "no throttles" reads as 0 rather than as missing data.
+sign-in and is not counted; the step that issues the tokens is. As on AWS ("When a user
+authentication request is throttled, a count of 1 is published"), a throttles datum exists only
+for a throttled request: a run without throttling has no ``SignInThrottles`` data at all, and the
+gates read that as 0 only because ``SignInSuccesses`` has data (``gates``' ``cognito_throttle_key``).
 
 Values are tallied per second and written into moto's CloudWatch once a second, with the
 pool's account and region, as the local Lambda runtime does for ``AWS/Lambda``.
@@ -80,10 +81,10 @@ def flush() -> None:
                     "Values": [v for v, _ in pairs], "Counts": [float(c) for _, c in pairs]}  # fmt: skip
 
         attempts = counts["ok"] + counts["failed"] + counts["throttled"]
-        batches.setdefault((account, region), []).extend([
-            datum(f"{kind}Successes", [(1.0, counts["ok"]), (0.0, attempts - counts["ok"])]),
-            datum(f"{kind}Throttles", [(1.0, counts["throttled"]), (0.0, attempts - counts["throttled"])]),
-        ])  # fmt: skip
+        batch = batches.setdefault((account, region), [])
+        batch.append(datum(f"{kind}Successes", [(1.0, counts["ok"]), (0.0, attempts - counts["ok"])]))
+        if counts["throttled"]:  # published only for a throttled request, never as 0
+            batch.append(datum(f"{kind}Throttles", [(1.0, counts["throttled"])]))
     for (account, region), data in batches.items():
         cloudwatch_backends[account][region].put_metric_data(NAMESPACE, data)
 
