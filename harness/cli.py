@@ -283,15 +283,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return cmd_run(args, probe=True)
 
 
-def _refuse_second_local_stack() -> None:
+def _refuse_second_local_stack(what: str = "run without --local to use it, or stop it first with `harness local down`") -> None:
     from harness.local.stack import local_status, state_file
 
     status = local_status()
     if status is not None and status.get("healthy"):
-        raise UsageError(
-            f"a local stack is already running ({state_file()}): run without --local to use it, "
-            "or stop it first with `harness local down`"
-        )
+        raise UsageError(f"a local stack is already running ({state_file()}): {what}")
 
 
 def _exit_code(artifacts: Any, *, interrupted: bool = False) -> int:
@@ -384,22 +381,29 @@ def cmd_local(args: argparse.Namespace) -> int:
         _print_stack(info)
         out.print("Scenarios with target 'local' now use it; `harness local down` stops it.")
     elif args.action == "run":
-        from harness.local.stack import LocalStack
+        from harness.local.stack import LocalStack, forget_local, record_local
 
+        _refuse_second_local_stack("stop it first with `harness local down`, or use it as it is")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly, like Ctrl-C
         with err.status("starting the local stack..."):
             stack = LocalStack(**settings)
             stack.start()
+        info = stack.info
         try:
-            _print_stack(stack.info)
-            out.print("Running until Ctrl-C. To point boto3 (and harness) at it from another shell:")
-            for key, value in {**stack.env(), "HARNESS_LOCAL_INFO": stack.info.model_dump_json()}.items():
+            record_local(info)  # status, env, run and the rest find it as they find `local up`'s
+            _print_stack(info)
+            out.print("Running until Ctrl-C; harness commands in other shells use it as they use `harness local up`'s. "
+                      "To point other tools (boto3) at it from another shell:")  # fmt: skip
+            for key, value in {**stack.env(), "HARNESS_LOCAL_INFO": info.model_dump_json()}.items():
                 print(f"export {key}={shlex.quote(value)}", flush=True)
-            while True:  # not signal.pause(): a Ctrl-C arriving just before it would be missed
+            # not signal.pause(): a Ctrl-C arriving just before it would be missed
+            while all(p is not None and p.poll() is None for p in (stack.emulator, stack.moto.process if stack.moto else None)):
                 time.sleep(1.0)
+            err.print("the local stack's processes were stopped (`harness local down`?); exiting")
         except KeyboardInterrupt:
             pass
         finally:
+            forget_local(info)
             stack.stop()
     elif args.action == "status":
         status = local_status()
@@ -582,6 +586,8 @@ def cmd_fanout(args: argparse.Namespace) -> int:
         with err.status("pulling CloudWatch metrics and building the report..."):
             artifacts = analyse_run(run_dir, gates=args.gate, baseline_dir=baseline, aws=None if args.no_metrics else aws, period=args.period)
     _print_run(artifacts)
+    if args.local:
+        err.print("the run's local stack has stopped, and its test users and fan-out stack with it: nothing to clean up", highlight=False)
     for shard in artifacts.results.meta.get("failed_shards", []):
         err.print(escape(f"shard {shard['index']} (segment {shard['segment']}) failed: {shard['reason']}"), highlight=False)
     return _exit_code(artifacts, interrupted=interrupted)
@@ -748,7 +754,16 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         raise UsageError("cleanup: give --scenario or --input, not both")
     check_number("--timeout", args.timeout, minimum=1)
     if args.local:
-        _use_running_local_stack()
+        from harness.errors import LocalStackError
+
+        try:
+            _use_running_local_stack()
+        except LocalStackError as exc:
+            raise LocalStackError(
+                f"{exc}. (`harness fanout --local` runs on a stack of its own, which is gone with its test users when the run "
+                "ends: nothing is left to clean up. To keep a stack: `harness local up`, `harness deploy --local`, then "
+                "`harness fanout` and `harness cleanup --local`)"
+            ) from None
     data: dict[str, Any] = {}
     if args.reference:
         data = parse_reference(args.reference)
@@ -760,7 +775,8 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.scenario}: the scenario has no [auth] section: it has no test users to delete")
         data = {"user_pool_id": resolve_target(scenario).user_pool_id, "prefix": scenario.auth.username_prefix, "count": scenario.auth.users}
     aws = AwsContext()
-    stack = FanoutStack.of(stack_outputs(aws.client("cloudformation"), args.stack))
+    local = {"where": " in the running local stack", "deploy": "harness deploy --local" + ("" if args.stack == "harness-fanout" else f" --stack {args.stack}")}
+    stack = FanoutStack.of(stack_outputs(aws.client("cloudformation"), args.stack, **(local if args.local else {})))
     sfn = aws.client("stepfunctions")
     name = "cleanup-" + time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     arn = sfn.start_execution(stateMachineArn=stack.cleanup_state_machine, name=name, input=json.dumps(data))["executionArn"]

@@ -516,8 +516,58 @@ def test_checks_against_a_running_local_stack(tmp_path: Path) -> None:
         line = one_line_error(proc)
         assert "no test-user password for pool" in line and "harness users create" in line
         assert not (tmp_path / "run").exists()
+        cleanup = harness("cleanup", "--local", env=env)
+        assert cleanup.returncode == 3
+        assert "stack harness-fanout does not exist in the running local stack; deploy it first with `harness deploy --local`" in one_line_error(cleanup)
     finally:
         assert harness("local", "down", env=env).returncode == 0
+
+
+def test_cleanup_local_without_a_stack_says_a_local_fanout_run_leaves_nothing_to_clean_up(tmp_path: Path) -> None:
+    env = {"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""}
+    proc = harness("cleanup", "--local", env=env, drop=("AWS_*",))
+    assert proc.returncode == 3
+    line = one_line_error(proc)
+    assert "no local stack is running" in line
+    assert "`harness fanout --local` runs on a stack of its own, which is gone with its test users when the run ends: nothing is left to clean up" in line
+    assert "`harness local up`, `harness deploy --local`" in line
+
+
+@pytest.mark.integration
+def test_a_foreground_local_run_is_found_by_other_commands_until_it_stops(tmp_path: Path) -> None:
+    """`harness local run` records its stack as `local up` does: status, env and run see it;
+    once it stops they say no stack is running."""
+    import signal
+
+    env = {"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "local", "run"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env={**os.environ, "COLUMNS": "200", **env}, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        info = None
+        for line in proc.stdout:  # bounded: the stack starts within its own timeout or exits
+            if line.startswith("export HARNESS_LOCAL_INFO="):
+                info = json.loads(line.partition("=")[2].strip().strip("'"))
+                break
+        assert info is not None, proc.communicate()[1][-2000:]
+        status = harness("local", "status", env=env)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert info["api_url"] in status.stdout and '"healthy": true' in status.stdout
+        assert f"export AWS_ENDPOINT_URL={info['endpoint_url']}" in harness("local", "env", env=env).stdout
+        run = harness("run", "scenarios/smoke.toml", "--no-metrics", "--results-dir", str(tmp_path / "run"), env=env)
+        assert run.returncode == 3  # it found the stack: what it misses are the test users
+        assert f"no test-user password for pool {info['user_pool_id']}" in one_line_error(run)
+        second = harness("local", "run", env=env)
+        assert second.returncode == 2 and "a local stack is already running" in one_line_error(second)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    assert not (tmp_path / "state" / "local.json").exists()
+    gone = harness("local", "status", env=env)
+    assert gone.returncode == 1 and "no local stack is running" in gone.stdout
 
 
 def test_cleanup_gives_up_waiting_after_its_timeout(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

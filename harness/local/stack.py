@@ -20,7 +20,9 @@ up as a scenario's ``[local]`` section says::
 
 For a stack that outlives the command (``harness local up``/``status``/``down``) the same
 start is run detached and its ``LocalStackInfo`` is kept in ``.harness/local.json`` (under the
-current directory, or ``$HARNESS_STATE_DIR``)::
+current directory, or ``$HARNESS_STATE_DIR``). A foreground stack (``harness local run``) is
+recorded there too while it runs (``record_local``/``forget_local``), so that other commands
+find it the same way::
 
     info = local_up()        # starts, or returns the one already running
     local_status()           # {"info": ..., "moto": {...}, "emulator": {...}, "healthy": True}
@@ -78,6 +80,8 @@ __all__ = [
     "local_down",
     "local_status",
     "local_up",
+    "record_local",
+    "forget_local",
     "state_dir",
     "state_file",
 ]
@@ -474,11 +478,27 @@ def local_up(
         detach=True,
     )
     info = stack.start()  # stops what it started if it fails
+    record_local(info)
+    _detached.extend(p for p in (stack.emulator, stack.moto.process if stack.moto else None) if p)
+    return info
+
+
+def record_local(info: LocalStackInfo) -> None:
+    """Record a running stack in the state file, where ``load_local_info`` and
+    ``local_status`` find it (``harness local up``, and ``local run`` while it runs)."""
     path = state_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(info.model_dump_json(indent=2))
-    _detached.extend(p for p in (stack.emulator, stack.moto.process if stack.moto else None) if p)
-    return info
+
+
+def forget_local(info: LocalStackInfo) -> None:
+    """Remove the state file if it still records ``info`` (a foreground stack that stops)."""
+    try:
+        recorded = _read_state()
+    except LocalStackError:
+        return  # not ours to judge: someone else wrote it
+    if recorded is not None and recorded.pids == info.pids:
+        state_file().unlink(missing_ok=True)
 
 
 def local_status() -> dict[str, Any] | None:
