@@ -241,6 +241,8 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
             target = resolve_target(scenario)  # a missing local stack fails here, in one line
         except LocalStackError as exc:
             raise LocalStackError(f"{exc}, or pass --local to start one for this run") from None
+        if not args.local and scenario.target.base_url == "local":
+            _refuse_other_local_settings(scenario, args.scenario)
         aws = AwsContext(region=target.region)
         with err.status("checking AWS access (credentials, user pool, password secret, CloudWatch)..."):
             preflight(scenario, aws, target=target, metrics=not args.no_metrics, secret=not create_users)
@@ -289,6 +291,19 @@ def _refuse_second_local_stack(what: str = "run without --local to use it, or st
     status = local_status()
     if status is not None and status.get("healthy"):
         raise UsageError(f"a local stack is already running ({state_file()}): {what}")
+
+
+def _refuse_other_local_settings(scenario: Any, path: str) -> None:
+    """A scenario's ``[local]`` table that the running local stack does not follow is refused:
+    the run would measure another API than the scenario describes."""
+    from harness.local.stack import load_local_info, scenario_differences
+
+    differences = scenario_differences(scenario.local, load_local_info())
+    if differences:
+        raise UsageError(
+            f"{path}: [local] asks for {'; '.join(differences)}; set the stack up as the scenario says with "
+            f"`harness local up --scenario {path}`, or stop it (`harness local down`) and run with --local"
+        )
 
 
 def _exit_code(artifacts: Any, *, interrupted: bool = False) -> int:
@@ -376,9 +391,12 @@ def cmd_local(args: argparse.Namespace) -> int:
         rate = args.throttle_rate or 10_000
         settings["throttle"] = Throttle(rate=rate, burst=args.throttle_burst or max(1, int(rate)))  # the flags win
     if args.action == "up":
+        changes: list[str] = []
         with err.status("starting the local stack..."):
-            info = local_up(**settings)
+            info = local_up(**settings, on_change=changes.append)
         _print_stack(info)
+        if changes:  # it was running already: set up as asked now
+            out.print(escape("The local stack was already running; changed now: " + "; ".join(changes)), highlight=False)
         out.print("Scenarios with target 'local' now use it; `harness local down` stops it.")
     elif args.action == "run":
         from harness.local.stack import LocalStack, forget_local, record_local

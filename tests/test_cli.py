@@ -523,6 +523,52 @@ def test_checks_against_a_running_local_stack(tmp_path: Path) -> None:
         assert harness("local", "down", env=env).returncode == 0
 
 
+@pytest.mark.integration
+def test_local_up_on_a_running_stack_applies_its_settings_and_run_refuses_a_scenario_it_does_not_follow(tmp_path: Path) -> None:
+    import urllib.request
+
+    env = {"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""}
+    up = harness("local", "up", "--throttle-rate", "1000", env=env)
+    assert up.returncode == 0, up.stderr
+    info = json.loads((tmp_path / "state" / "local.json").read_text())
+
+    def throttle() -> dict:
+        with urllib.request.urlopen(info["api_url"] + "/_admin/config", timeout=5) as resp:
+            return json.loads(resp.read())["throttle"]
+
+    try:
+        again = harness("local", "up", "--throttle-rate", "5", "--throttle-burst", "5", env=env)
+        assert again.returncode == 0, again.stderr
+        assert "already running; changed now: throttle 5 rps, burst 5 where the running stack has throttle 1000 rps, burst 1000" in again.stdout
+        assert throttle() == {"rate": 5.0, "burst": 5}
+        assert json.loads((tmp_path / "state" / "local.json").read_text())["pids"] == info["pids"]  # the same stack
+
+        lambda_scenario = tmp_path / "lambda.toml"
+        lambda_scenario.write_text(
+            'name = "l"\n[target]\nbase_url = "local"\n[[endpoints]]\nname = "a"\npath = "/items"\n'
+            '[load]\nprofile = "steady"\nrate = 1\nduration = 1\n[local]\nintegration = "lambda"\n'
+        )
+        refused = harness("local", "up", "--scenario", str(lambda_scenario), env=env)
+        assert refused.returncode == 3
+        assert ("a running local stack cannot change this: routes sent to a Lambda function where the running stack has the mock backend; "
+                "stop it with `harness local down`") in one_line_error(refused)  # fmt: skip
+        assert throttle() == {"rate": 5.0, "burst": 5}  # refused before anything changed
+
+        probe = harness("probe", "scenarios/probe.toml", "--no-metrics", "--results-dir", str(tmp_path / "run"), env=env)
+        assert probe.returncode == 2
+        line = one_line_error(probe)
+        assert "scenarios/probe.toml: [local] asks for throttle 110 rps, burst 20 where the running stack has throttle 5 rps, burst 5" in line
+        assert "`harness local up --scenario scenarios/probe.toml`" in line and not (tmp_path / "run").exists()
+
+        fixed = harness("local", "up", "--scenario", "scenarios/probe.toml", env=env)
+        assert fixed.returncode == 0 and "throttle 110 rps, burst 20" in fixed.stdout
+        assert throttle() == {"rate": 110.0, "burst": 20}
+        probe = harness("probe", "scenarios/probe.toml", "--no-metrics", "--results-dir", str(tmp_path / "run"), env=env)
+        assert probe.returncode == 3 and "no test-user password" in one_line_error(probe)  # past the check: no users yet
+    finally:
+        assert harness("local", "down", env=env).returncode == 0
+
+
 def test_cleanup_local_without_a_stack_says_a_local_fanout_run_leaves_nothing_to_clean_up(tmp_path: Path) -> None:
     env = {"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""}
     proc = harness("cleanup", "--local", env=env, drop=("AWS_*",))
