@@ -226,6 +226,9 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
 
         check_probe(scenario, gates=args.gate, path=str(args.scenario))  # a ramp going up, gates that judge a step
     if args.local:
+        from harness.target import check_local_target
+
+        check_local_target(scenario, source=args.scenario)
         _refuse_second_local_stack()
     run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     run_dir = Path(args.results_dir or Path("reports") / run_id)

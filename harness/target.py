@@ -15,10 +15,10 @@ import os
 import re
 from typing import Any
 
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, UsageError
 from harness.scenario import LOCAL, Scenario
 
-__all__ = ["ResolvedTarget", "resolve_pool", "resolve_target", "scenario_region", "default_region"]
+__all__ = ["ResolvedTarget", "resolve_pool", "resolve_target", "scenario_region", "default_region", "uses_local_stack", "check_local_target"]
 
 _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d+"
 _POOL_REGION = re.compile(rf"^({_REGION})_[0-9A-Za-z]+$")
@@ -51,8 +51,7 @@ class ResolvedTarget:
 def resolve_target(scenario: Scenario) -> ResolvedTarget:
     """Resolve ``local`` in the target and auth to the running local stack (see the module)."""
     auth, target = scenario.auth, scenario.target
-    uses_local = target.base_url == LOCAL or (auth is not None and LOCAL in (auth.user_pool_id, auth.client_id))
-    info = _local_info() if uses_local else None
+    info = _local_info() if uses_local_stack(scenario) else None
     region, source = scenario_region(scenario)
     if region is None and info is not None:
         region, source = info.region, "the local stack"
@@ -71,6 +70,23 @@ def resolve_target(scenario: Scenario) -> ResolvedTarget:
             *([info.lambda_function] if info and target.base_url == LOCAL and info.lambda_function else []),
         ])),
     )
+
+
+def uses_local_stack(scenario: Scenario) -> bool:
+    """Whether the scenario names the local stack: its target, user pool or app client."""
+    auth = scenario.auth
+    return scenario.target.base_url == LOCAL or (auth is not None and LOCAL in (auth.user_pool_id, auth.client_id))
+
+
+def check_local_target(scenario: Scenario, *, source: str | None = None) -> None:
+    """``--local`` starts a local stack: refused (before it starts) for a scenario that would not
+    use it, whose target and pool are elsewhere."""
+    if not uses_local_stack(scenario):
+        pool = f" and user pool {scenario.auth.user_pool_id}" if scenario.auth is not None else ""
+        raise UsageError(
+            f"{source + ': ' if source else ''}--local starts a local stack, but the scenario's target is {scenario.target.base_url}{pool}: "
+            'nothing would use it; leave out --local, or set target.base_url = "local"'
+        )
 
 
 def scenario_region(scenario: Scenario, *, source: str | None = None) -> tuple[str | None, str]:

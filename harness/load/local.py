@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import logging
 import os
+import sys
 from typing import Any
 
 from harness.errors import RunError, UsageError
@@ -71,19 +72,36 @@ def _create_users(scenario: Scenario) -> None:
         raise RunError(f"{len(report.failures)} test users could not be created in the local stack; see the log above")
 
 
+_STARTED_IN = os.getpid()  # Locust imports the locustfile before it forks the workers of --processes
+
+
+def _forked_by_master(runner: Any) -> bool:
+    """A worker that ``--processes`` forked from a master process (not ``--worker --processes``,
+    where the parent only waits)."""
+    from locust.runners import WorkerRunner
+
+    asked_worker = "--worker" in sys.argv or os.environ.get("LOCUST_MODE_WORKER", "").lower() in ("1", "true")
+    return isinstance(runner, WorkerRunner) and os.getpid() != _STARTED_IN and not asked_worker
+
+
 def attach_local_stack(environment: Any, scenario: Scenario) -> None:
     """``--local``: start the stack now (Locust is initialising) and stop it when Locust quits.
     A process already given a stack (``harness run --local`` hands its child one through
     ``HARNESS_LOCAL_INFO``) uses that one."""
     from locust.runners import MasterRunner, WorkerRunner
 
+    from harness.target import check_local_target
+
     if os.environ.get("HARNESS_LOCAL_INFO"):
         log.info("harness: --local: using the local stack this process was given (HARNESS_LOCAL_INFO)")
         return
     if isinstance(environment.runner, (MasterRunner, WorkerRunner)):
+        if _forked_by_master(environment.runner):
+            sys.exit(UsageError.exit_code)  # the master, in the parent process, says why: once
         raise UsageError(
             "--local runs the local stack inside one Locust process; with --processes or master/workers "
             "start one that every process shares with `harness local up` and leave out --local"
         )
+    check_local_target(scenario, source=environment.parsed_options.scenario)
     undo = start_local_stack(scenario)
     environment.events.quit.add_listener(lambda **_: undo.close())
