@@ -72,8 +72,12 @@ def resolve_target(scenario: Scenario) -> ResolvedTarget:
     )
 
 
-def uses_local_stack(scenario: Scenario) -> bool:
-    """Whether the scenario names the local stack: its target, user pool or app client."""
+def uses_local_stack(scenario: Scenario | dict[str, Any]) -> bool:
+    """Whether the scenario (or its echo in a run's results) names the local stack: its
+    target, user pool or app client."""
+    if isinstance(scenario, dict):
+        auth = scenario.get("auth") or {}
+        return (scenario.get("target") or {}).get("base_url") == LOCAL or LOCAL in (auth.get("user_pool_id"), auth.get("client_id"))
     auth = scenario.auth
     return scenario.target.base_url == LOCAL or (auth is not None and LOCAL in (auth.user_pool_id, auth.client_id))
 

@@ -20,12 +20,13 @@ import contextlib
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from harness.errors import RunError, UsageError
 from harness.scenario import Scenario
 
-__all__ = ["attach_local_stack", "start_local_stack"]
+__all__ = ["attach_local_stack", "keep_metrics", "start_local_stack"]
 
 log = logging.getLogger("harness.load")
 
@@ -104,4 +105,35 @@ def attach_local_stack(environment: Any, scenario: Scenario) -> None:
         )
     check_local_target(scenario, source=environment.parsed_options.scenario)
     undo = start_local_stack(scenario)
-    environment.events.quit.add_listener(lambda **_: undo.close())
+
+    def on_quit(**_: Any) -> None:
+        try:
+            keep_metrics(environment)
+        finally:
+            undo.close()
+
+    environment.events.quit.add_listener(on_quit)
+
+
+def keep_metrics(environment: Any) -> None:
+    """Before the local stack stops: the run's CloudWatch metrics into ``metrics.csv`` beside
+    ``results.json``, since they go with the stack (``harness report`` reads them from there).
+    The web UI's report pulls them itself when the run stops."""
+    session = getattr(environment, "harness_session", None)
+    if environment.web_ui is not None or session is None or not session.results_dir:
+        return
+    from harness import metrics
+    from harness.aws import AwsContext
+    from harness.results import ResultSet
+    from harness.runs import pull_run_metrics
+
+    run_dir = Path(session.results_dir)
+    try:
+        results = ResultSet.load(run_dir / "results.json")
+        if results.meta.get("status") == "failed":
+            return
+        frame = pull_run_metrics(results, aws=AwsContext(region=session.target.region))
+        if frame is not None:
+            log.info("harness: CloudWatch metrics written to %s", metrics.save(frame, run_dir))
+    except Exception as exc:  # noqa: BLE001 - the results are written; say what is missing
+        log.warning("harness: the run's CloudWatch metrics were not saved before the local stack stopped: %s", exc)
