@@ -227,6 +227,9 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
 
         check_probe(scenario, gates=args.gate, path=str(args.scenario))  # a ramp going up, gates that judge a step
     if args.local:
+        from harness.target import check_local_target
+
+        check_local_target(scenario, source=args.scenario)
         _refuse_second_local_stack()
     run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     run_dir = Path(args.results_dir or Path("reports") / run_id)
@@ -242,6 +245,8 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
             target = resolve_target(scenario)  # a missing local stack fails here, in one line
         except LocalStackError as exc:
             raise LocalStackError(f"{exc}, or pass --local to start one for this run") from None
+        if not args.local and scenario.target.base_url == "local":
+            _refuse_other_local_settings(scenario, args.scenario)
         aws = AwsContext(region=target.region)
         metrics = not args.no_metrics
         if metrics and (skipped := _nothing_in_cloudwatch(scenario)):
@@ -302,14 +307,24 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return cmd_run(args, probe=True)
 
 
-def _refuse_second_local_stack() -> None:
+def _refuse_second_local_stack(what: str = "run without --local to use it, or stop it first with `harness local down`") -> None:
     from harness.local.stack import local_status, state_file
 
     status = local_status()
     if status is not None and status.get("healthy"):
+        raise UsageError(f"a local stack is already running ({state_file()}): {what}")
+
+
+def _refuse_other_local_settings(scenario: Any, path: str) -> None:
+    """A scenario's ``[local]`` table that the running local stack does not follow is refused:
+    the run would measure another API than the scenario describes."""
+    from harness.local.stack import load_local_info, scenario_differences
+
+    differences = scenario_differences(scenario.local, load_local_info())
+    if differences:
         raise UsageError(
-            f"a local stack is already running ({state_file()}): run without --local to use it, "
-            "or stop it first with `harness local down`"
+            f"{path}: [local] asks for {'; '.join(differences)}; set the stack up as the scenario says with "
+            f"`harness local up --scenario {path}`, or stop it (`harness local down`) and run with --local"
         )
 
 
@@ -351,10 +366,29 @@ def cmd_report(args: argparse.Namespace) -> int:
     results = load_results(args.run_dir)
     check_gates(parse_gates(args.gate, path="--gate"), endpoints=results.endpoint_names(), baseline=baseline is not None, path="--gate")
     check_gates(parse_gates(results.scenario.get("gates", [])), endpoints=results.endpoint_names(), baseline=baseline is not None, path=str(args.run_dir))
+    if args.pull_metrics:
+        _find_local_stack_of(results, args.run_dir)
     aws = AwsContext(region=(results.meta.get("target") or {}).get("region")) if args.pull_metrics else None
     artifacts = analyse_run(args.run_dir, gates=args.gate, baseline_dir=baseline, aws=aws, period=args.period)
     _print_run(artifacts)
     return _exit_code(artifacts)
+
+
+def _find_local_stack_of(results: Any, run_dir: Path) -> None:
+    """A run on the local stack has its CloudWatch metrics there: point boto3 at the running
+    stack, as `harness run` does; refused when that stack is not the run's (they went with it)."""
+    from harness.errors import LocalStackError
+    from harness.target import uses_local_stack
+
+    if not uses_local_stack(results.scenario):
+        return
+    gone = f"{run_dir} ran on a local stack at {(results.meta.get('target') or {}).get('base_url')}"
+    try:
+        info = _use_running_local_stack()
+    except LocalStackError as exc:
+        raise LocalStackError(f"{gone}, whose CloudWatch metrics went with it ({exc}); rebuild the report without --pull-metrics") from None
+    if info.api_url != (results.meta.get("target") or {}).get("base_url"):
+        raise LocalStackError(f"{gone}, not the one running now ({info.api_url}): its metrics went with it; rebuild the report without --pull-metrics")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -398,27 +432,37 @@ def cmd_local(args: argparse.Namespace) -> int:
         rate = args.throttle_rate or 10_000
         settings["throttle"] = Throttle(rate=rate, burst=args.throttle_burst or max(1, int(rate)))  # the flags win
     if args.action == "up":
+        changes: list[str] = []
         with err.status("starting the local stack..."):
-            info = local_up(**settings)
+            info = local_up(**settings, on_change=changes.append)
         _print_stack(info)
+        if changes:  # it was running already: set up as asked now
+            out.print(escape("The local stack was already running; changed now: " + "; ".join(changes)), highlight=False)
         out.print("Scenarios with target 'local' now use it; `harness local down` stops it.")
     elif args.action == "run":
-        from harness.local.stack import LocalStack
+        from harness.local.stack import LocalStack, forget_local, record_local
 
+        _refuse_second_local_stack("stop it first with `harness local down`, or use it as it is")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly, like Ctrl-C
         with err.status("starting the local stack..."):
             stack = LocalStack(**settings)
             stack.start()
+        info = stack.info
         try:
-            _print_stack(stack.info)
-            out.print("Running until Ctrl-C. To point boto3 (and harness) at it from another shell:")
-            for key, value in {**stack.env(), "HARNESS_LOCAL_INFO": stack.info.model_dump_json()}.items():
+            record_local(info)  # status, env, run and the rest find it as they find `local up`'s
+            _print_stack(info)
+            out.print("Running until Ctrl-C; harness commands in other shells use it as they use `harness local up`'s. "
+                      "To point other tools (boto3) at it from another shell:")  # fmt: skip
+            for key, value in {**stack.env(), "HARNESS_LOCAL_INFO": info.model_dump_json()}.items():
                 print(f"export {key}={shlex.quote(value)}", flush=True)
-            while True:  # not signal.pause(): a Ctrl-C arriving just before it would be missed
+            # not signal.pause(): a Ctrl-C arriving just before it would be missed
+            while all(p is not None and p.poll() is None for p in (stack.emulator, stack.moto.process if stack.moto else None)):
                 time.sleep(1.0)
+            err.print("the local stack's processes were stopped (`harness local down`?); exiting")
         except KeyboardInterrupt:
             pass
         finally:
+            forget_local(info)
             stack.stop()
     elif args.action == "status":
         status = local_status()
@@ -602,6 +646,8 @@ def cmd_fanout(args: argparse.Namespace) -> int:
         with err.status("pulling CloudWatch metrics and building the report..."):
             artifacts = analyse_run(run_dir, gates=args.gate, baseline_dir=baseline, aws=None if args.no_metrics else aws, period=args.period)
     _print_run(artifacts)
+    if args.local:
+        err.print("the run's local stack has stopped, and its test users and fan-out stack with it: nothing to clean up", highlight=False)
     for shard in artifacts.results.meta.get("failed_shards", []):
         err.print(escape(f"shard {shard['index']} (segment {shard['segment']}) failed: {shard['reason']}"), highlight=False)
     return _exit_code(artifacts, interrupted=interrupted)
@@ -768,7 +814,16 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         raise UsageError("cleanup: give --scenario or --input, not both")
     check_number("--timeout", args.timeout, minimum=1)
     if args.local:
-        _use_running_local_stack()
+        from harness.errors import LocalStackError
+
+        try:
+            _use_running_local_stack()
+        except LocalStackError as exc:
+            raise LocalStackError(
+                f"{exc}. (`harness fanout --local` runs on a stack of its own, which is gone with its test users when the run "
+                "ends: nothing is left to clean up. To keep a stack: `harness local up`, `harness deploy --local`, then "
+                "`harness fanout` and `harness cleanup --local`)"
+            ) from None
     data: dict[str, Any] = {}
     if args.reference:
         data = parse_reference(args.reference)
@@ -780,7 +835,8 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.scenario}: the scenario has no [auth] section: it has no test users to delete")
         data = {"user_pool_id": resolve_target(scenario).user_pool_id, "prefix": scenario.auth.username_prefix, "count": scenario.auth.users}
     aws = AwsContext()
-    stack = FanoutStack.of(stack_outputs(aws.client("cloudformation"), args.stack))
+    local = {"where": " in the running local stack", "deploy": "harness deploy --local" + ("" if args.stack == "harness-fanout" else f" --stack {args.stack}")}
+    stack = FanoutStack.of(stack_outputs(aws.client("cloudformation"), args.stack, **(local if args.local else {})))
     sfn = aws.client("stepfunctions")
     name = "cleanup-" + time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     arn = sfn.start_execution(stateMachineArn=stack.cleanup_state_machine, name=name, input=json.dumps(data))["executionArn"]

@@ -57,6 +57,7 @@ __all__ = [
     "parse_duration",
     "apply_overrides",
     "LOCAL",
+    "LENGTH_FIELDS",
 ]
 
 LOCAL = "local"
@@ -97,6 +98,9 @@ def parse_duration(value: Any) -> float:
                 return number
     raise ValueError(f"{value!r} is not a duration; write seconds or a string like '30s', '5m', '250ms'")
 
+
+#: the ``[load]`` field that sets how long each profile runs
+LENGTH_FIELDS = {"steady": "duration", "spike": "duration", "ramp": "step_duration", "calls": "max_duration"}
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
@@ -858,7 +862,7 @@ class Scenario(_Model):
                     field=f"load.{field}",
                 )
         if profile.total_duration() > self.limits.max_duration:
-            length_field = {"steady": "duration", "spike": "duration", "ramp": "step_duration", "calls": "max_duration"}.get(profile.profile)
+            length_field = LENGTH_FIELDS.get(profile.profile)
             raise LimitExceeded(
                 f"the profile runs up to {profile.total_duration():g} s, over the safety limit of "
                 f"{self.limits.max_duration:g} s; shorten it, or raise limits.max_duration and pass --override-limits",

@@ -15,10 +15,13 @@ import os
 import re
 from typing import Any
 
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, UsageError
 from harness.scenario import LOCAL, Scenario
 
-__all__ = ["ResolvedTarget", "resolve_pool", "resolve_target", "scenario_region", "default_region", "unmeasured_layers"]
+__all__ = [
+    "ResolvedTarget", "resolve_pool", "resolve_target", "scenario_region", "default_region", "unmeasured_layers",
+    "uses_local_stack", "check_local_target",
+]  # fmt: skip
 
 _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d+"
 _POOL_REGION = re.compile(rf"^({_REGION})_[0-9A-Za-z]+$")
@@ -51,8 +54,7 @@ class ResolvedTarget:
 def resolve_target(scenario: Scenario) -> ResolvedTarget:
     """Resolve ``local`` in the target and auth to the running local stack (see the module)."""
     auth, target = scenario.auth, scenario.target
-    uses_local = target.base_url == LOCAL or (auth is not None and LOCAL in (auth.user_pool_id, auth.client_id))
-    info = _local_info() if uses_local else None
+    info = _local_info() if uses_local_stack(scenario) else None
     region, source = scenario_region(scenario)
     if region is None and info is not None:
         region, source = info.region, "the local stack"
@@ -96,6 +98,27 @@ def unmeasured_layers(scenario: Scenario, *, fanout: bool = False) -> dict[str, 
     if not fanout:
         missing["states"] = "states.* measures the fan-out run's state machine, and only `harness fanout` runs one"
     return missing
+
+
+def uses_local_stack(scenario: Scenario | dict[str, Any]) -> bool:
+    """Whether the scenario (or its echo in a run's results) names the local stack: its
+    target, user pool or app client."""
+    if isinstance(scenario, dict):
+        auth = scenario.get("auth") or {}
+        return (scenario.get("target") or {}).get("base_url") == LOCAL or LOCAL in (auth.get("user_pool_id"), auth.get("client_id"))
+    auth = scenario.auth
+    return scenario.target.base_url == LOCAL or (auth is not None and LOCAL in (auth.user_pool_id, auth.client_id))
+
+
+def check_local_target(scenario: Scenario, *, source: str | None = None) -> None:
+    """``--local`` starts a local stack: refused (before it starts) for a scenario that would not
+    use it, whose target and pool are elsewhere."""
+    if not uses_local_stack(scenario):
+        pool = f" and user pool {scenario.auth.user_pool_id}" if scenario.auth is not None else ""
+        raise UsageError(
+            f"{source + ': ' if source else ''}--local starts a local stack, but the scenario's target is {scenario.target.base_url}{pool}: "
+            'nothing would use it; leave out --local, or set target.base_url = "local"'
+        )
 
 
 def scenario_region(scenario: Scenario, *, source: str | None = None) -> tuple[str | None, str]:

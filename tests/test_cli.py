@@ -516,8 +516,104 @@ def test_checks_against_a_running_local_stack(tmp_path: Path) -> None:
         line = one_line_error(proc)
         assert "no test-user password for pool" in line and "harness users create" in line
         assert not (tmp_path / "run").exists()
+        cleanup = harness("cleanup", "--local", env=env)
+        assert cleanup.returncode == 3
+        assert "stack harness-fanout does not exist in the running local stack; deploy it first with `harness deploy --local`" in one_line_error(cleanup)
     finally:
         assert harness("local", "down", env=env).returncode == 0
+
+
+@pytest.mark.integration
+def test_local_up_on_a_running_stack_applies_its_settings_and_run_refuses_a_scenario_it_does_not_follow(tmp_path: Path) -> None:
+    import urllib.request
+
+    env = {"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""}
+    up = harness("local", "up", "--throttle-rate", "1000", env=env)
+    assert up.returncode == 0, up.stderr
+    info = json.loads((tmp_path / "state" / "local.json").read_text())
+
+    def throttle() -> dict:
+        with urllib.request.urlopen(info["api_url"] + "/_admin/config", timeout=5) as resp:
+            return json.loads(resp.read())["throttle"]
+
+    try:
+        again = harness("local", "up", "--throttle-rate", "5", "--throttle-burst", "5", env=env)
+        assert again.returncode == 0, again.stderr
+        assert "already running; changed now: throttle 5 rps, burst 5 where the running stack has throttle 1000 rps, burst 1000" in again.stdout
+        assert throttle() == {"rate": 5.0, "burst": 5}
+        assert json.loads((tmp_path / "state" / "local.json").read_text())["pids"] == info["pids"]  # the same stack
+
+        lambda_scenario = tmp_path / "lambda.toml"
+        lambda_scenario.write_text(
+            'name = "l"\n[target]\nbase_url = "local"\n[[endpoints]]\nname = "a"\npath = "/items"\n'
+            '[load]\nprofile = "steady"\nrate = 1\nduration = 1\n[local]\nintegration = "lambda"\n'
+        )
+        refused = harness("local", "up", "--scenario", str(lambda_scenario), env=env)
+        assert refused.returncode == 3
+        assert ("a running local stack cannot change this: routes sent to a Lambda function where the running stack has the mock backend; "
+                "stop it with `harness local down`") in one_line_error(refused)  # fmt: skip
+        assert throttle() == {"rate": 5.0, "burst": 5}  # refused before anything changed
+
+        probe = harness("probe", "scenarios/probe.toml", "--no-metrics", "--results-dir", str(tmp_path / "run"), env=env)
+        assert probe.returncode == 2
+        line = one_line_error(probe)
+        assert "scenarios/probe.toml: [local] asks for throttle 110 rps, burst 20 where the running stack has throttle 5 rps, burst 5" in line
+        assert "`harness local up --scenario scenarios/probe.toml`" in line and not (tmp_path / "run").exists()
+
+        fixed = harness("local", "up", "--scenario", "scenarios/probe.toml", env=env)
+        assert fixed.returncode == 0 and "throttle 110 rps, burst 20" in fixed.stdout
+        assert throttle() == {"rate": 110.0, "burst": 20}
+        probe = harness("probe", "scenarios/probe.toml", "--no-metrics", "--results-dir", str(tmp_path / "run"), env=env)
+        assert probe.returncode == 3 and "no test-user password" in one_line_error(probe)  # past the check: no users yet
+    finally:
+        assert harness("local", "down", env=env).returncode == 0
+
+
+def test_cleanup_local_without_a_stack_says_a_local_fanout_run_leaves_nothing_to_clean_up(tmp_path: Path) -> None:
+    env = {"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""}
+    proc = harness("cleanup", "--local", env=env, drop=("AWS_*",))
+    assert proc.returncode == 3
+    line = one_line_error(proc)
+    assert "no local stack is running" in line
+    assert "`harness fanout --local` runs on a stack of its own, which is gone with its test users when the run ends: nothing is left to clean up" in line
+    assert "`harness local up`, `harness deploy --local`" in line
+
+
+@pytest.mark.integration
+def test_a_foreground_local_run_is_found_by_other_commands_until_it_stops(tmp_path: Path) -> None:
+    """`harness local run` records its stack as `local up` does: status, env and run see it;
+    once it stops they say no stack is running."""
+    import signal
+
+    env = {"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "local", "run"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env={**os.environ, "COLUMNS": "200", **env}, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        info = None
+        for line in proc.stdout:  # bounded: the stack starts within its own timeout or exits
+            if line.startswith("export HARNESS_LOCAL_INFO="):
+                info = json.loads(line.partition("=")[2].strip().strip("'"))
+                break
+        assert info is not None, proc.communicate()[1][-2000:]
+        status = harness("local", "status", env=env)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert info["api_url"] in status.stdout and '"healthy": true' in status.stdout
+        assert f"export AWS_ENDPOINT_URL={info['endpoint_url']}" in harness("local", "env", env=env).stdout
+        run = harness("run", "scenarios/smoke.toml", "--no-metrics", "--results-dir", str(tmp_path / "run"), env=env)
+        assert run.returncode == 3  # it found the stack: what it misses are the test users
+        assert f"no test-user password for pool {info['user_pool_id']}" in one_line_error(run)
+        second = harness("local", "run", env=env)
+        assert second.returncode == 2 and "a local stack is already running" in one_line_error(second)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    assert not (tmp_path / "state" / "local.json").exists()
+    gone = harness("local", "status", env=env)
+    assert gone.returncode == 1 and "no local stack is running" in gone.stdout
 
 
 def test_cleanup_gives_up_waiting_after_its_timeout(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,10 +14,11 @@ import gevent
 from locust import events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
+from harness.load.local import attach_local_stack  # here, not in _on_init: before Locust forks (--processes)
 from harness.load.session import LEAD_IN, LoadSession
 from harness.results import ResultSet
-from harness.scenario import Scenario
+from harness.scenario import LENGTH_FIELDS, Scenario
 
 __all__ = ["register", "wire_local"]
 
@@ -46,9 +47,9 @@ def _on_init(environment: Any, **_: Any) -> None:
         sys.exit(2)
     try:
         scenario = Scenario.load(opts.scenario, override_limits=bool(opts.override_limits), overrides=getattr(opts, "harness_set", None) or ())
+        if getattr(opts, "run_time", None):
+            _refuse_run_time(scenario, opts.run_time)
         if getattr(opts, "local", False):
-            from harness.load.local import attach_local_stack
-
             attach_local_stack(environment, scenario)
         probe_gates = list(getattr(opts, "probe_gate", None) or []) if getattr(opts, "probe", False) else None
         if probe_gates is not None and not isinstance(environment.runner, LocalRunner):
@@ -89,6 +90,21 @@ def _on_init(environment: Any, **_: Any) -> None:
         from harness.load.webui import attach_web_ui
 
         attach_web_ui(environment, session)
+
+
+def _refuse_run_time(scenario: Scenario, run_time: float) -> None:
+    """Locust's ``-t`` would stop the run after the scenario's plan anyway, or cut it short
+    unplanned: the scenario's ``[load]`` sets the run's length, so ``-t`` is refused, naming the
+    field to set instead."""
+    from harness.plan import planned_duration
+
+    profile = scenario.load_profile
+    field = LENGTH_FIELDS.get(profile.profile, "cycles")  # a burst profile: its number of cycles
+    fix = f"--set load.{field}={run_time:g}s" if field in ("duration", "max_duration") else f"a shorter load.{field} (--set load.{field}=...)"
+    raise UsageError(
+        f"-t/--run-time {run_time:g}s: the scenario's {profile.profile} profile sets the run's length "
+        f"({planned_duration(profile):g} s); leave -t out and pass {fix}"
+    )
 
 
 def _settle_memory() -> None:
