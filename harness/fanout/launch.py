@@ -66,6 +66,7 @@ def stack_defaults(cloudformation: Any, stack_name: str) -> Any:
         path=values.get("TargetPath") or "/",
         region=getattr(getattr(cloudformation, "meta", None), "region_name", None),
         start_lead=float(lead) if lead else None,
+        **({"worker_timeout": float(values["WorkerTimeout"])} if values.get("WorkerTimeout") else {}),
     )
 
 

@@ -31,14 +31,32 @@ from harness.errors import ScenarioError
 from harness.plan import planned_duration
 from harness.scenario import LOCAL, Calls, Scenario
 
-__all__ = ["RunSpec", "StackDefaults", "cleanup_target", "fault_segments", "parse_input", "new_run_id", "USERS_PER_WORKER", "MAX_WORKER_RATE"]
+__all__ = [
+    "RunSpec", "StackDefaults", "cleanup_target", "fault_segments", "parse_input", "new_run_id", "check_time_budget",
+    "USERS_PER_WORKER", "MAX_WORKER_RATE", "MAX_VUS_PER_WORKER", "UPLOAD_MARGIN", "COLD_START",
+]  # fmt: skip
 
 SOURCE = "execution input"
 USERS_PER_WORKER = 25
 """The reference input's default: one worker Lambda per 25 users (each user is one virtual user)."""
 MAX_WORKER_RATE = 2500.0
 """Requests per second one worker Lambda (one core at 1,769 MB) paces reliably."""
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+LAMBDA_FILE_DESCRIPTORS = 1024
+"""Lambda's file-descriptor limit per execution environment (Lambda quotas: "File descriptors 1,024")."""
+MAX_VUS_PER_WORKER = 900
+"""Virtual users one worker may hold: each keeps one connection open (one descriptor), and the
+rest of the 1,024 (Python, Locust, boto3's connections, the token refresher) stay free, so that
+the generator never blames the API for its own ``EMFILE``."""
+UPLOAD_MARGIN = 15.0
+"""Seconds a worker keeps before its Lambda timeout to stop its users and save its results."""
+COLD_START = 3.0
+"""Seconds of ``start_lead`` a worker's cold start (import of the code zip) is allowed."""
+DEFAULT_WORKER_TIMEOUT = 900.0
+"""The template's WorkerTimeout default (Lambda's maximum, 15 minutes)."""
+# An execution is named after its run: Step Functions execution names are at most 80 characters
+# and may not hold whitespace, brackets, wildcards or " # % \ ^ | ~ ` $ & , ; : / (StartExecution);
+# '.' is allowed there but not here, as run ids also name S3 prefixes and report folders.
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 
 
 class StackDefaults(BaseModel):
@@ -52,6 +70,9 @@ class StackDefaults(BaseModel):
     path: str = "/"
     region: str | None = None
     start_lead: float | None = None
+    worker_timeout: float = DEFAULT_WORKER_TIMEOUT
+    """The worker function's timeout (the stack's WorkerTimeout), seconds: a worker's whole
+    time budget must fit in it."""
 
     @classmethod
     def from_env(cls) -> "StackDefaults":
@@ -63,6 +84,7 @@ class StackDefaults(BaseModel):
             path=env.get("DEFAULT_PATH") or "/",
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             start_lead=float(env["HARNESS_START_LEAD"]) if env.get("HARNESS_START_LEAD") else None,
+            worker_timeout=float(env.get("HARNESS_WORKER_TIMEOUT") or DEFAULT_WORKER_TIMEOUT),
         )
 
 
@@ -107,7 +129,7 @@ def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None
             raise ScenarioError("must be true or false", path=SOURCE, field=field)
     run_id = data.get("run_id") or run_id or new_run_id()
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
-        raise ScenarioError("must be letters, digits, '.', '_' or '-' (at most 80)", path=SOURCE, field="run_id")
+        raise ScenarioError("must be letters, digits, '_' or '-' (at most 80, no '.'), such as \"20260101-120000-ab12cd\"", path=SOURCE, field="run_id")
     if ("scenario" in data) == ("users" in data):
         raise ScenarioError(
             "give either a harness scenario as \"scenario\" or the reference input "
@@ -134,9 +156,13 @@ def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None
         )
     fault_segments(scenario, windows)
     workers = _workers(scenario)
+    check_time_budget(scenario, windows, workers=workers, worker_timeout=defaults.worker_timeout)
+    scenario_data = scenario.echo()
+    if scenario_data.get("auth"):  # each worker signs in at its share of the run's sign-in budget
+        scenario_data["auth"]["login_rate"] = worker_login_rate(scenario, workers)
     return RunSpec(
         run_id=run_id,
-        scenario_data=scenario.echo(),
+        scenario_data=scenario_data,
         workers=workers,
         windows=windows,
         override_limits=override,
@@ -235,16 +261,84 @@ def _workers(scenario: Scenario) -> int:
     workers = scenario.fanout.workers
     profile = scenario.load_profile
     if isinstance(profile, Calls):
-        return min(workers, profile.users)  # a worker with no user would have nothing to do
-    per_worker = profile.peak_rate() / workers
-    if per_worker > MAX_WORKER_RATE:
-        need = math.ceil(profile.peak_rate() / MAX_WORKER_RATE)
+        workers = min(workers, profile.users)  # a worker with no user would have nothing to do
+    else:
+        per_worker = profile.peak_rate() / workers
+        if per_worker > MAX_WORKER_RATE:
+            need = math.ceil(profile.peak_rate() / MAX_WORKER_RATE)
+            raise ScenarioError(
+                f"{workers} workers would each pace {per_worker:,.0f} rps; one worker paces about {MAX_WORKER_RATE:,.0f}: use at least {need}",
+                path=SOURCE,
+                field="fanout.workers",
+            )
+    vus = _total_vus(scenario)
+    if math.ceil(vus / workers) > MAX_VUS_PER_WORKER:
+        need = math.ceil(vus / MAX_VUS_PER_WORKER)
         raise ScenarioError(
-            f"{workers} workers would each pace {per_worker:,.0f} rps; one worker paces about {MAX_WORKER_RATE:,.0f}: use at least {need}",
+            f"{workers} workers would each hold {math.ceil(vus / workers):,} virtual users (one connection each); a worker Lambda "
+            f"has {LAMBDA_FILE_DESCRIPTORS:,} file descriptors, so at most {MAX_VUS_PER_WORKER} virtual users: use at least {need} workers",
             path=SOURCE,
             field="fanout.workers",
         )
     return workers
+
+
+def _total_vus(scenario: Scenario) -> int:
+    profile = scenario.load_profile
+    return profile.users if isinstance(profile, Calls) else scenario.vus
+
+
+def worker_login_rate(scenario: Scenario, workers: int) -> float:
+    """Sign-ins (and refreshes) per second for one worker: its share of ``fanout.sign_in_budget``,
+    which all the workers share, never above the scenario's own ``auth.login_rate``."""
+    assert scenario.auth is not None
+    return min(scenario.auth.login_rate, scenario.fanout.sign_in_budget / workers)
+
+
+def minimum_start_lead(scenario: Scenario, workers: int) -> float:
+    """The least ``start_lead`` in which every worker is warm and has signed its virtual users
+    in: a cold start, then its share of the users at its share of the sign-in budget."""
+    if scenario.auth is None:
+        return COLD_START
+    return COLD_START + _sign_ins_per_worker(scenario, workers) / worker_login_rate(scenario, workers)
+
+
+def _sign_ins_per_worker(scenario: Scenario, workers: int) -> int:
+    """The test users one worker signs in: one per virtual user, at most every user once."""
+    assert scenario.auth is not None
+    return min(math.ceil(_total_vus(scenario) / workers), scenario.auth.users)
+
+
+def check_time_budget(scenario: Scenario, windows: list[tuple[float, float]], *, workers: int, worker_timeout: float) -> None:
+    """Refuse a run whose workers cannot sign in before the shared start, or whose whole time
+    (start_lead + segment + drain + upload margin) does not fit in the worker function's
+    timeout: Lambda would end the worker before it saves what it measured."""
+    lead = scenario.fanout.start_lead
+    need = minimum_start_lead(scenario, workers)
+    if lead < need:
+        per_worker = _sign_ins_per_worker(scenario, workers)
+        raise ScenarioError(
+            f"{lead:g} s is too short: each of {workers} workers signs in {per_worker:,} users at "
+            f"{worker_login_rate(scenario, workers):.3g}/s (fanout.sign_in_budget {scenario.fanout.sign_in_budget:g}/s shared by all, "
+            f"as Cognito's UserAuthentication quota is per account and Region) after a {COLD_START:g} s cold start: "
+            f"set it to at least {math.ceil(need)} s, or raise fanout.sign_in_budget",
+            path=SOURCE,
+            field="fanout.start_lead",
+        )
+    segment = max(end - start for start, end in windows)
+    drain = scenario.target.timeout  # requests in flight at the plan's end finish or time out
+    budget = lead + segment + drain + UPLOAD_MARGIN
+    if budget > worker_timeout:
+        room = math.floor(worker_timeout - lead - drain - UPLOAD_MARGIN)
+        field = "load.max_duration" if isinstance(scenario.load_profile, Calls) else "fanout.segment"
+        raise ScenarioError(
+            f"a worker needs start_lead {lead:g} s + segment {segment:g} s + drain {drain:g} s (target.timeout) + "
+            f"upload margin {UPLOAD_MARGIN:g} s = {budget:g} s, over the worker function's timeout of {worker_timeout:g} s: "
+            + (f"lower {field} to at most {room} s" if room >= 10 else "lower fanout.start_lead or target.timeout")
+            + " or redeploy with a longer WorkerTimeout (at most 900)",
+            path=SOURCE,
+            field=field,
+        )
 
 
 def _windows(scenario: Scenario) -> list[tuple[float, float]]:
