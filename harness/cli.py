@@ -150,8 +150,10 @@ def _parser() -> argparse.ArgumentParser:
 
     package = sub.add_parser("package", help="build the fan-out Lambdas' code zip (Linux wheels for the Lambda Python runtime)")
     package.add_argument("--out", type=Path, default=Path("dist/harness-fanout.zip"), help="where the zip goes (default dist/harness-fanout.zip)")
-    package.add_argument("--python", default="3.12", help="the Lambda runtime's Python version (default 3.12)")
+    package.add_argument("--python", default=None, help="the Lambda runtime's Python version (default: the template's, python3.12)")
     package.add_argument("--no-deps", action="store_true", help="harness's own source only (what the local stack runs)")
+    package.add_argument("--write-constraints", action="store_true",
+                         help="resolve the dependencies afresh and pin them in harness/infra/lambda-constraints.txt, then build")  # fmt: skip
 
     deploy = sub.add_parser("deploy", help="create or update the fan-out stack (infra/fanout.yaml) with a CloudFormation change set")
     deploy.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="deploy into the running local stack (harness local up)")
@@ -730,13 +732,25 @@ def _stack_event(event: dict[str, Any]) -> str:
 
 
 def cmd_package(args: argparse.Namespace) -> int:
-    from harness.fanout.package import build_package
+    from harness.fanout.package import CONSTRAINTS, build_package, lambda_runtime, write_constraints
 
-    with err.status("building the code zip" + ("" if args.no_deps else f" with Linux wheels for Python {args.python}") + "..."):
-        info = build_package(out=args.out, python_version=args.python, deps=not args.no_deps)
+    python = args.python or lambda_runtime()[0]
+    if args.write_constraints:
+        with err.status(f"resolving the Lambda dependencies for Python {python}..."):
+            pins = write_constraints(python_version=python)
+        err.print(f"{CONSTRAINTS}: {len(pins)} packages pinned", highlight=False)
+    with err.status("building the code zip" + ("" if args.no_deps else f" with Linux wheels for Python {python}") + "..."):
+        info = build_package(out=args.out, python_version=python, deps=not args.no_deps)
     out.print(f"{info.path}: {info.files:,} files, {info.size_zipped / 1e6:.1f} MB zipped, {info.size_unzipped / 1e6:.1f} MB unzipped "
               f"(Lambda allows 250 MB unzipped); sha256 {info.sha256[:12]}", highlight=False)  # fmt: skip
+    _note_bytecode(info, python)
     return EXIT_OK
+
+
+def _note_bytecode(info: Any, python: str) -> None:
+    if info.bytecode is None:
+        err.print(f"[yellow]note:[/] no Python {python} here to compile the bytecode (set HARNESS_LAMBDA_PYTHON): the zip holds source only, "
+                  "and every cold start compiles it", highlight=False)  # fmt: skip
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -745,7 +759,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from harness.aws import AwsContext
     from harness.fanout.deploy import deploy_stack
     from harness.fanout.launch import TEMPLATE
-    from harness.fanout.package import build_package
+    from harness.fanout.package import build_package, lambda_runtime
 
     parameters = dict(_parameter(p) for p in args.parameter)
     if args.local:
@@ -771,7 +785,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         code = args.code
         if code is None:
             with err.status("building the code zip" + ("" if args.local else " with Linux wheels") + "..."):
-                code = build_package(out=Path(tmp) / "harness-fanout.zip", deps=not args.local).path
+                package = build_package(out=Path(tmp) / "harness-fanout.zip", deps=not args.local)
+            if not args.local:  # the local runtime runs this machine's Python, whatever the zip holds
+                _note_bytecode(package, lambda_runtime()[0])
+            code = package.path
         with err.status(f"deploying {args.stack}...") as status:
             outputs = deploy_stack(
                 cloudformation=aws.client("cloudformation"), s3=aws.client("s3"), sts=aws.client("sts"), stack_name=args.stack,

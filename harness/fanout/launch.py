@@ -24,7 +24,8 @@ from harness.target import resolve_target
 
 __all__ = ["TEMPLATE", "FanoutStack", "execution_input", "parse_reference", "deploy_local", "local_parameters", "stack_defaults"]
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "fanout.yaml"
+TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "fanout.yaml"
+"""The template, shipped inside the package (``harness/infra``; ``infra/`` in a checkout)."""
 LOCAL_PATH = "/items"
 """What the reference input loads on the local stack's API Gateway emulator."""
 
