@@ -598,6 +598,12 @@ def cmd_fanout(args: argparse.Namespace) -> int:
             defaults = stack_defaults(aws.client("cloudformation"), stack_name)
         stack = FanoutStack.of(outputs)
         spec = parse_input({**data, "run_id": run_id}, defaults=defaults)  # the same check the state machine makes
+        FanoutExecution.check_run_id_unused(aws.client("stepfunctions"), state_machine_arn=stack.run_state_machine, run_id=run_id)
+        if not args.local:  # the local runtime's concurrency is this machine's; on AWS the account's is shared
+            from harness.fanout.launch import check_concurrency
+
+            for note in check_concurrency(aws.client("lambda"), workers=spec.workers, function_name=stack.worker_function):
+                err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
         what = scenario.name if scenario else "the reference input"
         err.print(escape(f"harness fanout {what}: {spec.scenario().load_profile.profile} profile, {spec.workers} workers, "
                          f"{spec.segments} segment(s), state machine {stack.run_state_machine} -> {run_dir}"), highlight=False)  # fmt: skip

@@ -49,7 +49,7 @@ rest of the 1,024 (Python, Locust, boto3's connections, the token refresher) sta
 the generator never blames the API for its own ``EMFILE``."""
 UPLOAD_MARGIN = 15.0
 """Seconds a worker keeps before its Lambda timeout to stop its users and save its results."""
-COLD_START = 3.0
+COLD_START = 2.0
 """Seconds of ``start_lead`` a worker's cold start (import of the code zip) is allowed."""
 DEFAULT_WORKER_TIMEOUT = 900.0
 """The template's WorkerTimeout default (Lambda's maximum, 15 minutes)."""

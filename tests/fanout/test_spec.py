@@ -182,9 +182,9 @@ def test_a_start_lead_too_short_for_the_shared_sign_in_is_refused_with_the_minim
     auth = {"user_pool_id": "us-east-1_Pool", "client_id": "c", "users": 600}
     data = {"scenario": {**scenario(**load), "auth": auth, "fanout": {"start_lead": "10s", "sign_in_budget": 50}}, "workers": 4}
     with pytest.raises(ScenarioError) as info:
-        parse_input(data, defaults=DEFAULTS)  # 150 users per worker at 12.5/s: 12 s, plus a 3 s cold start
-    assert info.value.field == "fanout.start_lead" and "at least 15 s" in str(info.value)
-    data["scenario"]["fanout"]["start_lead"] = "15s"
+        parse_input(data, defaults=DEFAULTS)  # 150 users per worker at 12.5/s: 12 s, plus a 2 s cold start
+    assert info.value.field == "fanout.start_lead" and "at least 14 s" in str(info.value)
+    data["scenario"]["fanout"]["start_lead"] = "14s"
     assert parse_input(data, defaults=DEFAULTS).workers == 4
 
 
