@@ -47,7 +47,7 @@ MAX_VUS_PER_WORKER = 900
 """Virtual users one worker may hold: each keeps one connection open (one descriptor), and the
 rest of the 1,024 (Python, Locust, boto3's connections, the token refresher) stay free, so that
 the generator never blames the API for its own ``EMFILE``."""
-UPLOAD_MARGIN = 15.0
+UPLOAD_MARGIN = 10.0
 """Seconds a worker keeps before its Lambda timeout to stop its users and save its results."""
 COLD_START = 2.0
 """Seconds of ``start_lead`` a worker's cold start (import of the code zip) is allowed."""

@@ -140,16 +140,16 @@ def test_each_fault_lies_inside_one_segment() -> None:
 
 
 def test_a_worker_whose_time_budget_exceeds_the_function_timeout_is_refused_naming_the_numbers() -> None:
-    data = {"scenario": {**scenario(profile="steady", rate=10, duration=1500), "fanout": {"segment": "840s"}}}
+    data = {"scenario": {**scenario(profile="steady", rate=10, duration=1500), "fanout": {"segment": "840s", "start_lead": "30s"}}}
     with pytest.raises(ScenarioError) as info:
-        parse_input(data, defaults=DEFAULTS)  # 20 s lead + 840 s + 30 s drain + 15 s margin = 905 s > 900 s
+        parse_input(data, defaults=DEFAULTS)  # 30 s lead + 840 s + 30 s drain + 10 s margin = 910 s > 900 s
     assert info.value.field == "fanout.segment"
-    assert "start_lead 20 s + segment 840 s + drain 30 s" in str(info.value) and "905 s" in str(info.value)
-    assert "timeout of 900 s" in str(info.value) and "at most 835 s" in str(info.value)
+    assert "start_lead 30 s + segment 840 s + drain 30 s (target.timeout) + upload margin 10 s = 910 s" in str(info.value)
+    assert "timeout of 900 s" in str(info.value) and "at most 830 s" in str(info.value)
     short = DEFAULTS.model_copy(update={"worker_timeout": 300.0})
     with pytest.raises(ScenarioError, match="timeout of 300 s"):
         parse_input({"scenario": scenario(profile="steady", rate=10, duration=600)}, defaults=short)
-    assert parse_input({"scenario": scenario(profile="steady", rate=10, duration=230)}, defaults=short).segments == 1
+    assert parse_input({"scenario": scenario(profile="steady", rate=10, duration=240)}, defaults=short).segments == 1
 
 
 def test_the_stack_worker_timeout_reaches_the_check_from_the_controller_environment(monkeypatch: pytest.MonkeyPatch) -> None:
