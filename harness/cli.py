@@ -765,8 +765,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from harness.aws import AwsContext
     from harness.fanout.deploy import deploy_stack
     from harness.fanout.launch import TEMPLATE
+    from harness.fanout.deploy import check_stack_name
     from harness.fanout.package import build_package, lambda_runtime
 
+    check_stack_name(args.stack, TEMPLATE.read_text(encoding="utf-8"))  # before the zip is built
     parameters = dict(_parameter(p) for p in args.parameter)
     if args.local:
         from harness.fanout.launch import local_parameters
