@@ -160,14 +160,6 @@ class LoadSession:
         if self.probe is not None and self.status in ("completed", "interrupted") and self.pacer is not None and self.pacer.t0 is not None:
             # the steps that ended by the end of the run and were not judged yet (the last one)
             self.probe.judge_due(results, now=end + PROBE_GRACE, started_at=self.pacer.t0)
-        if self.status != "completed" or self.stopped_at_knee:
-            # an interrupted run (or a probe stopped at its knee) planned nothing after it stopped: keep target honest
-            for second in [s for s in results.pacer if s > end]:
-                window = results.pacer[second]
-                if not (window.released or window.dropped):
-                    del results.pacer[second]
-                else:
-                    window.target = 0.0
         import harness
 
         results.meta = {
