@@ -66,6 +66,17 @@ def test_a_bad_gate_exits_2_before_any_load(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def test_a_plan_of_zero_requests_exits_2_before_any_load(tmp_path: Path) -> None:
+    idle = tmp_path / "idle.toml"
+    idle.write_text('[target]\nbase_url = "local"\n[[endpoints]]\nname = "a"\npath = "/a"\n[load]\nprofile = "steady"\nrate = 0.1\nduration = "5s"\n')
+    for command in ("run", "check"):
+        proc = harness(command, str(idle), "--local", "--results-dir", str(tmp_path / "run")) if command == "run" else harness(command, str(idle))
+        assert proc.returncode == 2
+        line = one_line_error(proc)
+        assert str(idle) in line and "load.rate: " in line and "raise load.rate or load.duration" in line
+    assert not (tmp_path / "run").exists()
+
+
 def test_unknown_command_exits_2() -> None:
     assert harness("explode").returncode == 2
 
