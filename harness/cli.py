@@ -295,17 +295,18 @@ def _refuse_second_local_stack() -> None:
 
 
 def _exit_code(artifacts: Any, *, interrupted: bool = False) -> int:
-    """What happened, as an exit code: a failed run 3, an interrupted one 130, else the verdict."""
-    if artifacts.status == "failed":
+    """What happened, as an exit code: a failed run 3, an interrupted one 130, else the verdict
+    (``harness.gates.Outcome``: an abort is a failed gate; a probe passes when a step held)."""
+    from harness.gates import Outcome
+
+    outcome = artifacts.outcome
+    if outcome is Outcome.RUN_FAILED:
         return EXIT_RUN_FAILED
-    if artifacts.status == "aborted":  # an abort_on rule stopped it: a failed gate
+    if outcome is Outcome.ABORTED:
         return EXIT_GATE_FAILED
-    if interrupted or artifacts.status == "interrupted":
+    if interrupted or outcome is Outcome.NOT_JUDGED:
         return EXIT_INTERRUPTED
-    probe = artifacts.results.meta.get("probe")
-    if probe:  # a probe's verdict is its knee: 0 when a step held, 1 when even the first breached
-        return EXIT_OK if probe.get("sustainable_rate") is not None else EXIT_GATE_FAILED
-    return EXIT_OK if artifacts.verdict.passed else EXIT_GATE_FAILED
+    return EXIT_GATE_FAILED if outcome is Outcome.FAILED else EXIT_OK
 
 
 def _planned_duration(scenario: Any) -> float:

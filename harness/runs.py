@@ -48,6 +48,13 @@ class RunArtifacts:
         """A verdict only for a run that completed and has gates (else it was measured, not judged)."""
         return self.status == "completed" and bool(self.verdict.results)
 
+    @property
+    def outcome(self) -> Any:
+        """How the run ended, judged (``harness.gates.Outcome``): what verdict.json, JUnit and the exit code say."""
+        from harness.gates import Outcome
+
+        return Outcome.of(self.verdict, status=self.status, probe=self.results.meta.get("probe"))
+
 
 def load_results(run_dir: Path) -> ResultSet:
     path = run_dir / "results.json"
@@ -141,21 +148,37 @@ def analyse_run(
     from harness.probe import judged_part
 
     verdict = evaluate(parsed, results=judged_part(results) or results, metrics=frame, baseline=baseline)
-    junit = verdict.to_junit(f"harness.{results.meta.get('scenario', 'run')}")
+    artifacts = RunArtifacts(run_dir=run_dir, results=results, verdict=verdict, metrics=frame, notes=notes, comparison=comparison)
+    outcome = artifacts.outcome
+    reason = _not_judged_reason(results, outcome)
+    junit = verdict.to_junit(f"harness.{results.meta.get('scenario', 'run')}", outcome=outcome, reason=reason, time=results.duration())
     (run_dir / "junit.xml").write_text(junit, encoding="utf-8")
+    # the run's status and outcome travel with the gates: an interrupted run is not a failed one
+    judged = {**verdict.to_dict(), "passed": outcome.passed, "status": artifacts.status, "outcome": outcome.value}
+    if reason:
+        judged["reason"] = reason
 
-    files = None
     if report:
         from harness.report import write_report  # writes verdict.json with the report
 
-        files = write_report(
+        artifacts.report = write_report(
             run_dir,
             results=results,
             metrics=frame,
-            verdict=verdict.to_dict(),
+            verdict=judged,
             baseline=baseline,
             baseline_metrics=baseline_metrics,
         )
     else:
-        (run_dir / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2), encoding="utf-8")
-    return RunArtifacts(run_dir=run_dir, results=results, verdict=verdict, metrics=frame, report=files, notes=notes, comparison=comparison)
+        (run_dir / "verdict.json").write_text(json.dumps(judged, indent=2), encoding="utf-8")
+    return artifacts
+
+
+def _not_judged_reason(results: ResultSet, outcome: Any) -> str:
+    """Why a run's gates are not its verdict (JUnit's ``skipped`` message), or "" when they are."""
+    if outcome.judged:
+        return ""
+    status = results.meta.get("status") or "completed"
+    error = results.meta.get("error")
+    why = {"interrupted": "the run was interrupted", "aborted": "an abort_on rule stopped the run", "failed": "the run failed"}.get(status, f"the run ended {status}")
+    return f"not judged: {why} after {results.duration():.0f} s" + (f" ({error})" if error else "")
