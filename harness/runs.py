@@ -13,19 +13,76 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.aws import AwsContext
 from harness.errors import HarnessError, UsageError
 from harness.results import ResultSet
 
-__all__ = ["RunArtifacts", "analyse_run", "pull_run_metrics", "load_results"]
+if TYPE_CHECKING:  # boto3 only where metrics are pulled: the run id helpers load before Locust patches ssl
+    from harness.aws import AwsContext
+
+__all__ = ["RunArtifacts", "analyse_run", "pull_run_metrics", "load_results", "new_run_id", "is_run_id", "run_folder", "claim_run_dir"]
 
 log = logging.getLogger("harness")
+
+
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+#: what a run id may be, as the errors say it
+RUN_ID_RULE = "a run id is a name: letters, digits, '-' and '_' (at most 80), no '/', '.' or '..'"
+#: the files a run writes into its folder (besides Locust's own locust*), cleared by --overwrite
+RUN_FILES = ("results.json", "metrics.csv", "verdict.json", "junit.xml", "report.html", "summary.md", "progress.json")
+
+
+def new_run_id() -> str:
+    """A fresh run id: the local time and a random suffix, ``20250101-120000-1a2b3c``."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def is_run_id(value: Any) -> bool:
+    """Whether ``value`` is a valid run id (it names a folder under reports/ and a Step Functions execution)."""
+    return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
+
+
+def run_folder(
+    *, run_id: str | None, results_dir: str | os.PathLike[str] | None, overwrite: bool = False, locust_files: bool = True
+) -> tuple[str, Path]:
+    """A new run's id and folder (``--run-id``, ``--results-dir``; default ``reports/<run-id>``),
+    checked before anything starts: a bad run id or an existing run folder is a ``UsageError``
+    (exit 2). With ``overwrite`` the earlier run's files are removed (see ``claim_run_dir``)."""
+    if run_id and not is_run_id(run_id):
+        raise UsageError(f"--run-id {run_id!r}: {RUN_ID_RULE}; e.g. --run-id nightly-42 (or --results-dir for another place)")
+    run_id = run_id or new_run_id()
+    path = Path(results_dir) if results_dir else Path("reports") / run_id
+    claim_run_dir(path, overwrite=overwrite, locust_files=locust_files)
+    return run_id, path
+
+
+def claim_run_dir(path: Path, *, overwrite: bool = False, locust_files: bool = True) -> None:
+    """Make sure a new run does not write into an earlier one: ``path`` must not exist, or be an
+    empty folder. With ``overwrite``, the files an earlier run wrote there (``RUN_FILES`` and, with
+    ``locust_files``, Locust's ``locust*``) are removed first; anything else is left alone."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise UsageError(f"{path}: is a file, not a run folder; pick another --results-dir or --run-id")
+    if not any(path.iterdir()):
+        return
+    if not overwrite:
+        raise UsageError(
+            f"{path}: a run folder that already holds a run; pick another --run-id or --results-dir, or pass --overwrite to replace it"
+        )
+    for name in RUN_FILES:
+        (path / name).unlink(missing_ok=True)
+    if locust_files:
+        for item in path.glob("locust*"):
+            if item.is_file():
+                item.unlink()
 
 
 @dataclass

@@ -78,6 +78,36 @@ def test_a_plan_of_zero_requests_exits_2_before_any_load(tmp_path: Path) -> None
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("command, scenario", [("run", "smoke"), ("probe", "probe"), ("fanout", "fanout")])
+def test_a_run_id_that_is_a_path_exits_2_and_writes_nothing(tmp_path: Path, command: str, scenario: str) -> None:
+    proc = harness(command, str(ROOT / f"scenarios/{scenario}.toml"), "--local", "--run-id", "../../evil", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "--run-id '../../evil': a run id is a name: letters, digits, '-' and '_'" in one_line_error(proc)
+    assert not list(tmp_path.iterdir()) and not (tmp_path.parent.parent / "evil").exists()
+
+
+@pytest.mark.parametrize("command, scenario", [("run", "smoke"), ("probe", "probe"), ("fanout", "fanout")])
+def test_an_earlier_run_is_never_overwritten_without_overwrite(tmp_path: Path, command: str, scenario: str) -> None:
+    earlier = make_run(tmp_path / "reports" / "uni-1", latency_ms=50)
+    before = (earlier / "results.json").read_bytes()
+    for where in (("--run-id", "uni-1"), ("--results-dir", "reports/uni-1")):
+        proc = harness(command, str(ROOT / f"scenarios/{scenario}.toml"), "--local", *where, cwd=tmp_path)
+        assert proc.returncode == 2
+        line = one_line_error(proc)
+        assert "reports/uni-1: a run folder that already holds a run" in line and "--overwrite" in line
+    assert (earlier / "results.json").read_bytes() == before and sorted(p.name for p in earlier.iterdir()) == ["results.json"]
+
+
+def test_plain_locust_refuses_a_bad_run_id_and_an_earlier_run(tmp_path: Path) -> None:
+    earlier = make_run(tmp_path / "reports" / "uni-1", latency_ms=50)
+    base = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "api.py"), "--headless", "--scenario", str(ROOT / "scenarios/smoke.toml")]
+    for extra, said in ((["--run-id", "../evil"], "a run id is a name"), (["--run-id", "uni-1"], "reports/uni-1: a run folder that already holds a run")):
+        proc = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert said in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in earlier.iterdir()) == ["results.json"] and not (tmp_path / "evil").exists()
+
+
 def test_unknown_command_exits_2() -> None:
     assert harness("explode").returncode == 2
 
