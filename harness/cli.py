@@ -24,7 +24,6 @@ import os
 import signal
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -35,6 +34,7 @@ from rich.table import Table
 import harness
 from harness.errors import FaultError, HarnessError, RunError, ScenarioError, UsageError
 from harness.options import check_baseline, check_number, check_processes, check_scenario
+from harness.runs import run_folder
 
 __all__ = ["main"]
 
@@ -139,7 +139,8 @@ def _parser() -> argparse.ArgumentParser:
     fanout.add_argument("--yes", "-y", action="store_true", default=_flag("YES"), help="start without asking (CI)")
     fanout.add_argument("--stack", default=_env("STACK"), help="the fan-out stack's name (default: the scenario's fanout.stack_name, harness-fanout)")
     fanout.add_argument("--results-dir", default=_env("RESULTS_DIR"), help="run folder (default reports/<run-id>)")
-    fanout.add_argument("--run-id", default=_env("RUN_ID"), help="run id, also the execution's name (default: time and a random suffix)")
+    fanout.add_argument("--run-id", default=_env("RUN_ID"), help="run id, also the execution's name: letters, digits, - and _ (default: time and a random suffix)")
+    fanout.add_argument("--overwrite", action="store_true", default=_flag("OVERWRITE"), help="replace the run already in the run folder (else it is refused)")
     fanout.add_argument("--gate", action="append", default=[], metavar="EXPR", help='extra gate, e.g. "p95 < 300ms" (repeatable)')
     fanout.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a scenario field, as for `harness run`")
     fanout.add_argument("--baseline", type=Path, default=_env("BASELINE"), help="earlier run folder to compare with")
@@ -177,7 +178,8 @@ def _run_options(parser: argparse.ArgumentParser, *, gate: str, set_help: str) -
     """The options ``harness run`` and ``harness probe`` share (both run a scenario headless)."""
     parser.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="start the local stack for this run (moto + API Gateway emulator)")
     parser.add_argument("--results-dir", default=_env("RESULTS_DIR"), help="run folder (default reports/<run-id>)")
-    parser.add_argument("--run-id", default=_env("RUN_ID"), help="run id (default: time and a random suffix)")
+    parser.add_argument("--run-id", default=_env("RUN_ID"), help="run id: letters, digits, - and _ (default: time and a random suffix)")
+    parser.add_argument("--overwrite", action="store_true", default=_flag("OVERWRITE"), help="replace the run already in the run folder (else it is refused)")
     parser.add_argument("--gate", action="append", default=[], metavar="EXPR", help=gate)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=set_help)
     parser.add_argument("--create-users", action=argparse.BooleanOptionalAction, default=None, help="create the scenario's test users first (default: on with --local)")
@@ -226,13 +228,12 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
         from harness.probe import check_probe
 
         check_probe(scenario, gates=args.gate, path=str(args.scenario))  # a ramp going up, gates that judge a step
+    run_id, run_dir = run_folder(run_id=args.run_id, results_dir=args.results_dir, overwrite=args.overwrite)
     if args.local:
         from harness.target import check_local_target
 
         check_local_target(scenario, source=args.scenario)
         _refuse_second_local_stack()
-    run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    run_dir = Path(args.results_dir or Path("reports") / run_id)
     create_users = args.create_users if args.create_users is not None else args.local
 
     with _local_stack(args.local, scenario) as env:
@@ -275,6 +276,7 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
                 run_dir=run_dir,
                 run_id=run_id,
                 env=env,
+                overwrite=args.overwrite,
                 processes=processes,
                 override_limits=args.override_limits,
                 overrides=args.set,
@@ -329,17 +331,18 @@ def _refuse_other_local_settings(scenario: Any, path: str) -> None:
 
 
 def _exit_code(artifacts: Any, *, interrupted: bool = False) -> int:
-    """What happened, as an exit code: a failed run 3, an interrupted one 130, else the verdict."""
-    if artifacts.status == "failed":
+    """What happened, as an exit code: a failed run 3, an interrupted one 130, else the verdict
+    (``harness.gates.Outcome``: an abort is a failed gate; a probe passes when a step held)."""
+    from harness.gates import Outcome
+
+    outcome = artifacts.outcome
+    if outcome is Outcome.RUN_FAILED:
         return EXIT_RUN_FAILED
-    if artifacts.status == "aborted":  # an abort_on rule stopped it: a failed gate
+    if outcome is Outcome.ABORTED:
         return EXIT_GATE_FAILED
-    if interrupted or artifacts.status == "interrupted":
+    if interrupted or outcome is Outcome.NOT_JUDGED:
         return EXIT_INTERRUPTED
-    probe = artifacts.results.meta.get("probe")
-    if probe:  # a probe's verdict is its knee: 0 when a step held, 1 when even the first breached
-        return EXIT_OK if probe.get("sustainable_rate") is not None else EXIT_GATE_FAILED
-    return EXIT_OK if artifacts.verdict.passed else EXIT_GATE_FAILED
+    return EXIT_GATE_FAILED if outcome is Outcome.FAILED else EXIT_OK
 
 
 def _planned_duration(scenario: Any) -> float:
@@ -553,7 +556,7 @@ def cmd_fanout(args: argparse.Namespace) -> int:
     from harness.fanout.deploy import stack_outputs
     from harness.fanout.execution import FanoutExecution, Progress
     from harness.fanout.launch import FanoutStack, execution_input, parse_reference, stack_defaults
-    from harness.fanout.spec import StackDefaults, new_run_id, parse_input
+    from harness.fanout.spec import StackDefaults, parse_input
     from harness.runs import analyse_run
 
     # everything that can be wrong with the command is found before anything starts
@@ -571,11 +574,10 @@ def cmd_fanout(args: argparse.Namespace) -> int:
                                   metrics=not args.no_metrics, fanout=True)  # fmt: skip
     else:
         reference = parse_reference(args.reference)
+    run_id, run_dir = run_folder(run_id=args.run_id, results_dir=args.results_dir, overwrite=args.overwrite)
     if args.local:
         _refuse_second_local_stack()
     stack_name = args.stack or (scenario.fanout.stack_name if scenario else "harness-fanout")
-    run_id = args.run_id or new_run_id()
-    run_dir = Path(args.results_dir or Path("reports") / run_id)
 
     with _local_stack(args.local, scenario) as _:
         from harness.target import resolve_target
@@ -838,7 +840,9 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     local = {"where": " in the running local stack", "deploy": "harness deploy --local" + ("" if args.stack == "harness-fanout" else f" --stack {args.stack}")}
     stack = FanoutStack.of(stack_outputs(aws.client("cloudformation"), args.stack, **(local if args.local else {})))
     sfn = aws.client("stepfunctions")
-    name = "cleanup-" + time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    from harness.runs import new_run_id
+
+    name = "cleanup-" + new_run_id()
     arn = sfn.start_execution(stateMachineArn=stack.cleanup_state_machine, name=name, input=json.dumps(data))["executionArn"]
     deadline = time.time() + args.timeout
     with err.status("deleting the test users..."):

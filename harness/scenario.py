@@ -760,6 +760,25 @@ class Scenario(_Model):
         return self
 
     @model_validator(mode="after")
+    def _plans_requests(self) -> "Scenario":
+        """An open profile that plans no whole request (``rate = 0.1`` for 5 s) would run doing
+        nothing and report an empty run: refused, naming the fields that size the plan."""
+        profile = self.load_profile
+        if isinstance(profile, Calls):
+            return self
+        from harness.plan import build_plan
+
+        plan = build_plan(profile)
+        if plan.total == 0:
+            fields = [*profile.rate_fields(), *_LENGTH_FIELDS.get(profile.profile, ())]
+            named = ", ".join(f"load.{f}" for f in fields[:-1]) + f" or load.{fields[-1]}"
+            raise ValueError(
+                f"load.{fields[0]}: the {profile.profile} profile plans {plan.count_until(plan.duration):g} requests in {plan.duration:g} s, "
+                f"not one whole request, so the run would send nothing; raise {named}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _retry_expect(self) -> "Scenario":
         for i, endpoint in enumerate(self.endpoints):
             retry = self.retry_for(endpoint)
@@ -1012,6 +1031,10 @@ def _allowed(loc: tuple[Any, ...]) -> list[str]:
 
 
 _NAMED_FIELD = re.compile(r"^([a-z_]+(?:\[\d+\])?\.[a-z_.]+): (.*)$", re.S)
+
+
+# the fields besides the rates that size an open profile's plan (named when it plans nothing)
+_LENGTH_FIELDS = {"steady": ("duration",), "ramp": ("step_duration",), "burst": ("burst_length", "cycles"), "spike": ("duration", "spike_duration")}
 
 
 def _one_line(exc: ValidationError, source: str) -> ScenarioError:

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -64,6 +65,47 @@ def test_a_bad_gate_exits_2_before_any_load(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "p95 < 300 apples" in one_line_error(proc)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_plan_of_zero_requests_exits_2_before_any_load(tmp_path: Path) -> None:
+    idle = tmp_path / "idle.toml"
+    idle.write_text('[target]\nbase_url = "local"\n[[endpoints]]\nname = "a"\npath = "/a"\n[load]\nprofile = "steady"\nrate = 0.1\nduration = "5s"\n')
+    for command in ("run", "check"):
+        proc = harness(command, str(idle), "--local", "--results-dir", str(tmp_path / "run")) if command == "run" else harness(command, str(idle))
+        assert proc.returncode == 2
+        line = one_line_error(proc)
+        assert str(idle) in line and "load.rate: " in line and "raise load.rate or load.duration" in line
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command, scenario", [("run", "smoke"), ("probe", "probe"), ("fanout", "fanout")])
+def test_a_run_id_that_is_a_path_exits_2_and_writes_nothing(tmp_path: Path, command: str, scenario: str) -> None:
+    proc = harness(command, str(ROOT / f"scenarios/{scenario}.toml"), "--local", "--run-id", "../../evil", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "--run-id '../../evil': a run id is a name: letters, digits, '-' and '_'" in one_line_error(proc)
+    assert not list(tmp_path.iterdir()) and not (tmp_path.parent.parent / "evil").exists()
+
+
+@pytest.mark.parametrize("command, scenario", [("run", "smoke"), ("probe", "probe"), ("fanout", "fanout")])
+def test_an_earlier_run_is_never_overwritten_without_overwrite(tmp_path: Path, command: str, scenario: str) -> None:
+    earlier = make_run(tmp_path / "reports" / "uni-1", latency_ms=50)
+    before = (earlier / "results.json").read_bytes()
+    for where in (("--run-id", "uni-1"), ("--results-dir", "reports/uni-1")):
+        proc = harness(command, str(ROOT / f"scenarios/{scenario}.toml"), "--local", *where, cwd=tmp_path)
+        assert proc.returncode == 2
+        line = one_line_error(proc)
+        assert "reports/uni-1: a run folder that already holds a run" in line and "--overwrite" in line
+    assert (earlier / "results.json").read_bytes() == before and sorted(p.name for p in earlier.iterdir()) == ["results.json"]
+
+
+def test_plain_locust_refuses_a_bad_run_id_and_an_earlier_run(tmp_path: Path) -> None:
+    earlier = make_run(tmp_path / "reports" / "uni-1", latency_ms=50)
+    base = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "api.py"), "--headless", "--scenario", str(ROOT / "scenarios/smoke.toml")]
+    for extra, said in ((["--run-id", "../evil"], "a run id is a name"), (["--run-id", "uni-1"], "reports/uni-1: a run folder that already holds a run")):
+        proc = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert said in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in earlier.iterdir()) == ["results.json"] and not (tmp_path / "evil").exists()
 
 
 def test_unknown_command_exits_2() -> None:
@@ -209,8 +251,8 @@ def test_no_local_stack_running_exits_3_with_what_to_do(tmp_path: Path) -> None:
 # ---- gates on a finished run: exit 0 / 1 -------------------------------------------------------
 
 
-def make_run(run_dir: Path, latency_ms: float, *, errors: int = 0) -> Path:
-    results = ResultSet(run_id=run_dir.name, meta={"scenario": "synthetic", "profile": "steady", "status": "completed", "duration": 10.0})
+def make_run(run_dir: Path, latency_ms: float, *, errors: int = 0, status: str = "completed", error: str | None = None) -> Path:
+    results = ResultSet(run_id=run_dir.name, meta={"scenario": "synthetic", "profile": "steady", "status": status, "duration": 10.0, "error": error})
     for i in range(1000):
         results.record("list items", "ok", 200, start_time=1_700_000_000 + i / 100, response_time_ms=latency_ms + (i % 10))
     for i in range(errors):
@@ -232,6 +274,57 @@ def test_report_gates_pass_exit_0_and_fail_exit_1_with_junit(tmp_path: Path) -> 
     junit = (run / "junit.xml").read_text()
     assert "<failure" in junit and "p95 &lt; 40ms" in junit
     assert (run / "report.html").exists() and (run / "summary.md").exists()
+
+
+def junit_cases(run: Path) -> tuple[Any, list[Any]]:
+    import xml.etree.ElementTree as ET
+
+    suite = ET.parse(run / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    return suite, suite.findall("testcase")
+
+
+def test_junit_gives_each_case_and_the_suite_the_runs_duration(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", latency_ms=50)
+    assert harness("report", str(run), "--gate", "p95 < 100ms", "--gate", "p95 < 40ms").returncode == 1
+    suite, cases = junit_cases(run)
+    assert suite.get("time") == "10.000" and [c.get("time") for c in cases] == ["10.000", "10.000"]
+
+
+@pytest.mark.parametrize(
+    "status, outcome, code, extra",
+    [("interrupted", "not judged", 130, None), ("aborted", "aborted", 1, "failure"), ("failed", "run failed", 3, "error")],
+)
+def test_a_run_not_judged_skips_its_gates_in_junit_and_says_why_in_the_verdict(tmp_path: Path, status: str, outcome: str, code: int, extra: str | None) -> None:
+    """`harness report` on an interrupted (aborted, failed) run: CI must not read a gate failure
+    where the run was stopped; the gates are skipped with the reason, the verdict names the outcome."""
+    run = make_run(tmp_path / "run", latency_ms=50, status=status, error="stopped here" if status != "interrupted" else None)
+    proc = harness("report", str(run), "--gate", "p95 < 40ms", "--gate", "p95 < 100ms")
+    assert proc.returncode == code, proc.stderr
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert verdict["status"] == status and verdict["outcome"] == outcome
+    assert verdict["passed"] is (False if status == "aborted" else None)
+    assert verdict["reason"].startswith(f"not judged: ") and "after 10 s" in verdict["reason"]
+    suite, cases = junit_cases(run)
+    gates = [c for c in cases if c.get("classname") == "harness.gates"]
+    assert len(gates) == 2 and all(c.find("skipped") is not None and c.find("failure") is None for c in gates)
+    assert gates[0].find("skipped").get("message").startswith(verdict["reason"])
+    assert suite.get("skipped") == "2"
+    others = [c for c in cases if c.get("classname") == "harness.run"]
+    if extra is None:
+        assert not others and suite.get("failures") == "0" and suite.get("errors") == "0"
+    else:
+        assert len(others) == 1 and others[0].find(extra).get("message") == verdict["reason"] and "stopped here" in verdict["reason"]
+
+
+def test_a_completed_run_records_its_outcome_in_the_verdict(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", latency_ms=50)
+    assert harness("report", str(run)).returncode == 0
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert (verdict["status"], verdict["outcome"], verdict["passed"]) == ("completed", "no gates", True)
+    assert harness("report", str(run), "--gate", "p95 < 40ms").returncode == 1
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert (verdict["status"], verdict["outcome"], verdict["passed"]) == ("completed", "failed", False)
 
 
 def test_a_gate_without_data_fails_rather_than_passes(tmp_path: Path) -> None:
@@ -485,14 +578,25 @@ def test_ctrl_c_to_harness_alone_stops_locust_within_seconds(tmp_path: Path) -> 
     import signal
     import time
 
-    proc, run_dir = start_run(tmp_path, "run", "--gate", "p95 < 2s")
+    proc, run_dir = start_run(tmp_path, "run", "--gate", "p95 < 2s", "--gate", "achieved_rate >= 100% of target")
     asked = time.time()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-3000:]
     assert time.time() - asked < 10  # Locust stops on one SIGTERM; nobody waits 30 s
-    assert ResultSet.load(run_dir / "results.json").meta["status"] == "interrupted"
+    results = ResultSet.load(run_dir / "results.json")
+    assert results.meta["status"] == "interrupted"
     assert "(not judged) PASS p95 < 2s" in out and "verdict" not in out
+    # planned counts what came due by the stop, not the rest of the minute
+    pacer = results.pacer_totals()
+    assert pacer.target == pacer.released + pacer.dropped
+    assert f"planned {pacer.target:,.0f} requests, released {pacer.released:,} (100.0%), dropped 0" in out or pacer.dropped
+    # CI reads the interruption, not a gate failure
+    assert "(not judged) PASS achieved_rate >= 100% of target" in out or pacer.dropped
+    junit = (run_dir / "junit.xml").read_text()
+    assert "<failure" not in junit and junit.count("<skipped") == 2 and "not judged: the run was interrupted" in junit
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert (verdict["status"], verdict["outcome"], verdict["passed"]) == ("interrupted", "not judged", None)
 
 
 @pytest.mark.integration

@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import math
 import os
-import re
-import time
-import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import ScenarioError
 from harness.plan import planned_duration
+from harness.runs import RUN_ID_RULE, is_run_id, new_run_id
 from harness.scenario import LOCAL, Calls, Scenario
 
 __all__ = ["RunSpec", "StackDefaults", "cleanup_target", "fault_segments", "parse_input", "new_run_id", "USERS_PER_WORKER", "MAX_WORKER_RATE"]
@@ -38,7 +36,6 @@ USERS_PER_WORKER = 25
 """The reference input's default: one worker Lambda per 25 users (each user is one virtual user)."""
 MAX_WORKER_RATE = 2500.0
 """Requests per second one worker Lambda (one core at 1,769 MB) paces reliably."""
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
 class StackDefaults(BaseModel):
@@ -86,10 +83,6 @@ class RunSpec(BaseModel):
         return len(self.windows)
 
 
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-
-
 def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None) -> RunSpec:
     """Validate an execution input (see the module); one-line ``ScenarioError`` otherwise."""
     if not isinstance(data, dict):
@@ -106,8 +99,8 @@ def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None
         if not isinstance(flag, bool):
             raise ScenarioError("must be true or false", path=SOURCE, field=field)
     run_id = data.get("run_id") or run_id or new_run_id()
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
-        raise ScenarioError("must be letters, digits, '.', '_' or '-' (at most 80)", path=SOURCE, field="run_id")
+    if not is_run_id(run_id):
+        raise ScenarioError(f"{RUN_ID_RULE}; fix it or leave it out", path=SOURCE, field="run_id")
     if ("scenario" in data) == ("users" in data):
         raise ScenarioError(
             "give either a harness scenario as \"scenario\" or the reference input "

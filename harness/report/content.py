@@ -39,7 +39,9 @@ def normalise_verdict(verdict: Any) -> dict[str, Any] | None:
         verdict = verdict.to_dict()
     gates = [dict(g) for g in verdict.get("gates", [])]
     gates.sort(key=lambda g: bool(g.get("passed")))  # stable: failing first, order kept otherwise
-    return {**verdict, "passed": bool(verdict.get("passed", all(g.get("passed") for g in gates))), "gates": gates}
+    passed = verdict.get("passed", all(g.get("passed") for g in gates))
+    # with the run's outcome (``harness.gates.Outcome``), None means not judged: kept, not read as False
+    return {**verdict, "passed": passed if passed is None and "outcome" in verdict else bool(passed), "gates": gates}
 
 
 @dataclass
