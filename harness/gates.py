@@ -32,7 +32,7 @@ case-insensitive; endpoint names are quoted and case-sensitive)::
         client_error_rate (any other unexpected status), transport_error_rate (no response)
         value: with % (a bare number is refused as ambiguous; 0 may go without) error_rate < 1%
     open model (%, whole run only), from the pacer's planned (target) iterations:
-        dropped_rate = dropped / planned                              dropped_rate < 1%
+        dropped_rate = dropped / planned                              dropped_rate < 1% (of target)
         achieved_rate = released / planned                            achieved_rate >= 95% of target
     throughput: rps (all requests / run duration), requests (count)   rps >= 100, requests >= 1000
     recovery (s; harness.faults.recovery), over the run's bursts and faults, never per endpoint:
@@ -523,7 +523,7 @@ class _Parser:
             if unit not in _LATENCY_UNITS:
                 raise self.fail(f"unknown latency unit {unit!r} (use ms, s or us; a bare number is ms)", example)
             return number * _LATENCY_UNITS[unit], "ms"
-        if kind == RATIO:
+        if kind == RATIO or metric == "dropped_rate":  # both are shares of the planned (target) iterations
             if unit.endswith("of target"):
                 unit = unit[: -len("of target")].strip()
             return self.fraction_or_percent(number, unit, text, example, what="a share of the target"), "%"
