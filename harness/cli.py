@@ -170,6 +170,8 @@ def _parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--scenario", help="delete this scenario's test users (its pool and prefix)")
     cleanup.add_argument("--input", dest="reference", metavar="JSON", help='the reference design\'s cleanup input, e.g. \'{"NumberOfUsers": "100"}\'')
     cleanup.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS", help="give up waiting after this long (default 1800); the execution goes on")
+    for command in sub.choices.values():  # `harness check X -v` as well as `harness -v check X`
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more (never secrets)")
     return parser
 
 
@@ -924,10 +926,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except HarnessError as exc:
+        message = str(exc)
         if args.verbose and isinstance(exc, ScenarioError) and len(exc.details) > 1:
             for line in exc.details:  # every problem, not only the first
                 err.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            message = f"{exc.path}: {len(exc.details)} problems, listed above; fix each"
+        err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -138,8 +138,20 @@ def test_a_typo_is_named_first_and_verbose_lists_every_problem(tmp_path: Path) -
     assert proc.returncode == 2
     assert "load.rat: is not a known field; did you mean rate?" in one_line_error(proc)
     assert "load.rate: is required" not in proc.stderr
+    assert "(+1 more; -v lists them)" in proc.stderr
     verbose = harness("-v", "check", str(bad))
     assert verbose.returncode == 2 and f"{bad}: load.rate: is required; add it" in verbose.stderr
+
+
+def test_verbose_after_the_command_lists_every_problem_and_then_does_not_offer_to_list_them(tmp_path: Path) -> None:
+    bad = tmp_path / "typo.toml"
+    bad.write_text('[target]\nbase_url = "local"\n[[endpoints]]\nname = "a"\npath = "/a"\n[load]\nprofile = "steady"\nrat = 5\nduration = "10s"\n')
+    for argv in (("check", str(bad), "-v"), ("-v", "check", str(bad))):
+        proc = harness(*argv)
+        assert proc.returncode == 2, proc.stderr
+        assert f"{bad}: load.rate: is required; add it" in proc.stderr and f"{bad}: load.rat: is not a known field" in proc.stderr
+        assert "-v lists them" not in proc.stderr
+        assert one_line_error(proc) == f"error: {bad}: 2 problems, listed above; fix each"
 
 
 def test_users_bad_usage_exits_2_and_local_hints_only_where_local_exists(tmp_path: Path) -> None:
