@@ -351,13 +351,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for label, text in overview.facts():
-        table.add_row(label, text)
+        table.add_row(label, escape(text))  # plain text: "[auth]" is not markup
     out.print(table)
     endpoints = Table(title="endpoints", title_justify="left")
     for col in ("endpoint", "method", "path", "weight", "share", "requests"):
         endpoints.add_column(col, justify="right" if col in ("weight", "share", "requests") else "left", no_wrap=True)
     for ep in overview.endpoints:
-        endpoints.add_row(ep.name, ep.method, ep.path, str(ep.weight), f"{ep.share:.1%}", f"{ep.requests:,.0f}")
+        endpoints.add_row(escape(ep.name), ep.method, escape(ep.path), str(ep.weight), f"{ep.share:.1%}", f"{ep.requests:,.0f}")
     out.print(endpoints)
     return EXIT_OK
 

@@ -531,9 +531,12 @@ def _share(value: Any) -> Any:
     """A share from ``0.3`` or ``"30%"``."""
     if isinstance(value, str) and value.strip().endswith("%"):
         try:
-            return float(value.strip()[:-1]) / 100.0
+            percent = float(value.strip()[:-1])
         except ValueError:
             raise ValueError(f"{value!r} is not a share; write 0.3 or \"30%\"") from None
+        if not 0 <= percent <= 100:  # said in the unit it was written in, not as a fraction
+            raise ValueError("must be between 0% and 100%")
+        return percent / 100.0
     return _not_bool(value)
 
 

@@ -193,6 +193,14 @@ def test_check_shows_the_plan_and_sends_nothing(tmp_path: Path) -> None:
     assert harness("check", str(tmp_path / "nope.toml")).returncode == 2
 
 
+def test_check_of_a_scenario_without_auth_says_so_in_plain_text(tmp_path: Path) -> None:
+    plain = tmp_path / "open.toml"
+    plain.write_text('name = "open"\n[target]\nbase_url = "local"\n[[endpoints]]\nname = "a [b]"\npath = "/a"\n[load]\nprofile = "steady"\nrate = 5\nduration = "10s"\n')
+    proc = harness("check", str(plain))
+    assert proc.returncode == 0, proc.stderr
+    assert "none (no [auth])" in proc.stdout and "a [b]" in proc.stdout
+
+
 def test_output_that_is_not_a_terminal_is_not_wrapped() -> None:
     code = "from harness.cli import out, err; out.print('harness/' + 'p' * 300 + '/test-users'); err.print('x ' * 200)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)

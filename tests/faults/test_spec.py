@@ -100,6 +100,7 @@ stage = "prod"
         ('[[faults]]\nkind = "latency"\nat = 1\nduration = 1\nlatency = -1\n', "faults[0].latency: Input should be greater than 0"),
         ('[[faults]]\nkind = "latency"\nat = 25\nduration = 10\nlatency = 1\n', "faults[0].duration: the fault ends 35 s into the run, after the load's 30 s"),
         ('[[faults]]\nkind = "errors"\nat = 1\nduration = 1\nshare = 1.5\n', "faults[0].share: Input should be less than or equal to 1"),
+        ('[[faults]]\nkind = "errors"\nat = 1\nduration = 1\nshare = "150%"\n', "faults[0].share: must be between 0% and 100% (got '150%')"),
         ('[[faults]]\nkind = "fis"\nat = 1\nduration = 1\n', "faults[0].template: is required; add it"),
         ('[[faults]]\nkind = "outage"\nduration = 1\n', "faults[0].at: is required"),
         (
