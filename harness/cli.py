@@ -507,6 +507,9 @@ def cmd_fanout(args: argparse.Namespace) -> int:
     scenario = reference = None
     if args.scenario is not None:
         scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits)
+        if args.workers is not None:  # --workers replaces fanout.workers: held to the same limits, named as the flag
+            with _named_as_flag("--workers", args.workers, field="fanout.workers"):
+                check_scenario(args.scenario, overrides=[*args.set, f"fanout.workers={args.workers}"], override_limits=args.override_limits)
     else:
         reference = parse_reference(args.reference)
     if args.local:
@@ -533,7 +536,8 @@ def cmd_fanout(args: argparse.Namespace) -> int:
             outputs = stack_outputs(aws.client("cloudformation"), stack_name)
             defaults = stack_defaults(aws.client("cloudformation"), stack_name)
         stack = FanoutStack.of(outputs)
-        spec = parse_input({**data, "run_id": run_id}, defaults=defaults)  # the same check the state machine makes
+        with _named_as_flag("--workers", args.workers, field="fanout.workers"):
+            spec = parse_input({**data, "run_id": run_id}, defaults=defaults)  # the same check the state machine makes
         what = scenario.name if scenario else "the reference input"
         err.print(escape(f"harness fanout {what}: {spec.scenario().load_profile.profile} profile, {spec.workers} workers, "
                          f"{spec.segments} segment(s), state machine {stack.run_state_machine} -> {run_dir}"), highlight=False)  # fmt: skip
@@ -587,6 +591,17 @@ def cmd_fanout(args: argparse.Namespace) -> int:
     for shard in artifacts.results.meta.get("failed_shards", []):
         err.print(escape(f"shard {shard['index']} (segment {shard['segment']}) failed: {shard['reason']}"), highlight=False)
     return _exit_code(artifacts, interrupted=interrupted)
+
+
+@contextlib.contextmanager
+def _named_as_flag(flag: str, value: Any, *, field: str) -> Iterator[None]:
+    """A scenario error about ``field`` that a command-line ``flag`` set is the flag's: say so."""
+    try:
+        yield
+    except ScenarioError as exc:
+        if value is None or exc.field not in (field, f"scenario.{field}"):
+            raise
+        raise UsageError(f"{flag} {value}: {exc.reason}") from None
 
 
 # how a fan-out run's faults end when its execution ends by itself

@@ -53,6 +53,7 @@ class ScenarioError(HarnessError):
         parts = [p for p in (path, field) if p]
         prefix = ": ".join(parts)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.reason = message  # what is wrong and the fix, without the file and field
         self.path = path
         self.field = field
         self.details = details  # every problem found, one line each (``harness -v`` prints them)

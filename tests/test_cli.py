@@ -201,6 +201,13 @@ def test_check_of_a_scenario_without_auth_says_so_in_plain_text(tmp_path: Path) 
     assert "none (no [auth])" in proc.stdout and "a [b]" in proc.stdout
 
 
+def test_fanout_names_the_workers_flag_when_it_is_over_the_limit() -> None:
+    proc = harness("fanout", "scenarios/fanout.toml", "--workers", "1001")
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert line.startswith("error: --workers 1001: ") and "over the safety limit of 1000" in line and "execution input" not in line
+
+
 def test_output_that_is_not_a_terminal_is_not_wrapped() -> None:
     code = "from harness.cli import out, err; out.print('harness/' + 'p' * 300 + '/test-users'); err.print('x ' * 200)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
