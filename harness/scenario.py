@@ -15,6 +15,7 @@ import copy
 import difflib
 import math
 import re
+import urllib.parse
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, Sequence, Union
@@ -265,6 +266,9 @@ RetrySetting = Annotated[
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 PLACEHOLDERS = frozenset({"user", "vu", "id", "seq", "uuid"})
+_URI_SAFE = "/?#[]@!$&'()*+,;=:%-._~{}"
+"""What a request path may hold as written (RFC 3986's unreserved and reserved characters, ``%``,
+and the placeholders' braces); anything else (a space, a non-ASCII letter) is percent-encoded."""
 
 
 class Endpoint(_Model):
@@ -292,6 +296,10 @@ class Endpoint(_Model):
     def _path(cls, value: str) -> str:
         if not value.startswith("/"):
             raise ValueError("must start with '/' (it is joined to target.base_url)")
+        bad = next((ch for ch in value if not (ch.isascii() and (ch.isalnum() or ch in _URI_SAFE))), None)
+        if bad is not None:  # the HTTP client would refuse every request: refused here, before any load
+            encoded = urllib.parse.quote(value, safe=_URI_SAFE)
+            raise ValueError(f"is not a valid URI path: {bad!r} must be percent-encoded; write {encoded!r}")
         unknown = set(_PLACEHOLDER.findall(value)) - PLACEHOLDERS
         if unknown:
             raise ValueError(
