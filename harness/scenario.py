@@ -746,8 +746,23 @@ class Scenario(_Model):
         from harness.plan import planned_duration
 
         length = planned_duration(self.load_profile)
+        local = self.target.base_url == LOCAL
         names: set[str] = set()
         for i, fault in enumerate(self.faults):
+            if fault.kind in LOCAL_FAULT_KINDS and not local:
+                raise ValueError(
+                    f"faults[{i}].kind: {fault.kind!r} is applied through the local stack, but target.base_url is not \"local\"; "
+                    "against another target use kind = \"fis\" (an AWS FIS experiment template), \"stage_throttle\" or \"lambda_concurrency\""
+                )
+            if fault.kind == "stage_throttle" and local:
+                raise ValueError(
+                    f"faults[{i}].kind: \"stage_throttle\" changes an AWS API Gateway stage (UpdateStage) and works on AWS only; "
+                    "on the local stack use kind = \"throttle\" (the emulator's token bucket)"
+                )
+            if fault.at >= length - 1e-9:
+                raise ValueError(
+                    f"faults[{i}].at: the fault starts {fault.at:g} s into the run, when the load's {length:g} s are over; start it earlier"
+                )
             if fault.end > length + 1e-9:
                 raise ValueError(
                     f"faults[{i}].duration: the fault ends {fault.end:g} s into the run, after the load's "
