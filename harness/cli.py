@@ -34,7 +34,7 @@ from rich.table import Table
 
 import harness
 from harness.errors import FaultError, HarnessError, RunError, ScenarioError, UsageError
-from harness.options import check_baseline, check_number, check_processes, check_scenario
+from harness.options import check_baseline, check_number, check_processes, check_scenario, fault_warnings
 
 __all__ = ["main"]
 
@@ -223,6 +223,7 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
     check_number("--period", args.period, minimum=1, integer=True)
     baseline = check_baseline(args.baseline)
     scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits)
+    _warn(fault_warnings(scenario))
     if probe:
         from harness.probe import check_probe
 
@@ -359,7 +360,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     for ep in overview.endpoints:
         endpoints.add_row(escape(ep.name), ep.method, escape(ep.path), str(ep.weight), f"{ep.share:.1%}", f"{ep.requests:,.0f}")
     out.print(endpoints)
+    from harness.fanout.spec import start_lead_warning
+
+    fanout = start_lead_warning(scenario) if "fanout" in scenario.model_fields_set else None  # a [fanout] table: meant for harness fanout
+    _warn([*fault_warnings(scenario), *([f"harness fanout: {fanout}"] if fanout else [])])
     return EXIT_OK
+
+
+def _warn(warnings: Sequence[str]) -> None:
+    """What is allowed but probably not meant, before any load: one line each, on stderr."""
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -492,7 +503,7 @@ def cmd_fanout(args: argparse.Namespace) -> int:
     from harness.fanout.deploy import stack_outputs
     from harness.fanout.execution import FanoutExecution, Progress
     from harness.fanout.launch import FanoutStack, execution_input, parse_reference, stack_defaults
-    from harness.fanout.spec import StackDefaults, new_run_id, parse_input
+    from harness.fanout.spec import StackDefaults, new_run_id, parse_input, start_lead_warning
     from harness.runs import analyse_run
 
     # everything that can be wrong with the command is found before anything starts
@@ -510,6 +521,8 @@ def cmd_fanout(args: argparse.Namespace) -> int:
         if args.workers is not None:  # --workers replaces fanout.workers: held to the same limits, named as the flag
             with _named_as_flag("--workers", args.workers, field="fanout.workers"):
                 check_scenario(args.scenario, overrides=[*args.set, f"fanout.workers={args.workers}"], override_limits=args.override_limits)
+        lead = start_lead_warning(scenario, args.workers)
+        _warn([*fault_warnings(scenario), *([lead] if lead else [])])
     else:
         reference = parse_reference(args.reference)
     if args.local:
@@ -541,6 +554,9 @@ def cmd_fanout(args: argparse.Namespace) -> int:
         what = scenario.name if scenario else "the reference input"
         err.print(escape(f"harness fanout {what}: {spec.scenario().load_profile.profile} profile, {spec.workers} workers, "
                          f"{spec.segments} segment(s), state machine {stack.run_state_machine} -> {run_dir}"), highlight=False)  # fmt: skip
+        if scenario is None:  # the reference input: its scenario exists only now (a scenario file's was checked above)
+            lead = start_lead_warning(spec.scenario(), spec.workers)
+            _warn([lead] if lead else [])
         faults = None
         if scenario is not None and scenario.faults:
             from harness.fanout.faults import FanoutFaults
@@ -804,6 +820,8 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 
 def _print_run(artifacts: Any) -> None:
+    from harness.report.tables import late_starts
+
     results = artifacts.results
     meta = results.meta
     table = Table(title=f"{meta.get('scenario', '')} ({meta.get('profile', '')}, {results.duration():.0f} s, {meta.get('status', '')})")
@@ -818,6 +836,9 @@ def _print_run(artifacts: Any) -> None:
     pacer = results.pacer_totals()
     if pacer.target:
         line = f"planned {pacer.target:,.0f} requests, released {pacer.released:,} ({100 * pacer.released / pacer.target:.1f}%), dropped {pacer.dropped:,}"
+        late = late_starts(meta)
+        if late:  # drops a late start caused: the start lead's, not the virtual users'
+            line += f" ({late[1]})"
         generator = meta.get("generator") or {}
         if generator.get("stalls"):
             line += f"; load generator stalled {generator['stalls']:,} times (longest {generator['longest_stall_ms']:g} ms)"

@@ -105,7 +105,9 @@ def run_facts(results: ResultSet) -> list[tuple[str, str]]:
         facts.append(("Shards", shard_summary(meta)))
     pacer = results.pacer_totals()
     if pacer.target or pacer.released or pacer.dropped:
-        facts.append(("Iterations planned / released / dropped", f"{pacer.target:,.0f} / {pacer.released:,} / {pacer.dropped:,}"))
+        late = late_starts(meta)
+        dropped = f"{pacer.target:,.0f} / {pacer.released:,} / {pacer.dropped:,}" + (f" ({late[1]})" if late else "")
+        facts.append(("Iterations planned / released / dropped", dropped))
     generator = meta.get("generator") or {}
     if generator:
         stalls = f"{generator.get('stalls', 0):,} stalls (longest {generator.get('longest_stall_ms', 0):g} ms)"
@@ -168,6 +170,22 @@ def shard_summary(meta: dict[str, Any]) -> str:
         skipped = sum(int(s.get("skipped") or 0) for s in shards)
         text += f"; {len(late):,} started late (at most {worst['late_start_ms']:,.0f} ms, shard {worst['index']}), {skipped:,} releases skipped"
     return text
+
+
+def late_starts(meta: dict[str, Any]) -> tuple[int, str] | None:
+    """(iterations skipped, one sentence) when fan-out workers were ready only after the run's
+    start instant and skipped what fell due before (counted as dropped), else None::
+
+        (412, "412 of them were skipped by 3 workers that started late (up to 13.2 s): raise fanout.start_lead")
+    """
+    shards = meta.get("shards") or []
+    skipped = int((meta.get("generator") or {}).get("skipped") or sum(int(s.get("skipped") or 0) for s in shards))
+    if skipped <= 0:
+        return None
+    late = [s for s in shards if int(s.get("skipped") or 0) > 0]
+    worst_ms = max((float(s.get("late_start_ms") or 0) for s in late), default=float((meta.get("generator") or {}).get("late_start_ms") or 0))
+    workers = f"{len(late):,} worker{'s' if len(late) != 1 else ''}" if late else "workers"
+    return skipped, f"{skipped:,} of them were skipped by {workers} that started late (up to {worst_ms / 1000:,.1f} s): raise fanout.start_lead"
 
 
 def retry_policies(results: ResultSet) -> dict[str, str]:
