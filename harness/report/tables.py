@@ -313,9 +313,12 @@ def recovery_rows(recovery: dict[str, Any]) -> list[dict[str, str]]:
     for e in recovery.get("events") or []:
         base, peak = e.get("baseline") or {}, e.get("peak") or {}
         if e.get("status") == "recovered":
-            outcome = f"{e['recovery_time']:.1f} s"
+            outcome = _seconds(e["recovery_time"])
         else:
             outcome = str(e.get("status") or "–")
+        worst = f"{_ms(peak.get('p95_ms'))} / {_pct(peak.get('error_rate'))}"
+        if peak.get("above_baseline") is False:  # the worst second was no worse than the baseline: not a peak
+            worst = f"no rise above the baseline (worst second {worst})"
         rows.append(
             {
                 "event": str(e.get("name")),
@@ -323,7 +326,7 @@ def recovery_rows(recovery: dict[str, Any]) -> list[dict[str, str]]:
                 "status": str(e.get("status")),
                 "window": f"{fmt_elapsed(float(e['start']))}–{fmt_elapsed(float(e['end']))}",
                 "baseline": f"{_ms(base.get('p95_ms'))} / {_pct(base.get('error_rate'))}" if base else "none",
-                "peak": f"{_ms(peak.get('p95_ms'))} / {_pct(peak.get('error_rate'))}",
+                "peak": worst,
                 "throttled": f"{e['throttled_for']:.0f} s" if e.get("throttled_for") else "–",
                 "recovery": outcome,
                 "note": str(e.get("note") or ""),
@@ -340,15 +343,21 @@ def recovery_summary(recovery: dict[str, Any]) -> str:
         return "No bursts or faults in this run: nothing to recover from."
     parts = [f"{n} event{'s' if n != 1 else ''}, {s.get('recovered', 0)} recovered"]
     if s.get("median_recovery_time") is not None:
-        parts.append(f"median recovery time {s['median_recovery_time']:.1f} s")
+        parts.append(f"median recovery time {_seconds(s['median_recovery_time'])}")
     worst = s.get("max_recovery_time")
     if worst == "never":
         parts.append("worst: never (not recovered: " + ", ".join(s.get("not_recovered") or []) + ")")
     elif worst is not None:
-        parts.append(f"worst {worst:.1f} s")
+        parts.append(f"worst {_seconds(worst)}")
     if s.get("no_baseline"):
         parts.append("no baseline for " + ", ".join(s["no_baseline"]))
-    return "Recovery: " + "; ".join(parts) + "."
+    timed = s.get("median_recovery_time") is not None
+    return "Recovery: " + "; ".join(parts) + "." + (" Recovery times are in whole seconds, exact to a second." if timed else "")
+
+
+def _seconds(value: Any) -> str:
+    """A recovery time as measured: whole seconds (a median of two may end in .5)."""
+    return f"{float(value):g} s"
 
 
 def _ms(value: Any) -> str:
