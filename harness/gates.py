@@ -778,7 +778,7 @@ def _client(gate: Gate, results: ResultSet, which: str) -> _Value:
         if hist.count == 0:
             slice_ = "requests" if gate.outcomes is None else f"{'/'.join(gate.outcomes)} requests"
             total = sum(results.outcome_counts(endpoint).values())
-            raise _NoValue(f"{which}no {slice_}{where} ({total} requests in all)")
+            raise _NoValue(f"{which}no {slice_}{where} ({total:,} requests in all)")
         agg = gate.aggregation
         if gate.quantile is not None:
             us = hist.percentile(gate.quantile)
@@ -792,7 +792,7 @@ def _client(gate: Gate, results: ResultSet, which: str) -> _Value:
             raise _NoValue(f"{which}the run planned no iterations (pacer target is 0); {gate.metric} needs an open-model run")
         part = pacer.dropped if gate.metric == "dropped_rate" else pacer.released
         verb = "dropped" if gate.metric == "dropped_rate" else "released"
-        return _Value(part / pacer.target * 100.0, f"{part} of {_number(pacer.target)} planned iterations {verb}")
+        return _Value(part / pacer.target * 100.0, f"{part:,} of {pacer.target:,.0f} planned iterations {verb}")
     counts = results.outcome_counts(endpoint)
     total = sum(counts.values())
     if gate.metric == "requests":
@@ -801,7 +801,7 @@ def _client(gate: Gate, results: ResultSet, which: str) -> _Value:
         duration = results.duration()
         if duration <= 0:
             raise _NoValue(f"{which}the run has no duration, so no rate")
-        return _Value(total / duration, f"{total} requests in {_number(duration)} s")
+        return _Value(total / duration, f"{total:,} requests in {_number(duration)} s")
     # rates
     if total == 0:
         raise _NoValue(f"{which}no requests{where}")

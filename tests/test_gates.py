@@ -410,6 +410,16 @@ def test_achieved_and_dropped_rate(results: ResultSet) -> None:
     assert one("dropped_rate <= 5%", results).passed
 
 
+def test_a_gate_reason_writes_its_counts_as_the_terminal_does_with_thousands_separators() -> None:
+    big = ResultSet(run_id="big")
+    for i in range(1503):
+        big.record("list items", "ok", 200, start_time=1_700_000_000 + i / 100, response_time_ms=5.0)
+    big.record_pacer(1_700_000_000, target=2215.6, released=1503, dropped=712)
+    assert one("dropped_rate < 1%", big).reason == "712 of 2,216 planned iterations dropped"
+    assert one("error_rate < 1%", big).reason == "0 of 1,503 requests did not get an expected status"
+    assert one("rps > 1", big).reason.startswith("1,503 requests in ")
+
+
 def test_throughput(results: ResultSet) -> None:
     rps = one("rps >= 20", results)
     assert rps.passed and rps.actual == 20.0 and rps.unit == "rps"
