@@ -33,7 +33,7 @@ from rich.table import Table
 
 import harness
 from harness.errors import FaultError, HarnessError, RunError, ScenarioError, UsageError
-from harness.options import check_baseline, check_number, check_processes, check_scenario
+from harness.options import check_baseline, check_number, check_processes, check_scenario, fault_warnings
 from harness.runs import run_folder
 
 __all__ = ["main"]
@@ -171,6 +171,8 @@ def _parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--scenario", help="delete this scenario's test users (its pool and prefix)")
     cleanup.add_argument("--input", dest="reference", metavar="JSON", help='the reference design\'s cleanup input, e.g. \'{"NumberOfUsers": "100"}\'')
     cleanup.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS", help="give up waiting after this long (default 1800); the execution goes on")
+    for command in sub.choices.values():  # `harness check X -v` as well as `harness -v check X`
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more (never secrets)")
     return parser
 
 
@@ -224,6 +226,7 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
     baseline = check_baseline(args.baseline)
     scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits,
                               metrics=not args.no_metrics, fanout=False)  # fmt: skip
+    _warn(fault_warnings(scenario))
     if probe:
         from harness.probe import check_probe
 
@@ -405,15 +408,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for label, text in overview.facts():
-        table.add_row(label, text)
+        table.add_row(label, escape(text))  # plain text: "[auth]" is not markup
     out.print(table)
     endpoints = Table(title="endpoints", title_justify="left")
     for col in ("endpoint", "method", "path", "weight", "share", "requests"):
         endpoints.add_column(col, justify="right" if col in ("weight", "share", "requests") else "left", no_wrap=True)
     for ep in overview.endpoints:
-        endpoints.add_row(ep.name, ep.method, ep.path, str(ep.weight), f"{ep.share:.1%}", f"{ep.requests:,.0f}")
+        endpoints.add_row(escape(ep.name), ep.method, escape(ep.path), str(ep.weight), f"{ep.share:.1%}", f"{ep.requests:,.0f}")
     out.print(endpoints)
+    from harness.fanout.spec import start_lead_warning
+
+    fanout = start_lead_warning(scenario) if "fanout" in scenario.model_fields_set else None  # a [fanout] table: meant for harness fanout
+    _warn([*fault_warnings(scenario), *([f"harness fanout: {fanout}"] if fanout else [])])
     return EXIT_OK
+
+
+def _warn(warnings: Sequence[str]) -> None:
+    """What is allowed but probably not meant, before any load: one line each, on stderr."""
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -556,7 +569,7 @@ def cmd_fanout(args: argparse.Namespace) -> int:
     from harness.fanout.deploy import stack_outputs
     from harness.fanout.execution import FanoutExecution, Progress
     from harness.fanout.launch import FanoutStack, execution_input, parse_reference, stack_defaults
-    from harness.fanout.spec import StackDefaults, parse_input
+    from harness.fanout.spec import StackDefaults, parse_input, start_lead_warning
     from harness.runs import analyse_run
 
     # everything that can be wrong with the command is found before anything starts
@@ -572,6 +585,11 @@ def cmd_fanout(args: argparse.Namespace) -> int:
     if args.scenario is not None:
         scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits,
                                   metrics=not args.no_metrics, fanout=True)  # fmt: skip
+        if args.workers is not None:  # --workers replaces fanout.workers: held to the same limits, named as the flag
+            with _named_as_flag("--workers", args.workers, field="fanout.workers"):
+                check_scenario(args.scenario, overrides=[*args.set, f"fanout.workers={args.workers}"], override_limits=args.override_limits)
+        lead = start_lead_warning(scenario, args.workers)
+        _warn([*fault_warnings(scenario), *([lead] if lead else [])])
     else:
         reference = parse_reference(args.reference)
     run_id, run_dir = run_folder(run_id=args.run_id, results_dir=args.results_dir, overwrite=args.overwrite)
@@ -597,10 +615,14 @@ def cmd_fanout(args: argparse.Namespace) -> int:
             outputs = stack_outputs(aws.client("cloudformation"), stack_name)
             defaults = stack_defaults(aws.client("cloudformation"), stack_name)
         stack = FanoutStack.of(outputs)
-        spec = parse_input({**data, "run_id": run_id}, defaults=defaults)  # the same check the state machine makes
+        with _named_as_flag("--workers", args.workers, field="fanout.workers"):
+            spec = parse_input({**data, "run_id": run_id}, defaults=defaults)  # the same check the state machine makes
         what = scenario.name if scenario else "the reference input"
         err.print(escape(f"harness fanout {what}: {spec.scenario().load_profile.profile} profile, {spec.workers} workers, "
                          f"{spec.segments} segment(s), state machine {stack.run_state_machine} -> {run_dir}"), highlight=False)  # fmt: skip
+        if scenario is None:  # the reference input: its scenario exists only now (a scenario file's was checked above)
+            lead = start_lead_warning(spec.scenario(), spec.workers)
+            _warn([lead] if lead else [])
         faults = None
         if scenario is not None and scenario.faults:
             from harness.fanout.faults import FanoutFaults
@@ -653,6 +675,17 @@ def cmd_fanout(args: argparse.Namespace) -> int:
     for shard in artifacts.results.meta.get("failed_shards", []):
         err.print(escape(f"shard {shard['index']} (segment {shard['segment']}) failed: {shard['reason']}"), highlight=False)
     return _exit_code(artifacts, interrupted=interrupted)
+
+
+@contextlib.contextmanager
+def _named_as_flag(flag: str, value: Any, *, field: str) -> Iterator[None]:
+    """A scenario error about ``field`` that a command-line ``flag`` set is the flag's: say so."""
+    try:
+        yield
+    except ScenarioError as exc:
+        if value is None or exc.field not in (field, f"scenario.{field}"):
+            raise
+        raise UsageError(f"{flag} {value}: {exc.reason}") from None
 
 
 # how a fan-out run's faults end when its execution ends by itself
@@ -867,6 +900,8 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 
 def _print_run(artifacts: Any) -> None:
+    from harness.report.tables import late_starts
+
     results = artifacts.results
     meta = results.meta
     table = Table(title=f"{meta.get('scenario', '')} ({meta.get('profile', '')}, {results.duration():.0f} s, {meta.get('status', '')})")
@@ -881,6 +916,9 @@ def _print_run(artifacts: Any) -> None:
     pacer = results.pacer_totals()
     if pacer.target:
         line = f"planned {pacer.target:,.0f} requests, released {pacer.released:,} ({100 * pacer.released / pacer.target:.1f}%), dropped {pacer.dropped:,}"
+        late = late_starts(meta)
+        if late:  # drops a late start caused: the start lead's, not the virtual users'
+            line += f" ({late[1]})"
         generator = meta.get("generator") or {}
         if generator.get("stalls"):
             line += f"; load generator stalled {generator['stalls']:,} times (longest {generator['longest_stall_ms']:g} ms)"
@@ -1004,10 +1042,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except HarnessError as exc:
+        message = str(exc)
         if args.verbose and isinstance(exc, ScenarioError) and len(exc.details) > 1:
             for line in exc.details:  # every problem, not only the first
                 err.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            message = f"{exc.path}: {len(exc.details)} problems, listed above; fix each"
+        err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -32,7 +32,7 @@ case-insensitive; endpoint names are quoted and case-sensitive)::
         client_error_rate (any other unexpected status), transport_error_rate (no response)
         value: with % (a bare number is refused as ambiguous; 0 may go without) error_rate < 1%
     open model (%, whole run only), from the pacer's planned (target) iterations:
-        dropped_rate = dropped / planned                              dropped_rate < 1%
+        dropped_rate = dropped / planned                              dropped_rate < 1% (of target)
         achieved_rate = released / planned                            achieved_rate >= 95% of target
     throughput: rps (all requests / run duration), requests (count)   rps >= 100, requests >= 1000
     recovery (s; harness.faults.recovery), over the run's bursts and faults, never per endpoint:
@@ -559,7 +559,7 @@ class _Parser:
             if unit not in _LATENCY_UNITS:
                 raise self.fail(f"unknown latency unit {unit!r} (use ms, s or us; a bare number is ms)", example)
             return number * _LATENCY_UNITS[unit], "ms"
-        if kind == RATIO:
+        if kind == RATIO or metric == "dropped_rate":  # both are shares of the planned (target) iterations
             if unit.endswith("of target"):
                 unit = unit[: -len("of target")].strip()
             return self.fraction_or_percent(number, unit, text, example, what="a share of the target"), "%"
@@ -863,7 +863,7 @@ def _client(gate: Gate, results: ResultSet, which: str) -> _Value:
         if hist.count == 0:
             slice_ = "requests" if gate.outcomes is None else f"{'/'.join(gate.outcomes)} requests"
             total = sum(results.outcome_counts(endpoint).values())
-            raise _NoValue(f"{which}no {slice_}{where} ({total} requests in all)")
+            raise _NoValue(f"{which}no {slice_}{where} ({total:,} requests in all)")
         agg = gate.aggregation
         if gate.quantile is not None:
             us = hist.percentile(gate.quantile)
@@ -877,7 +877,7 @@ def _client(gate: Gate, results: ResultSet, which: str) -> _Value:
             raise _NoValue(f"{which}the run planned no iterations (pacer target is 0); {gate.metric} needs an open-model run")
         part = pacer.dropped if gate.metric == "dropped_rate" else pacer.released
         verb = "dropped" if gate.metric == "dropped_rate" else "released"
-        return _Value(part / pacer.target * 100.0, f"{part} of {_number(pacer.target)} planned iterations {verb}")
+        return _Value(part / pacer.target * 100.0, f"{part:,} of {pacer.target:,.0f} planned iterations {verb}")
     counts = results.outcome_counts(endpoint)
     total = sum(counts.values())
     if gate.metric == "requests":
@@ -886,7 +886,7 @@ def _client(gate: Gate, results: ResultSet, which: str) -> _Value:
         duration = results.duration()
         if duration <= 0:
             raise _NoValue(f"{which}the run has no duration, so no rate")
-        return _Value(total / duration, f"{total} requests in {_number(duration)} s")
+        return _Value(total / duration, f"{total:,} requests in {_number(duration)} s")
     # rates
     if total == 0:
         raise _NoValue(f"{which}no requests{where}")

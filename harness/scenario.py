@@ -15,6 +15,7 @@ import copy
 import difflib
 import math
 import re
+import urllib.parse
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, Sequence, Union
@@ -269,6 +270,9 @@ RetrySetting = Annotated[
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 PLACEHOLDERS = frozenset({"user", "vu", "id", "seq", "uuid"})
+_URI_SAFE = "/?#[]@!$&'()*+,;=:%-._~{}"
+"""What a request path may hold as written (RFC 3986's unreserved and reserved characters, ``%``,
+and the placeholders' braces); anything else (a space, a non-ASCII letter) is percent-encoded."""
 
 
 class Endpoint(_Model):
@@ -296,6 +300,10 @@ class Endpoint(_Model):
     def _path(cls, value: str) -> str:
         if not value.startswith("/"):
             raise ValueError("must start with '/' (it is joined to target.base_url)")
+        bad = next((ch for ch in value if not (ch.isascii() and (ch.isalnum() or ch in _URI_SAFE))), None)
+        if bad is not None:  # the HTTP client would refuse every request: refused here, before any load
+            encoded = urllib.parse.quote(value, safe=_URI_SAFE)
+            raise ValueError(f"is not a valid URI path: {bad!r} must be percent-encoded; write {encoded!r}")
         unknown = set(_PLACEHOLDER.findall(value)) - PLACEHOLDERS
         if unknown:
             raise ValueError(
@@ -535,9 +543,12 @@ def _share(value: Any) -> Any:
     """A share from ``0.3`` or ``"30%"``."""
     if isinstance(value, str) and value.strip().endswith("%"):
         try:
-            return float(value.strip()[:-1]) / 100.0
+            percent = float(value.strip()[:-1])
         except ValueError:
             raise ValueError(f"{value!r} is not a share; write 0.3 or \"30%\"") from None
+        if not 0 <= percent <= 100:  # said in the unit it was written in, not as a fraction
+            raise ValueError("must be between 0% and 100%")
+        return percent / 100.0
     return _not_bool(value)
 
 
@@ -739,8 +750,23 @@ class Scenario(_Model):
         from harness.plan import planned_duration
 
         length = planned_duration(self.load_profile)
+        local = self.target.base_url == LOCAL
         names: set[str] = set()
         for i, fault in enumerate(self.faults):
+            if fault.kind in LOCAL_FAULT_KINDS and not local:
+                raise ValueError(
+                    f"faults[{i}].kind: {fault.kind!r} is applied through the local stack, but target.base_url is not \"local\"; "
+                    "against another target use kind = \"fis\" (an AWS FIS experiment template), \"stage_throttle\" or \"lambda_concurrency\""
+                )
+            if fault.kind == "stage_throttle" and local:
+                raise ValueError(
+                    f"faults[{i}].kind: \"stage_throttle\" changes an AWS API Gateway stage (UpdateStage) and works on AWS only; "
+                    "on the local stack use kind = \"throttle\" (the emulator's token bucket)"
+                )
+            if fault.at >= length - 1e-9:
+                raise ValueError(
+                    f"faults[{i}].at: the fault starts {fault.at:g} s into the run, when the load's {length:g} s are over; start it earlier"
+                )
             if fault.end > length + 1e-9:
                 raise ValueError(
                     f"faults[{i}].duration: the fault ends {fault.end:g} s into the run, after the load's "

@@ -180,8 +180,20 @@ def test_a_typo_is_named_first_and_verbose_lists_every_problem(tmp_path: Path) -
     assert proc.returncode == 2
     assert "load.rat: is not a known field; did you mean rate?" in one_line_error(proc)
     assert "load.rate: is required" not in proc.stderr
+    assert "(+1 more; -v lists them)" in proc.stderr
     verbose = harness("-v", "check", str(bad))
     assert verbose.returncode == 2 and f"{bad}: load.rate: is required; add it" in verbose.stderr
+
+
+def test_verbose_after_the_command_lists_every_problem_and_then_does_not_offer_to_list_them(tmp_path: Path) -> None:
+    bad = tmp_path / "typo.toml"
+    bad.write_text('[target]\nbase_url = "local"\n[[endpoints]]\nname = "a"\npath = "/a"\n[load]\nprofile = "steady"\nrat = 5\nduration = "10s"\n')
+    for argv in (("check", str(bad), "-v"), ("-v", "check", str(bad))):
+        proc = harness(*argv)
+        assert proc.returncode == 2, proc.stderr
+        assert f"{bad}: load.rate: is required; add it" in proc.stderr and f"{bad}: load.rat: is not a known field" in proc.stderr
+        assert "-v lists them" not in proc.stderr
+        assert one_line_error(proc) == f"error: {bad}: 2 problems, listed above; fix each"
 
 
 def test_users_bad_usage_exits_2_and_local_hints_only_where_local_exists(tmp_path: Path) -> None:
@@ -223,6 +235,88 @@ def test_check_shows_the_plan_and_sends_nothing(tmp_path: Path) -> None:
     assert harness("check", str(tmp_path / "nope.toml")).returncode == 2
 
 
+def test_check_of_a_scenario_without_auth_says_so_in_plain_text(tmp_path: Path) -> None:
+    plain = tmp_path / "open.toml"
+    plain.write_text('name = "open"\n[target]\nbase_url = "local"\n[[endpoints]]\nname = "a [b]"\npath = "/a"\n[load]\nprofile = "steady"\nrate = 5\nduration = "10s"\n')
+    proc = harness("check", str(plain))
+    assert proc.returncode == 0, proc.stderr
+    assert "none (no [auth])" in proc.stdout and "a [b]" in proc.stdout
+
+
+def test_fanout_names_the_workers_flag_when_it_is_over_the_limit() -> None:
+    proc = harness("fanout", "scenarios/fanout.toml", "--workers", "1001")
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert line.startswith("error: --workers 1001: ") and "over the safety limit of 1000" in line and "execution input" not in line
+
+
+@pytest.mark.parametrize(
+    ("base_url", "fault", "says"),
+    [
+        ("local", 'kind = "stage_throttle"\nrate = 1\nburst = 1', 'works on AWS only; on the local stack use kind = "throttle"'),
+        ("http://127.0.0.1:9", 'kind = "latency"\nlatency = 1', 'is applied through the local stack, but target.base_url is not "local"'),
+    ],
+)
+def test_check_refuses_a_fault_kind_its_target_cannot_take_with_exit_2(tmp_path: Path, base_url: str, fault: str, says: str) -> None:
+    scenario = tmp_path / "f.toml"
+    scenario.write_text(
+        f'name = "f"\n[target]\nbase_url = "{base_url}"\n[[endpoints]]\nname = "a"\npath = "/a"\n'
+        f'[load]\nprofile = "steady"\nrate = 5\nduration = "20s"\n[[faults]]\nat = 2\nduration = 3\n{fault}\n'
+    )
+    for command in ("check", "run"):
+        proc = harness(command, str(scenario))
+        assert proc.returncode == 2, proc.stderr
+        assert says in one_line_error(proc)
+
+
+LEAD_SCENARIO = """name = "lead"
+[target]
+base_url = "local"
+[auth]
+users = 40
+login_rate = 5
+[[endpoints]]
+name = "a"
+path = "/a"
+[load]
+profile = "steady"
+rate = 50
+duration = "20s"
+vus = 60
+[fanout]
+workers = 2
+start_lead = "1s"
+"""
+
+
+def test_check_and_fanout_warn_before_load_when_start_lead_is_shorter_than_the_sign_in(tmp_path: Path) -> None:
+    scenario = tmp_path / "lead.toml"
+    scenario.write_text(LEAD_SCENARIO)
+    check = harness("check", str(scenario))
+    assert check.returncode == 0, check.stderr
+    assert ("warning: harness fanout: fanout.start_lead = 1 s is shorter than the workers' sign-in: each of 2 workers signs in "
+            "20 test users at auth.login_rate = 5/s (about 4.0 s)") in check.stderr  # fmt: skip
+    fanout = harness("fanout", str(scenario), "--workers", "4", env={"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""})
+    assert "each of 4 workers signs in 10 test users at auth.login_rate = 5/s (about 2.0 s)" in fanout.stderr
+    assert fanout.stderr.index("warning: fanout.start_lead") < fanout.stderr.index("error:")  # said before anything starts
+    enough = tmp_path / "enough.toml"
+    enough.write_text(LEAD_SCENARIO.replace('start_lead = "1s"', 'start_lead = "5s"'))
+    assert "warning" not in harness("check", str(enough)).stderr
+
+
+def test_overlapping_faults_of_one_kind_are_warned_about_since_they_add_up(tmp_path: Path) -> None:
+    scenario = tmp_path / "overlap.toml"
+    faults = '[[faults]]\nkind = "latency"\nat = 2\nduration = 5\nlatency = "100ms"\n[[faults]]\nkind = "latency"\nat = 4\nduration = 5\nlatency = "200ms"\n'
+    scenario.write_text(LEAD_SCENARIO.replace('start_lead = "1s"', 'start_lead = "5s"') + faults)
+    proc = harness("check", str(scenario))
+    assert proc.returncode == 0, proc.stderr
+    assert ("warning: faults[1] ('latency at 4s') overlaps faults[0] ('latency at 2s') from 4 to 7 s: "
+            "both latency faults apply at once there, so their effects add up") in proc.stderr  # fmt: skip
+    apart = tmp_path / "apart.toml"
+    apart.write_text(scenario.read_text().replace('latency = "200ms"', 'latency = "200ms"\nroute = "GET /a"').replace('latency = "100ms"', 'latency = "100ms"\nroute = "GET /b"'))
+    assert "warning" not in harness("check", str(apart)).stderr
+
+
 def test_output_that_is_not_a_terminal_is_not_wrapped() -> None:
     code = "from harness.cli import out, err; out.print('harness/' + 'p' * 300 + '/test-users'); err.print('x ' * 200)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
@@ -261,6 +355,25 @@ def make_run(run_dir: Path, latency_ms: float, *, errors: int = 0, status: str =
         results.record_pacer(1_700_000_000 + second, target=100 + errors / 10, released=100 + errors // 10)
     results.save(run_dir / "results.json")
     return run_dir
+
+
+def test_drops_from_late_fanout_workers_are_said_as_late_starts_on_the_terminal_and_in_the_report(tmp_path: Path) -> None:
+    run = tmp_path / "late"
+    results = ResultSet(run_id="late", meta={"scenario": "synthetic", "profile": "steady", "status": "completed", "duration": 10.0, "workers": 16,
+                                             "shards": [{"segment": 0, "index": i, "status": "completed", "late_start_ms": 14_000.0 if i >= 14 else 0.0,
+                                                         "skipped": 30 if i >= 14 else 0} for i in range(16)],
+                                             "generator": {"late_start_ms": 14_000.0, "skipped": 60}})  # fmt: skip
+    for i in range(940):
+        results.record("list items", "ok", 200, start_time=1_700_000_000 + i / 100, response_time_ms=20.0)
+    for second in range(10):
+        results.record_pacer(1_700_000_000 + second, target=100, released=94, dropped=6)
+    results.save(run / "results.json")
+    proc = harness("report", str(run))
+    assert proc.returncode == 0, proc.stderr
+    said = "60 of them were skipped by 2 workers that started late (up to 14.0 s): raise fanout.start_lead"
+    assert f"dropped 60 ({said})" in proc.stdout
+    html = (run / "report.html").read_text()
+    assert said in html and "add virtual users" not in html
 
 
 def test_report_gates_pass_exit_0_and_fail_exit_1_with_junit(tmp_path: Path) -> None:

@@ -178,6 +178,11 @@ BAD = {
         "endpoints[1].path",
         "must start with '/'",
     ),
+    "path that is not a valid URI": (
+        toml(TARGET, EP_LIST, EP_GET.replace('"/items/{id}"', '"/items/{id}?q=a b"'), STEADY),
+        "endpoints[1].path",
+        "is not a valid URI path: ' ' must be percent-encoded; write '/items/{id}?q=a%20b'",
+    ),
     "unknown placeholder": (
         toml(TARGET, EP_LIST, EP_GET.replace("{id}", "{item}"), STEADY),
         "endpoints[1].path",

@@ -25,11 +25,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import ScenarioError
-from harness.plan import planned_duration
+from harness.plan import planned_duration, shard_vus
 from harness.runs import RUN_ID_RULE, is_run_id, new_run_id
 from harness.scenario import LOCAL, Calls, Scenario
 
-__all__ = ["RunSpec", "StackDefaults", "cleanup_target", "fault_segments", "parse_input", "new_run_id", "USERS_PER_WORKER", "MAX_WORKER_RATE"]
+__all__ = ["RunSpec", "StackDefaults", "cleanup_target", "fault_segments", "parse_input", "new_run_id", "start_lead_warning", "USERS_PER_WORKER", "MAX_WORKER_RATE"]
 
 SOURCE = "execution input"
 USERS_PER_WORKER = 25
@@ -238,6 +238,30 @@ def _workers(scenario: Scenario) -> int:
             field="fanout.workers",
         )
     return workers
+
+
+def start_lead_warning(scenario: Scenario, workers: int | None = None) -> str | None:
+    """A warning when ``fanout.start_lead`` is shorter than a worker needs to sign its virtual
+    users in before the start instant (each worker's token pool signs in at most
+    ``auth.login_rate`` per second): a worker not ready by then starts late and skips what fell
+    due, which counts as dropped. None when the lead covers the sign-in (cold starts come on top)."""
+    auth = scenario.auth
+    if auth is None:
+        return None
+    count = workers or scenario.fanout.workers
+    if isinstance(scenario.load_profile, Calls):
+        count = min(count, scenario.load_profile.users)
+    vus = shard_vus(scenario.load_profile, scenario.vus, 0, count)
+    sign_ins = len({(vu * count) % auth.users for vu in range(vus)})  # shard 0's test users (LoadSession.identity_for)
+    needed = sign_ins / auth.login_rate
+    lead = scenario.fanout.start_lead
+    if lead >= needed:
+        return None
+    return (
+        f"fanout.start_lead = {lead:g} s is shorter than the workers' sign-in: each of {count:,} workers signs in {sign_ins:,} test users "
+        f"at auth.login_rate = {auth.login_rate:g}/s (about {needed:,.1f} s) before the start instant; a worker not ready by then starts "
+        f"late and skips what fell due (counted as dropped): raise fanout.start_lead to at least {math.ceil(needed):,} s, plus cold starts"
+    )
 
 
 def _windows(scenario: Scenario) -> list[tuple[float, float]]:

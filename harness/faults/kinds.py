@@ -39,7 +39,7 @@ from typing import Any, Sequence
 from botocore.exceptions import BotoCoreError, ClientError
 
 from harness.errors import FaultError
-from harness.scenario import LOCAL, LOCAL_FAULT_KINDS, Scenario
+from harness.scenario import Scenario
 
 __all__ = ["Action", "build_actions", "EMULATOR_KINDS"]
 
@@ -411,17 +411,12 @@ _EXECUTE_API = re.compile(r"^https://([a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazo
 
 
 def build_actions(scenario: Scenario, *, target: Any, aws: Any, run_id: str = "") -> list[Action]:
-    """One ``Action`` per ``[[faults]]`` entry; refuses (``FaultError``) a kind the target
-    cannot take (a local kind on AWS) or a fault whose function/API cannot be told."""
+    """One ``Action`` per ``[[faults]]`` entry; refuses (``FaultError``) a fault whose
+    function/API cannot be told. (A kind its target cannot take never gets here: the scenario
+    refuses a local kind on another target, and ``stage_throttle`` on the local stack.)"""
     actions: list[Action] = []
-    local = scenario.target.base_url == LOCAL
-    for index, spec in enumerate(scenario.faults):
+    for index, spec in enumerate(scenario.faults):  # the scenario refused kinds its target cannot take
         where = f"faults[{index}]"
-        if spec.kind in LOCAL_FAULT_KINDS and not local:
-            raise FaultError(
-                f"{where}.kind: {spec.kind!r} is applied through the local stack, but target.base_url is not \"local\"; "
-                "on AWS use kind = \"fis\" (an AWS FIS experiment template), \"stage_throttle\" or \"lambda_concurrency\""
-            )
         if spec.kind in EMULATOR_KINDS:
             actions.append(EmulatorAction(spec, index, admin_url=_admin_url(target.base_url)))
         elif spec.kind == "cognito_throttle":

@@ -34,7 +34,7 @@ from harness.errors import HarnessError
 from harness.gates import format_amount
 from harness.load.pacer import IterationPacer, Pacer
 from harness.load.request import RequestTemplate
-from harness.plan import Plan, build_plan, planned_duration
+from harness.plan import Plan, build_plan, planned_duration, shard_vus
 from harness.results import ResultSet, classify
 from harness.runs import new_run_id
 from harness.scenario import Calls, Scenario
@@ -289,11 +289,7 @@ class LoadSession:
         self.plan = self.full_plan.shard(index, count)
         if window is not None:
             self.plan = self.plan.between(*window)
-        profile = self.scenario.load_profile
-        if isinstance(profile, Calls):
-            self.pool_size = len(range(index, profile.users, count))
-        else:
-            self.pool_size = -(-self.scenario.vus // count)  # ceil: a shard never has fewer than its share
+        self.pool_size = shard_vus(self.scenario.load_profile, self.scenario.vus, index, count)
 
     def begin(self) -> None:
         """Called at test start on every process that runs users."""

@@ -211,9 +211,3 @@ def test_lambda_concurrency_needs_to_know_the_function() -> None:
     s = scenario('[[faults]]\nkind = "lambda_concurrency"\nat = 1\nduration = 5\nreserved = 1\n', extra='lambda_functions = ["a", "b"]')
     with pytest.raises(FaultError, match=r"faults\[0\]\.function: say which function .* 2: a, b"):
         build_actions(s, target=target_of(s), aws=AwsContext(region="us-east-1"))
-
-
-def test_a_local_kind_is_refused_against_aws() -> None:
-    s = scenario('[[faults]]\nkind = "latency"\nat = 1\nduration = 5\nlatency = 1\n')
-    with pytest.raises(FaultError, match=r'faults\[0\]\.kind: .latency. is applied through the local stack'):
-        build_actions(s, target=target_of(s), aws=AwsContext(region="us-east-1"))
