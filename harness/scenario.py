@@ -750,19 +750,8 @@ class Scenario(_Model):
         from harness.plan import planned_duration
 
         length = planned_duration(self.load_profile)
-        local = self.target.base_url == LOCAL
         names: set[str] = set()
         for i, fault in enumerate(self.faults):
-            if fault.kind in LOCAL_FAULT_KINDS and not local:
-                raise ValueError(
-                    f"faults[{i}].kind: {fault.kind!r} is applied through the local stack, but target.base_url is not \"local\"; "
-                    "against another target use kind = \"fis\" (an AWS FIS experiment template), \"stage_throttle\" or \"lambda_concurrency\""
-                )
-            if fault.kind == "stage_throttle" and local:
-                raise ValueError(
-                    f"faults[{i}].kind: \"stage_throttle\" changes an AWS API Gateway stage (UpdateStage) and works on AWS only; "
-                    "on the local stack use kind = \"throttle\" (the emulator's token bucket)"
-                )
             if fault.at >= length - 1e-9:
                 raise ValueError(
                     f"faults[{i}].at: the fault starts {fault.at:g} s into the run, when the load's {length:g} s are over; start it earlier"
@@ -873,7 +862,9 @@ class Scenario(_Model):
         if overrides:
             raw = apply_overrides(raw, overrides)
             source += " with --set " + " --set ".join(overrides)
-        return cls.from_dict(raw, source=source, override_limits=override_limits)
+        scenario = cls.from_dict(raw, source=source, override_limits=override_limits)
+        scenario.check_fault_kinds(source=source)
+        return scenario
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<scenario>", override_limits: bool = False) -> "Scenario":
@@ -884,6 +875,26 @@ class Scenario(_Model):
             raise _one_line(exc, source) from None
         scenario.check_limits(source=source, override=override_limits)
         return scenario
+
+    def check_fault_kinds(self, *, source: str = "<scenario>") -> None:
+        """Refuse a fault kind the scenario's target cannot take: a local kind (applied through
+        the local stack) against another target, ``stage_throttle`` (AWS UpdateStage) on the local
+        stack. Checked on the user's file (``load``), not in the model: a fan-out worker's copy has
+        ``local`` resolved to the local stack's URL and applies no fault (its caller does)."""
+        local = self.target.base_url == LOCAL
+        for i, fault in enumerate(self.faults):
+            if fault.kind in LOCAL_FAULT_KINDS and not local:
+                raise ScenarioError(
+                    f"{fault.kind!r} is applied through the local stack, but target.base_url is not \"local\"; "
+                    "against another target use kind = \"fis\" (an AWS FIS experiment template), \"stage_throttle\" or \"lambda_concurrency\"",
+                    path=source, field=f"faults[{i}].kind",
+                )  # fmt: skip
+            if fault.kind == "stage_throttle" and local:
+                raise ScenarioError(
+                    "\"stage_throttle\" changes an AWS API Gateway stage (UpdateStage) and works on AWS only; "
+                    "on the local stack use kind = \"throttle\" (the emulator's token bucket)",
+                    path=source, field=f"faults[{i}].kind",
+                )  # fmt: skip
 
     def check_limits(self, *, source: str = "<scenario>", override: bool = False) -> None:
         """Raise ``LimitExceeded`` if the scenario goes past its safety limits."""

@@ -412,10 +412,11 @@ _EXECUTE_API = re.compile(r"^https://([a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazo
 
 def build_actions(scenario: Scenario, *, target: Any, aws: Any, run_id: str = "") -> list[Action]:
     """One ``Action`` per ``[[faults]]`` entry; refuses (``FaultError``) a fault whose
-    function/API cannot be told. (A kind its target cannot take never gets here: the scenario
-    refuses a local kind on another target, and ``stage_throttle`` on the local stack.)"""
+    function/API cannot be told, and (``ScenarioError``) a kind its target cannot take
+    (``Scenario.check_fault_kinds``)."""
+    scenario.check_fault_kinds()  # done by Scenario.load already; here for a scenario built in Python
     actions: list[Action] = []
-    for index, spec in enumerate(scenario.faults):  # the scenario refused kinds its target cannot take
+    for index, spec in enumerate(scenario.faults):
         where = f"faults[{index}]"
         if spec.kind in EMULATOR_KINDS:
             actions.append(EmulatorAction(spec, index, admin_url=_admin_url(target.base_url)))

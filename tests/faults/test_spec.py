@@ -131,7 +131,7 @@ def test_a_local_kind_against_another_target_is_refused_with_the_scenario() -> N
         data = {"name": "f", "target": {"base_url": base_url}, "endpoints": [{"name": "list", "path": "/items"}],
                 "load": {"profile": "steady", "rate": 10, "duration": 30}, "faults": [{"kind": "latency", "at": 1, "duration": 5, "latency": 1}]}  # fmt: skip
         with pytest.raises(ScenarioError, match=r'faults\[0\]\.kind: .latency. is applied through the local stack, but target.base_url is not "local"'):
-            Scenario.from_dict(data)
+            Scenario.from_dict(data).check_fault_kinds()
 
 
 def test_stage_throttles_that_overlap_on_aws_are_refused(tmp_path: Path) -> None:
