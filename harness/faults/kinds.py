@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -70,6 +71,11 @@ class Action:
 
     def stop(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def window(self) -> tuple[float | None, float | None]:
+        """The fault's actual start and end as the service recorded them (epoch s), where it
+        records them (FIS actions); ``(None, None)``: the scheduler's own clock is the record."""
+        return (None, None)
 
     def _error(self, text: str) -> FaultError:
         return FaultError(f"{self.where} ({self.spec.label!r}): {text}")
@@ -269,50 +275,165 @@ class LambdaConcurrencyAction(Action):
 
 
 class FisAction(Action):
-    """``fis``: an AWS FIS experiment from a template, stopped at the end of the window."""
+    """``fis``: an AWS FIS experiment from a template, stopped at the end of the window.
+
+    ``check()`` reads the template: each action's ``duration`` must cover the fault's window
+    (else the experiment ends before it and the window records a fault that was not there),
+    and the functions of the Lambda fault actions must carry the FIS Lambda extension (its
+    layer, ``AWS_LAMBDA_EXEC_WRAPPER`` and ``AWS_FIS_CONFIGURATION_LOCATION``, see
+    https://docs.aws.amazon.com/fis/latest/userguide/use-lambda-actions.html). ``start()``
+    waits (at most ``start_timeout`` s) for the experiment's state ``running``: FIS starts it
+    asynchronously and may fail it (a missing role permission, no targets), with a reason.
+    The fault's actual window is its actions' own ``startTime``/``endTime`` (GetExperiment).
+    """
 
     _DONE = {"completed", "stopped", "failed", "cancelled"}
+    LAMBDA_ACTIONS = ("aws:lambda:invocation-add-delay", "aws:lambda:invocation-error", "aws:lambda:invocation-http-integration-response")
+    EXEC_WRAPPER = "/opt/aws-fis/bootstrap"  # the extension's wrapper script, as the FIS docs give it
+    start_timeout = 60.0
+    stop_timeout = 60.0
+    poll_every = 1.0
 
-    def __init__(self, spec: Any, index: int, *, client: Any, run_id: str) -> None:
+    def __init__(self, spec: Any, index: int, *, client: Any, run_id: str, lambda_client: Any = None) -> None:
         super().__init__(spec, index)
         self.client = client
+        self.lambda_client = lambda_client
         self.run_id = run_id
         self.experiment_id: str | None = None
+        self.actual: tuple[float | None, float | None] = (None, None)
 
     def describe(self) -> str:
         return f"run the AWS FIS experiment template {self.spec.template}"
 
-    def check(self) -> None:
+    def _fis(self, doing: str, call: str, **kwargs: Any) -> Any:
         try:
-            self.client.get_experiment_template(id=self.spec.template)
+            return getattr(self.client, call)(**kwargs)
         except (ClientError, BotoCoreError) as err:
             raise _aws_error(
-                self, err, service="fis", doing="checking its FIS experiment template",
+                self, err, service="fis", doing=doing,
                 not_found=f"FIS experiment template {self.spec.template!r} does not exist in this region; fix faults[{self.index}].template",
             ) from None
 
-    def start(self, until: float) -> dict[str, Any]:
-        try:
-            answer = self.client.start_experiment(
-                experimentTemplateId=self.spec.template,
-                clientToken=uuid.uuid4().hex,
-                tags={"harness:run": self.run_id, "harness:fault": self.spec.label[:256]},
+    def check(self) -> None:
+        template = self._fis("checking its FIS experiment template", "get_experiment_template", id=self.spec.template)["experimentTemplate"]
+        targets = template.get("targets") or {}
+        for name, action in sorted((template.get("actions") or {}).items()):
+            duration = (action.get("parameters") or {}).get("duration")
+            if duration is not None:
+                seconds = _iso_seconds(duration)
+                if seconds is None:
+                    raise self._error(f"template {self.spec.template} action {name!r} has a duration {duration!r} that is not an ISO 8601 duration (PT5M)")
+                if seconds < self.spec.duration:
+                    raise self._error(
+                        f"template {self.spec.template} action {name!r} lasts {duration} ({seconds:g} s), less than the fault's {self.spec.duration:g} s window; "
+                        f"set its duration to at least PT{math.ceil(self.spec.duration)}S (harness stops it at the window's end) or shorten faults[{self.index}].duration"
+                    )
+            if action.get("actionId") in self.LAMBDA_ACTIONS:
+                for key in sorted((action.get("targets") or {}).values()):
+                    for function in self._functions(targets.get(key) or {}, name):
+                        self._check_extension(function, name)
+
+    def _functions(self, target: dict[str, Any], action: str) -> list[str]:
+        arns = list(target.get("resourceArns") or [])
+        if not arns:
+            raise self._error(
+                f"template {self.spec.template} action {action!r} picks its functions by tags or filters, which harness cannot check for the FIS Lambda extension; "
+                "name them in the target's resourceArns"
             )
+        return arns
+
+    def _check_extension(self, function: str, action: str) -> None:
+        if self.lambda_client is None:  # pragma: no cover - build_actions always passes one
+            return
+        try:
+            config = self.lambda_client.get_function_configuration(FunctionName=function)
         except (ClientError, BotoCoreError) as err:
-            raise _aws_error(self, err, service="fis", doing="starting its FIS experiment", not_found=f"FIS experiment template {self.spec.template!r} not found") from None
+            raise _aws_error(self, err, service="lambda", doing=f"checking the target function of FIS action {action!r}", not_found=f"function {function} (a target of template {self.spec.template}) not found") from None
+        name = config.get("FunctionName") or function
+        layers = [str(layer.get("Arn", "")) for layer in config.get("Layers") or []]
+        variables = (config.get("Environment") or {}).get("Variables") or {}
+        fix = "see https://docs.aws.amazon.com/fis/latest/userguide/use-lambda-actions.html"
+        if not any(":layer:aws-fis-extension-" in arn for arn in layers):
+            raise self._error(f"function {name}, a target of FIS action {action!r}, has no AWS FIS Lambda extension layer (aws-fis-extension-<arch>): FIS would fail the experiment; add the layer ({fix})")
+        if variables.get("AWS_LAMBDA_EXEC_WRAPPER") != self.EXEC_WRAPPER:
+            raise self._error(f"function {name}, a target of FIS action {action!r}, needs the environment variable AWS_LAMBDA_EXEC_WRAPPER={self.EXEC_WRAPPER} ({fix})")
+        if not _S3_LOCATION.match(str(variables.get("AWS_FIS_CONFIGURATION_LOCATION", ""))):
+            raise self._error(
+                f"function {name}, a target of FIS action {action!r}, needs AWS_FIS_CONFIGURATION_LOCATION set to the configuration bucket's ARN and prefix "
+                f"(arn:aws:s3:::<bucket>/<prefix>/) ({fix})"
+            )
+
+    def _experiment(self, doing: str) -> dict[str, Any]:
+        assert self.experiment_id is not None
+        return dict(self._fis(doing, "get_experiment", id=self.experiment_id)["experiment"])
+
+    def _window(self, experiment: dict[str, Any]) -> tuple[float | None, float | None]:
+        """The actions' real start and end (epoch s): the first start, the last end."""
+        actions = (experiment.get("actions") or {}).values()
+        starts = [a["startTime"].timestamp() for a in actions if a.get("startTime")]
+        ends = [a["endTime"].timestamp() for a in actions if a.get("endTime")]
+        return (min(starts) if starts else None, max(ends) if ends else None)
+
+    def window(self) -> tuple[float | None, float | None]:
+        """The fault's actual window as FIS recorded it (None where not known)."""
+        return self.actual
+
+    def start(self, until: float) -> dict[str, Any]:
+        answer = self._fis(
+            "starting its FIS experiment", "start_experiment",
+            experimentTemplateId=self.spec.template,
+            clientToken=uuid.uuid4().hex,
+            tags={"harness:run": self.run_id, "harness:fault": self.spec.label[:256]},
+        )
         self.experiment_id = str(answer["experiment"]["id"])
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            experiment = self._experiment(f"waiting for FIS experiment {self.experiment_id} to run")
+            state = experiment.get("state") or {}
+            status = state.get("status")
+            if status == "running":
+                break
+            if status in self._DONE:
+                self.experiment_id = None  # FIS ended it: nothing to stop
+                reason = state.get("reason") or "FIS gave no reason"
+                raise self._error(f"FIS experiment {experiment.get('id')} {status} before it ran: {reason}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise self._error(f"FIS experiment did not reach state running within {self.start_timeout:g} s (still {status}); it was stopped")
+            time.sleep(self.poll_every)
+        self.actual = self._window(experiment)
         return {"template": self.spec.template, "experiment": self.experiment_id}
 
     def stop(self) -> None:
         if self.experiment_id is None:
             return
-        try:
-            state = self.client.get_experiment(id=self.experiment_id)["experiment"].get("state", {}).get("status")
-            if state not in self._DONE:
-                self.client.stop_experiment(id=self.experiment_id)
-        except (ClientError, BotoCoreError) as err:
-            raise _aws_error(self, err, service="fis", doing=f"stopping FIS experiment {self.experiment_id} (stop it by hand)", not_found="the experiment is gone") from None
+        doing = f"stopping FIS experiment {self.experiment_id} (stop it by hand)"
+        experiment = self._experiment(doing)
+        if (experiment.get("state") or {}).get("status") not in self._DONE:
+            self._fis(doing, "stop_experiment", id=self.experiment_id)
+            deadline = time.monotonic() + self.stop_timeout  # its actions' end times are known once it has stopped
+            while (experiment.get("state") or {}).get("status") not in self._DONE and time.monotonic() < deadline:
+                time.sleep(self.poll_every)
+                experiment = self._experiment(doing)
+        start, end = self._window(experiment)
+        self.actual = (start or self.actual[0], end)
         self.experiment_id = None
+        state = experiment.get("state") or {}
+        if state.get("status") == "failed":
+            raise self._error(f"FIS experiment {experiment.get('id')} failed: {state.get('reason') or 'FIS gave no reason'}")
+
+
+_S3_LOCATION = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
+_ISO_DURATION = re.compile(r"^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+
+
+def _iso_seconds(text: str) -> float | None:
+    """An ISO 8601 duration as FIS writes them (``PT5M``, ``PT1H30M``, ``PT90S``) in seconds."""
+    match = _ISO_DURATION.match(str(text).strip().upper())
+    if not match or not any(match.groups()):
+        return None
+    days, hours, minutes, seconds = (float(g or 0) for g in match.groups())
+    return days * 86400 + hours * 3600 + minutes * 60 + seconds
 
 
 class StageThrottleAction(Action):
@@ -429,7 +550,7 @@ def build_actions(scenario: Scenario, *, target: Any, aws: Any, run_id: str = ""
         elif spec.kind == "lambda_concurrency":
             actions.append(LambdaConcurrencyAction(spec, index, client=aws.client("lambda"), function=_function(scenario, target, spec, where)))
         elif spec.kind == "fis":
-            actions.append(FisAction(spec, index, client=aws.client("fis"), run_id=run_id))
+            actions.append(FisAction(spec, index, client=aws.client("fis"), run_id=run_id, lambda_client=aws.client("lambda")))
         elif spec.kind == "stage_throttle":
             kind = scenario.target.api_kind
             api_id, stage = _stage(scenario, target, spec, where)

@@ -118,7 +118,10 @@ class FaultScheduler:
                 slot.error, slot.ended_by = str(exc), "failed"
                 message = str(exc)
             else:
-                slot.started_at, slot.active = started, True
+                actual = slot.action.window()[0]
+                slot.started_at, slot.active = (actual if actual is not None else started), True
+                if actual is not None:
+                    slot.details["called_at"] = started  # the API call; started_at is the service's own record
                 log.warning("harness: fault %r started: %s", spec.label, slot.action.describe())
                 return
         log.error("harness: %s", message)
@@ -140,7 +143,10 @@ class FaultScheduler:
                 slot.error = f"not put back: {type(exc).__name__}: {exc}"
                 log.exception("harness: fault %r was not put back", slot.action.spec.label)
             slot.active = False
-            slot.ended_at = self._clock()
+            start, end = slot.action.window()
+            if start is not None:
+                slot.started_at = start
+            slot.ended_at = end if end is not None else self._clock()
             slot.ended_by = reason
             if reason == "schedule":
                 log.warning("harness: fault %r ended", slot.action.spec.label)

@@ -5,13 +5,14 @@ the boto3 seam, which checks the exact calls (HTTP API UpdateStage, an access de
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from harness.aws import AwsContext
 from harness.errors import FaultError
@@ -44,7 +45,7 @@ def fis_template(fis: Any) -> str:
         description="lambda delay",
         roleArn="arn:aws:iam::123456789012:role/fis",
         stopConditions=[{"source": "none"}],
-        actions={"delay": {"actionId": "aws:lambda:invocation-add-delay", "parameters": {"duration": "PT5M"}}},
+        actions={"wait": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT5M"}}},
         targets={},
     )["experimentTemplate"]["id"]
 
@@ -62,7 +63,7 @@ def test_fis_starts_an_experiment_from_the_template_and_stops_it(aws_env: dict[s
     got = fis.get_experiment(id=experiment)["experiment"]
     assert got["experimentTemplateId"] == template and got["tags"]["harness:run"] == "r1"
     action.stop()
-    assert fis.get_experiment(id=experiment)["experiment"]["state"]["status"] in ("stopping", "stopped")
+    assert fis.get_experiment(id=experiment)["experiment"]["state"]["status"] in ("completed", "stopped")
     action.stop()  # idempotent: nothing left to stop
 
 
@@ -82,6 +83,136 @@ def test_a_missing_permission_names_the_iam_action() -> None:
         with pytest.raises(FaultError) as info:
             action.check()
     assert "fis:GetExperimentTemplate" in str(info.value)
+
+
+# ---- FIS: what the experiment really did, at the boto3 seam ------------------------------------
+
+from datetime import datetime, timezone  # noqa: E402
+
+
+def fis_stub() -> tuple[Any, Any]:
+    fis = boto3.client("fis", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    lam = boto3.client("lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    return fis, lam
+
+
+def fis_action(fis: Any, lam: Any, *, duration: int = 5) -> FisAction:
+    s = scenario(f'[[faults]]\nkind = "fis"\nat = 1\nduration = {duration}\ntemplate = "EXT1"\n')
+    action = FisAction(s.faults[0], 0, client=fis, run_id="r", lambda_client=lam)
+    action.poll_every = 0.0
+    return action
+
+
+def experiment(status: str, *, reason: str | None = None, actions: dict[str, Any] | None = None) -> dict[str, Any]:
+    state = {"status": status, **({"reason": reason} if reason else {})}
+    return {"experiment": {"id": "EXP1", "state": state, "actions": actions or {}}}
+
+
+START = {"experimentTemplateId": "EXT1", "clientToken": ANY, "tags": {"harness:run": "r", "harness:fault": "fis at 1s"}}
+
+
+def test_a_fis_experiment_that_fails_before_running_fails_the_fault_with_the_reason_fis_gives() -> None:
+    fis, lam = fis_stub()
+    action = fis_action(fis, lam)
+    with Stubber(fis) as stub:
+        stub.add_response("start_experiment", {"experiment": {"id": "EXP1", "state": {"status": "initiating"}}}, START)
+        stub.add_response("get_experiment", experiment("initiating"), {"id": "EXP1"})
+        stub.add_response("get_experiment", experiment("failed", reason="Target resolution returned empty set"), {"id": "EXP1"})
+        with pytest.raises(FaultError, match=r"faults\[0\].*FIS experiment EXP1 failed before it ran: Target resolution returned empty set"):
+            action.start(until=0)
+        stub.assert_no_pending_responses()
+    action.stop()  # FIS ended it: nothing to stop, no call
+
+
+@pytest.mark.parametrize("status", ["cancelled", "stopped"])
+def test_a_fis_experiment_cancelled_or_stopped_before_running_fails_the_fault(status: str) -> None:
+    fis, lam = fis_stub()
+    action = fis_action(fis, lam)
+    with Stubber(fis) as stub:
+        stub.add_response("start_experiment", {"experiment": {"id": "EXP1"}}, START)
+        stub.add_response("get_experiment", experiment(status, reason="Stop condition triggered"), {"id": "EXP1"})
+        with pytest.raises(FaultError, match=f"{status} before it ran: Stop condition triggered"):
+            action.start(until=0)
+
+
+def test_a_fis_fault_records_its_actions_real_start_and_end_not_the_api_call_times() -> None:
+    from harness.faults.scheduler import FaultScheduler
+
+    fis, lam = fis_stub()
+    action = fis_action(fis, lam)
+    began, ended = datetime(2030, 1, 1, 0, 0, 3, tzinfo=timezone.utc), datetime(2030, 1, 1, 0, 0, 9, tzinfo=timezone.utc)
+    running = experiment("running", actions={"delay": {"actionId": "aws:lambda:invocation-add-delay", "startTime": began}})
+    stopped = experiment("stopped", actions={"delay": {"actionId": "aws:lambda:invocation-add-delay", "startTime": began, "endTime": ended}})
+    scheduler = FaultScheduler([action], clock=lambda: 1_000.0)
+    scheduler.t0 = 999.0
+    with Stubber(fis) as stub:
+        stub.add_response("start_experiment", {"experiment": {"id": "EXP1"}}, START)
+        stub.add_response("get_experiment", experiment("pending"), {"id": "EXP1"})
+        stub.add_response("get_experiment", running, {"id": "EXP1"})
+        stub.add_response("get_experiment", running, {"id": "EXP1"})  # at the end: still running
+        stub.add_response("stop_experiment", experiment("stopping"), {"id": "EXP1"})
+        stub.add_response("get_experiment", experiment("stopping"), {"id": "EXP1"})
+        stub.add_response("get_experiment", stopped, {"id": "EXP1"})
+        scheduler._start(scheduler._slots[0])
+        assert scheduler.records()[0]["started_at"] == began.timestamp()
+        scheduler.end_all("completed")
+        stub.assert_no_pending_responses()
+    [record] = scheduler.records()
+    assert (record["started_at"], record["ended_at"]) == (began.timestamp(), ended.timestamp())
+    assert record["details"]["called_at"] == 1_000.0 and record["error"] is None
+
+
+def fis_template_answer(actions: dict[str, Any], targets: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"experimentTemplate": {"id": "EXT1", "actions": actions, "targets": targets or {}}}
+
+
+def test_a_fis_action_shorter_than_the_faults_window_is_refused_before_the_run() -> None:
+    fis, lam = fis_stub()
+    action = fis_action(fis, lam, duration=50)
+    with Stubber(fis) as stub:
+        stub.add_response("get_experiment_template", fis_template_answer({"slow": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT30S"}}}), {"id": "EXT1"})
+        with pytest.raises(FaultError, match=r"action 'slow' lasts PT30S \(30 s\), less than the fault's 50 s window; set its duration to at least PT50S"):
+            action.check()
+
+
+LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:orders"
+DELAY = {"delay": {"actionId": "aws:lambda:invocation-add-delay", "parameters": {"duration": "PT10M"}, "targets": {"Functions": "fns"}}}
+FNS = {"fns": {"resourceType": "aws:lambda:function", "resourceArns": [LAMBDA_ARN], "selectionMode": "ALL"}}
+LAYER = "arn:aws:lambda:us-east-1:211125607513:layer:aws-fis-extension-x86_64:9"
+GOOD_ENV = {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/aws-fis/bootstrap", "AWS_FIS_CONFIGURATION_LOCATION": "arn:aws:s3:::fis-configs/FisConfigs/"}
+
+
+@pytest.mark.parametrize(
+    ("layers", "env", "problem"),
+    [
+        ([], GOOD_ENV, "has no AWS FIS Lambda extension layer"),
+        ([{"Arn": LAYER}], {**GOOD_ENV, "AWS_LAMBDA_EXEC_WRAPPER": ""}, "needs the environment variable AWS_LAMBDA_EXEC_WRAPPER=/opt/aws-fis/bootstrap"),
+        ([{"Arn": LAYER}], {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/aws-fis/bootstrap"}, "needs AWS_FIS_CONFIGURATION_LOCATION set to the configuration bucket's ARN"),
+        ([{"Arn": LAYER}], {**GOOD_ENV, "AWS_FIS_CONFIGURATION_LOCATION": "s3://fis-configs/FisConfigs/"}, "needs AWS_FIS_CONFIGURATION_LOCATION"),
+        ([{"Arn": LAYER}], GOOD_ENV, None),
+    ],
+)
+def test_a_lambda_fis_action_needs_the_fis_extension_layer_and_its_variables_on_every_target(layers: list[Any], env: dict[str, str], problem: str | None) -> None:
+    fis, lam = fis_stub()
+    action = fis_action(fis, lam)
+    with Stubber(fis) as fstub, Stubber(lam) as lstub:
+        fstub.add_response("get_experiment_template", fis_template_answer(DELAY, FNS), {"id": "EXT1"})
+        lstub.add_response("get_function_configuration", {"FunctionName": "orders", "Layers": layers, "Environment": {"Variables": env}}, {"FunctionName": LAMBDA_ARN})
+        if problem is None:
+            action.check()
+        else:
+            with pytest.raises(FaultError, match=f"function orders, a target of FIS action 'delay', {re.escape(problem)}"):
+                action.check()
+        lstub.assert_no_pending_responses()
+
+
+def test_a_lambda_fis_action_whose_functions_are_picked_by_tags_is_refused_as_uncheckable() -> None:
+    fis, lam = fis_stub()
+    action = fis_action(fis, lam)
+    with Stubber(fis) as stub:
+        stub.add_response("get_experiment_template", fis_template_answer(DELAY, {"fns": {"resourceType": "aws:lambda:function", "resourceTags": {"app": "orders"}}}), {"id": "EXT1"})
+        with pytest.raises(FaultError, match="picks its functions by tags or filters.*name them in the target's resourceArns"):
+            action.check()
 
 
 # ---- REST stage throttling, against moto -----------------------------------------------------
