@@ -437,7 +437,16 @@ def _iso_seconds(text: str) -> float | None:
 
 
 class StageThrottleAction(Action):
-    """``stage_throttle``: lower a stage's throttling with UpdateStage, then put back the old values."""
+    """``stage_throttle``: lower a stage's default throttling with UpdateStage, then put back the
+    old values.
+
+    On AWS a stage's default limits apply to each method (REST: the ``*/*`` method settings) or
+    each route (HTTP APIs: ``DefaultRouteSettings``) separately, and not at all to a method or
+    route with throttling of its own; those are refused before the run, named. Only the two
+    throttling fields are ever written (API Gateway refuses ``LoggingLevel`` and
+    ``DataTraceEnabled`` for HTTP APIs), and a stage API Gateway manages (a quick-create
+    ``$default`` stage, ``ApiGatewayManaged``) is refused: it cannot be updated.
+    """
 
     def __init__(self, spec: Any, index: int, *, client: Any, api_kind: str, api_id: str, stage: str) -> None:
         super().__init__(spec, index)
@@ -448,29 +457,48 @@ class StageThrottleAction(Action):
         self.previous: dict[str, Any] | None = None
 
     def describe(self) -> str:
-        return f"throttle stage {self.stage} of API {self.api_id} to {self.spec.rate:g} rps, burst {self.spec.burst}"
+        unit = "method" if self.api_kind == "rest" else "route"
+        return f"throttle stage {self.stage} of API {self.api_id} to {self.spec.rate:g} rps, burst {self.spec.burst}, per {unit}"
 
     def _not_found(self) -> str:
         return f"stage {self.stage!r} of API {self.api_id!r} not found; fix faults[{self.index}].api_id / stage"
 
     def _read(self, doing: str) -> dict[str, Any]:
-        """The stage's throttling now: {"rate": x|None, "burst": y|None, "exists": bool}
+        """The stage's default throttling now: {"rate": x|None, "burst": y|None, "exists": bool,
+        "own": [methods/routes with throttling of their own], "managed": bool}
         (``exists``: a REST stage has ``*/*`` method settings; HTTP API stages always do)."""
         try:
             if self.api_kind == "rest":
                 stage = self.client.get_stage(restApiId=self.api_id, stageName=self.stage)
-                settings = (stage.get("methodSettings") or {}).get("*/*")
+                methods = stage.get("methodSettings") or {}
+                own = sorted(k for k, v in methods.items() if k != "*/*" and _throttled(v, "throttlingRateLimit", "throttlingBurstLimit"))
+                settings = methods.get("*/*")
                 if settings is None:
-                    return {"exists": False, "rate": None, "burst": None}
-                return {"exists": True, "rate": settings.get("throttlingRateLimit"), "burst": settings.get("throttlingBurstLimit")}
+                    return {"exists": False, "rate": None, "burst": None, "own": own, "managed": False}
+                return {"exists": True, "rate": settings.get("throttlingRateLimit"), "burst": settings.get("throttlingBurstLimit"), "own": own, "managed": False}
             stage = self.client.get_stage(ApiId=self.api_id, StageName=self.stage)
             route = stage.get("DefaultRouteSettings") or {}
-            return {"exists": True, "rate": route.get("ThrottlingRateLimit"), "burst": route.get("ThrottlingBurstLimit"), "route": route}
+            own = sorted(k for k, v in (stage.get("RouteSettings") or {}).items() if _throttled(v, "ThrottlingRateLimit", "ThrottlingBurstLimit"))
+            return {
+                "exists": True, "rate": route.get("ThrottlingRateLimit"), "burst": route.get("ThrottlingBurstLimit"),
+                "own": own, "managed": bool(stage.get("ApiGatewayManaged")),
+            }  # fmt: skip
         except (ClientError, BotoCoreError) as err:
             raise _aws_error(self, err, service="apigateway", doing=doing, not_found=self._not_found()) from None
 
     def check(self) -> None:
         now = self._read("checking its API Gateway stage")
+        if now["managed"]:
+            raise self._error(
+                f"stage {self.stage!r} of HTTP API {self.api_id!r} is managed by API Gateway (quick create), which refuses UpdateStage; "
+                "create a stage of your own (or an API with an explicit $default stage) and point the target at it"
+            )
+        if now["own"]:
+            unit = "methods" if self.api_kind == "rest" else "routes"
+            raise self._error(
+                f"{unit} {', '.join(now['own'])} of stage {self.stage!r} have throttling of their own, which the stage's default limits do not change "
+                f"(AWS applies them per {unit[:-1]}); remove their throttling settings or leave them out of this run"
+            )
         if self.api_kind == "http" and (now["rate"] is None or now["burst"] is None):
             raise self._error(
                 f"stage {self.stage!r} of HTTP API {self.api_id!r} has no default route throttling to put back afterwards "
@@ -478,8 +506,9 @@ class StageThrottleAction(Action):
             )
 
     def _write(self, rate: Any, burst: Any, doing: str, *, exists: bool = True) -> None:
-        """Set the stage's throttling; a None value is removed (REST), and ``exists=False``
-        removes the ``*/*`` method settings altogether (there were none before)."""
+        """Set the stage's default throttling; a None value is removed (REST), and ``exists=False``
+        removes the ``*/*`` method settings altogether (there were none before). HTTP APIs: only
+        ThrottlingRateLimit and ThrottlingBurstLimit are sent."""
         try:
             if self.api_kind == "rest":
                 if not exists:
@@ -491,21 +520,23 @@ class StageThrottleAction(Action):
                     ]
                 self.client.update_stage(restApiId=self.api_id, stageName=self.stage, patchOperations=ops)
             else:
-                route = dict(self.previous.get("route") or {}) if self.previous else {}
-                route.update(ThrottlingRateLimit=float(rate), ThrottlingBurstLimit=int(burst))
+                route = {"ThrottlingRateLimit": float(rate), "ThrottlingBurstLimit": int(burst)}
                 self.client.update_stage(ApiId=self.api_id, StageName=self.stage, DefaultRouteSettings=route)
         except (ClientError, BotoCoreError) as err:
             raise _aws_error(self, err, service="apigateway", doing=doing, not_found=self._not_found()) from None
 
     def start(self, until: float) -> dict[str, Any]:
         previous = self._read("reading its stage's throttling")
-        self.previous = previous  # the HTTP API's other route settings go back in with the change
+        self.previous = previous
         try:
             self._write(self.spec.rate, self.spec.burst, "lowering the stage's throttling")
         except FaultError:
             self.previous = None  # nothing changed: nothing to put back
             raise
-        return {"api_id": self.api_id, "stage": self.stage, "previous": {"rate": previous["rate"], "burst": previous["burst"]}}
+        return {
+            "api_kind": self.api_kind, "api_id": self.api_id, "stage": self.stage, "per": "method" if self.api_kind == "rest" else "route",
+            "previous": {"rate": previous["rate"], "burst": previous["burst"], "exists": previous["exists"]},
+        }  # fmt: skip
 
     def stop(self) -> None:
         previous = self.previous
@@ -514,6 +545,11 @@ class StageThrottleAction(Action):
         was = f"rate {previous['rate']}, burst {previous['burst']}" if previous["exists"] else "no */* method settings"
         self._write(previous["rate"], previous["burst"], f"putting back the stage's throttling ({was}; do it by hand)", exists=previous["exists"])
         self.previous = None
+
+
+def _throttled(settings: Any, rate: str, burst: str) -> bool:
+    """Whether a method's or route's own settings hold throttling limits."""
+    return isinstance(settings, dict) and (settings.get(rate) is not None or settings.get(burst) is not None)
 
 
 _REST_THROTTLING = ("/*/*/throttling/rateLimit", "/*/*/throttling/burstLimit")

@@ -241,7 +241,7 @@ def test_rest_stage_throttle_lowers_and_puts_back_the_previous_limits(aws_env: d
     assert isinstance(action, StageThrottleAction) and (action.api_id, action.stage) == (api_id, "prod")
     action.check()
     details = action.start(until=0)
-    assert details["previous"] == {"rate": 500.0, "burst": 250}
+    assert details["previous"] == {"rate": 500.0, "burst": 250, "exists": True} and details["per"] == "method"
     settings = client.get_stage(restApiId=api_id, stageName="prod")["methodSettings"]["*/*"]
     assert (settings["throttlingRateLimit"], settings["throttlingBurstLimit"]) == (10.0, 5)
     action.stop()
@@ -277,22 +277,52 @@ def test_rest_stage_without_method_settings_is_put_back_by_removing_them() -> No
 # ---- HTTP API stage throttling (moto lacks apigatewayv2 UpdateStage): exact calls -------------
 
 
-def test_http_api_stage_throttle_calls_update_stage_then_restores_exactly() -> None:
+def test_http_api_stage_throttle_writes_only_the_throttling_fields_and_puts_them_back() -> None:
     client = boto3.client("apigatewayv2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     s = scenario('[[faults]]\nkind = "stage_throttle"\nat = 1\nduration = 5\nrate = 10\nburst = 5\n', base_url="https://abc123.execute-api.us-east-1.amazonaws.com", kind="http")
     [action] = build_actions(s, target=target_of(s), aws=type("A", (), {"client": lambda self, name: client})())
     assert (action.api_id, action.stage) == ("abc123", "$default")
-    before = {"DetailedMetricsEnabled": True, "ThrottlingRateLimit": 2000.0, "ThrottlingBurstLimit": 1000}
+    # GetStage shows LoggingLevel and DataTraceEnabled, which UpdateStage refuses for HTTP APIs: never echoed back
+    before = {"DetailedMetricsEnabled": True, "LoggingLevel": "OFF", "DataTraceEnabled": False, "ThrottlingRateLimit": 2000.0, "ThrottlingBurstLimit": 1000}
     key = {"ApiId": "abc123", "StageName": "$default"}
     with Stubber(client) as stub:
         stub.add_response("get_stage", {"StageName": "$default", "DefaultRouteSettings": before}, key)  # check
         stub.add_response("get_stage", {"StageName": "$default", "DefaultRouteSettings": before}, key)  # start
-        stub.add_response("update_stage", {}, {**key, "DefaultRouteSettings": {**before, "ThrottlingRateLimit": 10.0, "ThrottlingBurstLimit": 5}})
-        stub.add_response("update_stage", {}, {**key, "DefaultRouteSettings": before})
+        stub.add_response("update_stage", {}, {**key, "DefaultRouteSettings": {"ThrottlingRateLimit": 10.0, "ThrottlingBurstLimit": 5}})
+        stub.add_response("update_stage", {}, {**key, "DefaultRouteSettings": {"ThrottlingRateLimit": 2000.0, "ThrottlingBurstLimit": 1000}})
         action.check()
-        action.start(until=0)
+        assert action.start(until=0)["per"] == "route" and action.describe().endswith("per route")
         action.stop()
         stub.assert_no_pending_responses()
+
+
+def test_a_managed_quick_create_stage_is_refused_before_the_run_since_it_cannot_be_updated() -> None:
+    client = boto3.client("apigatewayv2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    s = scenario('[[faults]]\nkind = "stage_throttle"\nat = 1\nduration = 5\nrate = 10\nburst = 5\n', kind="http")
+    action = StageThrottleAction(s.faults[0], 0, client=client, api_kind="http", api_id="abc123", stage="$default")
+    with Stubber(client) as stub:
+        stub.add_response("get_stage", {"StageName": "$default", "ApiGatewayManaged": True, "DefaultRouteSettings": {"ThrottlingRateLimit": 10000.0, "ThrottlingBurstLimit": 5000}})
+        with pytest.raises(FaultError, match=r"faults\[0\].*is managed by API Gateway \(quick create\), which refuses UpdateStage"):
+            action.check()
+
+
+def test_routes_and_methods_with_their_own_throttling_are_named_and_refused_before_the_run() -> None:
+    s = scenario('[[faults]]\nkind = "stage_throttle"\nat = 1\nduration = 5\nrate = 10\nburst = 5\n', kind="http")
+    http = boto3.client("apigatewayv2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    action = StageThrottleAction(s.faults[0], 0, client=http, api_kind="http", api_id="abc123", stage="prod")
+    with Stubber(http) as stub:
+        stub.add_response("get_stage", {
+            "StageName": "prod", "DefaultRouteSettings": {"ThrottlingRateLimit": 100.0, "ThrottlingBurstLimit": 50},
+            "RouteSettings": {"GET /items": {"ThrottlingRateLimit": 5.0, "ThrottlingBurstLimit": 5}, "POST /orders": {"DetailedMetricsEnabled": True}},
+        })  # fmt: skip
+        with pytest.raises(FaultError, match=r"routes GET /items of stage 'prod' have throttling of their own.*per route"):
+            action.check()
+    rest = boto3.client("apigateway", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    action = StageThrottleAction(s.faults[0], 0, client=rest, api_kind="rest", api_id="a1b2c3d4e5", stage="prod")
+    with Stubber(rest) as stub:
+        stub.add_response("get_stage", {"stageName": "prod", "methodSettings": {"*/*": {"throttlingRateLimit": 100.0}, "items/GET": {"throttlingRateLimit": 5.0, "throttlingBurstLimit": 5}}})
+        with pytest.raises(FaultError, match=r"methods items/GET of stage 'prod' have throttling of their own.*per method"):
+            action.check()
 
 
 def test_http_api_stage_without_throttling_is_refused_since_it_cannot_be_put_back() -> None:
