@@ -215,3 +215,14 @@ def test_settings_come_from_the_scenario_echo() -> None:
     results.scenario = {"recovery": {"tolerance": "20%", "error_tolerance": "0.5%", "hold": 5.0, "baseline": 8.0, "min_requests": 3}}
     assert measure(results)["settings"] == {"tolerance": 20.0, "error_tolerance": 0.5, "hold": 5.0, "baseline": 8.0, "min_requests": 3}
     assert measure(results)["events"] == []
+
+
+def test_the_report_says_a_throttle_faults_limit_is_per_route() -> None:
+    from harness.report.tables import recovery_rows
+
+    rows = recovery_rows({"events": [
+        {"name": "lower", "kind": "stage_throttle", "status": "recovered", "start": 1, "end": 2, "recovery_time": 1.0},
+        {"name": "local", "kind": "throttle", "status": "recovered", "start": 3, "end": 4, "recovery_time": 1.0},
+        {"name": "slow", "kind": "latency", "status": "recovered", "start": 5, "end": 6, "recovery_time": 1.0},
+    ]})  # fmt: skip
+    assert [r["kind"] for r in rows] == ["stage_throttle (limit per route)", "throttle (limit per route)", "latency"]
