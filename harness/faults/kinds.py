@@ -40,14 +40,18 @@ from typing import Any, Sequence
 from botocore.exceptions import BotoCoreError, ClientError
 
 from harness.errors import FaultError
+from harness.faults.expiry import Restore
 from harness.scenario import LOCAL, LOCAL_FAULT_KINDS, Scenario
 
-__all__ = ["Action", "build_actions", "EMULATOR_KINDS"]
+__all__ = ["Action", "build_actions", "EMULATOR_KINDS", "AWS_KINDS"]
 
 log = logging.getLogger("harness.faults")
 
 EMULATOR_KINDS = {"latency": "latency", "errors": "error", "outage": "outage", "throttle": "throttle"}
 """Scenario kind -> the emulator's fault kind."""
+
+AWS_KINDS = frozenset({"stage_throttle", "lambda_concurrency", "fis"})
+"""Kinds applied through an AWS API (their actions' ``through_aws``): each gets an expiry schedule."""
 
 _HTTP_TIMEOUT = 5.0
 
@@ -55,10 +59,17 @@ _HTTP_TIMEOUT = 5.0
 class Action:
     """One scheduled fault's way of being applied and put back."""
 
+    through_aws = False
+    """Applied through an AWS API (put back by an expiry schedule too, should harness die)."""
+
     def __init__(self, spec: Any, index: int) -> None:
         self.spec = spec
         self.index = index
         self.where = f"faults[{index}]"
+        # the AWS call that puts back what start() changed (AWS kinds, once started; None when
+        # there is nothing to put back): what stop() makes, and what an expiry schedule and
+        # ``harness faults restore`` make when harness cannot
+        self.restore: Restore | None = None
 
     def describe(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -225,6 +236,8 @@ def _aws_error(action: Action, err: BaseException, *, service: str, doing: str, 
 class LambdaConcurrencyAction(Action):
     """``lambda_concurrency``: PutFunctionConcurrency, then put back what was there."""
 
+    through_aws = True
+
     _NONE = object()
 
     def __init__(self, spec: Any, index: int, *, client: Any, function: str) -> None:
@@ -258,20 +271,22 @@ class LambdaConcurrencyAction(Action):
         except (ClientError, BotoCoreError) as err:
             raise _aws_error(self, err, service="lambda", doing="setting reserved concurrency", not_found=f"function {self.function!r} not found") from None
         self.previous = previous
-        return {"function": self.function, "previous_reserved": previous, "reserved": self.spec.reserved}
+        if previous is None:
+            self.restore = Restore("lambda", "delete_function_concurrency", {"FunctionName": self.function})
+        else:
+            self.restore = Restore("lambda", "put_function_concurrency", {"FunctionName": self.function, "ReservedConcurrentExecutions": previous})
+        return {"function": self.function, "previous_reserved": previous, "reserved": self.spec.reserved, "restore": self.restore.as_dict()}
 
     def stop(self) -> None:
-        if self.previous is self._NONE:
+        if self.previous is self._NONE or self.restore is None:
             return
         try:
-            if self.previous is None:
-                self.client.delete_function_concurrency(FunctionName=self.function)
-            else:
-                self.client.put_function_concurrency(FunctionName=self.function, ReservedConcurrentExecutions=self.previous)
+            self.restore.call(self.client)
         except (ClientError, BotoCoreError) as err:
             was = "no reserved concurrency" if self.previous is None else f"reserved concurrency {self.previous}"
             raise _aws_error(self, err, service="lambda", doing=f"putting back {was} on {self.function} (do it by hand)", not_found=f"function {self.function!r} is gone") from None
         self.previous = self._NONE
+        self.restore = None
 
 
 class FisAction(Action):
@@ -286,6 +301,8 @@ class FisAction(Action):
     asynchronously and may fail it (a missing role permission, no targets), with a reason.
     The fault's actual window is its actions' own ``startTime``/``endTime`` (GetExperiment).
     """
+
+    through_aws = True
 
     _DONE = {"completed", "stopped", "failed", "cancelled"}
     LAMBDA_ACTIONS = ("aws:lambda:invocation-add-delay", "aws:lambda:invocation-error", "aws:lambda:invocation-http-integration-response")
@@ -402,7 +419,8 @@ class FisAction(Action):
                 raise self._error(f"FIS experiment did not reach state running within {self.start_timeout:g} s (still {status}); it was stopped")
             time.sleep(self.poll_every)
         self.actual = self._window(experiment)
-        return {"template": self.spec.template, "experiment": self.experiment_id}
+        self.restore = Restore("fis", "stop_experiment", {"id": self.experiment_id})
+        return {"template": self.spec.template, "experiment": self.experiment_id, "restore": self.restore.as_dict()}
 
     def stop(self) -> None:
         if self.experiment_id is None:
@@ -418,6 +436,7 @@ class FisAction(Action):
         start, end = self._window(experiment)
         self.actual = (start or self.actual[0], end)
         self.experiment_id = None
+        self.restore = None
         state = experiment.get("state") or {}
         if state.get("status") == "failed":
             raise self._error(f"FIS experiment {experiment.get('id')} failed: {state.get('reason') or 'FIS gave no reason'}")
@@ -447,6 +466,8 @@ class StageThrottleAction(Action):
     ``DataTraceEnabled`` for HTTP APIs), and a stage API Gateway manages (a quick-create
     ``$default`` stage, ``ApiGatewayManaged``) is refused: it cannot be updated.
     """
+
+    through_aws = True
 
     def __init__(self, spec: Any, index: int, *, client: Any, api_kind: str, api_id: str, stage: str) -> None:
         super().__init__(spec, index)
@@ -505,46 +526,47 @@ class StageThrottleAction(Action):
                 "(UpdateStage cannot unset it); set one on the stage first (e.g. the account's 10000 rps / 5000 burst)"
             )
 
-    def _write(self, rate: Any, burst: Any, doing: str, *, exists: bool = True) -> None:
-        """Set the stage's default throttling; a None value is removed (REST), and ``exists=False``
-        removes the ``*/*`` method settings altogether (there were none before). HTTP APIs: only
-        ThrottlingRateLimit and ThrottlingBurstLimit are sent."""
-        try:
-            if self.api_kind == "rest":
-                if not exists:
-                    ops = [{"op": "remove", "path": "/*/*"}]
-                else:
-                    ops = [
-                        {"op": "remove", "path": path} if value is None else {"op": "replace", "path": path, "value": _num(value)}
-                        for path, value in zip(_REST_THROTTLING, (rate, burst))
-                    ]
-                self.client.update_stage(restApiId=self.api_id, stageName=self.stage, patchOperations=ops)
+    def _update(self, rate: Any, burst: Any, *, exists: bool = True) -> Restore:
+        """The UpdateStage call that sets the stage's default throttling; a None value is removed
+        (REST), and ``exists=False`` removes the ``*/*`` method settings altogether (there were
+        none before). HTTP APIs: only ThrottlingRateLimit and ThrottlingBurstLimit are sent."""
+        if self.api_kind == "rest":
+            if not exists:
+                ops = [{"op": "remove", "path": "/*/*"}]
             else:
-                route = {"ThrottlingRateLimit": float(rate), "ThrottlingBurstLimit": int(burst)}
-                self.client.update_stage(ApiId=self.api_id, StageName=self.stage, DefaultRouteSettings=route)
+                ops = [
+                    {"op": "remove", "path": path} if value is None else {"op": "replace", "path": path, "value": _num(value)}
+                    for path, value in zip(_REST_THROTTLING, (rate, burst))
+                ]
+            return Restore("apigateway", "update_stage", {"restApiId": self.api_id, "stageName": self.stage, "patchOperations": ops})
+        route = {"ThrottlingRateLimit": float(rate), "ThrottlingBurstLimit": int(burst)}
+        return Restore("apigatewayv2", "update_stage", {"ApiId": self.api_id, "StageName": self.stage, "DefaultRouteSettings": route})
+
+    def _write(self, call: Restore, doing: str) -> None:
+        try:
+            call.call(self.client)
         except (ClientError, BotoCoreError) as err:
             raise _aws_error(self, err, service="apigateway", doing=doing, not_found=self._not_found()) from None
 
     def start(self, until: float) -> dict[str, Any]:
         previous = self._read("reading its stage's throttling")
+        self._write(self._update(self.spec.rate, self.spec.burst), "lowering the stage's throttling")
         self.previous = previous
-        try:
-            self._write(self.spec.rate, self.spec.burst, "lowering the stage's throttling")
-        except FaultError:
-            self.previous = None  # nothing changed: nothing to put back
-            raise
+        self.restore = self._update(previous["rate"], previous["burst"], exists=previous["exists"])
         return {
             "api_kind": self.api_kind, "api_id": self.api_id, "stage": self.stage, "per": "method" if self.api_kind == "rest" else "route",
             "previous": {"rate": previous["rate"], "burst": previous["burst"], "exists": previous["exists"]},
+            "restore": self.restore.as_dict(),
         }  # fmt: skip
 
     def stop(self) -> None:
         previous = self.previous
-        if previous is None:
+        if previous is None or self.restore is None:
             return
         was = f"rate {previous['rate']}, burst {previous['burst']}" if previous["exists"] else "no */* method settings"
-        self._write(previous["rate"], previous["burst"], f"putting back the stage's throttling ({was}; do it by hand)", exists=previous["exists"])
+        self._write(self.restore, f"putting back the stage's throttling ({was}; do it by hand)")
         self.previous = None
+        self.restore = None
 
 
 def _throttled(settings: Any, rate: str, burst: str) -> bool:

@@ -32,8 +32,14 @@ def scenario(faults: str, *, base_url: str = "https://a1b2c3d4e5.execute-api.us-
     return Scenario.from_dict(tomllib.loads(text))
 
 
-def target_of(s: Scenario) -> ResolvedTarget:
-    return ResolvedTarget(base_url=s.target.base_url, user_pool_id=None, client_id=None, region="us-east-1", api_id=s.target.api_id, stage=s.target.stage)
+EXPIRY_ROLE = "arn:aws:iam::123456789012:role/harness-fault-expiry"
+
+
+def target_of(s: Scenario, *, role: str | None = EXPIRY_ROLE) -> ResolvedTarget:
+    return ResolvedTarget(
+        base_url=s.target.base_url, user_pool_id=None, client_id=None, region="us-east-1", api_id=s.target.api_id, stage=s.target.stage,
+        fault_expiry_role=s.target.fault_expiry_role or role,
+    )  # fmt: skip
 
 
 # ---- FIS, against moto -----------------------------------------------------------------------
@@ -362,7 +368,11 @@ def test_lambda_concurrency_is_set_then_put_back_as_it_was(aws_env: dict[str, st
     [action] = build_actions(s, target=target_of(s), aws=aws)
     assert isinstance(action, LambdaConcurrencyAction) and action.function == name
     action.check()
-    assert action.start(until=0) == {"function": name, "previous_reserved": before, "reserved": 1}
+    restore = (
+        {"service": "lambda", "operation": "delete_function_concurrency", "params": {"FunctionName": name}} if before is None
+        else {"service": "lambda", "operation": "put_function_concurrency", "params": {"FunctionName": name, "ReservedConcurrentExecutions": before}}
+    )  # fmt: skip
+    assert action.start(until=0) == {"function": name, "previous_reserved": before, "reserved": 1, "restore": restore}
     assert client.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 1
     action.stop()
     assert client.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions") == before
@@ -378,3 +388,111 @@ def test_a_local_kind_is_refused_against_aws() -> None:
     s = scenario('[[faults]]\nkind = "latency"\nat = 1\nduration = 5\nlatency = 1\n')
     with pytest.raises(FaultError, match=r'faults\[0\]\.kind: .latency. is applied through the local stack'):
         build_actions(s, target=target_of(s), aws=AwsContext(region="us-east-1"))
+
+
+# ---- expiry: AWS faults put back by EventBridge Scheduler should harness die (moto's scheduler) -----
+
+
+def started_scheduler(s: Scenario, aws: AwsContext, *, t0: float) -> Any:
+    from harness.faults.scheduler import check_faults
+
+    scheduler = check_faults(s, target=target_of(s), aws=aws, run_id="run-42")
+    scheduler.t0 = t0
+    scheduler._start(scheduler._slots[0])
+    return scheduler
+
+
+def test_a_started_aws_fault_gets_a_one_time_schedule_with_the_exact_put_back_call_deleted_on_a_normal_end(aws_env: dict[str, str]) -> None:
+    import json
+    from datetime import datetime, timezone
+
+    aws = AwsContext(region="us-east-1")
+    lambda_function(aws, "orders-expiry")
+    client = aws.client("lambda")
+    client.put_function_concurrency(FunctionName="orders-expiry", ReservedConcurrentExecutions=7)
+    s = scenario('[[faults]]\nkind = "lambda_concurrency"\nat = 1\nduration = 5\nreserved = 0\nfunction = "orders-expiry"\n')
+    scheduler = started_scheduler(s, aws, t0=1_900_000_000.0)
+    [record] = scheduler.records()
+    assert record["error"] is None and record["details"]["previous_reserved"] == 7
+    name = record["details"]["expiry_schedule"]
+    got = aws.client("scheduler").get_schedule(Name=name)
+    at = datetime.fromtimestamp(1_900_000_000.0 + 6 + 120, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    assert got["ScheduleExpression"] == f"at({at})" and got["ScheduleExpressionTimezone"] == "UTC"
+    assert got["ActionAfterCompletion"] == "DELETE" and got["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert got["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:lambda:putFunctionConcurrency" and got["Target"]["RoleArn"] == EXPIRY_ROLE
+    assert json.loads(got["Target"]["Input"]) == {"FunctionName": "orders-expiry", "ReservedConcurrentExecutions": 7}
+    assert client.get_function_concurrency(FunctionName="orders-expiry")["ReservedConcurrentExecutions"] == 0
+    assert scheduler.end_all("completed") == []
+    assert client.get_function_concurrency(FunctionName="orders-expiry")["ReservedConcurrentExecutions"] == 7
+    with pytest.raises(aws.client("scheduler").exceptions.ResourceNotFoundException):
+        aws.client("scheduler").get_schedule(Name=name)
+    assert scheduler.records()[0]["details"]["expiry_schedule_deleted"] is True
+
+
+def test_a_rest_stage_throttle_schedule_calls_update_stage_with_the_previous_limits(aws_env: dict[str, str]) -> None:
+    import json
+
+    aws = AwsContext(region="us-east-1")
+    api_id = rest_api(aws)
+    aws.client("apigateway").update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "500"},
+        {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": "250"},
+    ])  # fmt: skip
+    s = scenario('[[faults]]\nkind = "stage_throttle"\nat = 1\nduration = 5\nrate = 10\nburst = 5\n', base_url=f"https://{api_id}.execute-api.us-east-1.amazonaws.com/prod")
+    scheduler = started_scheduler(s, aws, t0=1_900_000_000.0)
+    got = aws.client("scheduler").get_schedule(Name=scheduler.records()[0]["details"]["expiry_schedule"])
+    assert got["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:apigateway:updateStage"
+    assert json.loads(got["Target"]["Input"]) == {"RestApiId": api_id, "StageName": "prod", "PatchOperations": [
+        {"Op": "replace", "Path": "/*/*/throttling/rateLimit", "Value": "500"},
+        {"Op": "replace", "Path": "/*/*/throttling/burstLimit", "Value": "250"},
+    ]}  # fmt: skip
+    scheduler.end_all("completed")
+
+
+def test_a_fault_harness_could_not_put_back_keeps_its_schedule(aws_env: dict[str, str]) -> None:
+    aws = AwsContext(region="us-east-1")
+    lambda_function(aws, "orders-gone")
+    s = scenario('[[faults]]\nkind = "lambda_concurrency"\nat = 1\nduration = 5\nreserved = 0\nfunction = "orders-gone"\n')
+    scheduler = started_scheduler(s, aws, t0=1_900_000_000.0)
+    name = scheduler.records()[0]["details"]["expiry_schedule"]
+    aws.client("lambda").delete_function(FunctionName="orders-gone")
+    problems = scheduler.end_all("completed")
+    assert problems and "orders-gone" in problems[0]
+    assert aws.client("scheduler").get_schedule(Name=name)["Name"] == name  # still there: it will try again
+
+
+def test_an_aws_fault_without_an_expiry_role_is_refused_before_the_run() -> None:
+    s = scenario('[[faults]]\nkind = "lambda_concurrency"\nat = 1\nduration = 5\nreserved = 0\nfunction = "orders"\n')
+    with pytest.raises(FaultError, match=r"faults\[0\]\.kind: 'lambda_concurrency' changes an AWS setting .* set target\.fault_expiry_role"):
+        check_faults(s, target=target_of(s, role=None), aws=AwsContext(region="us-east-1"))
+    bad = scenario('[[faults]]\nkind = "lambda_concurrency"\nat = 1\nduration = 5\nreserved = 0\nfunction = "orders"\n', extra='fault_expiry_role = "my-role"')
+    with pytest.raises(FaultError, match=r"target\.fault_expiry_role: 'my-role' is not an IAM role ARN"):
+        check_faults(bad, target=target_of(bad), aws=type("A", (), {"client": lambda self, name: boto3.client(name, region_name="us-east-1")})())
+
+
+def test_faults_restore_puts_back_what_a_dead_run_left_changed_and_deletes_its_schedule(aws_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+    from harness.results import ResultSet
+
+    aws = AwsContext(region="us-east-1")
+    lambda_function(aws, "orders-dead")
+    client = aws.client("lambda")
+    client.put_function_concurrency(FunctionName="orders-dead", ReservedConcurrentExecutions=9)
+    s = scenario('[[faults]]\nname = "zero"\nkind = "lambda_concurrency"\nat = 1\nduration = 5\nreserved = 0\nfunction = "orders-dead"\n')
+    scheduler = started_scheduler(s, aws, t0=1_900_000_000.0)
+    # the harness process dies here: what it recorded so far is all there is
+    records = scheduler.records()
+    assert records[0]["put_back"] is None and records[0]["details"]["previous_reserved"] == 9
+    ResultSet(run_id="run-42", meta={"faults": records, "target": {"region": "us-east-1"}}, scenario=s.model_dump(mode="json")).save(tmp_path / "results.json")
+    assert client.get_function_concurrency(FunctionName="orders-dead")["ReservedConcurrentExecutions"] == 0
+    assert main(["faults", "restore", str(tmp_path)]) == 0
+    assert client.get_function_concurrency(FunctionName="orders-dead")["ReservedConcurrentExecutions"] == 9
+    assert "zero: put back (lambda put_function_concurrency FunctionName=orders-dead, ReservedConcurrentExecutions=9)" in capsys.readouterr().out
+    with pytest.raises(aws.client("scheduler").exceptions.ResourceNotFoundException):
+        aws.client("scheduler").get_schedule(Name=records[0]["details"]["expiry_schedule"])
+    # a run whose faults harness put back itself: nothing to do unless asked
+    scheduler2 = started_scheduler(s, aws, t0=1_900_000_000.0)
+    scheduler2.end_all("completed")
+    ResultSet(run_id="run-43", meta={"faults": scheduler2.records(), "target": {"region": "us-east-1"}}, scenario=s.model_dump(mode="json")).save(tmp_path / "r2" / "results.json")
+    assert main(["faults", "restore", str(tmp_path / "r2")]) == 0
+    assert "zero: put back by harness at the end of its window; nothing to do" in capsys.readouterr().out
