@@ -171,6 +171,12 @@ def _parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--scenario", help="delete this scenario's test users (its pool and prefix)")
     cleanup.add_argument("--input", dest="reference", metavar="JSON", help='the reference design\'s cleanup input, e.g. \'{"NumberOfUsers": "100"}\'')
     cleanup.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS", help="give up waiting after this long (default 1800); the execution goes on")
+    faults = sub.add_parser("faults", help="what a run's faults changed on AWS")
+    faults_sub = faults.add_subparsers(dest="faults_action", required=True)
+    restore = faults_sub.add_parser("restore", help="put back what a run's AWS faults changed (from its results.json), and delete their expiry schedules")
+    restore.add_argument("run_dir", type=Path, help="the run folder (holds results.json)")
+    restore.add_argument("--all", dest="everything", action="store_true", help="also put back the faults harness already put back (the same previous values again)")
+    restore.add_argument("--region", default=None, help="the region the faults were applied in (default: the run's target region)")
     for command in sub.choices.values():  # `harness check X -v` as well as `harness -v check X`
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more (never secrets)")
     return parser
@@ -395,6 +401,27 @@ def _find_local_stack_of(results: Any, run_dir: Path) -> None:
         raise LocalStackError(f"{gone}, whose CloudWatch metrics went with it ({exc}); rebuild the report without --pull-metrics") from None
     if info.api_url != (results.meta.get("target") or {}).get("base_url"):
         raise LocalStackError(f"{gone}, not the one running now ({info.api_url}): its metrics went with it; rebuild the report without --pull-metrics")
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    """``harness faults restore RUN_DIR``: put back what the run's AWS faults changed."""
+    from harness.aws import AwsContext
+    from harness.errors import LocalStackError
+    from harness.faults.restore import restore_run
+    from harness.runs import load_results
+    from harness.target import uses_local_stack
+
+    results = load_results(args.run_dir)
+    if uses_local_stack(results.scenario):
+        try:
+            _use_running_local_stack()
+        except LocalStackError:
+            err.print(f"{args.run_dir} ran on a local stack that is gone: what its faults changed went with it; nothing to put back", highlight=False)
+            return EXIT_OK
+    region = args.region or (results.meta.get("target") or {}).get("region")
+    for line in restore_run(list(results.meta.get("faults") or []), aws=AwsContext(region=region), everything=args.everything):
+        out.print(line, highlight=False)
+    return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -1030,6 +1057,7 @@ COMMANDS = {
     "package": cmd_package,
     "deploy": cmd_deploy,
     "cleanup": cmd_cleanup,
+    "faults": cmd_faults,
 }
 
 

@@ -127,6 +127,9 @@ class Target(_Model):
     """Where requests go. ``base_url = "local"`` means the local stack's API Gateway emulator.
 
     ``api_id``/``api_name``/``stage``/``api_kind`` name the API for CloudWatch metrics.
+    ``fault_expiry_role``: the IAM role (ARN) EventBridge Scheduler assumes to put an AWS fault
+    (``stage_throttle``, ``lambda_concurrency``, ``fis``) back if harness cannot (the fan-out
+    stack's ``FaultExpiryRoleArn`` output); required by those kinds, the local stack supplies one.
     """
 
     base_url: str
@@ -136,6 +139,7 @@ class Target(_Model):
     stage: str | None = None
     timeout: PositiveDuration = 30.0
     lambda_functions: list[str] = Field(default_factory=list)
+    fault_expiry_role: str | None = Field(default=None, min_length=1)
 
     @field_validator("base_url")
     @classmethod

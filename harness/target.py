@@ -34,7 +34,7 @@ class ResolvedTarget:
 
     def __init__(
         self, *, base_url: str, user_pool_id: str | None, client_id: str | None, region: str, api_id: str | None, stage: str | None, region_source: str = "",
-        lambda_functions: list[str] | None = None,
+        lambda_functions: list[str] | None = None, fault_expiry_role: str | None = None,
     ) -> None:
         self.base_url = base_url
         self.user_pool_id = user_pool_id
@@ -46,6 +46,8 @@ class ResolvedTarget:
         # whose AWS/Lambda metrics are pulled: target.lambda_functions, plus the local stack's
         # backend function when the target is a local API that sends its routes to Lambda
         self.lambda_functions = list(lambda_functions or [])
+        # the role EventBridge Scheduler assumes to put AWS faults back (harness.faults.expiry)
+        self.fault_expiry_role = fault_expiry_role
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -72,7 +74,13 @@ def resolve_target(scenario: Scenario) -> ResolvedTarget:
             *target.lambda_functions,
             *([info.lambda_function] if info and target.base_url == LOCAL and info.lambda_function else []),
         ])),
+        fault_expiry_role=target.fault_expiry_role or (LOCAL_FAULT_EXPIRY_ROLE if info else None),
     )
+
+
+LOCAL_FAULT_EXPIRY_ROLE = "arn:aws:iam::123456789012:role/harness-local-fault-expiry"
+"""The local stack's stand-in for the fault expiry role (moto's account; its Scheduler stores
+schedules and never runs them, so nothing assumes it)."""
 
 
 def unmeasured_layers(scenario: Scenario, *, fanout: bool = False) -> dict[str, str]:

@@ -306,6 +306,11 @@ def recovery_of(results: ResultSet) -> dict[str, Any]:
     return measure(results)
 
 
+PER_ROUTE_KINDS = frozenset({"throttle", "stage_throttle"})
+"""Fault kinds whose limit applies to each route (REST: each method) separately, as a stage's
+default throttling does on API Gateway: the report says so beside the kind."""
+
+
 def recovery_rows(recovery: dict[str, Any]) -> list[dict[str, str]]:
     """One row per burst and fault: event, kind, window, baseline and peak p95 / error rate,
     throttled for, recovery time (or "not recovered", "no baseline"), as display text."""
@@ -322,7 +327,7 @@ def recovery_rows(recovery: dict[str, Any]) -> list[dict[str, str]]:
         rows.append(
             {
                 "event": str(e.get("name")),
-                "kind": str(e.get("kind")),
+                "kind": str(e.get("kind")) + (" (limit per route)" if e.get("kind") in PER_ROUTE_KINDS else ""),
                 "status": str(e.get("status")),
                 "window": f"{fmt_elapsed(float(e['start']))}–{fmt_elapsed(float(e['end']))}",
                 "baseline": f"{_ms(base.get('p95_ms'))} / {_pct(base.get('error_rate'))}" if base else "none",

@@ -196,6 +196,9 @@ def test_lambda_concurrency_on_the_local_lambda_integration(tmp_path: Path) -> N
     results = ResultSet.load(run_dir / "results.json")
     [record] = results.meta["faults"]
     assert record["ended_by"] == "schedule" and record["details"]["previous_reserved"] is None
+    # it had a schedule that would have put it back had harness died, deleted once harness did
+    assert record["details"]["expiry_schedule"].startswith("harness-") and record["details"]["expiry_schedule_deleted"] is True
+    assert record["details"]["restore"] == {"service": "lambda", "operation": "delete_function_concurrency", "params": {"FunctionName": record["details"]["function"]}}
     base = int(results.meta["started_at"])
     statuses: dict[int, dict[int, int]] = {}
     for (_, status, second), n in results.statuses.items():

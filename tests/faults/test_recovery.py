@@ -275,3 +275,13 @@ def test_the_recovery_table_says_when_the_worst_second_was_no_worse_than_the_bas
 
     (row,) = recovery_rows(measure(build(40, second, faults=[fault("harmless", "latency", 20.0, 25.0)])))
     assert row["peak"] == "no rise above the baseline (worst second 30.0 ms / 0.00%)"
+
+def test_the_report_says_a_throttle_faults_limit_is_per_route() -> None:
+    from harness.report.tables import recovery_rows
+
+    rows = recovery_rows({"events": [
+        {"name": "lower", "kind": "stage_throttle", "status": "recovered", "start": 1, "end": 2, "recovery_time": 1.0},
+        {"name": "local", "kind": "throttle", "status": "recovered", "start": 3, "end": 4, "recovery_time": 1.0},
+        {"name": "slow", "kind": "latency", "status": "recovered", "start": 5, "end": 6, "recovery_time": 1.0},
+    ]})  # fmt: skip
+    assert [r["kind"] for r in rows] == ["stage_throttle (limit per route)", "throttle (limit per route)", "latency"]
