@@ -59,12 +59,13 @@ def _prepare_users(event: dict[str, Any]) -> dict[str, Any]:
     from harness.auth.users import create_users
     from harness.aws import AwsContext
     from harness.errors import AuthError
+    from harness.target import pool_region
 
     scenario = _spec(event["run_id"]).scenario()
     auth = scenario.auth
     if auth is None:
         return {"users": 0}
-    aws = AwsContext(region=auth.region)
+    aws = AwsContext(region=auth.region or pool_region(auth.user_pool_id))  # the pool's region, not the Lambda's
     report = create_users(
         cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=auth.user_pool_id,
         count=auth.users, prefix=auth.username_prefix, rate=25.0, progress=False,
@@ -144,9 +145,10 @@ def _delete_users(event: dict[str, Any]) -> dict[str, Any]:
     from harness.auth.users import DEFAULT_PREFIX, delete_users
     from harness.aws import AwsContext
     from harness.fanout.spec import StackDefaults, cleanup_target
+    from harness.target import pool_region
 
     pool, prefix, count = cleanup_target(event.get("input") or {}, defaults=StackDefaults.from_env())
-    aws = AwsContext()
+    aws = AwsContext(region=pool_region(pool))  # the pool's region, not the Lambda's (else the Lambda's)
     report = delete_users(
         cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=pool,
         prefix=prefix or DEFAULT_PREFIX, rate=25.0, progress=False,

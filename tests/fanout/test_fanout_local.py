@@ -34,6 +34,8 @@ from harness.scenario import Scenario
 pytestmark = pytest.mark.integration
 
 ROUTES = {"list items": "GET /items", "my profile": "GET /users/{user}/profile"}
+POOL_REGION = "eu-west-2"  # the local stack's pool, and its API's metrics
+STACK_REGION = "eu-central-1"  # the fan-out stack: elsewhere, as the template allows (moto serves every region)
 
 
 def scenario(name: str, load: dict[str, Any], *, workers: int, users: int = 6, **fanout: Any) -> Scenario:
@@ -54,8 +56,8 @@ def scenario(name: str, load: dict[str, Any], *, workers: int, users: int = 6, *
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, FanoutStack]]:
-    with LocalStack(log_dir=tmp_path_factory.mktemp("fanout-stack")) as local, local.activate():
-        outputs = deploy_local(local.info, aws=AwsContext(), stack_name="fanout-test", start_lead=6)
+    with LocalStack(log_dir=tmp_path_factory.mktemp("fanout-stack"), region=POOL_REGION) as local, local.activate():
+        outputs = deploy_local(local.info, aws=AwsContext(region=STACK_REGION), stack_name="fanout-test", start_lead=6)
         yield local, FanoutStack.of(outputs)
 
 
@@ -66,7 +68,7 @@ def admin(local: LocalStack, method: str, path: str) -> dict[str, Any]:
 
 
 def execute(fanout: FanoutStack, data: dict[str, Any], run_id: str, tmp_path: Path) -> tuple[FanoutExecution, Any, ResultSet | None]:
-    aws = AwsContext()
+    aws = AwsContext(region=STACK_REGION)
     run = FanoutExecution.start(sfn=aws.client("stepfunctions"), s3=aws.client("s3"), state_machine_arn=fanout.run_state_machine,
                                 bucket=fanout.bucket, run_id=run_id, input=data)  # fmt: skip
     final = run.wait(timeout=180)
@@ -131,11 +133,12 @@ def test_the_reference_input_runs_users_times_calls_and_cleanup_removes_the_user
     assert results is not None and results.meta["status"] == "completed"
     assert results.meta["profile"] == "calls" and results.meta["fanout"]["reference_input"]
     assert results.total == 40 == admin(local, "GET", "counts")["routes"]["GET /items"]["200"]
-    cognito = boto3.client("cognito-idp")
+    assert local.info.region == POOL_REGION and local.info.user_pool_id.startswith(f"{POOL_REGION}_")
+    cognito = boto3.client("cognito-idp", region_name=POOL_REGION)  # the users are in the pool's region, not the Lambdas'
     names = {u["Username"] for u in cognito.list_users(UserPoolId=local.info.user_pool_id)["Users"]}
     assert {f"loadtestuser{i}" for i in range(5)} <= names
 
-    sfn = boto3.client("stepfunctions")
+    sfn = boto3.client("stepfunctions", region_name=STACK_REGION)
     arn = sfn.start_execution(stateMachineArn=fanout.cleanup_state_machine, name="cleanup-1", input=json.dumps({"NumberOfUsers": "5"}))["executionArn"]
     deadline = time.time() + 60
     while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING" and time.time() < deadline:
@@ -225,7 +228,7 @@ def test_a_failed_worker_is_named_and_the_others_data_is_kept(
     stack: tuple[LocalStack, FanoutStack], tmp_path: Path, fault: str, reason: str, duration: int, statuses: list[str]
 ) -> None:
     local, fanout = stack
-    lam = boto3.client("lambda")
+    lam = boto3.client("lambda", region_name=STACK_REGION)
     name = fanout.worker_function
     config = lam.get_function_configuration(FunctionName=name)
     code = build_package(out=tmp_path / "code.zip", deps=False).path.read_bytes()  # what deploy_local deployed
