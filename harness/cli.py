@@ -138,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     fanout.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="start a local stack, deploy the fan-out stack into it and run there")
     fanout.add_argument("--yes", "-y", action="store_true", default=_flag("YES"), help="start without asking (CI)")
     fanout.add_argument("--stack", default=_env("STACK"), help="the fan-out stack's name (default: the scenario's fanout.stack_name, harness-fanout)")
+    fanout.add_argument("--region", default=_env("STACK_REGION"), help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere")
     fanout.add_argument("--results-dir", default=_env("RESULTS_DIR"), help="run folder (default reports/<run-id>)")
     fanout.add_argument("--run-id", default=_env("RUN_ID"), help="run id, also the execution's name: letters, digits, - and _ (default: time and a random suffix)")
     fanout.add_argument("--overwrite", action="store_true", default=_flag("OVERWRITE"), help="replace the run already in the run folder (else it is refused)")
@@ -157,6 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     deploy = sub.add_parser("deploy", help="create or update the fan-out stack (infra/fanout.yaml) with a CloudFormation change set")
     deploy.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="deploy into the running local stack (harness local up)")
     deploy.add_argument("--stack", default=_env("STACK") or "harness-fanout", help="stack name (default harness-fanout)")
+    deploy.add_argument("--region", default=_env("STACK_REGION"), help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere")
     deploy.add_argument("--scenario", help="take the target URL, user pool and client from this scenario")
     deploy.add_argument("--target-url", help="the API the reference input loads (TargetUrl)")
     deploy.add_argument("--path", default=None, help="the path the reference input calls (TargetPath, default /)")
@@ -168,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     cleanup = sub.add_parser("cleanup", help="run the cleanup state machine: delete the test users and their password secret")
     cleanup.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="the fan-out stack deployed into the running local stack")
     cleanup.add_argument("--stack", default=_env("STACK") or "harness-fanout", help="stack name (default harness-fanout)")
+    cleanup.add_argument("--region", default=_env("STACK_REGION"), help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere")
     cleanup.add_argument("--scenario", help="delete this scenario's test users (its pool and prefix)")
     cleanup.add_argument("--input", dest="reference", metavar="JSON", help='the reference design\'s cleanup input, e.g. \'{"NumberOfUsers": "100"}\'')
     cleanup.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS", help="give up waiting after this long (default 1800); the execution goes on")
@@ -595,7 +598,7 @@ def cmd_fanout(args: argparse.Namespace) -> int:
     from harness.fanout.cost import estimate_cost
     from harness.fanout.deploy import stack_outputs
     from harness.fanout.execution import FanoutExecution, Progress
-    from harness.fanout.launch import FanoutStack, execution_input, parse_reference, stack_defaults
+    from harness.fanout.launch import FanoutStack, check_stack_pool, execution_input, parse_reference, stack_aws, stack_defaults
     from harness.fanout.spec import StackDefaults, parse_input, start_lead_warning
     from harness.runs import analyse_run
 
@@ -628,19 +631,22 @@ def cmd_fanout(args: argparse.Namespace) -> int:
         from harness.target import resolve_target
 
         data = execution_input(scenario=scenario, reference=reference, workers=args.workers, override_limits=args.override_limits)
-        region = resolve_target(scenario).region if scenario else None
-        aws = AwsContext(region=region)
+        target = resolve_target(scenario) if scenario else None
+        # the target's region (faults, CloudWatch) and the stack's (the run) are found apart: they may differ
+        aws = AwsContext(region=target.region if target else None)
+        on_stack = stack_aws(args.region)
         if args.local:
             from harness.fanout.launch import deploy_local
             from harness.local.stack import load_local_info
 
             info = load_local_info()
             with err.status("deploying the fan-out stack into the local stack...") as status:
-                outputs = deploy_local(info, aws=aws, stack_name=stack_name, on_event=lambda e: status.update(_stack_event(e)))
+                outputs = deploy_local(info, aws=on_stack, stack_name=stack_name, on_event=lambda e: status.update(_stack_event(e)))
             defaults = StackDefaults(base_url=info.api_url, user_pool_id=info.user_pool_id, client_id=info.client_id, region=info.region)
         else:
-            outputs = stack_outputs(aws.client("cloudformation"), stack_name)
-            defaults = stack_defaults(aws.client("cloudformation"), stack_name)
+            outputs = stack_outputs(on_stack.client("cloudformation"), stack_name, where=f" in {on_stack.region} (--region, else AWS_REGION or the AWS profile's)")
+            defaults = stack_defaults(on_stack.client("cloudformation"), stack_name)
+        check_stack_pool(scenario, defaults, stack_name=stack_name, stack_region=on_stack.region)
         stack = FanoutStack.of(outputs)
         with _named_as_flag("--workers", args.workers, field="fanout.workers"):
             spec = parse_input({**data, "run_id": run_id}, defaults=defaults)  # the same check the state machine makes
@@ -669,7 +675,7 @@ def cmd_fanout(args: argparse.Namespace) -> int:
                 err.print("not started")
                 return EXIT_OK
         execution = FanoutExecution.start(
-            sfn=aws.client("stepfunctions"), s3=aws.client("s3"), state_machine_arn=stack.run_state_machine, bucket=stack.bucket, run_id=run_id, input=data
+            sfn=on_stack.client("stepfunctions"), s3=on_stack.client("s3"), state_machine_arn=stack.run_state_machine, bucket=stack.bucket, run_id=run_id, input=data
         )
         interrupted, failure, final = False, None, None
         previous = signal.signal(signal.SIGTERM, _interrupt)  # CI cancels with SIGTERM: stop as on Ctrl-C
@@ -804,9 +810,8 @@ def cmd_package(args: argparse.Namespace) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     import tempfile
 
-    from harness.aws import AwsContext
     from harness.fanout.deploy import deploy_stack
-    from harness.fanout.launch import TEMPLATE
+    from harness.fanout.launch import TEMPLATE, stack_aws
     from harness.fanout.package import build_package
 
     parameters = dict(_parameter(p) for p in args.parameter)
@@ -828,7 +833,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     missing = [n for n in ("TargetUrl", "UserPoolId", "UserPoolClientId") if not parameters.get(n)]
     if missing:
         raise UsageError(f"deploy: {', '.join(missing)} missing: pass --scenario FILE, or --target-url, --user-pool-id and --client-id")
-    aws = AwsContext()
+    aws = stack_aws(args.region)
     with tempfile.TemporaryDirectory(prefix="harness-package-") as tmp:
         code = args.code
         if code is None:
@@ -868,9 +873,8 @@ def _parameter(text: str) -> tuple[str, str]:
 def cmd_cleanup(args: argparse.Namespace) -> int:
     import json
 
-    from harness.aws import AwsContext
     from harness.fanout.deploy import stack_outputs
-    from harness.fanout.launch import FanoutStack, parse_reference
+    from harness.fanout.launch import FanoutStack, parse_reference, stack_aws
 
     if args.scenario and args.reference:
         raise UsageError("cleanup: give --scenario or --input, not both")
@@ -896,7 +900,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         if scenario.auth is None:
             raise UsageError(f"{args.scenario}: the scenario has no [auth] section: it has no test users to delete")
         data = {"user_pool_id": resolve_target(scenario).user_pool_id, "prefix": scenario.auth.username_prefix, "count": scenario.auth.users}
-    aws = AwsContext()
+    aws = stack_aws(args.region)
     local = {"where": " in the running local stack", "deploy": "harness deploy --local" + ("" if args.stack == "harness-fanout" else f" --stack {args.stack}")}
     stack = FanoutStack.of(stack_outputs(aws.client("cloudformation"), args.stack, **(local if args.local else {})))
     sfn = aws.client("stepfunctions")

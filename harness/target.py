@@ -183,14 +183,19 @@ def default_region() -> tuple[str, str]:
     return "us-east-1", "the default"
 
 
+def pool_region(pool: str | None) -> str | None:
+    """The region a user pool id names (``eu-west-1_AbC`` -> ``eu-west-1``): Cognito's ids
+    start with their region. None for anything else."""
+    match = _POOL_REGION.match(pool or "")
+    return match.group(1) if match else None
+
+
 def resolve_pool(pool: str, region: str | None) -> tuple[str, str | None]:
     """A user pool id and region for ``harness users``: ``local`` is the local stack's pool."""
     if pool == LOCAL:
         info = _local_info()
         return info.user_pool_id, region or info.region
-    if region is None and (match := _POOL_REGION.match(pool)):
-        region = match.group(1)
-    return pool, region
+    return pool, region or pool_region(pool)
 
 
 def _local_info() -> Any:

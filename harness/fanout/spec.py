@@ -52,13 +52,18 @@ class StackDefaults(BaseModel):
 
     @classmethod
     def from_env(cls) -> "StackDefaults":
+        """In a Lambda of the stack. ``region`` is the pool's (its id names it; the template
+        lets the pool be in another region than the stack), else the Lambda's."""
+        from harness.target import pool_region
+
         env = os.environ
+        pool = env.get("DEFAULT_USER_POOL_ID") or None
         return cls(
             base_url=env.get("DEFAULT_BASE_URL") or None,
-            user_pool_id=env.get("DEFAULT_USER_POOL_ID") or None,
+            user_pool_id=pool,
             client_id=env.get("DEFAULT_CLIENT_ID") or None,
             path=env.get("DEFAULT_PATH") or "/",
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            region=pool_region(pool) or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             start_lead=float(env["HARNESS_START_LEAD"]) if env.get("HARNESS_START_LEAD") else None,
         )
 

@@ -160,6 +160,9 @@ def shard_summary(meta: dict[str, Any]) -> str:
     shards = meta.get("shards") or []
     completed = sum(1 for s in shards if s.get("status") == "completed")
     text = f"{completed:,} of {len(shards):,} completed"
+    stopped = sum(1 for s in shards if s.get("status") == "interrupted")
+    if stopped:
+        text += f"; {stopped:,} stopped early"
     failed = meta.get("failed_shards") or []
     if failed:
         named = "; ".join(f"shard {f['index']} (segment {f['segment']}): {f.get('reason') or 'failed'}" for f in failed[:5])
