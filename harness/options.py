@@ -68,6 +68,28 @@ def check_scenario(
     return scenario
 
 
+def fault_warnings(scenario: Any) -> list[str]:
+    """Faults the scenario allows but probably does not mean, said before any load: two of one
+    local kind that overlap on the same route (or the whole API) apply at once, so their
+    effects add up (two latencies, two error shares). Overlaps that change one setting and put
+    it back are refused by the scenario itself."""
+    from harness.scenario import LOCAL_FAULT_KINDS
+
+    found = []
+    for i, a in enumerate(scenario.faults):
+        for j, b in enumerate(scenario.faults[:i]):
+            if a.kind != b.kind or a.kind not in LOCAL_FAULT_KINDS or not (a.at < b.end and b.at < a.end):
+                continue
+            routes = getattr(a, "route", None), getattr(b, "route", None)
+            if None not in routes and routes[0] != routes[1]:
+                continue  # different routes: each gets its own
+            found.append(
+                f"faults[{i}] ({a.label!r}) overlaps faults[{j}] ({b.label!r}) from {max(a.at, b.at):g} to {min(a.end, b.end):g} s: "
+                f"both {a.kind} faults apply at once there, so their effects add up; move one if you meant them apart"
+            )
+    return found
+
+
 def has_events(scenario: Any) -> bool:
     """Whether the scenario has something to recover from: a burst or spike profile, or faults."""
     return scenario.load_profile.profile in ("burst", "spike") or bool(getattr(scenario, "faults", None) or [])

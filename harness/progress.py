@@ -93,7 +93,10 @@ class ProgressTracker:
         elapsed = now - started_at
         last = current - self.lag  # the last whole second the results are complete for
         seconds = [s for s in range(last - RATE_WINDOW + 1, last + 1) if s >= int(started_at)]
-        achieved = sum(recent.get(s, 0) for s in seconds) / len(seconds) if seconds else None
+        # the time those seconds cover while the plan ran: the run's first and last seconds are
+        # partial (a start at x.4 plans and sends 60 % of its first second), never counted whole
+        span = (min(seconds[-1] + 1, started_at + self.planned_duration) - max(seconds[0], started_at)) if seconds else 0.0
+        achieved = sum(recent.get(s, 0) for s in seconds) / span if span > 0 else None
         p95 = ok.percentile(0.95)
         return {
             "t": now,
@@ -102,7 +105,7 @@ class ProgressTracker:
             "phase": phase or ("running" if elapsed < self.planned_duration else "draining"),
             "status": status,
             "profile": self.profile,
-            "planned_rps": self._planned_rps(started_at, seconds),
+            "planned_rps": self._planned_rps(started_at, seconds, span),
             "achieved_rps": achieved,
             "requests": sum(counts.values()),
             "p95_ms": None if p95 is None else p95 / 1000.0,
@@ -112,11 +115,11 @@ class ProgressTracker:
             "planned_total": self.planned_total,
         }
 
-    def _planned_rps(self, started_at: float, seconds: list[int]) -> float | None:
-        if self.plan is None or not self.plan.segments or not seconds:
+    def _planned_rps(self, started_at: float, seconds: list[int], span: float) -> float | None:
+        if self.plan is None or not self.plan.segments or span <= 0:
             return None
-        start, end = seconds[0] - started_at, seconds[-1] + 1 - started_at
-        return (self.plan.count_until(end) - self.plan.count_until(max(start, 0.0))) / max(end - max(start, 0.0), 1e-9)
+        start = max(seconds[0] - started_at, 0.0)
+        return (self.plan.count_until(start + span) - self.plan.count_until(start)) / span
 
 
 def write_progress(path: str | os.PathLike[str], snapshot: dict[str, Any]) -> None:
@@ -167,7 +170,7 @@ def progress_line(
     phase = snap.get("phase", "preparing")
     if phase == "preparing":
         return f"{_clock(elapsed)} preparing: {preparing}"
-    share = min(elapsed / total, 1.0) if total else 0.0
+    share = min(int(elapsed) / total, 1.0) if total else 0.0  # of the whole seconds shown, as the clock
     parts = [f"{_clock(elapsed)} / {_clock(total)} ({share:.0%})" + (" draining" if phase == "draining" else "")]
     if snap.get("planned_rps") is not None or snap.get("achieved_rps") is not None:
         parts.append(f"planned {_rate(snap.get('planned_rps'))} rps, achieved {_rate(snap.get('achieved_rps'))} rps")

@@ -34,7 +34,7 @@ class ResolvedTarget:
 
     def __init__(
         self, *, base_url: str, user_pool_id: str | None, client_id: str | None, region: str, api_id: str | None, stage: str | None, region_source: str = "",
-        lambda_functions: list[str] | None = None,
+        lambda_functions: list[str] | None = None, fault_expiry_role: str | None = None,
     ) -> None:
         self.base_url = base_url
         self.user_pool_id = user_pool_id
@@ -46,6 +46,8 @@ class ResolvedTarget:
         # whose AWS/Lambda metrics are pulled: target.lambda_functions, plus the local stack's
         # backend function when the target is a local API that sends its routes to Lambda
         self.lambda_functions = list(lambda_functions or [])
+        # the role EventBridge Scheduler assumes to put AWS faults back (harness.faults.expiry)
+        self.fault_expiry_role = fault_expiry_role
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -72,7 +74,13 @@ def resolve_target(scenario: Scenario) -> ResolvedTarget:
             *target.lambda_functions,
             *([info.lambda_function] if info and target.base_url == LOCAL and info.lambda_function else []),
         ])),
+        fault_expiry_role=target.fault_expiry_role or (LOCAL_FAULT_EXPIRY_ROLE if info else None),
     )
+
+
+LOCAL_FAULT_EXPIRY_ROLE = "arn:aws:iam::123456789012:role/harness-local-fault-expiry"
+"""The local stack's stand-in for the fault expiry role (moto's account; its Scheduler stores
+schedules and never runs them, so nothing assumes it)."""
 
 
 def unmeasured_layers(scenario: Scenario, *, fanout: bool = False) -> dict[str, str]:
@@ -175,14 +183,19 @@ def default_region() -> tuple[str, str]:
     return "us-east-1", "the default"
 
 
+def pool_region(pool: str | None) -> str | None:
+    """The region a user pool id names (``eu-west-1_AbC`` -> ``eu-west-1``): Cognito's ids
+    start with their region. None for anything else."""
+    match = _POOL_REGION.match(pool or "")
+    return match.group(1) if match else None
+
+
 def resolve_pool(pool: str, region: str | None) -> tuple[str, str | None]:
     """A user pool id and region for ``harness users``: ``local`` is the local stack's pool."""
     if pool == LOCAL:
         info = _local_info()
         return info.user_pool_id, region or info.region
-    if region is None and (match := _POOL_REGION.match(pool)):
-        region = match.group(1)
-    return pool, region
+    return pool, region or pool_region(pool)
 
 
 def _local_info() -> Any:

@@ -127,6 +127,7 @@ def one(expression: str, results: ResultSet, **kwargs) -> GateResult:
         ("client_error_rate < 2%", "client_error_rate", None, "<", 2.0, "%"),
         ("transport_error_rate < 2%", "transport_error_rate", None, "<", 2.0, "%"),
         ("dropped_rate < 1%", "dropped_rate", None, "<", 1.0, "%"),
+        ("dropped_rate < 1% of target", "dropped_rate", None, "<", 1.0, "%"),
         ("achieved_rate >= 95% of target", "achieved_rate", None, ">=", 95.0, "%"),
         ("achieved_rate >= 0 of target", "achieved_rate", None, ">=", 0.0, "%"),
         ("error_rate regression <= 0", "error_rate", None, "<=", 0.0, "pp"),
@@ -207,6 +208,7 @@ def test_parse_per_endpoint_both_forms() -> None:
         ("error_rate < 5", "ambiguous"),
         ("error_rate < 1ms", "unknown unit 'ms'"),
         ("achieved_rate >= 95 of target", "ambiguous"),
+        ("error_rate < 1% of target", "unknown unit '% of target'"),
         ("rps > 3 ms", "unknown unit"),
         ("requests > 3ms", "takes no unit"),
         ('"x.p95 < 3', "not closed"),
@@ -406,6 +408,16 @@ def test_achieved_and_dropped_rate(results: ResultSet) -> None:
     dropped = one("dropped_rate < 5%", results)
     assert dropped.actual == pytest.approx(5.0) and not dropped.passed
     assert one("dropped_rate <= 5%", results).passed
+
+
+def test_a_gate_reason_writes_its_counts_as_the_terminal_does_with_thousands_separators() -> None:
+    big = ResultSet(run_id="big")
+    for i in range(1503):
+        big.record("list items", "ok", 200, start_time=1_700_000_000 + i / 100, response_time_ms=5.0)
+    big.record_pacer(1_700_000_000, target=2215.6, released=1503, dropped=712)
+    assert one("dropped_rate < 1%", big).reason == "712 of 2,216 planned iterations dropped"
+    assert one("error_rate < 1%", big).reason == "0 of 1,503 requests did not get an expected status"
+    assert one("rps > 1", big).reason.startswith("1,503 requests in ")
 
 
 def test_throughput(results: ResultSet) -> None:

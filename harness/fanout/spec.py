@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import math
 import os
-import re
-import time
-import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import ScenarioError
 from harness.plan import planned_duration
+from harness.runs import RUN_ID_RULE, is_run_id, new_run_id
 from harness.scenario import LOCAL, Calls, Scenario
 
 __all__ = [
     "RunSpec", "StackDefaults", "cleanup_target", "fault_segments", "parse_input", "new_run_id", "check_time_budget",
-    "USERS_PER_WORKER", "MAX_WORKER_RATE", "MAX_VUS_PER_WORKER", "UPLOAD_MARGIN", "COLD_START",
+    "check_start_lead", "start_lead_warning", "USERS_PER_WORKER", "MAX_WORKER_RATE", "MAX_VUS_PER_WORKER", "UPLOAD_MARGIN", "COLD_START",
 ]  # fmt: skip
 
 SOURCE = "execution input"
@@ -53,10 +51,6 @@ COLD_START = 2.0
 """Seconds of ``start_lead`` a worker's cold start (import of the code zip) is allowed."""
 DEFAULT_WORKER_TIMEOUT = 900.0
 """The template's WorkerTimeout default (Lambda's maximum, 15 minutes)."""
-# An execution is named after its run: Step Functions execution names are at most 80 characters
-# and may not hold whitespace, brackets, wildcards or " # % \ ^ | ~ ` $ & , ; : / (StartExecution);
-# '.' is allowed there but not here, as run ids also name S3 prefixes and report folders.
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 
 
 class StackDefaults(BaseModel):
@@ -76,13 +70,18 @@ class StackDefaults(BaseModel):
 
     @classmethod
     def from_env(cls) -> "StackDefaults":
+        """In a Lambda of the stack. ``region`` is the pool's (its id names it; the template
+        lets the pool be in another region than the stack), else the Lambda's."""
+        from harness.target import pool_region
+
         env = os.environ
+        pool = env.get("DEFAULT_USER_POOL_ID") or None
         return cls(
             base_url=env.get("DEFAULT_BASE_URL") or None,
-            user_pool_id=env.get("DEFAULT_USER_POOL_ID") or None,
+            user_pool_id=pool,
             client_id=env.get("DEFAULT_CLIENT_ID") or None,
             path=env.get("DEFAULT_PATH") or "/",
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            region=pool_region(pool) or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             start_lead=float(env["HARNESS_START_LEAD"]) if env.get("HARNESS_START_LEAD") else None,
             worker_timeout=float(env.get("HARNESS_WORKER_TIMEOUT") or DEFAULT_WORKER_TIMEOUT),
         )
@@ -108,10 +107,6 @@ class RunSpec(BaseModel):
         return len(self.windows)
 
 
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-
-
 def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None) -> RunSpec:
     """Validate an execution input (see the module); one-line ``ScenarioError`` otherwise."""
     if not isinstance(data, dict):
@@ -128,8 +123,8 @@ def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None
         if not isinstance(flag, bool):
             raise ScenarioError("must be true or false", path=SOURCE, field=field)
     run_id = data.get("run_id") or run_id or new_run_id()
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
-        raise ScenarioError("must be letters, digits, '_' or '-' (at most 80, no '.'), such as \"20260101-120000-ab12cd\"", path=SOURCE, field="run_id")
+    if not is_run_id(run_id):
+        raise ScenarioError(f"{RUN_ID_RULE}; fix it or leave it out", path=SOURCE, field="run_id")
     if ("scenario" in data) == ("users" in data):
         raise ScenarioError(
             "give either a harness scenario as \"scenario\" or the reference input "
@@ -313,18 +308,8 @@ def check_time_budget(scenario: Scenario, windows: list[tuple[float, float]], *,
     """Refuse a run whose workers cannot sign in before the shared start, or whose whole time
     (start_lead + segment + drain + upload margin) does not fit in the worker function's
     timeout: Lambda would end the worker before it saves what it measured."""
+    check_start_lead(scenario, workers)
     lead = scenario.fanout.start_lead
-    need = minimum_start_lead(scenario, workers)
-    if lead < need:
-        per_worker = _sign_ins_per_worker(scenario, workers)
-        raise ScenarioError(
-            f"{lead:g} s is too short: each of {workers} workers signs in {per_worker:,} users at "
-            f"{worker_login_rate(scenario, workers):.3g}/s (fanout.sign_in_budget {scenario.fanout.sign_in_budget:g}/s shared by all, "
-            f"as Cognito's UserAuthentication quota is per account and Region) after a {COLD_START:g} s cold start: "
-            f"set it to at least {math.ceil(need)} s, or raise fanout.sign_in_budget",
-            path=SOURCE,
-            field="fanout.start_lead",
-        )
     segment = max(end - start for start, end in windows)
     drain = scenario.target.timeout  # requests in flight at the plan's end finish or time out
     budget = lead + segment + drain + UPLOAD_MARGIN
@@ -339,6 +324,43 @@ def check_time_budget(scenario: Scenario, windows: list[tuple[float, float]], *,
             path=SOURCE,
             field=field,
         )
+
+
+def _start_lead_problem(scenario: Scenario, workers: int) -> str | None:
+    """Why ``fanout.start_lead`` is too short for ``workers`` to be warm and signed in by the
+    shared start instant (``minimum_start_lead``), or None."""
+    lead, need = scenario.fanout.start_lead, minimum_start_lead(scenario, workers)
+    if lead >= need:
+        return None
+    if scenario.auth is None:
+        return f"{lead:g} s is too short for a worker's {COLD_START:g} s cold start: set it to at least {math.ceil(need)} s"
+    return (
+        f"{lead:g} s is too short: each of {workers:,} workers signs in {_sign_ins_per_worker(scenario, workers):,} users at "
+        f"{worker_login_rate(scenario, workers):.3g}/s (fanout.sign_in_budget {scenario.fanout.sign_in_budget:g}/s shared by all, "
+        f"as Cognito's UserAuthentication quota is per account and Region) after a {COLD_START:g} s cold start: "
+        f"set it to at least {math.ceil(need)} s, or raise fanout.sign_in_budget"
+    )
+
+
+def _effective_workers(scenario: Scenario, workers: int | None) -> int:
+    count = workers or scenario.fanout.workers
+    return min(count, scenario.load_profile.users) if isinstance(scenario.load_profile, Calls) else count
+
+
+def check_start_lead(scenario: Scenario, workers: int | None = None, *, path: str = SOURCE) -> None:
+    """Refuse (``ScenarioError`` on ``fanout.start_lead``) a lead in which the workers cannot be
+    warm and signed in: a worker not ready by the start instant starts late and skips what fell
+    due (counted as dropped). ``harness fanout`` calls it before anything starts, the state machine
+    in ``parse_input``."""
+    problem = _start_lead_problem(scenario, _effective_workers(scenario, workers))
+    if problem:
+        raise ScenarioError(problem, path=path, field="fanout.start_lead")
+
+
+def start_lead_warning(scenario: Scenario, workers: int | None = None) -> str | None:
+    """``check_start_lead``'s refusal as a warning, for ``harness check`` (which runs nothing)."""
+    problem = _start_lead_problem(scenario, _effective_workers(scenario, workers))
+    return f"fanout.start_lead: {problem} (harness fanout refuses it)" if problem else None
 
 
 def _windows(scenario: Scenario) -> list[tuple[float, float]]:

@@ -1,7 +1,8 @@
 """A moto server in its own process, with our patches applied.
 
 As a program it patches moto (CloudWatch percentiles and compact storage, a Lambda runtime
-without Docker, CloudFormation fixes for the fan-out stack, plus any
+without Docker, CloudFormation fixes for the fan-out stack, a Distributed Map that fails past its tolerated
+failure as on AWS, plus any
 ``--patch module:function``), configures it so Step Functions really execute state machines
 and Lambda runs without Docker, and serves moto's werkzeug app (threaded) on one port::
 
@@ -75,6 +76,7 @@ DEFAULT_PATCHES: tuple[str, ...] = (
     "harness.local.cloudformation:install",
     "harness.local.cognito_faults:install",
     "harness.local.cognito_metrics:install",
+    "harness.local.distributed_map:install",
 )
 _MODULE = "harness.local.moto"
 

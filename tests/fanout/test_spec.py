@@ -192,4 +192,4 @@ def test_a_start_lead_too_short_for_the_shared_sign_in_is_refused_with_the_minim
 def test_run_ids_that_cannot_name_an_execution_or_a_folder_are_refused(run_id: str) -> None:
     with pytest.raises(ScenarioError) as info:
         parse_input({"scenario": scenario(), "run_id": run_id}, defaults=DEFAULTS)
-    assert info.value.field == "run_id" and "no '.'" in str(info.value)
+    assert info.value.field == "run_id" and "'.'" in str(info.value)

@@ -96,7 +96,7 @@ def test_latency_outage_and_throttle_happen_when_planned_and_are_recorded(stack:
         event = events[name]
         assert event["status"] == "recovered", event
         recovered_at = t0 + event["recovered_at"]
-        assert abs(recovered_at - records[name]["ended_at"]) <= 1.5 and event["recovery_time"] <= 1.5, (name, event)
+        assert abs(recovered_at - records[name]["ended_at"]) <= 1.5 and event["recovery_time"] in (0.0, 1.0, 2.0), (name, event)  # whole seconds
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -196,6 +196,9 @@ def test_lambda_concurrency_on_the_local_lambda_integration(tmp_path: Path) -> N
     results = ResultSet.load(run_dir / "results.json")
     [record] = results.meta["faults"]
     assert record["ended_by"] == "schedule" and record["details"]["previous_reserved"] is None
+    # it had a schedule that would have put it back had harness died, deleted once harness did
+    assert record["details"]["expiry_schedule"].startswith("harness-") and record["details"]["expiry_schedule_deleted"] is True
+    assert record["details"]["restore"] == {"service": "lambda", "operation": "delete_function_concurrency", "params": {"FunctionName": record["details"]["function"]}}
     base = int(results.meta["started_at"])
     statuses: dict[int, dict[int, int]] = {}
     for (_, status, second), n in results.statuses.items():
