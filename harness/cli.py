@@ -152,8 +152,10 @@ def _parser() -> argparse.ArgumentParser:
 
     package = sub.add_parser("package", help="build the fan-out Lambdas' code zip (Linux wheels for the Lambda Python runtime)")
     package.add_argument("--out", type=Path, default=Path("dist/harness-fanout.zip"), help="where the zip goes (default dist/harness-fanout.zip)")
-    package.add_argument("--python", default="3.12", help="the Lambda runtime's Python version (default 3.12)")
+    package.add_argument("--python", default=None, help="the Lambda runtime's Python version (default: the template's, python3.12)")
     package.add_argument("--no-deps", action="store_true", help="harness's own source only (what the local stack runs)")
+    package.add_argument("--write-constraints", action="store_true",
+                         help="resolve the dependencies afresh and pin them in harness/infra/lambda-constraints.txt, then build")  # fmt: skip
 
     deploy = sub.add_parser("deploy", help="create or update the fan-out stack (infra/fanout.yaml) with a CloudFormation change set")
     deploy.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="deploy into the running local stack (harness local up)")
@@ -599,7 +601,7 @@ def cmd_fanout(args: argparse.Namespace) -> int:
     from harness.fanout.deploy import stack_outputs
     from harness.fanout.execution import FanoutExecution, Progress
     from harness.fanout.launch import FanoutStack, check_stack_pool, execution_input, parse_reference, stack_aws, stack_defaults
-    from harness.fanout.spec import StackDefaults, parse_input, start_lead_warning
+    from harness.fanout.spec import StackDefaults, check_start_lead, parse_input
     from harness.runs import analyse_run
 
     # everything that can be wrong with the command is found before anything starts
@@ -618,8 +620,8 @@ def cmd_fanout(args: argparse.Namespace) -> int:
         if args.workers is not None:  # --workers replaces fanout.workers: held to the same limits, named as the flag
             with _named_as_flag("--workers", args.workers, field="fanout.workers"):
                 check_scenario(args.scenario, overrides=[*args.set, f"fanout.workers={args.workers}"], override_limits=args.override_limits)
-        lead = start_lead_warning(scenario, args.workers)
-        _warn([*fault_warnings(scenario), *([lead] if lead else [])])
+        _warn(fault_warnings(scenario))
+        check_start_lead(scenario, args.workers, path=str(args.scenario))  # before anything starts
     else:
         reference = parse_reference(args.reference)
     run_id, run_dir = run_folder(run_id=args.run_id, results_dir=args.results_dir, overwrite=args.overwrite)
@@ -650,12 +652,15 @@ def cmd_fanout(args: argparse.Namespace) -> int:
         stack = FanoutStack.of(outputs)
         with _named_as_flag("--workers", args.workers, field="fanout.workers"):
             spec = parse_input({**data, "run_id": run_id}, defaults=defaults)  # the same check the state machine makes
+        FanoutExecution.check_run_id_unused(on_stack.client("stepfunctions"), state_machine_arn=stack.run_state_machine, run_id=run_id)
+        if not args.local:  # the local runtime's concurrency is this machine's; on AWS the account's is shared
+            from harness.fanout.launch import check_concurrency
+
+            for note in check_concurrency(on_stack.client("lambda"), workers=spec.workers, function_name=stack.worker_function):
+                err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
         what = scenario.name if scenario else "the reference input"
         err.print(escape(f"harness fanout {what}: {spec.scenario().load_profile.profile} profile, {spec.workers} workers, "
                          f"{spec.segments} segment(s), state machine {stack.run_state_machine} -> {run_dir}"), highlight=False)  # fmt: skip
-        if scenario is None:  # the reference input: its scenario exists only now (a scenario file's was checked above)
-            lead = start_lead_warning(spec.scenario(), spec.workers)
-            _warn([lead] if lead else [])
         faults = None
         if scenario is not None and scenario.faults:
             from harness.fanout.faults import FanoutFaults
@@ -798,22 +803,36 @@ def _stack_event(event: dict[str, Any]) -> str:
 
 
 def cmd_package(args: argparse.Namespace) -> int:
-    from harness.fanout.package import build_package
+    from harness.fanout.package import CONSTRAINTS, build_package, lambda_runtime, write_constraints
 
-    with err.status("building the code zip" + ("" if args.no_deps else f" with Linux wheels for Python {args.python}") + "..."):
-        info = build_package(out=args.out, python_version=args.python, deps=not args.no_deps)
+    python = args.python or lambda_runtime()[0]
+    if args.write_constraints:
+        with err.status(f"resolving the Lambda dependencies for Python {python}..."):
+            pins = write_constraints(python_version=python)
+        err.print(f"{CONSTRAINTS}: {len(pins)} packages pinned", highlight=False)
+    with err.status("building the code zip" + ("" if args.no_deps else f" with Linux wheels for Python {python}") + "..."):
+        info = build_package(out=args.out, python_version=python, deps=not args.no_deps)
     out.print(f"{info.path}: {info.files:,} files, {info.size_zipped / 1e6:.1f} MB zipped, {info.size_unzipped / 1e6:.1f} MB unzipped "
               f"(Lambda allows 250 MB unzipped); sha256 {info.sha256[:12]}", highlight=False)  # fmt: skip
+    _note_bytecode(info, python)
     return EXIT_OK
+
+
+def _note_bytecode(info: Any, python: str) -> None:
+    if info.bytecode is None:
+        err.print(f"[yellow]note:[/] no Python {python} here to compile the bytecode (set HARNESS_LAMBDA_PYTHON): the zip holds source only, "
+                  "and every cold start compiles it", highlight=False)  # fmt: skip
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     import tempfile
 
     from harness.fanout.deploy import deploy_stack
+    from harness.fanout.deploy import check_stack_name
     from harness.fanout.launch import TEMPLATE, stack_aws
-    from harness.fanout.package import build_package
+    from harness.fanout.package import build_package, lambda_runtime
 
+    check_stack_name(args.stack, TEMPLATE.read_text(encoding="utf-8"))  # before the zip is built
     parameters = dict(_parameter(p) for p in args.parameter)
     if args.local:
         from harness.fanout.launch import local_parameters
@@ -838,7 +857,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         code = args.code
         if code is None:
             with err.status("building the code zip" + ("" if args.local else " with Linux wheels") + "..."):
-                code = build_package(out=Path(tmp) / "harness-fanout.zip", deps=not args.local).path
+                package = build_package(out=Path(tmp) / "harness-fanout.zip", deps=not args.local)
+            if not args.local:  # the local runtime runs this machine's Python, whatever the zip holds
+                _note_bytecode(package, lambda_runtime()[0])
+            code = package.path
         with err.status(f"deploying {args.stack}...") as status:
             outputs = deploy_stack(
                 cloudformation=aws.client("cloudformation"), s3=aws.client("s3"), sts=aws.client("sts"), stack_name=args.stack,

@@ -32,9 +32,9 @@ __all__ = ["RunArtifacts", "analyse_run", "pull_run_metrics", "load_results", "n
 log = logging.getLogger("harness")
 
 
-_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")  # a leading "-" would read as a flag
 #: what a run id may be, as the errors say it
-RUN_ID_RULE = "a run id is a name: letters, digits, '-' and '_' (at most 80), no '/', '.' or '..'"
+RUN_ID_RULE = "a run id is a name: letters, digits, '-' and '_' (at most 80, the first a letter or digit), no '/', '.' or '..'"
 #: the files a run writes into its folder (besides Locust's own locust*), cleared by --overwrite
 RUN_FILES = ("results.json", "metrics.csv", "verdict.json", "junit.xml", "report.html", "summary.md", "progress.json")
 

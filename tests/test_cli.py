@@ -289,25 +289,27 @@ start_lead = "1s"
 """
 
 
-def test_check_and_fanout_warn_before_load_when_start_lead_is_shorter_than_the_sign_in(tmp_path: Path) -> None:
+def test_check_warns_and_fanout_refuses_before_load_a_start_lead_shorter_than_the_sign_in(tmp_path: Path) -> None:
     scenario = tmp_path / "lead.toml"
     scenario.write_text(LEAD_SCENARIO)
     check = harness("check", str(scenario))
     assert check.returncode == 0, check.stderr
-    assert ("warning: harness fanout: fanout.start_lead = 1 s is shorter than the workers' sign-in: each of 2 workers signs in "
-            "20 test users at auth.login_rate = 5/s (about 4.0 s)") in check.stderr  # fmt: skip
+    assert ("warning: harness fanout: fanout.start_lead: 1 s is too short: each of 2 workers signs in 30 users at 5/s "
+            "(fanout.sign_in_budget 100/s shared by all") in check.stderr and "set it to at least 8 s" in check.stderr  # fmt: skip
+    assert "(harness fanout refuses it)" in check.stderr
     fanout = harness("fanout", str(scenario), "--workers", "4", env={"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""})
-    assert "each of 4 workers signs in 10 test users at auth.login_rate = 5/s (about 2.0 s)" in fanout.stderr
-    assert fanout.stderr.index("warning: fanout.start_lead") < fanout.stderr.index("error:")  # said before anything starts
+    assert fanout.returncode == 2, fanout.stderr
+    assert f"error: {scenario}: fanout.start_lead: 1 s is too short: each of 4 workers signs in 15 users at 5/s" in fanout.stderr
+    assert "set it to at least 5 s" in fanout.stderr and "stack" not in fanout.stderr  # refused before any stack is looked for
     enough = tmp_path / "enough.toml"
-    enough.write_text(LEAD_SCENARIO.replace('start_lead = "1s"', 'start_lead = "5s"'))
+    enough.write_text(LEAD_SCENARIO.replace('start_lead = "1s"', 'start_lead = "10s"'))
     assert "warning" not in harness("check", str(enough)).stderr
 
 
 def test_overlapping_faults_of_one_kind_are_warned_about_since_they_add_up(tmp_path: Path) -> None:
     scenario = tmp_path / "overlap.toml"
     faults = '[[faults]]\nkind = "latency"\nat = 2\nduration = 5\nlatency = "100ms"\n[[faults]]\nkind = "latency"\nat = 4\nduration = 5\nlatency = "200ms"\n'
-    scenario.write_text(LEAD_SCENARIO.replace('start_lead = "1s"', 'start_lead = "5s"') + faults)
+    scenario.write_text(LEAD_SCENARIO.replace('start_lead = "1s"', 'start_lead = "10s"') + faults)
     proc = harness("check", str(scenario))
     assert proc.returncode == 0, proc.stderr
     assert ("warning: faults[1] ('latency at 4s') overlaps faults[0] ('latency at 2s') from 4 to 7 s: "

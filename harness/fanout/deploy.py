@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -40,6 +41,7 @@ from harness.errors import HarnessError, UsageError
 __all__ = [
     "DEFINITIONS",
     "artifacts_bucket_name",
+    "check_stack_name",
     "deploy_stack",
     "destroy_stack",
     "ensure_artifacts_bucket",
@@ -84,6 +86,7 @@ def deploy_stack(
     file (default: ``DEFINITIONS``, beside the template).
     """
     body = _read_template(template)
+    check_stack_name(stack_name, body)
     if not code_zip.is_file():
         raise UsageError(f"{code_zip}: no such code zip; build it with build_package() (harness.fanout.package)")
     declared = _template_parameters(cloudformation, body, template)
@@ -128,6 +131,26 @@ def deploy_stack(
     if final not in _SUCCEEDED:
         raise HarnessError(_failure(stack_name, final, events))
     return stack_outputs(cloudformation, stack_name)
+
+
+LAMBDA_FUNCTION_NAME_LIMIT = 64  # characters of a function name (Lambda CreateFunction: FunctionName, name only)
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")  # CloudFormation's stack name pattern
+
+
+def check_stack_name(stack_name: str, template_body: str) -> None:
+    """UsageError unless ``stack_name`` is a CloudFormation stack name short enough for every
+    ``FunctionName: !Sub ${AWS::StackName}-<suffix>`` of the template to stay within Lambda's 64
+    characters (53 with ``-aggregator``): CloudFormation would fail the create half-way."""
+    if not _STACK_NAME.match(stack_name):
+        raise UsageError(f"stack name {stack_name!r}: use letters, digits and '-', starting with a letter (CloudFormation's rule)")
+    suffixes = re.findall(r"FunctionName:\s*!Sub\s+\$\{AWS::StackName\}(\S*)", template_body)
+    longest = max(suffixes, key=len, default="")
+    limit = LAMBDA_FUNCTION_NAME_LIMIT - len(longest)
+    if len(stack_name) > limit:
+        raise UsageError(
+            f"stack name {stack_name!r} has {len(stack_name)} characters; at most {limit}, so that the function "
+            f"{stack_name}{longest} stays within Lambda's {LAMBDA_FUNCTION_NAME_LIMIT}: pass a shorter --stack"
+        )
 
 
 def stack_outputs(cloudformation: Any, stack_name: str, *, where: str = "", deploy: str = "harness deploy") -> dict[str, str]:

@@ -17,13 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.errors import RunError
+from botocore.exceptions import ClientError
+
+from harness.errors import RunError, UsageError
 from harness.fanout.aggregate import collect, failure_reason
 from harness.fanout.store import RunStore
 
 __all__ = ["FanoutExecution", "Progress"]
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+_REUSED = (
+    "--run-id {run_id}: an execution of {state_machine} already has this name (Step Functions keeps execution names "
+    "for 90 days, and the run's folder would mix two runs): leave --run-id out for a new one, or pick another"
+)
 
 
 @dataclass(frozen=True)
@@ -60,9 +66,30 @@ class FanoutExecution:
 
     @classmethod
     def start(cls, *, sfn: Any, s3: Any, state_machine_arn: str, bucket: str, run_id: str, input: dict[str, Any]) -> "FanoutExecution":
-        """Start the execution named after the run (names are unique per state machine)."""
-        response = sfn.start_execution(stateMachineArn=state_machine_arn, name=run_id, input=json.dumps({**input, "run_id": run_id}))
+        """Start the execution named after the run (names are unique per state machine);
+        UsageError if the name was taken (see ``check_run_id_unused``)."""
+        try:
+            response = sfn.start_execution(stateMachineArn=state_machine_arn, name=run_id, input=json.dumps({**input, "run_id": run_id}))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                raise UsageError(_REUSED.format(run_id=run_id, state_machine=state_machine_arn)) from None
+            raise
         return cls(sfn=sfn, s3=s3, execution_arn=response["executionArn"], bucket=bucket, run_id=run_id)
+
+    @staticmethod
+    def check_run_id_unused(sfn: Any, *, state_machine_arn: str, run_id: str) -> None:
+        """UsageError if an execution of ``state_machine_arn`` is already named ``run_id``: Step
+        Functions refuses a name used in the last 90 days (ExecutionAlreadyExists), and the run
+        folder in S3 would mix two runs. Asked before the run, so nothing starts."""
+        execution_arn = state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{run_id}"
+        try:
+            sfn.describe_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return
+            raise RunError(f"could not check the run id {run_id} (states:DescribeExecution on {execution_arn}): "
+                           f"{exc.response.get('Error', {}).get('Code')}") from None  # fmt: skip
+        raise UsageError(_REUSED.format(run_id=run_id, state_machine=state_machine_arn))
 
     def describe(self) -> dict[str, Any]:
         self._description = self.sfn.describe_execution(executionArn=self.execution_arn)

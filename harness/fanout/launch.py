@@ -18,16 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.errors import UsageError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from harness.errors import HarnessError, UsageError
 from harness.scenario import Scenario
 from harness.target import resolve_target
 
 __all__ = [
-    "TEMPLATE", "FanoutStack", "execution_input", "parse_reference", "deploy_local", "local_parameters", "stack_defaults",
+    "TEMPLATE", "FanoutStack", "check_concurrency", "execution_input", "parse_reference", "deploy_local", "local_parameters", "stack_defaults",
     "stack_aws", "check_stack_pool",
-]
+]  # fmt: skip
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "fanout.yaml"
+TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "fanout.yaml"
+"""The template, shipped inside the package (``harness/infra``; ``infra/`` in a checkout)."""
 LOCAL_PATH = "/items"
 """What the reference input loads on the local stack's API Gateway emulator."""
 
@@ -103,6 +106,7 @@ def stack_defaults(cloudformation: Any, stack_name: str) -> Any:
         path=values.get("TargetPath") or "/",
         region=pool_region(values.get("UserPoolId")) or getattr(getattr(cloudformation, "meta", None), "region_name", None),
         start_lead=float(lead) if lead else None,
+        **({"worker_timeout": float(values["WorkerTimeout"])} if values.get("WorkerTimeout") else {}),
     )
 
 
@@ -176,3 +180,46 @@ def deploy_local(
             code_zip=package.path,
             on_event=on_event,
         )
+
+
+def check_concurrency(lam: Any, *, workers: int, function_name: str) -> list[str]:
+    """Refuse a run whose workers cannot all run at once, before it starts; notes to print.
+
+    The workers run as concurrent executions of ``function_name``: within its reserved
+    concurrency if it has one, else within the account's unreserved concurrency in the
+    Region (``lambda:GetAccountSettings``), which the system under test shares. UsageError
+    when they do not fit (the Distributed Map would be throttled and the shards start late);
+    a note when they take more than half of what the account leaves unreserved."""
+    region = getattr(getattr(lam, "meta", None), "region_name", None) or "this Region"
+    try:
+        limits = lam.get_account_settings()["AccountLimit"]
+        reserved = lam.get_function_concurrency(FunctionName=function_name).get("ReservedConcurrentExecutions")
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise HarnessError(
+            f"could not read the Lambda concurrency in {region} ({error.get('Code')}: {error.get('Message')}); "
+            "the caller needs lambda:GetAccountSettings and lambda:GetFunctionConcurrency"
+        ) from None
+    except BotoCoreError as exc:
+        raise HarnessError(f"could not reach Lambda in {region} to read the concurrency: {exc}") from None
+    unreserved = int(limits.get("UnreservedConcurrentExecutions", 0))
+    total = int(limits.get("ConcurrentExecutions", 0))
+    if reserved is not None:
+        if workers > reserved:
+            raise UsageError(
+                f"{workers} workers need {workers} concurrent executions, but {function_name} has a reserved concurrency of "
+                f"{reserved}: use at most {reserved} workers, or raise its reservation (PutFunctionConcurrency)"
+            )
+        return []
+    if workers > unreserved:
+        raise UsageError(
+            f"{workers} workers need {workers} concurrent executions; the account's unreserved Lambda concurrency in {region} is "
+            f"{unreserved:,} (of {total:,}), shared with the system under test: use at most {unreserved} workers, ask for a higher "
+            "Concurrent executions quota, or run the generator from another account"
+        )
+    if workers > unreserved / 2:
+        return [
+            f"the {workers} workers take {100 * workers / unreserved:.0f}% of the account's unreserved Lambda concurrency in {region} "
+            f"({unreserved:,}), which the system under test shares: its own functions may be throttled by the generator"
+        ]
+    return []

@@ -25,17 +25,32 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import ScenarioError
-from harness.plan import planned_duration, shard_vus
+from harness.plan import planned_duration
 from harness.runs import RUN_ID_RULE, is_run_id, new_run_id
 from harness.scenario import LOCAL, Calls, Scenario
 
-__all__ = ["RunSpec", "StackDefaults", "cleanup_target", "fault_segments", "parse_input", "new_run_id", "start_lead_warning", "USERS_PER_WORKER", "MAX_WORKER_RATE"]
+__all__ = [
+    "RunSpec", "StackDefaults", "cleanup_target", "fault_segments", "parse_input", "new_run_id", "check_time_budget",
+    "check_start_lead", "start_lead_warning", "USERS_PER_WORKER", "MAX_WORKER_RATE", "MAX_VUS_PER_WORKER", "UPLOAD_MARGIN", "COLD_START",
+]  # fmt: skip
 
 SOURCE = "execution input"
 USERS_PER_WORKER = 25
 """The reference input's default: one worker Lambda per 25 users (each user is one virtual user)."""
 MAX_WORKER_RATE = 2500.0
 """Requests per second one worker Lambda (one core at 1,769 MB) paces reliably."""
+LAMBDA_FILE_DESCRIPTORS = 1024
+"""Lambda's file-descriptor limit per execution environment (Lambda quotas: "File descriptors 1,024")."""
+MAX_VUS_PER_WORKER = 900
+"""Virtual users one worker may hold: each keeps one connection open (one descriptor), and the
+rest of the 1,024 (Python, Locust, boto3's connections, the token refresher) stay free, so that
+the generator never blames the API for its own ``EMFILE``."""
+UPLOAD_MARGIN = 10.0
+"""Seconds a worker keeps before its Lambda timeout to stop its users and save its results."""
+COLD_START = 2.0
+"""Seconds of ``start_lead`` a worker's cold start (import of the code zip) is allowed."""
+DEFAULT_WORKER_TIMEOUT = 900.0
+"""The template's WorkerTimeout default (Lambda's maximum, 15 minutes)."""
 
 
 class StackDefaults(BaseModel):
@@ -49,6 +64,9 @@ class StackDefaults(BaseModel):
     path: str = "/"
     region: str | None = None
     start_lead: float | None = None
+    worker_timeout: float = DEFAULT_WORKER_TIMEOUT
+    """The worker function's timeout (the stack's WorkerTimeout), seconds: a worker's whole
+    time budget must fit in it."""
 
     @classmethod
     def from_env(cls) -> "StackDefaults":
@@ -65,6 +83,7 @@ class StackDefaults(BaseModel):
             path=env.get("DEFAULT_PATH") or "/",
             region=pool_region(pool) or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             start_lead=float(env["HARNESS_START_LEAD"]) if env.get("HARNESS_START_LEAD") else None,
+            worker_timeout=float(env.get("HARNESS_WORKER_TIMEOUT") or DEFAULT_WORKER_TIMEOUT),
         )
 
 
@@ -132,9 +151,13 @@ def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None
         )
     fault_segments(scenario, windows)
     workers = _workers(scenario)
+    check_time_budget(scenario, windows, workers=workers, worker_timeout=defaults.worker_timeout)
+    scenario_data = scenario.echo()
+    if scenario_data.get("auth"):  # each worker signs in at its share of the run's sign-in budget
+        scenario_data["auth"]["login_rate"] = worker_login_rate(scenario, workers)
     return RunSpec(
         run_id=run_id,
-        scenario_data=scenario.echo(),
+        scenario_data=scenario_data,
         workers=workers,
         windows=windows,
         override_limits=override,
@@ -233,40 +256,111 @@ def _workers(scenario: Scenario) -> int:
     workers = scenario.fanout.workers
     profile = scenario.load_profile
     if isinstance(profile, Calls):
-        return min(workers, profile.users)  # a worker with no user would have nothing to do
-    per_worker = profile.peak_rate() / workers
-    if per_worker > MAX_WORKER_RATE:
-        need = math.ceil(profile.peak_rate() / MAX_WORKER_RATE)
+        workers = min(workers, profile.users)  # a worker with no user would have nothing to do
+    else:
+        per_worker = profile.peak_rate() / workers
+        if per_worker > MAX_WORKER_RATE:
+            need = math.ceil(profile.peak_rate() / MAX_WORKER_RATE)
+            raise ScenarioError(
+                f"{workers} workers would each pace {per_worker:,.0f} rps; one worker paces about {MAX_WORKER_RATE:,.0f}: use at least {need}",
+                path=SOURCE,
+                field="fanout.workers",
+            )
+    vus = _total_vus(scenario)
+    if math.ceil(vus / workers) > MAX_VUS_PER_WORKER:
+        need = math.ceil(vus / MAX_VUS_PER_WORKER)
         raise ScenarioError(
-            f"{workers} workers would each pace {per_worker:,.0f} rps; one worker paces about {MAX_WORKER_RATE:,.0f}: use at least {need}",
+            f"{workers} workers would each hold {math.ceil(vus / workers):,} virtual users (one connection each); a worker Lambda "
+            f"has {LAMBDA_FILE_DESCRIPTORS:,} file descriptors, so at most {MAX_VUS_PER_WORKER} virtual users: use at least {need} workers",
             path=SOURCE,
             field="fanout.workers",
         )
     return workers
 
 
-def start_lead_warning(scenario: Scenario, workers: int | None = None) -> str | None:
-    """A warning when ``fanout.start_lead`` is shorter than a worker needs to sign its virtual
-    users in before the start instant (each worker's token pool signs in at most
-    ``auth.login_rate`` per second): a worker not ready by then starts late and skips what fell
-    due, which counts as dropped. None when the lead covers the sign-in (cold starts come on top)."""
-    auth = scenario.auth
-    if auth is None:
-        return None
-    count = workers or scenario.fanout.workers
-    if isinstance(scenario.load_profile, Calls):
-        count = min(count, scenario.load_profile.users)
-    vus = shard_vus(scenario.load_profile, scenario.vus, 0, count)
-    sign_ins = len({(vu * count) % auth.users for vu in range(vus)})  # shard 0's test users (LoadSession.identity_for)
-    needed = sign_ins / auth.login_rate
+def _total_vus(scenario: Scenario) -> int:
+    profile = scenario.load_profile
+    return profile.users if isinstance(profile, Calls) else scenario.vus
+
+
+def worker_login_rate(scenario: Scenario, workers: int) -> float:
+    """Sign-ins (and refreshes) per second for one worker: its share of ``fanout.sign_in_budget``,
+    which all the workers share, never above the scenario's own ``auth.login_rate``."""
+    assert scenario.auth is not None
+    return min(scenario.auth.login_rate, scenario.fanout.sign_in_budget / workers)
+
+
+def minimum_start_lead(scenario: Scenario, workers: int) -> float:
+    """The least ``start_lead`` in which every worker is warm and has signed its virtual users
+    in: a cold start, then its share of the users at its share of the sign-in budget."""
+    if scenario.auth is None:
+        return COLD_START
+    return COLD_START + _sign_ins_per_worker(scenario, workers) / worker_login_rate(scenario, workers)
+
+
+def _sign_ins_per_worker(scenario: Scenario, workers: int) -> int:
+    """The test users one worker signs in: one per virtual user, at most every user once."""
+    assert scenario.auth is not None
+    return min(math.ceil(_total_vus(scenario) / workers), scenario.auth.users)
+
+
+def check_time_budget(scenario: Scenario, windows: list[tuple[float, float]], *, workers: int, worker_timeout: float) -> None:
+    """Refuse a run whose workers cannot sign in before the shared start, or whose whole time
+    (start_lead + segment + drain + upload margin) does not fit in the worker function's
+    timeout: Lambda would end the worker before it saves what it measured."""
+    check_start_lead(scenario, workers)
     lead = scenario.fanout.start_lead
-    if lead >= needed:
+    segment = max(end - start for start, end in windows)
+    drain = scenario.target.timeout  # requests in flight at the plan's end finish or time out
+    budget = lead + segment + drain + UPLOAD_MARGIN
+    if budget > worker_timeout:
+        room = math.floor(worker_timeout - lead - drain - UPLOAD_MARGIN)
+        field = "load.max_duration" if isinstance(scenario.load_profile, Calls) else "fanout.segment"
+        raise ScenarioError(
+            f"a worker needs start_lead {lead:g} s + segment {segment:g} s + drain {drain:g} s (target.timeout) + "
+            f"upload margin {UPLOAD_MARGIN:g} s = {budget:g} s, over the worker function's timeout of {worker_timeout:g} s: "
+            + (f"lower {field} to at most {room} s" if room >= 10 else "lower fanout.start_lead or target.timeout")
+            + " or redeploy with a longer WorkerTimeout (at most 900)",
+            path=SOURCE,
+            field=field,
+        )
+
+
+def _start_lead_problem(scenario: Scenario, workers: int) -> str | None:
+    """Why ``fanout.start_lead`` is too short for ``workers`` to be warm and signed in by the
+    shared start instant (``minimum_start_lead``), or None."""
+    lead, need = scenario.fanout.start_lead, minimum_start_lead(scenario, workers)
+    if lead >= need:
         return None
+    if scenario.auth is None:
+        return f"{lead:g} s is too short for a worker's {COLD_START:g} s cold start: set it to at least {math.ceil(need)} s"
     return (
-        f"fanout.start_lead = {lead:g} s is shorter than the workers' sign-in: each of {count:,} workers signs in {sign_ins:,} test users "
-        f"at auth.login_rate = {auth.login_rate:g}/s (about {needed:,.1f} s) before the start instant; a worker not ready by then starts "
-        f"late and skips what fell due (counted as dropped): raise fanout.start_lead to at least {math.ceil(needed):,} s, plus cold starts"
+        f"{lead:g} s is too short: each of {workers:,} workers signs in {_sign_ins_per_worker(scenario, workers):,} users at "
+        f"{worker_login_rate(scenario, workers):.3g}/s (fanout.sign_in_budget {scenario.fanout.sign_in_budget:g}/s shared by all, "
+        f"as Cognito's UserAuthentication quota is per account and Region) after a {COLD_START:g} s cold start: "
+        f"set it to at least {math.ceil(need)} s, or raise fanout.sign_in_budget"
     )
+
+
+def _effective_workers(scenario: Scenario, workers: int | None) -> int:
+    count = workers or scenario.fanout.workers
+    return min(count, scenario.load_profile.users) if isinstance(scenario.load_profile, Calls) else count
+
+
+def check_start_lead(scenario: Scenario, workers: int | None = None, *, path: str = SOURCE) -> None:
+    """Refuse (``ScenarioError`` on ``fanout.start_lead``) a lead in which the workers cannot be
+    warm and signed in: a worker not ready by the start instant starts late and skips what fell
+    due (counted as dropped). ``harness fanout`` calls it before anything starts, the state machine
+    in ``parse_input``."""
+    problem = _start_lead_problem(scenario, _effective_workers(scenario, workers))
+    if problem:
+        raise ScenarioError(problem, path=path, field="fanout.start_lead")
+
+
+def start_lead_warning(scenario: Scenario, workers: int | None = None) -> str | None:
+    """``check_start_lead``'s refusal as a warning, for ``harness check`` (which runs nothing)."""
+    problem = _start_lead_problem(scenario, _effective_workers(scenario, workers))
+    return f"fanout.start_lead: {problem} (harness fanout refuses it)" if problem else None
 
 
 def _windows(scenario: Scenario) -> list[tuple[float, float]]:

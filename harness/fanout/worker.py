@@ -8,7 +8,9 @@ notes its progress there every few seconds for the CLI, and returns a small summ
 run is stopped (``runs/<run-id>/stop.json``, written by ``harness fanout`` on Ctrl-C), it ends its
 shard within a few seconds and still saves what it measured. A shard that failed (or was
 aborted) raises ``ShardFailed`` after saving what it measured, so that Step Functions counts it
-as failed and its data is still merged.
+as failed and its data is still merged. Given ``deadline`` (the Lambda's own, from
+``context.get_remaining_time_in_millis()``), it ends its shard ``UPLOAD_MARGIN`` seconds before
+it, so that its results are saved before Lambda ends the invocation.
 
 Import ``harness.load.inprocess`` before boto3 (Locust patches the process with gevent).
 """
@@ -20,6 +22,7 @@ from typing import Any
 
 from harness.errors import ShardFailed
 from harness.fanout.shards import Shard
+from harness.fanout.spec import UPLOAD_MARGIN
 from harness.fanout.store import PROGRESS_EVERY
 from harness.load.inprocess import run_shard
 from harness.scenario import Scenario
@@ -27,8 +30,9 @@ from harness.scenario import Scenario
 __all__ = ["run_worker"]
 
 
-def run_worker(shard: Shard, *, s3: Any) -> dict[str, Any]:
-    """Run ``shard``, save its results and progress to S3; a small summary for the state machine."""
+def run_worker(shard: Shard, *, s3: Any, deadline: float | None = None) -> dict[str, Any]:
+    """Run ``shard``, save its results and progress to S3; a small summary for the state machine.
+    ``deadline``: epoch seconds at which the invocation is ended (the Lambda timeout)."""
     store = shard.store(s3)
     scenario = Scenario.from_dict(shard.scenario, source=shard.name, override_limits=shard.override_limits)
     progress_key = store.progress_key(shard.segment, shard.index)
@@ -46,6 +50,7 @@ def run_worker(shard: Shard, *, s3: Any) -> dict[str, Any]:
         progress=progress,
         progress_every=PROGRESS_EVERY,
         should_stop=lambda: store.exists(store.stop_key),
+        deadline=None if deadline is None else deadline - UPLOAD_MARGIN,
     )
     meta = results.meta
     meta["shard"].update(segment=shard.segment, segments=shard.segments)

@@ -45,6 +45,7 @@ def run_shard(
     progress: Callable[[dict[str, Any]], None] | None = None,
     progress_every: float = 5.0,
     should_stop: Callable[[], bool] | None = None,
+    deadline: float | None = None,
 ) -> ResultSet:
     """Run shard ``index`` of ``count`` of ``scenario`` here and return what it measured.
 
@@ -56,7 +57,9 @@ def run_shard(
     ``progress`` is called every ``progress_every`` seconds with the requests so far (its
     errors are logged, never fatal: progress is for people watching, not for the results).
     ``should_stop`` is asked as often: when it says so, the shard stops as a Ctrl-C stops
-    ``harness run`` (status ``interrupted``, what was measured kept).
+    ``harness run`` (status ``interrupted``, what was measured kept). ``deadline`` (epoch
+    seconds): the shard ends by then whatever its plan (status ``failed``, what was measured
+    kept), so that a Lambda worker saves its results before its own timeout ends it.
     """
     session = LoadSession(scenario, run_id=run_id)
     session.configure_shard(index, count, window=window)
@@ -72,12 +75,21 @@ def run_shard(
     wire_local(environment, session, runner)
     plan_length = window[1] - window[0] if window else session.planned_duration
     wait = max((start_at or time.time()) - time.time(), 0.0) + plan_length + READY_TIMEOUT + scenario.target.timeout + GRACE
+    cut_short = deadline is not None and deadline - time.time() < wait
+    if deadline is not None:
+        wait = min(wait, max(deadline - time.time(), 0.0))
     watched = progress is not None or should_stop is not None
     reporter = gevent.spawn(_report_progress, session, progress, should_stop, progress_every) if watched else None
     try:
         runner.start_shape()
         if not session.done.wait(timeout=wait):
-            session.fail(f"the shard did not finish within {wait:.0f} s; see the log")
+            if cut_short:
+                session.fail(
+                    f"the shard reached its time limit ({wait:.0f} s after it began) before its plan ended, and stopped to save "
+                    "what it measured; give the worker function a longer timeout or a shorter segment"
+                )
+            else:
+                session.fail(f"the shard did not finish within {wait:.0f} s; see the log")
     except KeyboardInterrupt:
         session.interrupt()
     finally:

@@ -23,7 +23,7 @@ import pytest
 
 from harness.aws import AwsContext
 from harness.errors import HarnessError, UsageError
-from harness.fanout.deploy import deploy_stack, destroy_stack, stack_outputs
+from harness.fanout.deploy import check_stack_name, deploy_stack, destroy_stack, stack_outputs
 from harness.fanout.package import build_package
 from harness.local.moto import MotoServer
 
@@ -100,7 +100,7 @@ def test_deploy_creates_the_whole_stack(aws: AwsContext, target: dict[str, str],
     assert env == {
         "RESULTS_BUCKET": outputs["ResultsBucket"], "DEFAULT_BASE_URL": target["TargetUrl"],
         "DEFAULT_USER_POOL_ID": target["UserPoolId"], "DEFAULT_CLIENT_ID": target["UserPoolClientId"],
-        "DEFAULT_PATH": "/", "HARNESS_START_LEAD": "20",
+        "DEFAULT_PATH": "/", "HARNESS_START_LEAD": "20", "HARNESS_WORKER_TIMEOUT": "900",
     }  # fmt: skip
 
     sfn = aws.client("stepfunctions")
@@ -112,6 +112,7 @@ def test_deploy_creates_the_whole_stack(aws: AwsContext, target: dict[str, str],
     assert asl["States"]["PlanMerge"]["Parameters"]["FunctionName"] == functions["aggregator"]["FunctionArn"]
     assert asl["States"]["RunShards"]["ResultWriter"]["Parameters"]["Bucket"] == outputs["ResultsBucket"]
     assert "${" not in run["definition"]
+    assert asl["States"]["Validate"]["Resource"] == "arn:aws:states:::lambda:invoke"  # the stack's partition, substituted
     assert run["loggingConfiguration"]["level"] == "ERROR"
     cleanup = sfn.describe_state_machine(stateMachineArn=outputs["CleanupStateMachineArn"])
     assert functions["controller"]["FunctionArn"] in cleanup["definition"] and "${" not in cleanup["definition"]
@@ -407,3 +408,21 @@ def test_the_cleanup_state_machine_passes_its_input_on(aws: AwsContext, stubs: d
 
     assert done["status"] == "SUCCEEDED", done
     assert json.loads(done["output"]) == {"deleted": 3, "input": {"NumberOfUsers": "100"}}
+
+
+def test_the_state_machines_take_their_partition_from_the_stack() -> None:
+    for asl in (TEMPLATE.parent / "statemachines").glob("*.asl.json"):
+        text = asl.read_text()
+        assert "arn:aws:" not in text, asl.name  # aws-cn and aws-us-gov stacks need their own
+        assert '"arn:${Partition}:states:::' in text
+    assert TEMPLATE.read_text().count("Partition: !Ref AWS::Partition") == 2
+
+
+def test_a_stack_name_that_makes_function_names_over_64_characters_is_refused_before_any_call(tmp_path: Path) -> None:
+    body = TEMPLATE.read_text()
+    check_stack_name("s" * 53, body)  # s...s-aggregator: 64 characters
+    with pytest.raises(UsageError, match="has 54 characters; at most 53") as info:
+        deploy_stack(cloudformation=None, s3=None, stack_name="s" * 54, template=TEMPLATE, parameters={}, code_zip=tmp_path / "none.zip")
+    assert "stays within Lambda's 64" in str(info.value) and "--stack" in str(info.value)
+    with pytest.raises(UsageError, match="starting with a letter"):
+        check_stack_name("1-stack", body)

@@ -7,6 +7,9 @@ python3.12 on x86_64 Linux (pip, wheels only) and checks the wheels it got.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import stat
 import subprocess
 import sys
 import tomllib
@@ -17,7 +20,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.fanout import package
-from harness.fanout.package import LAMBDA_UNZIPPED_LIMIT, build_package, runtime_requirements
+from harness.fanout.package import CONSTRAINTS, LAMBDA_UNZIPPED_LIMIT, TEMPLATE, build_package, lambda_runtime, platform_tags, runtime_requirements
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,12 +34,11 @@ def test_the_source_zip_holds_harness_without_the_report_and_the_local_stack(tmp
         sizes = sum(item.file_size for item in zf.infolist())
         assert {item.date_time for item in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
     assert {"harness/__init__.py", "harness/results.py", "harness/errors.py", "harness/fanout/handlers.py"} <= set(names)
-    assert not [n for n in names if n.startswith(("harness/report/", "harness/local/"))]
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert not [n for n in names if n.startswith(("harness/report/", "harness/local/", "harness/infra/"))]
     assert all(n.startswith("harness/") for n in names)
     assert names == sorted(names)
     assert (info.files, info.size_unzipped, info.size_zipped) == (len(names), sizes, info.path.stat().st_size)
-    assert info.size_unzipped < 5_000_000
+    assert info.size_unzipped < 10_000_000
 
 
 def test_the_same_sources_give_the_same_bytes(tmp_path: Path) -> None:
@@ -111,4 +113,64 @@ def test_with_dependencies_the_zip_has_linux_wheels_for_python_312(tmp_path: Pat
     assert extensions and all(n.endswith((".cpython-312-x86_64-linux-gnu.so", ".abi3.so")) for n in extensions), extensions
     assert not [n for n in names if n.endswith((".pyd", ".dylib"))]
     assert not [n for n in names if n.split("/")[0] in ("pandas", "matplotlib", "rich", "bin")]
-    assert not [n for n in names if "__pycache__" in n]
+    if info.bytecode is not None:  # a python3.12 here (or HARNESS_LAMBDA_PYTHON) compiled it: every module has its .pyc
+        assert info.bytecode == "3.12"
+        assert "gevent/monkey/__pycache__/__init__.cpython-312.pyc" in names and "harness/__pycache__/results.cpython-312.pyc" in names
+    # the releases the constraints pin (those the tests run), for Amazon Linux 2023's glibc
+    pins = dict(line.split("==") for line in CONSTRAINTS.read_text().splitlines() if line and not line.startswith("#"))
+    with zipfile.ZipFile(info.path) as zf:
+        for project in ("gevent", "greenlet", "pyzmq"):
+            (meta,) = [n for n in zf.namelist() if n.lower().startswith(f"{project}-") and n.endswith(".dist-info/METADATA")]
+            assert meta.split("/")[0].removesuffix(".dist-info").split("-")[1] == pins[project], (meta, pins[project])
+
+
+HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def test_the_pip_platforms_come_from_the_templates_runtime_and_architecture() -> None:
+    assert lambda_runtime(TEMPLATE) == ("3.12", "x86_64")
+    # python3.12+ runs on Amazon Linux 2023 (glibc 2.34); python3.11 on Amazon Linux 2 (glibc 2.26)
+    assert platform_tags("3.12", "x86_64") == ["manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux2014_x86_64"]
+    assert platform_tags("3.13", "arm64") == ["manylinux_2_34_aarch64", "manylinux_2_28_aarch64", "manylinux2014_aarch64"]
+    assert platform_tags("3.11", "x86_64") == ["manylinux2014_x86_64"]
+
+
+def test_the_zip_holds_bytecode_compiled_by_the_runtimes_python_that_imports_without_compiling(tmp_path: Path) -> None:
+    info = build_package(out=tmp_path / "src.zip", deps=False, python_version=HERE)
+    assert info.bytecode == HERE
+    tag = sys.implementation.cache_tag
+    with zipfile.ZipFile(info.path) as zf:
+        names = set(zf.namelist())
+        sources = [n for n in names if n.endswith(".py")]
+        for source in sources:  # every module, next to it in __pycache__, for this Python
+            folder, _, file = source.rpartition("/")
+            compiled = f"{folder}/__pycache__/{file[:-3]}.{tag}.pyc"
+            assert compiled in names, compiled
+        header = zf.read(f"harness/__pycache__/results.{tag}.pyc")[:8]
+        zf.extractall(tmp_path / "task")
+    assert header[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked: valid whatever the zip's dates
+    task = tmp_path / "task"
+    for path in task.rglob("*"):  # /var/task is read-only: Python cannot write a cache there
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    done = subprocess.run([sys.executable, "-v", "-c", "import harness.results"], cwd=task,
+                          env={"PYTHONPATH": str(task), "PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"code object from '/var/task/harness/__pycache__/results.{tag}.pyc'" in done.stderr or \
+        f"matches {task}/harness/results.py" in done.stderr, done.stderr[-3000:]  # fmt: skip
+    assert "code object from" in done.stderr and f"harness/__pycache__/results.{tag}.pyc" in done.stderr
+
+
+def test_without_an_interpreter_of_the_runtimes_version_the_zip_says_it_holds_source_only(tmp_path: Path) -> None:
+    info = build_package(out=tmp_path / "src.zip", deps=False, python_version="3.99")
+    assert info.bytecode is None
+    with zipfile.ZipFile(info.path) as zf:
+        assert not [n for n in zf.namelist() if "__pycache__" in n or n.endswith(".pyc")]
+
+
+def test_the_constraints_pin_every_runtime_requirement() -> None:
+    pins = dict(line.split("==") for line in CONSTRAINTS.read_text().splitlines() if line and not line.startswith("#"))
+    for requirement in runtime_requirements():
+        name = requirement.split("[")[0].split(">")[0].split("<")[0].split("=")[0].strip().lower()
+        assert name in pins, name
+    assert {"gevent", "greenlet", "pyzmq"} <= set(pins)

@@ -137,3 +137,59 @@ def test_each_fault_lies_inside_one_segment() -> None:
     crossing = with_faults({**FIS, "at": 15, "duration": 10}, segment=20, duration=40)
     with pytest.raises(ScenarioError, match=r"scenario\.faults\[0\]\.at: runs 15-25 s, across the fan-out segment boundary at 20 s"):
         parse_input({"scenario": crossing, "faults_by_caller": True}, defaults=DEFAULTS)
+
+
+def test_a_worker_whose_time_budget_exceeds_the_function_timeout_is_refused_naming_the_numbers() -> None:
+    data = {"scenario": {**scenario(profile="steady", rate=10, duration=1500), "fanout": {"segment": "840s", "start_lead": "30s"}}}
+    with pytest.raises(ScenarioError) as info:
+        parse_input(data, defaults=DEFAULTS)  # 30 s lead + 840 s + 30 s drain + 10 s margin = 910 s > 900 s
+    assert info.value.field == "fanout.segment"
+    assert "start_lead 30 s + segment 840 s + drain 30 s (target.timeout) + upload margin 10 s = 910 s" in str(info.value)
+    assert "timeout of 900 s" in str(info.value) and "at most 830 s" in str(info.value)
+    short = DEFAULTS.model_copy(update={"worker_timeout": 300.0})
+    with pytest.raises(ScenarioError, match="timeout of 300 s"):
+        parse_input({"scenario": scenario(profile="steady", rate=10, duration=600)}, defaults=short)
+    assert parse_input({"scenario": scenario(profile="steady", rate=10, duration=240)}, defaults=short).segments == 1
+
+
+def test_the_stack_worker_timeout_reaches_the_check_from_the_controller_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_WORKER_TIMEOUT", "120")
+    assert StackDefaults.from_env().worker_timeout == 120.0
+    monkeypatch.delenv("HARNESS_WORKER_TIMEOUT")
+    assert StackDefaults.from_env().worker_timeout == 900.0
+
+
+def test_too_many_virtual_users_per_worker_for_lambdas_file_descriptors_are_refused_with_the_workers_needed() -> None:
+    load = {"profile": "steady", "rate": 100, "duration": 30, "vus": 1900}
+    data = {"scenario": {**scenario(**load), "auth": {"user_pool_id": "us-east-1_Pool", "client_id": "c", "users": 10}}, "workers": 2}
+    with pytest.raises(ScenarioError) as info:
+        parse_input(data, defaults=DEFAULTS)
+    assert info.value.field == "fanout.workers" and "950 virtual users" in str(info.value)
+    assert "1,024 file descriptors" in str(info.value) and "use at least 3 workers" in str(info.value)
+    assert parse_input({**data, "workers": 3}, defaults=DEFAULTS).workers == 3
+
+
+def test_sign_in_is_shared_across_workers_under_one_budget() -> None:
+    data = {"scenario": {**scenario(), "fanout": {"sign_in_budget": 30, "start_lead": "20s"}}, "workers": 10}
+    spec = parse_input(data, defaults=DEFAULTS)
+    assert spec.scenario().auth.login_rate == 3.0  # 30/s for the whole run, 3/s for each of 10 workers
+    one = parse_input({**data, "workers": 1}, defaults=DEFAULTS)
+    assert one.scenario().auth.login_rate == 20.0  # never above the scenario's own login_rate
+
+
+def test_a_start_lead_too_short_for_the_shared_sign_in_is_refused_with_the_minimum() -> None:
+    load = {"profile": "steady", "rate": 100, "duration": 30, "vus": 600}
+    auth = {"user_pool_id": "us-east-1_Pool", "client_id": "c", "users": 600}
+    data = {"scenario": {**scenario(**load), "auth": auth, "fanout": {"start_lead": "10s", "sign_in_budget": 50}}, "workers": 4}
+    with pytest.raises(ScenarioError) as info:
+        parse_input(data, defaults=DEFAULTS)  # 150 users per worker at 12.5/s: 12 s, plus a 2 s cold start
+    assert info.value.field == "fanout.start_lead" and "at least 14 s" in str(info.value)
+    data["scenario"]["fanout"]["start_lead"] = "14s"
+    assert parse_input(data, defaults=DEFAULTS).workers == 4
+
+
+@pytest.mark.parametrize("run_id", ["r.1", "a b", "x" * 81, "-lead"])
+def test_run_ids_that_cannot_name_an_execution_or_a_folder_are_refused(run_id: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_input({"scenario": scenario(), "run_id": run_id}, defaults=DEFAULTS)
+    assert info.value.field == "run_id" and "'.'" in str(info.value)

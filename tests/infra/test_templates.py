@@ -47,6 +47,8 @@ def _substitute(text: str) -> str:
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name == "Partition":  # the template passes !Ref AWS::Partition
+            return "aws"
         if name.endswith("Arn"):
             return f"arn:aws:lambda:us-east-1:123456789012:function:test-{name[:-3].lower()}"
         return f"test-{name.lower()}"
@@ -75,7 +77,9 @@ def test_cfn_lint_passes_on_every_template_and_every_asl(tmp_path: Path) -> None
     # itself: a generated template embeds each one, with its substitutions, as a Definition.
     resources: dict[str, Any] = {}
     for i, path in enumerate(ASL_FILES):
-        text = path.read_text()
+        # CloudFormation puts the partition in before Step Functions reads the definition;
+        # cfn-lint's E3601 wants a literal one in a service integration's Resource
+        text = path.read_text().replace("${Partition}", _substitute("${Partition}"))
         resources[f"StateMachine{i}"] = {
             "Type": "AWS::StepFunctions::StateMachine",
             "Properties": {
