@@ -13,9 +13,12 @@ makes every invocation run the deployed function:
   interpreter, the project's venv, and not from Linux wheels in the zip: locally a worker uses the
   project's own installed packages. Pure-Python packages in the zip still win (first on sys.path).
 - **Environment.** The function's variables, then what Lambda sets (``AWS_LAMBDA_FUNCTION_NAME``,
-  ``..._MEMORY_SIZE``, ``..._TIMEOUT``, ``AWS_REGION``, ``_HANDLER``, ``LAMBDA_TASK_ROOT``...), dummy
-  credentials and ``AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT``, so boto3 in the handler talks
-  to this server. Of the server's own environment only PATH, HOME, TMPDIR, the locale and
+  ``..._MEMORY_SIZE``, ``..._TIMEOUT``, ``AWS_REGION``, ``_HANDLER``, ``LAMBDA_TASK_ROOT``...), the
+  execution role's temporary credentials (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+  ``AWS_SESSION_TOKEN`` of moto's ``sts:AssumeRole``, session name = the function's name, as
+  Lambda does; reused for 50 of their 60 minutes) and ``AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT``,
+  so boto3 in the handler talks to this server as the role, and ``harness.local.iam`` allows or
+  refuses each call by the role's policies. Of the server's own environment only PATH, HOME, TMPDIR, the locale and
   LD_LIBRARY_PATH are passed on (no PYTHONPATH, no AWS_PROFILE, no endpoints).
 - **Result and log.** The event goes in on stdin; the result comes back on a pipe of its own,
   so prints and logging never corrupt it. stdout/stderr are the function's log: CloudWatch Logs
@@ -142,6 +145,7 @@ class _Function:
     region: str
     name: str
     arn: str
+    role: str
     version: str
     handler: str
     runtime: str
@@ -164,6 +168,7 @@ class _Function:
             region=fn.region,
             name=fn.function_name,
             arn=fn.function_arn,
+            role=str(fn.role or ""),
             version=str(fn.version),
             handler=fn.handler or "",
             runtime=fn.run_time or "python3",
@@ -200,7 +205,46 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _child_env(func: _Function, code_dir: Path, log_stream: str) -> dict[str, str]:
+@dataclass(frozen=True, kw_only=True)
+class _Credentials:
+    """Temporary credentials of a function's execution role."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+
+
+class _RoleSessions:
+    """The execution role's credentials per function: moto's ``sts:AssumeRole`` (in this process),
+    renewed before they expire, as Lambda keeps a function's credentials fresh."""
+
+    _DURATION_S = 3600
+    _RENEW_AFTER_S = 3000.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: dict[tuple[str, str, str], tuple[_Credentials, float]] = {}
+
+    def credentials(self, func: _Function) -> _Credentials:
+        from moto.sts.models import sts_backends
+
+        key = (func.account_id, func.role, func.name)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._sessions.get(key)
+            if cached is not None and now - cached[1] < self._RENEW_AFTER_S:
+                return cached[0]
+            assumed = sts_backends[func.account_id]["aws"].assume_role(
+                region_name=func.region, role_session_name=func.name, role_arn=func.role,
+                policy="", duration=self._DURATION_S, external_id="",
+            )  # fmt: skip
+            creds = _Credentials(access_key_id=assumed.access_key_id, secret_access_key=assumed.secret_access_key,
+                                 session_token=assumed.session_token)
+            self._sessions[key] = (creds, now)
+            return creds
+
+
+def _child_env(func: _Function, code_dir: Path, log_stream: str, creds: _Credentials) -> dict[str, str]:
     """The handler's environment: a few of ours, the function's, then what Lambda sets."""
     env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
     env.update(func.variables)
@@ -219,16 +263,18 @@ def _child_env(func: _Function, code_dir: Path, log_stream: str) -> dict[str, st
             "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
             "AWS_REGION": func.region,
             "AWS_DEFAULT_REGION": func.region,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
+            "AWS_ACCESS_KEY_ID": creds.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+            "AWS_SESSION_TOKEN": creds.session_token,
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
         }
     )
     return env
 
 
-def _execute(func: _Function, code_dir: Path, event: bytes, request_id: str, log_stream: str) -> _Outcome:
+def _execute(
+    func: _Function, code_dir: Path, event: bytes, request_id: str, log_stream: str, creds: _Credentials
+) -> _Outcome:
     """Run the handler once in its own process group; kill the group when it answered or ran out
     of time (as Lambda freezes the sandbox after the answer, nothing keeps running after it)."""
     outcome = _Outcome(request_id=request_id)
@@ -244,7 +290,7 @@ def _execute(func: _Function, code_dir: Path, event: bytes, request_id: str, log
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 cwd=code_dir,
-                env=_child_env(func, code_dir, log_stream),
+                env=_child_env(func, code_dir, log_stream, creds),
                 pass_fds=(write_fd,),
                 start_new_session=True,  # its own process group, killed as a whole
             )
@@ -556,6 +602,7 @@ class LambdaRuntime:
         self._limits = _Limits(self.concurrency)
         self._metrics = _Metrics()
         self._logs_lock = threading.Lock()  # moto's Logs backend is not thread-safe
+        self._roles = _RoleSessions()
         self._publisher: threading.Thread | None = None
 
     def start(self) -> None:
@@ -598,7 +645,7 @@ class LambdaRuntime:
         stream = _log_stream(func, request_id)
         try:
             code_dir = self.code.path(func)
-            outcome = _execute(func, code_dir, event, request_id, stream)
+            outcome = _execute(func, code_dir, event, request_id, stream, self._roles.credentials(func))
         finally:
             self._limits.release(slot)
         self._metrics.finished(func.key, second, outcome.duration_ms, outcome.error is not None)
