@@ -140,7 +140,11 @@ def _condition_holds(condition: Mapping[str, Any], context: Mapping[str, str]) -
 
 
 def _statements(document: Any) -> list[Mapping[str, Any]]:
-    doc = json.loads(document) if isinstance(document, str) else document
+    try:
+        doc = json.loads(document) if isinstance(document, (str, bytes)) else document
+    except ValueError:  # IAM refuses such a document; here it grants nothing
+        log.warning("IAM: a policy document is not JSON, so it allows nothing: %.200s", document)
+        return []
     statements = doc.get("Statement", []) if isinstance(doc, Mapping) else []
     return [statements] if isinstance(statements, Mapping) else list(statements)
 
@@ -187,7 +191,7 @@ def denial_message(principal: str, action: str, resource: str, decision: Decisio
     return f"User: {principal} is not authorized to perform: {action} on resource: {shown} {why}"
 
 
-def role_policies(account_id: str, role_arn: str) -> list[str]:
+def role_policies(account_id: str, role_arn: str) -> list[Any]:
     """The policy documents of role ``role_arn`` in moto's IAM: inline, then attached managed."""
     from moto.iam.models import iam_backends
 
@@ -195,11 +199,11 @@ def role_policies(account_id: str, role_arn: str) -> list[str]:
         role = iam_backends[account_id][PARTITION].get_role_by_arn(role_arn)
     except Exception:  # a role that is gone has no permissions
         return []
-    documents = [str(doc) for doc in role.policies.values()]
+    documents: list[Any] = list(role.policies.values())  # JSON text, or a dict when CloudFormation made it
     for policy in role.managed_policies.values():
         version = next((v for v in policy.versions if v.is_default), None)
         if version is not None:
-            documents.append(str(version.document))
+            documents.append(version.document)
     return documents
 
 
