@@ -20,12 +20,14 @@ from typing import Any, Iterator
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from harness.aws import AwsContext
 from harness.cli import main
 from harness.fanout.execution import FanoutExecution
 from harness.fanout.launch import FanoutStack, deploy_local, execution_input
 from harness.fanout.package import build_package
+from harness.fanout.store import RunStore
 from harness.local.stack import LocalStack
 from harness.plan import build_plan
 from harness.results import Histogram, ResultSet
@@ -120,6 +122,28 @@ def test_three_workers_merge_exactly_and_start_their_bursts_together(stack: tupl
         assert generator["late_start_ms"] == 0 and generator["skipped"] == 0
         assert generator["max_lag_ms"] < 100
     assert [s["status"] for s in results.meta["shards"]] == ["completed"] * 3
+
+
+def as_worker(fanout: FanoutStack) -> Any:
+    """An S3 client with the deployed worker's execution role, as a worker Lambda has."""
+    aws = AwsContext()
+    role = aws.client("lambda").get_function_configuration(FunctionName=fanout.worker_function)["Role"]
+    creds = aws.client("sts").assume_role(RoleArn=role, RoleSessionName=fanout.worker_function)["Credentials"]
+    return boto3.client("s3", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"])
+
+
+def test_a_worker_sees_the_stop_file_with_its_own_role_and_reads_nothing_else(stack: tuple[LocalStack, FanoutStack]) -> None:
+    _, fanout = stack
+    cli = RunStore(AwsContext().client("s3"), bucket=fanout.bucket, run_id="stop-check")
+    worker = RunStore(as_worker(fanout), bucket=fanout.bucket, run_id="stop-check")
+    assert worker.exists(worker.stop_key) is False  # a 404, not a 403: the poll works before the stop
+    cli.put_json(cli.stop_key, {"stopped": True})  # what `harness fanout` writes on Ctrl-C
+    assert worker.exists(worker.stop_key) is True
+    cli.put_json(cli.spec_key, {"run_id": "stop-check"})
+    with pytest.raises(ClientError) as denied:  # only the stop file, nothing else of the run
+        worker.get_bytes(cli.spec_key)
+    assert "not authorized to perform: s3:GetObject" in str(denied.value)
 
 
 def test_the_reference_input_runs_users_times_calls_and_cleanup_removes_the_users(stack: tuple[LocalStack, FanoutStack], tmp_path: Path) -> None:
