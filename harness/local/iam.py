@@ -54,7 +54,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["Call", "Decision", "calls", "clear_calls", "denial_message", "evaluate", "install", "role_policies"]
+__all__ = ["Call", "Decision", "authorize", "calls", "clear_calls", "denial_message", "evaluate", "install", "role_policies"]
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +229,28 @@ def _record(call: Call) -> None:
         _calls.append(call)
 
 
+def authorize(
+    principal: str,
+    role_arn: str,
+    action: str,
+    resource: str,
+    context: Mapping[str, str] | None = None,
+    *,
+    policies: list[Any] | None = None,
+) -> Decision:
+    """Evaluate one call of ``principal`` (a session of ``role_arn``) and record it.
+
+    For what an AWS service does with a function's role besides the function's own calls (Lambda
+    writing the function's logs); ``policies`` defaults to the role's in moto's IAM."""
+    if policies is None:
+        account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+        policies = role_policies(account, role_arn)
+    decision = evaluate(policies, action, resource, context)
+    _record(Call(principal=principal, role_arn=role_arn, action=action, resource=resource,
+                 context=dict(context or {}), decision=decision.value))
+    return decision
+
+
 # --------------------------------------------------------------------------- the request
 
 
@@ -391,9 +413,7 @@ def check(response: Any, iam_request_cls: type, resource: str = "*") -> None:
         return
     context = {"aws:PrincipalArn": session.role_arn, "aws:RequestedRegion": region, **context}
     policies = role_policies(session.account_id, session.role_arn)
-    decision = evaluate(policies, action, resource, context)
-    _record(Call(principal=session.principal, role_arn=session.role_arn, action=action, resource=resource,
-                 context=context, decision=decision.value))
+    decision = authorize(session.principal, session.role_arn, action, resource, context, policies=policies)
     if decision is not Decision.ALLOWED:
         log.info("IAM refused %s %s on %s (%s)", session.principal, action, resource, decision.value)
         raise _refuse(response, s3=s3, session=session, action=action, resource=resource, decision=decision)
@@ -403,9 +423,8 @@ def check(response: Any, iam_request_cls: type, resource: str = "*") -> None:
             bucket, key = missing
             bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"
             list_context = {**context, "s3:prefix": key}
-            listing = evaluate(policies, "s3:ListBucket", bucket_arn, list_context)
-            _record(Call(principal=session.principal, role_arn=session.role_arn, action="s3:ListBucket",
-                         resource=bucket_arn, context=list_context, decision=listing.value))
+            listing = authorize(session.principal, session.role_arn, "s3:ListBucket", bucket_arn, list_context,
+                                policies=policies)
             if listing is not Decision.ALLOWED:
                 raise _refuse(response, s3=True, session=session, action="s3:ListBucket", resource=bucket_arn,
                               decision=listing)

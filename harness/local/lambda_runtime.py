@@ -671,11 +671,15 @@ class LambdaRuntime:
                 return
 
     def _write_logs(self, func: _Function, outcome: _Outcome, stream: str) -> None:
-        """CloudWatch Logs (one stream per invocation) and the server log."""
+        """CloudWatch Logs (one stream per invocation), if the execution role allows it, and the server log."""
         now_ms = int(time.time() * 1000)
         lines = [line[:_MAX_EVENT_CHARS] for line in _log_text(func, outcome).splitlines() if line]
         events = [{"timestamp": now_ms, "message": line} for line in lines]
         try:
+            if not _may_log(func, stream):
+                log.warning("lambda %s: its role %s may not write to %s; no CloudWatch Logs", func.name, func.role,
+                            func.log_group)
+                return
             with self._logs_lock:
                 backend = logs_backends[func.account_id][func.region]
                 backend.ensure_log_group(func.log_group)
@@ -701,6 +705,19 @@ class LambdaRuntime:
                 self._metrics.flush()
             except Exception:  # never let the publisher die
                 log.exception("could not publish Lambda metrics")
+
+
+def _may_log(func: _Function, stream: str) -> bool:
+    """Lambda writes a function's logs with its execution role: ``logs:CreateLogStream`` and
+    ``logs:PutLogEvents`` on the stream (AWSLambdaBasicExecutionRole grants them)."""
+    from harness.local.iam import Decision, authorize
+
+    principal = f"arn:aws:sts::{func.account_id}:assumed-role/{func.role.rsplit('/', 1)[-1]}/{func.name}"
+    resource = f"arn:aws:logs:{func.region}:{func.account_id}:log-group:{func.log_group}:log-stream:{stream}"
+    return all(
+        authorize(principal, func.role, action, resource) is Decision.ALLOWED
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents")
+    )
 
 
 def _header(headers: Any, name: str) -> str | None:

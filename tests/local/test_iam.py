@@ -104,6 +104,27 @@ def test_a_lambda_whose_role_lacks_a_permission_is_refused_naming_it_and_gets_th
     assert admin["s3"].get_object(Bucket=bucket, Key="out/one.txt")["Body"].read() == b"1"
 
 
+def test_lambda_writes_a_functions_logs_only_when_its_role_allows_it(admin: dict[str, Any], role: str) -> None:
+    name = f"fn-{uuid.uuid4().hex[:10]}"
+    admin["lambda"].create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
+                                    Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    print('hi')\n"})})
+    logs = boto3.client("logs", config=NO_RETRIES)
+
+    def logged() -> list[str]:
+        try:
+            return [e["message"] for e in logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]]
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ResourceNotFoundException"
+            return []
+
+    invoke(admin["lambda"], name)  # the logs are written before the invocation answers
+    assert logged() == []
+    _put_policy(admin, role, _allow(["logs:CreateLogStream", "logs:PutLogEvents"],
+                                    f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/{name}:*"))
+    invoke(admin["lambda"], name)
+    assert "hi" in logged()
+
+
 # --------------------------------------------------------------------------- the rules, per service
 
 

@@ -134,9 +134,15 @@ def aws(aws_env: dict[str, str]) -> dict[str, Any]:
 
 @pytest.fixture
 def role(aws: dict[str, Any]) -> str:
+    """An execution role that may write the function's logs, as AWSLambdaBasicExecutionRole does."""
     trust = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-    return aws["iam"].create_role(RoleName=f"fn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    name = f"fn-{uuid.uuid4().hex[:8]}"
+    arn = aws["iam"].create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    logs = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]})
+    aws["iam"].put_role_policy(RoleName=name, PolicyName="logs", PolicyDocument=logs)
+    return str(arn)
 
 
 Deploy = Callable[..., str]
