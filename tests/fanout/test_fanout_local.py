@@ -28,6 +28,8 @@ from harness.fanout.execution import FanoutExecution
 from harness.fanout.launch import FanoutStack, deploy_local, execution_input
 from harness.fanout.package import build_package
 from harness.fanout.store import RunStore
+from harness.local.iam import Decision, evaluate
+from harness.local.moto import http_get_json
 from harness.local.stack import LocalStack
 from harness.plan import build_plan
 from harness.results import Histogram, ResultSet
@@ -128,7 +130,7 @@ def as_worker(fanout: FanoutStack) -> Any:
     """An S3 client with the deployed worker's execution role, as a worker Lambda has."""
     aws = AwsContext()
     role = aws.client("lambda").get_function_configuration(FunctionName=fanout.worker_function)["Role"]
-    creds = aws.client("sts").assume_role(RoleArn=role, RoleSessionName=fanout.worker_function)["Credentials"]
+    creds = aws.client("sts").assume_role(RoleArn=role, RoleSessionName="test")["Credentials"]
     return boto3.client("s3", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                         aws_session_token=creds["SessionToken"])
 
@@ -144,6 +146,48 @@ def test_a_worker_sees_the_stop_file_with_its_own_role_and_reads_nothing_else(st
     with pytest.raises(ClientError) as denied:  # only the stop file, nothing else of the run
         worker.get_bytes(cli.spec_key)
     assert "not authorized to perform: s3:GetObject" in str(denied.value)
+
+
+def test_each_statement_of_the_worker_role_is_needed_and_as_shipped_nothing_is_refused(
+    stack: tuple[LocalStack, FanoutStack], tmp_path: Path
+) -> None:
+    local, fanout = stack
+    aws = AwsContext()
+    role = aws.client("lambda").get_function_configuration(FunctionName=fanout.worker_function)["Role"]
+    iam = aws.client("iam")
+    role_name = role.rsplit("/", 1)[1]
+    shipped = iam.get_role_policy(RoleName=role_name, PolicyName="worker")["PolicyDocument"]
+    load = {"profile": "steady", "rate": 10, "duration": "4s", "vus": 4}
+    run, final, _ = execute(fanout, execution_input(scenario=scenario("fan-iam", load, workers=2)), "iam-calls", tmp_path)
+    assert final.status == "SUCCEEDED", run.failure()
+
+    # the worker Lambdas' calls in that run (and in the module's earlier runs), as moto checked them
+    session = f":assumed-role/{role_name}/{fanout.worker_function}"
+    calls = [c for c in http_get_json(f"{local.info.endpoint_url}/_harness/iam/calls") if c["principal"].endswith(session)]
+    assert {c["decision"] for c in calls} == {"allowed"}
+    assert {"s3:PutObject", "s3:GetObject", "s3:ListBucket", "secretsmanager:GetSecretValue",
+            "cognito-idp:AdminInitiateAuth", "logs:PutLogEvents"} <= {c["action"] for c in calls}
+
+    # each statement taken out in turn: the calls it allowed are refused, naming its actions
+    statements = shipped["Statement"]
+    for statement in statements:
+        reduced = {**shipped, "Statement": [s for s in statements if s is not statement]}
+        refused = {c["action"] for c in calls
+                   if evaluate([reduced], c["action"], c["resource"], c["context"]) is not Decision.ALLOWED}
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert refused and refused <= set(actions), (statement["Sid"], refused)
+
+    # and the local stack itself refuses once a statement is gone: the shard results, here
+    shard_results = next(s for s in statements if s["Sid"] == "ShardResults")
+    reduced = {**shipped, "Statement": [s for s in statements if s is not shard_results]}
+    iam.put_role_policy(RoleName=role_name, PolicyName="worker", PolicyDocument=json.dumps(reduced))
+    try:
+        worker = RunStore(as_worker(fanout), bucket=fanout.bucket, run_id="iam-calls")
+        with pytest.raises(ClientError) as denied:
+            worker.put_json(worker.progress_key(0, 0), {"requests": 0})
+        assert "not authorized to perform: s3:PutObject" in str(denied.value)
+    finally:
+        iam.put_role_policy(RoleName=role_name, PolicyName="worker", PolicyDocument=json.dumps(shipped))
 
 
 def test_the_reference_input_runs_users_times_calls_and_cleanup_removes_the_users(stack: tuple[LocalStack, FanoutStack], tmp_path: Path) -> None:
