@@ -9,7 +9,8 @@ replaces that check:
 
 - **Who is checked.** A request signed with the temporary key of an assumed role
   (``sts:AssumeRole`` on moto; the local Lambda runtime runs each invocation with its execution
-  role's) must carry that session's token and is checked against the role's policies. Any other
+  role's, and moto's Step Functions interpreter, patched here, calls Lambda and S3 with the state
+  machine's) must carry that session's token and is checked against the role's policies. Any other
   key is the CLI's administrator and is allowed, as are unsigned requests (Cognito's public
   ``InitiateAuth``, which AWS does not sign either).
 - **What is checked.** The IAM action, not the operation (S3: ``HeadObject`` needs
@@ -48,13 +49,14 @@ import json
 import logging
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["Call", "Decision", "authorize", "calls", "clear_calls", "denial_message", "evaluate", "install", "role_policies"]
+__all__ = ["Call", "Decision", "RoleCredentials", "authorize", "calls", "role_credentials", "clear_calls", "denial_message", "evaluate", "install", "role_policies"]
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +209,55 @@ def role_policies(account_id: str, role_arn: str) -> list[Any]:
     return documents
 
 
+# --------------------------------------------------------------------------- role sessions
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleCredentials:
+    """Temporary credentials of a session of a role (what ``sts:AssumeRole`` answers)."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+
+
+def _account_of(arn: str) -> str:
+    """The account of an ARN (``arn:aws:iam::<account>:role/...``); moto's default without one."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[4] else DEFAULT_ACCOUNT_ID
+
+
+_SESSION_S = 3600
+_RENEW_AFTER_S = 3000.0
+_sessions: dict[tuple[str, str], tuple[RoleCredentials, float]] = {}
+_sessions_lock = threading.Lock()
+
+
+def role_credentials(role_arn: str, *, session_name: str, region: str) -> RoleCredentials:
+    """Credentials of session ``session_name`` of ``role_arn``: moto's ``sts:AssumeRole`` in this
+    process, reused for 50 of their 60 minutes, as AWS services keep a role's credentials fresh
+    for the function or state machine that acts with it."""
+    from moto.sts.models import sts_backends
+
+    account = _account_of(role_arn)  # moto assumes a role in the role's account
+    key = (role_arn, session_name)
+    now = time.monotonic()
+    with _sessions_lock:
+        cached = _sessions.get(key)
+        if cached is not None and now - cached[1] < _RENEW_AFTER_S:
+            return cached[0]
+        assumed = sts_backends[account][PARTITION].assume_role(
+            region_name=region, role_session_name=session_name, role_arn=role_arn,
+            policy="", duration=_SESSION_S, external_id="",
+        )  # fmt: skip
+        creds = RoleCredentials(access_key_id=assumed.access_key_id, secret_access_key=assumed.secret_access_key,
+                                session_token=assumed.session_token)
+        _sessions[key] = (creds, now)
+        return creds
+
+
 # --------------------------------------------------------------------------- the record
 
 _calls: deque[Call] = deque(maxlen=_MAX_CALLS)
@@ -243,8 +294,7 @@ def authorize(
     For what an AWS service does with a function's role besides the function's own calls (Lambda
     writing the function's logs); ``policies`` defaults to the role's in moto's IAM."""
     if policies is None:
-        account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
-        policies = role_policies(account, role_arn)
+        policies = role_policies(_account_of(role_arn), role_arn)
     decision = evaluate(policies, action, resource, context)
     _record(Call(principal=principal, role_arn=role_arn, action=action, resource=resource,
                  context=dict(context or {}), decision=decision.value))
@@ -442,4 +492,54 @@ def install() -> None:
     with _install_lock:
         if not _installed:
             ActionAuthenticatorMixin._authenticate_and_authorize_action = check  # type: ignore[method-assign]
+            _state_machines_act_as_their_role()
             _installed = True
+
+
+STATES_SESSION = "StepFunctions"  # the session name of a state machine's calls
+
+
+def _state_machines_act_as_their_role() -> None:
+    """moto's Step Functions interpreter calls Lambda, S3, Step Functions... with dummy keys (the
+    administrator, here); Step Functions acts with the state machine's role (the execution's
+    ``RoleArn``, or a Task's ``Credentials.RoleArn``), so its calls are checked like a Lambda's."""
+    import importlib
+    import importlib.util
+    import pkgutil
+
+    import boto3
+    from botocore.config import Config
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser import asl
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        role_arn = getattr(state_credentials, "role_arn", None)
+        if not role_arn:
+            return original(region, service, state_credentials)
+        creds = role_credentials(str(role_arn), session_name=STATES_SESSION, region=region)
+        return boto3.client(
+            service_name=service, region_name=region, endpoint_url=f"http://localhost:{moto_server_port()}",
+            aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+            config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1},
+                          connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                          read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS),
+        )  # fmt: skip
+
+    # the interpreter's modules import the function by name: replace it in each of them
+    for info in pkgutil.walk_packages(asl.__path__, prefix=f"{asl.__name__}."):
+        spec = importlib.util.find_spec(info.name)
+        origin = getattr(spec, "origin", None)
+        try:
+            uses = bool(origin) and "boto_client_for" in open(origin, encoding="utf-8").read()  # noqa: SIM115
+        except OSError:
+            uses = False
+        if uses:
+            module = importlib.import_module(info.name)
+            if getattr(module, "boto_client_for", None) is original:
+                module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+    boto_client.boto_client_for = boto_client_for  # type: ignore[assignment]

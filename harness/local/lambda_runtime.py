@@ -80,6 +80,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.logs.models import logs_backends
 
 from harness.errors import LocalStackError
+from harness.local.iam import RoleCredentials, role_credentials
 
 __all__ = [
     "CODE_DIR_ENV",
@@ -205,46 +206,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Credentials:
-    """Temporary credentials of a function's execution role."""
-
-    access_key_id: str
-    secret_access_key: str
-    session_token: str
-
-
-class _RoleSessions:
-    """The execution role's credentials per function: moto's ``sts:AssumeRole`` (in this process),
-    renewed before they expire, as Lambda keeps a function's credentials fresh."""
-
-    _DURATION_S = 3600
-    _RENEW_AFTER_S = 3000.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sessions: dict[tuple[str, str, str], tuple[_Credentials, float]] = {}
-
-    def credentials(self, func: _Function) -> _Credentials:
-        from moto.sts.models import sts_backends
-
-        key = (func.account_id, func.role, func.name)
-        now = time.monotonic()
-        with self._lock:
-            cached = self._sessions.get(key)
-            if cached is not None and now - cached[1] < self._RENEW_AFTER_S:
-                return cached[0]
-            assumed = sts_backends[func.account_id]["aws"].assume_role(
-                region_name=func.region, role_session_name=func.name, role_arn=func.role,
-                policy="", duration=self._DURATION_S, external_id="",
-            )  # fmt: skip
-            creds = _Credentials(access_key_id=assumed.access_key_id, secret_access_key=assumed.secret_access_key,
-                                 session_token=assumed.session_token)
-            self._sessions[key] = (creds, now)
-            return creds
-
-
-def _child_env(func: _Function, code_dir: Path, log_stream: str, creds: _Credentials) -> dict[str, str]:
+def _child_env(func: _Function, code_dir: Path, log_stream: str, creds: RoleCredentials) -> dict[str, str]:
     """The handler's environment: a few of ours, the function's, then what Lambda sets."""
     env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
     env.update(func.variables)
@@ -273,7 +235,7 @@ def _child_env(func: _Function, code_dir: Path, log_stream: str, creds: _Credent
 
 
 def _execute(
-    func: _Function, code_dir: Path, event: bytes, request_id: str, log_stream: str, creds: _Credentials
+    func: _Function, code_dir: Path, event: bytes, request_id: str, log_stream: str, creds: RoleCredentials
 ) -> _Outcome:
     """Run the handler once in its own process group; kill the group when it answered or ran out
     of time (as Lambda freezes the sandbox after the answer, nothing keeps running after it)."""
@@ -602,7 +564,6 @@ class LambdaRuntime:
         self._limits = _Limits(self.concurrency)
         self._metrics = _Metrics()
         self._logs_lock = threading.Lock()  # moto's Logs backend is not thread-safe
-        self._roles = _RoleSessions()
         self._publisher: threading.Thread | None = None
 
     def start(self) -> None:
@@ -645,7 +606,8 @@ class LambdaRuntime:
         stream = _log_stream(func, request_id)
         try:
             code_dir = self.code.path(func)
-            outcome = _execute(func, code_dir, event, request_id, stream, self._roles.credentials(func))
+            creds = role_credentials(func.role, session_name=func.name, region=func.region)
+            outcome = _execute(func, code_dir, event, request_id, stream, creds)
         finally:
             self._limits.release(slot)
         self._metrics.finished(func.key, second, outcome.duration_ms, outcome.error is not None)

@@ -7,6 +7,7 @@ Against the session's real moto server; each test makes its own role, bucket and
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -123,6 +124,36 @@ def test_lambda_writes_a_functions_logs_only_when_its_role_allows_it(admin: dict
                                     f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/{name}:*"))
     invoke(admin["lambda"], name)
     assert "hi" in logged()
+
+
+def test_a_state_machine_invokes_a_lambda_only_when_its_role_allows_it(admin: dict[str, Any], role: str) -> None:
+    name = f"fn-{uuid.uuid4().hex[:10]}"
+    function = admin["lambda"].create_function(
+        FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return {'ok': 1}\n"})},
+    )["FunctionArn"]  # fmt: skip
+    sfn = boto3.client("stepfunctions", config=NO_RETRIES)
+    definition = {"StartAt": "Call", "States": {"Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                                                         "Parameters": {"FunctionName": function, "Payload": {}}, "End": True}}}
+    machine = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+
+    def run(execution: str) -> dict[str, Any]:
+        arn = sfn.start_execution(stateMachineArn=machine, name=execution)["executionArn"]
+        deadline = time.monotonic() + 30
+        while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the execution did not end within 30 s"
+            time.sleep(0.2)
+        return dict(described)
+
+    refused = run("refused")
+    assert refused["status"] == "FAILED" and refused["error"] == "Lambda.AccessDeniedException"
+    assert refused["cause"].startswith(
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{role.rsplit('/', 1)[1]}/StepFunctions is not authorized to "
+        f"perform: lambda:InvokeFunction on resource: {function} because no identity-based policy allows"
+    )
+    _put_policy(admin, role, _allow("lambda:InvokeFunction", [function, f"{function}:*"]))
+    allowed = run("allowed")
+    assert allowed["status"] == "SUCCEEDED" and json.loads(allowed["output"])["Payload"] == {"ok": 1}
 
 
 # --------------------------------------------------------------------------- the rules, per service

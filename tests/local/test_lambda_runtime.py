@@ -432,6 +432,10 @@ def test_account_concurrency_limit(small_account: dict[str, Any]) -> None:
 
 
 def run_state_machine(aws: dict[str, Any], role: str, definition: dict[str, Any], event: Any) -> dict[str, Any]:
+    """Run ``definition`` with ``role``, which may invoke any function (the state machine acts as it)."""
+    invoke_any = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}]}
+    aws["iam"].put_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyName="invoke", PolicyDocument=json.dumps(invoke_any))
     sfn = aws["stepfunctions"]
     arn = sfn.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition),
                                    roleArn=role)["stateMachineArn"]
