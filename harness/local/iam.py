@@ -56,7 +56,19 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["Call", "Decision", "RoleCredentials", "authorize", "calls", "role_credentials", "clear_calls", "denial_message", "evaluate", "install", "role_policies"]
+__all__ = [
+    "STATES_SESSION",
+    "Call",
+    "Decision",
+    "RoleCredentials",
+    "authorize",
+    "calls",
+    "denial_message",
+    "evaluate",
+    "install",
+    "role_credentials",
+    "role_policies",
+]
 
 log = logging.getLogger(__name__)
 
@@ -268,11 +280,6 @@ def calls() -> list[dict[str, Any]]:
     """The checked calls so far (the latest ``_MAX_CALLS``), oldest first, as JSON-ready dicts."""
     with _calls_lock:
         return [asdict(c) | {"context": dict(c.context)} for c in _calls]
-
-
-def clear_calls() -> None:
-    with _calls_lock:
-        _calls.clear()
 
 
 def _record(call: Call) -> None:

@@ -28,7 +28,7 @@ from harness.fanout.execution import FanoutExecution
 from harness.fanout.launch import FanoutStack, deploy_local, execution_input
 from harness.fanout.package import build_package
 from harness.fanout.store import RunStore
-from harness.local.iam import Decision, evaluate
+from harness.local.iam import STATES_SESSION, Decision, evaluate
 from harness.local.moto import http_get_json
 from harness.local.stack import LocalStack
 from harness.plan import build_plan
@@ -148,38 +148,69 @@ def test_a_worker_sees_the_stop_file_with_its_own_role_and_reads_nothing_else(st
     assert "not authorized to perform: s3:GetObject" in str(denied.value)
 
 
-def test_each_statement_of_the_worker_role_is_needed_and_as_shipped_nothing_is_refused(
-    stack: tuple[LocalStack, FanoutStack], tmp_path: Path
-) -> None:
+# Each role's inline policy, the session its calls are made with, and the statements whose calls
+# a local run cannot make (with why). Every other statement must be needed by the recorded run.
+ROLES = {
+    "WorkerRole": ("worker", "WorkerFunction", {}),
+    "ControllerRole": ("controller", "ControllerFunction", {
+        "RunList": "ListBucket only turns a missing run file into a 404 rather than a 403; none is missing in a good run",
+    }),
+    "AggregatorRole": ("aggregator", "AggregatorFunction", {}),
+    "RunStateMachineRole": ("run", None, {
+        "DistributedMapStart": "moto runs a Distributed Map's children in-process, without StartExecution",
+        "DistributedMapChildren": "moto runs a Distributed Map's children in-process",
+        "LogDelivery": "moto's Step Functions delivers no logs",
+    }),
+}
+
+
+@pytest.fixture(scope="module")
+def recorded(stack: tuple[LocalStack, FanoutStack], tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """The calls moto checked during one real run (and the module's runs before it)."""
     local, fanout = stack
-    aws = AwsContext()
-    role = aws.client("lambda").get_function_configuration(FunctionName=fanout.worker_function)["Role"]
-    iam = aws.client("iam")
-    role_name = role.rsplit("/", 1)[1]
-    shipped = iam.get_role_policy(RoleName=role_name, PolicyName="worker")["PolicyDocument"]
     load = {"profile": "steady", "rate": 10, "duration": "4s", "vus": 4}
-    run, final, _ = execute(fanout, execution_input(scenario=scenario("fan-iam", load, workers=2)), "iam-calls", tmp_path)
+    data = execution_input(scenario=scenario("fan-iam", load, workers=2))
+    run, final, _ = execute(fanout, data, "iam-calls", tmp_path_factory.mktemp("iam-calls"))
     assert final.status == "SUCCEEDED", run.failure()
+    return list(http_get_json(f"{local.info.endpoint_url}/_harness/iam/calls"))
 
-    # the worker Lambdas' calls in that run (and in the module's earlier runs), as moto checked them
-    session = f":assumed-role/{role_name}/{fanout.worker_function}"
-    calls = [c for c in http_get_json(f"{local.info.endpoint_url}/_harness/iam/calls") if c["principal"].endswith(session)]
-    assert {c["decision"] for c in calls} == {"allowed"}
-    assert {"s3:PutObject", "s3:GetObject", "s3:ListBucket", "secretsmanager:GetSecretValue",
-            "cognito-idp:AdminInitiateAuth", "logs:PutLogEvents"} <= {c["action"] for c in calls}
 
-    # each statement taken out in turn: the calls it allowed are refused, naming its actions
+def stack_resource(logical_id: str) -> str:
+    resource = AwsContext().client("cloudformation").describe_stack_resource(StackName="fanout-test", LogicalResourceId=logical_id)
+    return str(resource["StackResourceDetail"]["PhysicalResourceId"])
+
+
+@pytest.mark.parametrize("role_id", list(ROLES))
+def test_each_statement_of_each_role_is_needed_and_as_shipped_nothing_is_refused(
+    stack: tuple[LocalStack, FanoutStack], recorded: list[dict[str, Any]], role_id: str
+) -> None:
+    policy_name, function_id, unexercised = ROLES[role_id]
+    role_name = stack_resource(role_id)
+    shipped = AwsContext().client("iam").get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+    session = stack_resource(function_id) if function_id else STATES_SESSION
+    calls = [c for c in recorded if c["principal"].endswith(f":assumed-role/{role_name}/{session}")]
+    assert calls and {c["decision"] for c in calls} == {"allowed"}, {c["action"]: c["decision"] for c in calls}
+
+    # each statement taken out in turn: the calls it allowed are refused, and they are its actions
     statements = shipped["Statement"]
+    assert set(unexercised) <= {s["Sid"] for s in statements}
     for statement in statements:
         reduced = {**shipped, "Statement": [s for s in statements if s is not statement]}
         refused = {c["action"] for c in calls
                    if evaluate([reduced], c["action"], c["resource"], c["context"]) is not Decision.ALLOWED}
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        assert refused and refused <= set(actions), (statement["Sid"], refused)
+        if statement["Sid"] in unexercised:
+            assert not refused, (statement["Sid"], refused)  # the exemption is still true
+        else:
+            assert refused and refused <= set(actions), (statement["Sid"], refused)
 
-    # and the local stack itself refuses once a statement is gone: the shard results, here
-    shard_results = next(s for s in statements if s["Sid"] == "ShardResults")
-    reduced = {**shipped, "Statement": [s for s in statements if s is not shard_results]}
+
+def test_the_local_stack_refuses_a_worker_call_once_its_statement_is_gone(stack: tuple[LocalStack, FanoutStack]) -> None:
+    _, fanout = stack
+    iam = AwsContext().client("iam")
+    role_name = stack_resource("WorkerRole")
+    shipped = iam.get_role_policy(RoleName=role_name, PolicyName="worker")["PolicyDocument"]
+    reduced = {**shipped, "Statement": [s for s in shipped["Statement"] if s["Sid"] != "ShardResults"]}
     iam.put_role_policy(RoleName=role_name, PolicyName="worker", PolicyDocument=json.dumps(reduced))
     try:
         worker = RunStore(as_worker(fanout), bucket=fanout.bucket, run_id="iam-calls")
