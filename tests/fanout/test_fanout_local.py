@@ -78,6 +78,17 @@ def execute(fanout: FanoutStack, data: dict[str, Any], run_id: str, tmp_path: Pa
     return run, final, ResultSet.load(path) if path else None
 
 
+def cleanup(fanout: FanoutStack, name: str, *, users: int) -> dict[str, Any]:
+    """Run the cleanup state machine for ``users`` test users; its execution, described when it ended (or after 60 s)."""
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=fanout.cleanup_state_machine, name=name,
+                              input=json.dumps({"NumberOfUsers": str(users)}))["executionArn"]
+    deadline = time.time() + 60
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING" and time.time() < deadline:
+        time.sleep(0.5)
+    return dict(described)
+
+
 def shard_files(run: FanoutExecution) -> list[ResultSet]:
     return [ResultSet.loads(body) for body in run.store.read_bytes(run.store.keys("shards"))]
 
@@ -161,17 +172,20 @@ ROLES = {
         "DistributedMapChildren": "moto runs a Distributed Map's children in-process",
         "LogDelivery": "moto's Step Functions delivers no logs",
     }),
+    "CleanupStateMachineRole": ("cleanup", None, {"LogDelivery": "moto's Step Functions delivers no logs"}),
 }
 
 
 @pytest.fixture(scope="module")
 def recorded(stack: tuple[LocalStack, FanoutStack], tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """The calls moto checked during one real run (and the module's runs before it)."""
+    """The calls moto checked during one real run and its cleanup (and the module's runs before)."""
     local, fanout = stack
     load = {"profile": "steady", "rate": 10, "duration": "4s", "vus": 4}
     data = execution_input(scenario=scenario("fan-iam", load, workers=2))
     run, final, _ = execute(fanout, data, "iam-calls", tmp_path_factory.mktemp("iam-calls"))
     assert final.status == "SUCCEEDED", run.failure()
+    described = cleanup(fanout, "iam-calls-cleanup", users=6)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
     return list(http_get_json(f"{local.info.endpoint_url}/_harness/iam/calls"))
 
 
@@ -234,11 +248,7 @@ def test_the_reference_input_runs_users_times_calls_and_cleanup_removes_the_user
     names = {u["Username"] for u in cognito.list_users(UserPoolId=local.info.user_pool_id)["Users"]}
     assert {f"loadtestuser{i}" for i in range(5)} <= names
 
-    sfn = boto3.client("stepfunctions")
-    arn = sfn.start_execution(stateMachineArn=fanout.cleanup_state_machine, name="cleanup-1", input=json.dumps({"NumberOfUsers": "5"}))["executionArn"]
-    deadline = time.time() + 60
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING" and time.time() < deadline:
-        time.sleep(0.5)
+    described = cleanup(fanout, "cleanup-1", users=5)
     assert described["status"] == "SUCCEEDED", described.get("cause")
     names = {u["Username"] for u in cognito.list_users(UserPoolId=local.info.user_pool_id)["Users"]}
     assert not any(n.startswith("loadtestuser") for n in names)
