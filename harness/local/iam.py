@@ -414,7 +414,8 @@ def _refuse(response: Any, *, s3: bool, session: _Session, action: str, resource
     protocol = _protocol(response)
     if protocol in ("json", "rest-json"):
         error = JsonRESTError("AccessDeniedException", message)
-        # Lambda answers 403; the JSON 1.x services answer 400 (their common errors pages)
+        # Lambda's API reference, Common Errors: AccessDeniedException is HTTP 403; the older
+        # JSON services' Common Errors pages list it as 400 (not checked for each service)
         error.code = 403 if protocol == "rest-json" else 400
         return error
     query_error = _RESTError("AccessDenied", message)
