@@ -24,7 +24,6 @@ import os
 import signal
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -34,7 +33,8 @@ from rich.table import Table
 
 import harness
 from harness.errors import FaultError, HarnessError, RunError, ScenarioError, UsageError
-from harness.options import check_baseline, check_number, check_processes, check_scenario
+from harness.options import check_baseline, check_number, check_processes, check_scenario, fault_warnings
+from harness.runs import run_folder
 
 __all__ = ["main"]
 
@@ -138,8 +138,10 @@ def _parser() -> argparse.ArgumentParser:
     fanout.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="start a local stack, deploy the fan-out stack into it and run there")
     fanout.add_argument("--yes", "-y", action="store_true", default=_flag("YES"), help="start without asking (CI)")
     fanout.add_argument("--stack", default=_env("STACK"), help="the fan-out stack's name (default: the scenario's fanout.stack_name, harness-fanout)")
+    fanout.add_argument("--region", default=_env("STACK_REGION"), help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere")
     fanout.add_argument("--results-dir", default=_env("RESULTS_DIR"), help="run folder (default reports/<run-id>)")
-    fanout.add_argument("--run-id", default=_env("RUN_ID"), help="run id, also the execution's name (default: time and a random suffix)")
+    fanout.add_argument("--run-id", default=_env("RUN_ID"), help="run id, also the execution's name: letters, digits, - and _ (default: time and a random suffix)")
+    fanout.add_argument("--overwrite", action="store_true", default=_flag("OVERWRITE"), help="replace the run already in the run folder (else it is refused)")
     fanout.add_argument("--gate", action="append", default=[], metavar="EXPR", help='extra gate, e.g. "p95 < 300ms" (repeatable)')
     fanout.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a scenario field, as for `harness run`")
     fanout.add_argument("--baseline", type=Path, default=_env("BASELINE"), help="earlier run folder to compare with")
@@ -156,6 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     deploy = sub.add_parser("deploy", help="create or update the fan-out stack (infra/fanout.yaml) with a CloudFormation change set")
     deploy.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="deploy into the running local stack (harness local up)")
     deploy.add_argument("--stack", default=_env("STACK") or "harness-fanout", help="stack name (default harness-fanout)")
+    deploy.add_argument("--region", default=_env("STACK_REGION"), help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere")
     deploy.add_argument("--scenario", help="take the target URL, user pool and client from this scenario")
     deploy.add_argument("--target-url", help="the API the reference input loads (TargetUrl)")
     deploy.add_argument("--path", default=None, help="the path the reference input calls (TargetPath, default /)")
@@ -167,9 +170,18 @@ def _parser() -> argparse.ArgumentParser:
     cleanup = sub.add_parser("cleanup", help="run the cleanup state machine: delete the test users and their password secret")
     cleanup.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="the fan-out stack deployed into the running local stack")
     cleanup.add_argument("--stack", default=_env("STACK") or "harness-fanout", help="stack name (default harness-fanout)")
+    cleanup.add_argument("--region", default=_env("STACK_REGION"), help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere")
     cleanup.add_argument("--scenario", help="delete this scenario's test users (its pool and prefix)")
     cleanup.add_argument("--input", dest="reference", metavar="JSON", help='the reference design\'s cleanup input, e.g. \'{"NumberOfUsers": "100"}\'')
     cleanup.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS", help="give up waiting after this long (default 1800); the execution goes on")
+    faults = sub.add_parser("faults", help="what a run's faults changed on AWS")
+    faults_sub = faults.add_subparsers(dest="faults_action", required=True)
+    restore = faults_sub.add_parser("restore", help="put back what a run's AWS faults changed (from its results.json), and delete their expiry schedules")
+    restore.add_argument("run_dir", type=Path, help="the run folder (holds results.json)")
+    restore.add_argument("--all", dest="everything", action="store_true", help="also put back the faults harness already put back (the same previous values again)")
+    restore.add_argument("--region", default=None, help="the region the faults were applied in (default: the run's target region)")
+    for command in sub.choices.values():  # `harness check X -v` as well as `harness -v check X`
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more (never secrets)")
     return parser
 
 
@@ -177,7 +189,8 @@ def _run_options(parser: argparse.ArgumentParser, *, gate: str, set_help: str) -
     """The options ``harness run`` and ``harness probe`` share (both run a scenario headless)."""
     parser.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="start the local stack for this run (moto + API Gateway emulator)")
     parser.add_argument("--results-dir", default=_env("RESULTS_DIR"), help="run folder (default reports/<run-id>)")
-    parser.add_argument("--run-id", default=_env("RUN_ID"), help="run id (default: time and a random suffix)")
+    parser.add_argument("--run-id", default=_env("RUN_ID"), help="run id: letters, digits, - and _ (default: time and a random suffix)")
+    parser.add_argument("--overwrite", action="store_true", default=_flag("OVERWRITE"), help="replace the run already in the run folder (else it is refused)")
     parser.add_argument("--gate", action="append", default=[], metavar="EXPR", help=gate)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=set_help)
     parser.add_argument("--create-users", action=argparse.BooleanOptionalAction, default=None, help="create the scenario's test users first (default: on with --local)")
@@ -220,15 +233,19 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
     processes = check_processes(args.processes)
     check_number("--period", args.period, minimum=1, integer=True)
     baseline = check_baseline(args.baseline)
-    scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits)
+    scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits,
+                              metrics=not args.no_metrics, fanout=False)  # fmt: skip
+    _warn(fault_warnings(scenario))
     if probe:
         from harness.probe import check_probe
 
         check_probe(scenario, gates=args.gate, path=str(args.scenario))  # a ramp going up, gates that judge a step
+    run_id, run_dir = run_folder(run_id=args.run_id, results_dir=args.results_dir, overwrite=args.overwrite)
     if args.local:
+        from harness.target import check_local_target
+
+        check_local_target(scenario, source=args.scenario)
         _refuse_second_local_stack()
-    run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    run_dir = Path(args.results_dir or Path("reports") / run_id)
     create_users = args.create_users if args.create_users is not None else args.local
 
     with _local_stack(args.local, scenario) as env:
@@ -241,27 +258,37 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
             target = resolve_target(scenario)  # a missing local stack fails here, in one line
         except LocalStackError as exc:
             raise LocalStackError(f"{exc}, or pass --local to start one for this run") from None
+        if not args.local and scenario.target.base_url == "local":
+            _refuse_other_local_settings(scenario, args.scenario)
         aws = AwsContext(region=target.region)
+        metrics = not args.no_metrics
+        if metrics and (skipped := _nothing_in_cloudwatch(scenario)):
+            metrics = False  # nothing to pull: the run needs no AWS for it
+            err.print(f"[yellow]note:[/] server metrics skipped: {escape(skipped)} (nothing of it in CloudWatch to pull)", highlight=False)
         with err.status("checking AWS access (credentials, user pool, password secret, CloudWatch)..."):
-            preflight(scenario, aws, target=target, metrics=not args.no_metrics, secret=not create_users)
+            preflight(scenario, aws, target=target, metrics=metrics, secret=not create_users)
         if create_users and scenario.auth is not None:
             _create_users(scenario.auth.users, scenario.auth.username_prefix, pool=scenario.auth.user_pool_id, region=target.region)
         planned = _planned_duration(scenario)
         sets = f", with --set {' '.join(args.set)}" if args.set else ""
+        uses_aws = scenario.auth is not None or metrics or bool(scenario.faults)
+        region = f", region {target.region} (from {target.region_source})" if uses_aws else ""
         err.print(
             f"[bold]harness {'probe' if probe else 'run'}[/] "
             + escape(
-                f"{scenario.name}: {scenario.load_profile.profile} profile, ~{planned:.0f} s, {scenario.vus} virtual users, "
-                f"region {target.region} (from {target.region_source}){sets} -> {run_dir}"
+                f"{scenario.name}: {scenario.load_profile.profile} profile, ~{planned:.0f} s, {scenario.vus} virtual users"
+                f"{region}{sets} -> {run_dir}"
             ),
             highlight=False,
         )
-        with LiveProgress(console=err, total=planned) as progress:
+        preparing = "signing in the virtual users" if scenario.auth is not None else "starting the virtual users"
+        with LiveProgress(console=err, total=planned, preparing=preparing) as progress:
             outcome = run_headless(
                 args.scenario,
                 run_dir=run_dir,
                 run_id=run_id,
                 env=env,
+                overwrite=args.overwrite,
                 processes=processes,
                 override_limits=args.override_limits,
                 overrides=args.set,
@@ -274,38 +301,60 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
         if outcome.interrupted:
             err.print("[yellow]stopped[/]: Locust wrote what it measured; building the report from it")
         with err.status("pulling CloudWatch metrics and building the report..."):
-            artifacts = analyse_run(run_dir, gates=args.gate, baseline_dir=baseline, aws=None if args.no_metrics else aws, period=args.period)
+            artifacts = analyse_run(run_dir, gates=args.gate, baseline_dir=baseline, aws=aws if metrics else None, period=args.period)
     _print_run(artifacts)
     return _exit_code(artifacts, interrupted=outcome.interrupted)
+
+
+def _nothing_in_cloudwatch(scenario: Any) -> str | None:
+    """Why a `harness run` of the scenario has no CloudWatch metrics to pull, or None when it has
+    some: no API Gateway API, Lambda function or user pool named (``unmeasured_layers``)."""
+    from harness.target import unmeasured_layers
+
+    unmeasured = unmeasured_layers(scenario)
+    if all(layer in unmeasured for layer in ("apigw", "lambda", "cognito")):
+        return unmeasured["apigw"]
+    return None
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
     return cmd_run(args, probe=True)
 
 
-def _refuse_second_local_stack() -> None:
+def _refuse_second_local_stack(what: str = "run without --local to use it, or stop it first with `harness local down`") -> None:
     from harness.local.stack import local_status, state_file
 
     status = local_status()
     if status is not None and status.get("healthy"):
+        raise UsageError(f"a local stack is already running ({state_file()}): {what}")
+
+
+def _refuse_other_local_settings(scenario: Any, path: str) -> None:
+    """A scenario's ``[local]`` table that the running local stack does not follow is refused:
+    the run would measure another API than the scenario describes."""
+    from harness.local.stack import load_local_info, scenario_differences
+
+    differences = scenario_differences(scenario.local, load_local_info())
+    if differences:
         raise UsageError(
-            f"a local stack is already running ({state_file()}): run without --local to use it, "
-            "or stop it first with `harness local down`"
+            f"{path}: [local] asks for {'; '.join(differences)}; set the stack up as the scenario says with "
+            f"`harness local up --scenario {path}`, or stop it (`harness local down`) and run with --local"
         )
 
 
 def _exit_code(artifacts: Any, *, interrupted: bool = False) -> int:
-    """What happened, as an exit code: a failed run 3, an interrupted one 130, else the verdict."""
-    if artifacts.status == "failed":
+    """What happened, as an exit code: a failed run 3, an interrupted one 130, else the verdict
+    (``harness.gates.Outcome``: an abort is a failed gate; a probe passes when a step held)."""
+    from harness.gates import Outcome
+
+    outcome = artifacts.outcome
+    if outcome is Outcome.RUN_FAILED:
         return EXIT_RUN_FAILED
-    if artifacts.status == "aborted":  # an abort_on rule stopped it: a failed gate
+    if outcome is Outcome.ABORTED:
         return EXIT_GATE_FAILED
-    if interrupted or artifacts.status == "interrupted":
+    if interrupted or outcome is Outcome.NOT_JUDGED:
         return EXIT_INTERRUPTED
-    probe = artifacts.results.meta.get("probe")
-    if probe:  # a probe's verdict is its knee: 0 when a step held, 1 when even the first breached
-        return EXIT_OK if probe.get("sustainable_rate") is not None else EXIT_GATE_FAILED
-    return EXIT_OK if artifacts.verdict.passed else EXIT_GATE_FAILED
+    return EXIT_GATE_FAILED if outcome is Outcome.FAILED else EXIT_OK
 
 
 def _planned_duration(scenario: Any) -> float:
@@ -332,10 +381,50 @@ def cmd_report(args: argparse.Namespace) -> int:
     results = load_results(args.run_dir)
     check_gates(parse_gates(args.gate, path="--gate"), endpoints=results.endpoint_names(), baseline=baseline is not None, path="--gate")
     check_gates(parse_gates(results.scenario.get("gates", [])), endpoints=results.endpoint_names(), baseline=baseline is not None, path=str(args.run_dir))
+    if args.pull_metrics:
+        _find_local_stack_of(results, args.run_dir)
     aws = AwsContext(region=(results.meta.get("target") or {}).get("region")) if args.pull_metrics else None
     artifacts = analyse_run(args.run_dir, gates=args.gate, baseline_dir=baseline, aws=aws, period=args.period)
     _print_run(artifacts)
     return _exit_code(artifacts)
+
+
+def _find_local_stack_of(results: Any, run_dir: Path) -> None:
+    """A run on the local stack has its CloudWatch metrics there: point boto3 at the running
+    stack, as `harness run` does; refused when that stack is not the run's (they went with it)."""
+    from harness.errors import LocalStackError
+    from harness.target import uses_local_stack
+
+    if not uses_local_stack(results.scenario):
+        return
+    gone = f"{run_dir} ran on a local stack at {(results.meta.get('target') or {}).get('base_url')}"
+    try:
+        info = _use_running_local_stack()
+    except LocalStackError as exc:
+        raise LocalStackError(f"{gone}, whose CloudWatch metrics went with it ({exc}); rebuild the report without --pull-metrics") from None
+    if info.api_url != (results.meta.get("target") or {}).get("base_url"):
+        raise LocalStackError(f"{gone}, not the one running now ({info.api_url}): its metrics went with it; rebuild the report without --pull-metrics")
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    """``harness faults restore RUN_DIR``: put back what the run's AWS faults changed."""
+    from harness.aws import AwsContext
+    from harness.errors import LocalStackError
+    from harness.faults.restore import restore_run
+    from harness.runs import load_results
+    from harness.target import uses_local_stack
+
+    results = load_results(args.run_dir)
+    if uses_local_stack(results.scenario):
+        try:
+            _use_running_local_stack()
+        except LocalStackError:
+            err.print(f"{args.run_dir} ran on a local stack that is gone: what its faults changed went with it; nothing to put back", highlight=False)
+            return EXIT_OK
+    region = args.region or (results.meta.get("target") or {}).get("region")
+    for line in restore_run(list(results.meta.get("faults") or []), aws=AwsContext(region=region), everything=args.everything):
+        out.print(line, highlight=False)
+    return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -349,15 +438,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for label, text in overview.facts():
-        table.add_row(label, text)
+        table.add_row(label, escape(text))  # plain text: "[auth]" is not markup
     out.print(table)
     endpoints = Table(title="endpoints", title_justify="left")
     for col in ("endpoint", "method", "path", "weight", "share", "requests"):
         endpoints.add_column(col, justify="right" if col in ("weight", "share", "requests") else "left", no_wrap=True)
     for ep in overview.endpoints:
-        endpoints.add_row(ep.name, ep.method, ep.path, str(ep.weight), f"{ep.share:.1%}", f"{ep.requests:,.0f}")
+        endpoints.add_row(escape(ep.name), ep.method, escape(ep.path), str(ep.weight), f"{ep.share:.1%}", f"{ep.requests:,.0f}")
     out.print(endpoints)
+    from harness.fanout.spec import start_lead_warning
+
+    fanout = start_lead_warning(scenario) if "fanout" in scenario.model_fields_set else None  # a [fanout] table: meant for harness fanout
+    _warn([*fault_warnings(scenario), *([f"harness fanout: {fanout}"] if fanout else [])])
     return EXIT_OK
+
+
+def _warn(warnings: Sequence[str]) -> None:
+    """What is allowed but probably not meant, before any load: one line each, on stderr."""
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -379,27 +478,37 @@ def cmd_local(args: argparse.Namespace) -> int:
         rate = args.throttle_rate or 10_000
         settings["throttle"] = Throttle(rate=rate, burst=args.throttle_burst or max(1, int(rate)))  # the flags win
     if args.action == "up":
+        changes: list[str] = []
         with err.status("starting the local stack..."):
-            info = local_up(**settings)
+            info = local_up(**settings, on_change=changes.append)
         _print_stack(info)
+        if changes:  # it was running already: set up as asked now
+            out.print(escape("The local stack was already running; changed now: " + "; ".join(changes)), highlight=False)
         out.print("Scenarios with target 'local' now use it; `harness local down` stops it.")
     elif args.action == "run":
-        from harness.local.stack import LocalStack
+        from harness.local.stack import LocalStack, forget_local, record_local
 
+        _refuse_second_local_stack("stop it first with `harness local down`, or use it as it is")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly, like Ctrl-C
         with err.status("starting the local stack..."):
             stack = LocalStack(**settings)
             stack.start()
+        info = stack.info
         try:
-            _print_stack(stack.info)
-            out.print("Running until Ctrl-C. To point boto3 (and harness) at it from another shell:")
-            for key, value in {**stack.env(), "HARNESS_LOCAL_INFO": stack.info.model_dump_json()}.items():
+            record_local(info)  # status, env, run and the rest find it as they find `local up`'s
+            _print_stack(info)
+            out.print("Running until Ctrl-C; harness commands in other shells use it as they use `harness local up`'s. "
+                      "To point other tools (boto3) at it from another shell:")  # fmt: skip
+            for key, value in {**stack.env(), "HARNESS_LOCAL_INFO": info.model_dump_json()}.items():
                 print(f"export {key}={shlex.quote(value)}", flush=True)
-            while True:  # not signal.pause(): a Ctrl-C arriving just before it would be missed
+            # not signal.pause(): a Ctrl-C arriving just before it would be missed
+            while all(p is not None and p.poll() is None for p in (stack.emulator, stack.moto.process if stack.moto else None)):
                 time.sleep(1.0)
+            err.print("the local stack's processes were stopped (`harness local down`?); exiting")
         except KeyboardInterrupt:
             pass
         finally:
+            forget_local(info)
             stack.stop()
     elif args.action == "status":
         status = local_status()
@@ -489,8 +598,8 @@ def cmd_fanout(args: argparse.Namespace) -> int:
     from harness.fanout.cost import estimate_cost
     from harness.fanout.deploy import stack_outputs
     from harness.fanout.execution import FanoutExecution, Progress
-    from harness.fanout.launch import FanoutStack, execution_input, parse_reference, stack_defaults
-    from harness.fanout.spec import StackDefaults, new_run_id, parse_input
+    from harness.fanout.launch import FanoutStack, check_stack_pool, execution_input, parse_reference, stack_aws, stack_defaults
+    from harness.fanout.spec import StackDefaults, parse_input, start_lead_warning
     from harness.runs import analyse_run
 
     # everything that can be wrong with the command is found before anything starts
@@ -504,37 +613,49 @@ def cmd_fanout(args: argparse.Namespace) -> int:
     baseline = check_baseline(args.baseline)
     scenario = reference = None
     if args.scenario is not None:
-        scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits)
+        scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits,
+                                  metrics=not args.no_metrics, fanout=True)  # fmt: skip
+        if args.workers is not None:  # --workers replaces fanout.workers: held to the same limits, named as the flag
+            with _named_as_flag("--workers", args.workers, field="fanout.workers"):
+                check_scenario(args.scenario, overrides=[*args.set, f"fanout.workers={args.workers}"], override_limits=args.override_limits)
+        lead = start_lead_warning(scenario, args.workers)
+        _warn([*fault_warnings(scenario), *([lead] if lead else [])])
     else:
         reference = parse_reference(args.reference)
+    run_id, run_dir = run_folder(run_id=args.run_id, results_dir=args.results_dir, overwrite=args.overwrite)
     if args.local:
         _refuse_second_local_stack()
     stack_name = args.stack or (scenario.fanout.stack_name if scenario else "harness-fanout")
-    run_id = args.run_id or new_run_id()
-    run_dir = Path(args.results_dir or Path("reports") / run_id)
 
     with _local_stack(args.local, scenario) as _:
         from harness.target import resolve_target
 
         data = execution_input(scenario=scenario, reference=reference, workers=args.workers, override_limits=args.override_limits)
-        region = resolve_target(scenario).region if scenario else None
-        aws = AwsContext(region=region)
+        target = resolve_target(scenario) if scenario else None
+        # the target's region (faults, CloudWatch) and the stack's (the run) are found apart: they may differ
+        aws = AwsContext(region=target.region if target else None)
+        on_stack = stack_aws(args.region)
         if args.local:
             from harness.fanout.launch import deploy_local
             from harness.local.stack import load_local_info
 
             info = load_local_info()
             with err.status("deploying the fan-out stack into the local stack...") as status:
-                outputs = deploy_local(info, aws=aws, stack_name=stack_name, on_event=lambda e: status.update(_stack_event(e)))
+                outputs = deploy_local(info, aws=on_stack, stack_name=stack_name, on_event=lambda e: status.update(_stack_event(e)))
             defaults = StackDefaults(base_url=info.api_url, user_pool_id=info.user_pool_id, client_id=info.client_id, region=info.region)
         else:
-            outputs = stack_outputs(aws.client("cloudformation"), stack_name)
-            defaults = stack_defaults(aws.client("cloudformation"), stack_name)
+            outputs = stack_outputs(on_stack.client("cloudformation"), stack_name, where=f" in {on_stack.region} (--region, else AWS_REGION or the AWS profile's)")
+            defaults = stack_defaults(on_stack.client("cloudformation"), stack_name)
+        check_stack_pool(scenario, defaults, stack_name=stack_name, stack_region=on_stack.region)
         stack = FanoutStack.of(outputs)
-        spec = parse_input({**data, "run_id": run_id}, defaults=defaults)  # the same check the state machine makes
+        with _named_as_flag("--workers", args.workers, field="fanout.workers"):
+            spec = parse_input({**data, "run_id": run_id}, defaults=defaults)  # the same check the state machine makes
         what = scenario.name if scenario else "the reference input"
         err.print(escape(f"harness fanout {what}: {spec.scenario().load_profile.profile} profile, {spec.workers} workers, "
                          f"{spec.segments} segment(s), state machine {stack.run_state_machine} -> {run_dir}"), highlight=False)  # fmt: skip
+        if scenario is None:  # the reference input: its scenario exists only now (a scenario file's was checked above)
+            lead = start_lead_warning(spec.scenario(), spec.workers)
+            _warn([lead] if lead else [])
         faults = None
         if scenario is not None and scenario.faults:
             from harness.fanout.faults import FanoutFaults
@@ -554,7 +675,7 @@ def cmd_fanout(args: argparse.Namespace) -> int:
                 err.print("not started")
                 return EXIT_OK
         execution = FanoutExecution.start(
-            sfn=aws.client("stepfunctions"), s3=aws.client("s3"), state_machine_arn=stack.run_state_machine, bucket=stack.bucket, run_id=run_id, input=data
+            sfn=on_stack.client("stepfunctions"), s3=on_stack.client("s3"), state_machine_arn=stack.run_state_machine, bucket=stack.bucket, run_id=run_id, input=data
         )
         interrupted, failure, final = False, None, None
         previous = signal.signal(signal.SIGTERM, _interrupt)  # CI cancels with SIGTERM: stop as on Ctrl-C
@@ -582,9 +703,22 @@ def cmd_fanout(args: argparse.Namespace) -> int:
         with err.status("pulling CloudWatch metrics and building the report..."):
             artifacts = analyse_run(run_dir, gates=args.gate, baseline_dir=baseline, aws=None if args.no_metrics else aws, period=args.period)
     _print_run(artifacts)
+    if args.local:
+        err.print("the run's local stack has stopped, and its test users and fan-out stack with it: nothing to clean up", highlight=False)
     for shard in artifacts.results.meta.get("failed_shards", []):
         err.print(escape(f"shard {shard['index']} (segment {shard['segment']}) failed: {shard['reason']}"), highlight=False)
     return _exit_code(artifacts, interrupted=interrupted)
+
+
+@contextlib.contextmanager
+def _named_as_flag(flag: str, value: Any, *, field: str) -> Iterator[None]:
+    """A scenario error about ``field`` that a command-line ``flag`` set is the flag's: say so."""
+    try:
+        yield
+    except ScenarioError as exc:
+        if value is None or exc.field not in (field, f"scenario.{field}"):
+            raise
+        raise UsageError(f"{flag} {value}: {exc.reason}") from None
 
 
 # how a fan-out run's faults end when its execution ends by itself
@@ -676,9 +810,8 @@ def cmd_package(args: argparse.Namespace) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     import tempfile
 
-    from harness.aws import AwsContext
     from harness.fanout.deploy import deploy_stack
-    from harness.fanout.launch import TEMPLATE
+    from harness.fanout.launch import TEMPLATE, stack_aws
     from harness.fanout.package import build_package
 
     parameters = dict(_parameter(p) for p in args.parameter)
@@ -700,7 +833,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     missing = [n for n in ("TargetUrl", "UserPoolId", "UserPoolClientId") if not parameters.get(n)]
     if missing:
         raise UsageError(f"deploy: {', '.join(missing)} missing: pass --scenario FILE, or --target-url, --user-pool-id and --client-id")
-    aws = AwsContext()
+    aws = stack_aws(args.region)
     with tempfile.TemporaryDirectory(prefix="harness-package-") as tmp:
         code = args.code
         if code is None:
@@ -740,15 +873,23 @@ def _parameter(text: str) -> tuple[str, str]:
 def cmd_cleanup(args: argparse.Namespace) -> int:
     import json
 
-    from harness.aws import AwsContext
     from harness.fanout.deploy import stack_outputs
-    from harness.fanout.launch import FanoutStack, parse_reference
+    from harness.fanout.launch import FanoutStack, parse_reference, stack_aws
 
     if args.scenario and args.reference:
         raise UsageError("cleanup: give --scenario or --input, not both")
     check_number("--timeout", args.timeout, minimum=1)
     if args.local:
-        _use_running_local_stack()
+        from harness.errors import LocalStackError
+
+        try:
+            _use_running_local_stack()
+        except LocalStackError as exc:
+            raise LocalStackError(
+                f"{exc}. (`harness fanout --local` runs on a stack of its own, which is gone with its test users when the run "
+                "ends: nothing is left to clean up. To keep a stack: `harness local up`, `harness deploy --local`, then "
+                "`harness fanout` and `harness cleanup --local`)"
+            ) from None
     data: dict[str, Any] = {}
     if args.reference:
         data = parse_reference(args.reference)
@@ -759,10 +900,13 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         if scenario.auth is None:
             raise UsageError(f"{args.scenario}: the scenario has no [auth] section: it has no test users to delete")
         data = {"user_pool_id": resolve_target(scenario).user_pool_id, "prefix": scenario.auth.username_prefix, "count": scenario.auth.users}
-    aws = AwsContext()
-    stack = FanoutStack.of(stack_outputs(aws.client("cloudformation"), args.stack))
+    aws = stack_aws(args.region)
+    local = {"where": " in the running local stack", "deploy": "harness deploy --local" + ("" if args.stack == "harness-fanout" else f" --stack {args.stack}")}
+    stack = FanoutStack.of(stack_outputs(aws.client("cloudformation"), args.stack, **(local if args.local else {})))
     sfn = aws.client("stepfunctions")
-    name = "cleanup-" + time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    from harness.runs import new_run_id
+
+    name = "cleanup-" + new_run_id()
     arn = sfn.start_execution(stateMachineArn=stack.cleanup_state_machine, name=name, input=json.dumps(data))["executionArn"]
     deadline = time.time() + args.timeout
     with err.status("deleting the test users..."):
@@ -787,6 +931,8 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 
 def _print_run(artifacts: Any) -> None:
+    from harness.report.tables import late_starts
+
     results = artifacts.results
     meta = results.meta
     table = Table(title=f"{meta.get('scenario', '')} ({meta.get('profile', '')}, {results.duration():.0f} s, {meta.get('status', '')})")
@@ -801,6 +947,9 @@ def _print_run(artifacts: Any) -> None:
     pacer = results.pacer_totals()
     if pacer.target:
         line = f"planned {pacer.target:,.0f} requests, released {pacer.released:,} ({100 * pacer.released / pacer.target:.1f}%), dropped {pacer.dropped:,}"
+        late = late_starts(meta)
+        if late:  # drops a late start caused: the start lead's, not the virtual users'
+            line += f" ({late[1]})"
         generator = meta.get("generator") or {}
         if generator.get("stalls"):
             line += f"; load generator stalled {generator['stalls']:,} times (longest {generator['longest_stall_ms']:g} ms)"
@@ -912,6 +1061,7 @@ COMMANDS = {
     "package": cmd_package,
     "deploy": cmd_deploy,
     "cleanup": cmd_cleanup,
+    "faults": cmd_faults,
 }
 
 
@@ -924,10 +1074,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except HarnessError as exc:
+        message = str(exc)
         if args.verbose and isinstance(exc, ScenarioError) and len(exc.details) > 1:
             for line in exc.details:  # every problem, not only the first
                 err.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            message = f"{exc.path}: {len(exc.details)} problems, listed above; fix each"
+        err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -11,6 +11,7 @@
     │   └── LoginFailed           a test user could not sign in
     ├── RunError                  the load run itself failed                             (exit 3)
     │   ├── ShardFailed           a fan-out worker's shard did not complete (its data is kept)
+    │   ├── RequestNotSent        the HTTP client refused to build a request: nothing was sent
     │   └── FaultError            a scheduled fault cannot be applied or put back
     └── MetricsUnavailable        CloudWatch data could not be read                      (exit 3)
 
@@ -29,6 +30,7 @@ __all__ = [
     "LoginFailed",
     "RunError",
     "ShardFailed",
+    "RequestNotSent",
     "FaultError",
     "MetricsUnavailable",
 ]
@@ -53,6 +55,7 @@ class ScenarioError(HarnessError):
         parts = [p for p in (path, field) if p]
         prefix = ": ".join(parts)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.reason = message  # what is wrong and the fix, without the file and field
         self.path = path
         self.field = field
         self.details = details  # every problem found, one line each (``harness -v`` prints them)
@@ -81,6 +84,11 @@ class RunError(HarnessError):
 class ShardFailed(RunError):
     """Raised by a worker Lambda after it saved what it measured, so that Step Functions
     counts the shard as failed (ToleratedFailurePercentage) and records why."""
+
+
+class RequestNotSent(RunError):
+    """The HTTP client refused a request before sending anything (an invalid URI or header):
+    a mistake on our side, never the API's transport error; the run stops and says which."""
 
 
 class FaultError(RunError):

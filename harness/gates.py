@@ -32,7 +32,7 @@ case-insensitive; endpoint names are quoted and case-sensitive)::
         client_error_rate (any other unexpected status), transport_error_rate (no response)
         value: with % (a bare number is refused as ambiguous; 0 may go without) error_rate < 1%
     open model (%, whole run only), from the pacer's planned (target) iterations:
-        dropped_rate = dropped / planned                              dropped_rate < 1%
+        dropped_rate = dropped / planned                              dropped_rate < 1% (of target)
         achieved_rate = released / planned                            achieved_rate >= 95% of target
     throughput: rps (all requests / run duration), requests (count)   rps >= 100, requests >= 1000
     recovery (s; harness.faults.recovery), over the run's bursts and faults, never per endpoint:
@@ -66,6 +66,7 @@ import operator
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from harness.errors import ScenarioError, UsageError
@@ -78,8 +79,10 @@ __all__ = [
     "Gate",
     "GateError",
     "GateResult",
+    "Outcome",
     "Verdict",
     "check_gates",
+    "check_measurable",
     "evaluate",
     "format_amount",
     "measure_client",
@@ -262,8 +265,38 @@ def check_gates(
             )
 
 
+#: the CloudWatch layer a server-side gate reads (``harness.metrics``' frame) and its name in messages
+_GATE_LAYERS = {"server": ("apigw", "API Gateway"), "lambda": ("lambda", "Lambda"), "cognito": ("cognito", "Cognito"), "states": ("states", "Step Functions")}
+
+
+def check_measurable(gates: Iterable[Gate], *, unmeasured: dict[str, str], path: str | None = None) -> None:
+    """Refuse, before any load, a server-side gate whose CloudWatch layer this run reads nothing
+    from: ``unmeasured`` maps a layer (``apigw``, ``lambda``, ``cognito``, ``states``) to why
+    (``harness.target.unmeasured_layers``, or --no-metrics). Raises ``UsageError`` (exit 2)."""
+    for gate in gates:
+        head = gate.metric.partition(".")[0]
+        if head not in _GATE_LAYERS:
+            continue
+        layer, name = _GATE_LAYERS[head]
+        if layer in unmeasured:
+            where = f"{path}: " if path else ""
+            raise UsageError(
+                f"{where}gate {gate.expression!r} reads {name}'s CloudWatch metrics, which this run cannot have: "
+                f"{unmeasured[layer]}; fix that or drop the gate"
+            )
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _layer_keys(head: str) -> list[str]:
+    """The keys ``harness.metrics`` reads for a layer (``cognito`` also has ``throttles``, the sum of
+    its *throttles keys)."""
+    from harness import metrics
+
+    specs = {"lambda": metrics.LAMBDA, "cognito": metrics.COGNITO, "states": metrics.STATES}[head]
+    return [s.key for s in specs] + (["throttles"] if head == "cognito" else [])
 
 
 _AGGREGATION = re.compile(r"^(?:p\(?(\d+(?:\.\d+)?)\)?|avg|mean|min|max|median)$")
@@ -471,6 +504,9 @@ class _Parser:
         if head in ("lambda", "cognito", "states"):
             key, _, stat = rest.partition(".")
             agg = self.aggregation(stat) if stat else None
+            keys = _layer_keys(head)
+            if _KEY.match(key) and key not in keys:
+                raise self.unknown(name, f"{head} metrics: {', '.join(f'{head}.{k}' for k in keys)}", f"{head}.{keys[-1] if head == 'cognito' else keys[0]} == 0")
             if _KEY.match(key) and (not stat or agg or stat == "sum"):
                 # a key alone is its whole-run Sum; lambda.duration.<stat> is a latency in ms
                 kind = LATENCY if (head, key) == ("lambda", "duration") and agg else COUNT
@@ -523,7 +559,7 @@ class _Parser:
             if unit not in _LATENCY_UNITS:
                 raise self.fail(f"unknown latency unit {unit!r} (use ms, s or us; a bare number is ms)", example)
             return number * _LATENCY_UNITS[unit], "ms"
-        if kind == RATIO:
+        if kind == RATIO or metric == "dropped_rate":  # both are shares of the planned (target) iterations
             if unit.endswith("of target"):
                 unit = unit[: -len("of target")].strip()
             return self.fraction_or_percent(number, unit, text, example, what="a share of the target"), "%"
@@ -652,29 +688,78 @@ class Verdict:
     def from_dict(cls, data: dict[str, Any]) -> "Verdict":
         return cls(tuple(GateResult.from_dict(row) for row in data.get("gates", [])))
 
-    def to_junit(self, suite_name: str) -> str:
-        """JUnit XML: one ``<testcase classname="harness.gates" name=expression>`` per gate; failing
-        and unevaluable gates carry a ``<failure>``."""
-        failures = str(len(self.failures))
-        tests = str(len(self.results))
-        root = ET.Element("testsuites", {"name": suite_name, "tests": tests, "failures": failures, "errors": "0"})
+    def to_junit(self, suite_name: str, *, outcome: "Outcome | None" = None, reason: str = "", time: float = 0.0) -> str:
+        """JUnit XML: one ``<testcase classname="harness.gates" name=expression>`` per gate, each
+        taking the run's ``time`` (seconds: the gates judge the whole run). Judged (``outcome``
+        passed or failed, the default): failing and unevaluable gates carry a ``<failure>``. Not
+        judged (interrupted, aborted, the run failed): every gate is ``<skipped>`` with ``reason``,
+        and an aborted run adds a failing ``abort_on`` case, a failed run an ``<error>`` case, as
+        their exit codes (1 and 3) say."""
+        outcome = outcome or (Outcome.PASSED if self.passed else Outcome.FAILED)
+        seconds = f"{max(time, 0.0):.3f}"
+        judged = outcome.judged
+        cases: list[tuple[str, str, dict[str, str], str]] = []  # (name, element, attributes, text)
+        for result in self.results:
+            if not judged:
+                cases.append((result.expression, "skipped", {"message": f"{reason}: {result.line()}" if reason else result.line()}, ""))
+            elif result.passed:
+                cases.append((result.expression, "system-out", {}, result.line()))
+            else:
+                kind = "GateFailed" if result.evaluated else "GateNotEvaluated"
+                cases.append((result.expression, "failure", {"message": result.line(), "type": kind}, result.reason or result.line()))
+        if outcome is Outcome.ABORTED:
+            cases.append(("abort_on", "failure", {"message": reason, "type": "RunAborted"}, reason))
+        elif outcome is Outcome.RUN_FAILED:
+            cases.append(("run", "error", {"message": reason, "type": "RunFailed"}, reason))
+        counts = {kind: str(sum(1 for c in cases if c[1] == kind)) for kind in ("failure", "error", "skipped")}
+        tests = str(len(cases))
+        root = ET.Element("testsuites", {"name": suite_name, "tests": tests, "failures": counts["failure"], "errors": counts["error"], "time": seconds})
         suite = ET.SubElement(
             root,
             "testsuite",
-            {"name": suite_name, "tests": tests, "failures": failures, "errors": "0", "skipped": "0", "time": "0"},
+            {"name": suite_name, "tests": tests, "failures": counts["failure"], "errors": counts["error"], "skipped": counts["skipped"], "time": seconds},
         )
-        for result in self.results:
-            case = ET.SubElement(suite, "testcase", {"classname": "harness.gates", "name": result.expression, "time": "0"})
-            if result.passed:
-                ET.SubElement(case, "system-out").text = result.line()
-            else:
-                failure = ET.SubElement(
-                    case,
-                    "failure",
-                    {"message": result.line(), "type": "GateFailed" if result.evaluated else "GateNotEvaluated"},
-                )
-                failure.text = result.reason or result.line()
+        for name, element, attributes, text in cases:
+            case = ET.SubElement(suite, "testcase", {"classname": "harness.gates" if name not in ("abort_on", "run") else "harness.run", "name": name, "time": seconds})
+            ET.SubElement(case, element, attributes).text = text or None
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+class Outcome(str, Enum):
+    """How a run ended, judged: the one decision ``verdict.json``, JUnit and the exit code share."""
+
+    PASSED = "passed"
+    FAILED = "failed"  # a gate failed (or a probe's first step breached)
+    NO_GATES = "no gates"  # measured, not judged
+    NOT_JUDGED = "not judged"  # interrupted: its gates cover part of a run
+    ABORTED = "aborted"  # an abort_on rule stopped it: a failed gate
+    RUN_FAILED = "run failed"
+
+    @property
+    def judged(self) -> bool:
+        """Whether the gates are the verdict (else they were evaluated on what ran, for reading)."""
+        return self in (Outcome.PASSED, Outcome.FAILED, Outcome.NO_GATES)
+
+    @property
+    def passed(self) -> bool | None:
+        """For ``verdict.json``: True or False when the run was judged or aborted, None when not."""
+        return {Outcome.PASSED: True, Outcome.NO_GATES: True, Outcome.FAILED: False, Outcome.ABORTED: False}.get(self)
+
+    @classmethod
+    def of(cls, verdict: Verdict, *, status: str, probe: dict[str, Any] | None = None) -> "Outcome":
+        """A run's outcome from its ``status`` (``meta.status``), its verdict and, for a probe, its
+        knee: a probe passes when a step held."""
+        if status == "failed":
+            return cls.RUN_FAILED
+        if status == "aborted":
+            return cls.ABORTED
+        if status != "completed":
+            return cls.NOT_JUDGED
+        if probe:
+            return cls.PASSED if probe.get("sustainable_rate") is not None else cls.FAILED
+        if not verdict.results:
+            return cls.NO_GATES
+        return cls.PASSED if verdict.passed else cls.FAILED
 
 
 def format_amount(value: float, unit: str) -> str:
@@ -778,7 +863,7 @@ def _client(gate: Gate, results: ResultSet, which: str) -> _Value:
         if hist.count == 0:
             slice_ = "requests" if gate.outcomes is None else f"{'/'.join(gate.outcomes)} requests"
             total = sum(results.outcome_counts(endpoint).values())
-            raise _NoValue(f"{which}no {slice_}{where} ({total} requests in all)")
+            raise _NoValue(f"{which}no {slice_}{where} ({total:,} requests in all)")
         agg = gate.aggregation
         if gate.quantile is not None:
             us = hist.percentile(gate.quantile)
@@ -792,7 +877,7 @@ def _client(gate: Gate, results: ResultSet, which: str) -> _Value:
             raise _NoValue(f"{which}the run planned no iterations (pacer target is 0); {gate.metric} needs an open-model run")
         part = pacer.dropped if gate.metric == "dropped_rate" else pacer.released
         verb = "dropped" if gate.metric == "dropped_rate" else "released"
-        return _Value(part / pacer.target * 100.0, f"{part} of {_number(pacer.target)} planned iterations {verb}")
+        return _Value(part / pacer.target * 100.0, f"{part:,} of {pacer.target:,.0f} planned iterations {verb}")
     counts = results.outcome_counts(endpoint)
     total = sum(counts.values())
     if gate.metric == "requests":
@@ -801,7 +886,7 @@ def _client(gate: Gate, results: ResultSet, which: str) -> _Value:
         duration = results.duration()
         if duration <= 0:
             raise _NoValue(f"{which}the run has no duration, so no rate")
-        return _Value(total / duration, f"{total} requests in {_number(duration)} s")
+        return _Value(total / duration, f"{total:,} requests in {_number(duration)} s")
     # rates
     if total == 0:
         raise _NoValue(f"{which}no requests{where}")
@@ -948,8 +1033,27 @@ class _ServerMetrics:
         layer, key = metric.split(".", 1)
         if layer == "cognito" and key == "throttles" and gate.aggregation is None:
             return self.cognito_throttles(resource)
+        if layer == "cognito" and key.endswith("_throttles") and gate.aggregation in (None, "sum"):
+            value, note = self.cognito_throttle_key(key, resource)
+            return _Value(value, note)
         value, note = self.value(layer, key, gate.aggregation or "sum", resource)
         return _Value(value, note)
+
+    def cognito_throttle_key(self, key: str, resource: str | None) -> tuple[float, str]:
+        """One Cognito ``*_throttles`` Sum. Cognito publishes a throttles datum only for a request
+        it throttled ("When a user authentication request is throttled, a count of 1 is
+        published", AWS docs, "User pool metrics in CloudWatch"), while its ``*_successes``
+        metric has a datum (1 or 0) for every attempt: with attempts and no throttles datum, the
+        run had no throttled request (0); with neither, Cognito saw nothing and there is no data."""
+        try:
+            return self.value("cognito", key, "sum", resource)
+        except _NoValue:
+            successes = key.removesuffix("_throttles") + "_successes"
+            try:
+                self.value("cognito", successes, "sum", resource)
+            except _NoValue:
+                raise _NoValue(f"CloudWatch returned no data for cognito {key} nor {successes}") from None
+            return 0.0, f"no {key} datum while {successes} has data: none throttled"
 
     def cognito_throttles(self, resource: str | None) -> _Value:
         """Every Cognito ``*throttles`` key (sign-in, token refresh, sign-up, ...) summed."""
@@ -961,7 +1065,7 @@ class _ServerMetrics:
         total, found, missing = 0.0, [], []
         for key in keys:
             try:
-                value, _ = self.value("cognito", key, "sum", resource)
+                value, _ = self.cognito_throttle_key(key, resource)
             except _NoValue:
                 missing.append(key)
                 continue

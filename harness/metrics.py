@@ -14,7 +14,8 @@
 The frame has the columns of ``COLUMNS``, one row per (query, scope, period):
 
 =========  ==================================================================================
-layer      ``apigw``, ``lambda``, ``cognito``, ``states``
+layer      ``apigw``, ``lambda``, ``cognito``, ``states``; ``generator``: the load generator's own
+           Lambda functions (a fan-out run's workers), not the system under test
 resource   ``<api id or name>/<stage>``, function name, ``<pool>/<client>``, state machine ARN
 metric     the CloudWatch metric name (``4XXError`` for REST, ``4xx`` for HTTP APIs)
 key        the normalised name (``4xx`` for both), see ``KEYS``
@@ -74,7 +75,7 @@ MIN_PERIOD_ENV = "HARNESS_METRICS_MIN_PERIOD"
 FILE_NAME = "metrics.csv"
 MAX_QUERIES_PER_CALL = 500  # GetMetricData: "as many as 500 MetricDataQuery structures"
 
-Layer = Literal["apigw", "lambda", "cognito", "states"]
+Layer = Literal["apigw", "lambda", "cognito", "states", "generator"]
 Scope = Literal["series", "run"]
 
 _SUB_MINUTE = (1, 5, 10, 20, 30)
@@ -196,6 +197,7 @@ def build_queries(
     user_pool_id: str | None = None,
     client_id: str | None = None,
     state_machine_arns: Sequence[str] = (),
+    generator_functions: Sequence[str] = (),
     percentiles: Sequence[str] = ("p50", "p95", "p99"),
 ) -> list[MetricQuery]:
     """The queries for one API and what stands behind it; a layer is left out when unnamed.
@@ -206,6 +208,9 @@ def build_queries(
     - Cognito (``AWS/Cognito``): needs both ``user_pool_id`` and ``client_id`` (dimensions
       ``UserPool`` and ``UserPoolClient``; CloudWatch matches the exact dimension set).
     - Step Functions (``AWS/States``): per state machine, dimension ``StateMachineArn``.
+    - The load generator's own functions (``AWS/Lambda``, a fan-out run's workers): layer
+      ``generator``, kept apart from ``lambda`` so that they count neither as the API's numbers
+      nor in ``lambda.*`` gates.
 
     >>> [q.id for q in build_queries(api_id="abc", stage="$default")][:3]
     ['apigw_count_sum', 'apigw_4xx_sum', 'apigw_5xx_sum']
@@ -249,6 +254,8 @@ def build_queries(
         add("cognito", "cognito", "AWS/Cognito", COGNITO, dims, f"{user_pool_id}/{client_id}")
     for i, arn in enumerate(dict.fromkeys(state_machine_arns)):
         add("states", f"states{i}", "AWS/States", STATES, [("StateMachineArn", arn)], arn)
+    for i, name in enumerate(dict.fromkeys(generator_functions)):
+        add("generator", f"generator{i}", "AWS/Lambda", LAMBDA, [("FunctionName", name)], name)
     return out
 
 

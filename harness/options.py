@@ -40,24 +40,54 @@ def check_number(option: str, value: Any, *, minimum: float = 0.0, integer: bool
 
 
 def check_scenario(
-    path: str | Path, *, gates: Sequence[str] = (), overrides: Sequence[str] = (), baseline: Path | None = None, override_limits: bool = False
+    path: str | Path, *, gates: Sequence[str] = (), overrides: Sequence[str] = (), baseline: Path | None = None, override_limits: bool = False,
+    metrics: bool = True, fanout: bool | None = None,
 ) -> Any:
     """The scenario at ``path`` (with ``--set`` ``overrides``), its gates and ``--gate`` ones, and
     its region, checked as a run needs them: a gate for an endpoint the scenario does not have,
-    a regression gate without ``baseline``, regions that disagree. Raises exit-2 errors."""
+    a regression gate without ``baseline``, a server-side gate the run has no CloudWatch data
+    for (``metrics`` False is --no-metrics; ``fanout``: True for `harness fanout`, False for
+    `harness run`, None when either may follow), regions that disagree. Raises exit-2 errors."""
     from harness.abort import parse_abort_rules
-    from harness.gates import check_gates, parse_gates
+    from harness.gates import check_gates, check_measurable, parse_gates
     from harness.scenario import Scenario
-    from harness.target import scenario_region
+    from harness.target import scenario_region, unmeasured_layers
 
     scenario = Scenario.load(path, override_limits=override_limits, overrides=overrides)
     names = [ep.name for ep in scenario.endpoints]
     events = has_events(scenario)
-    check_gates(parse_gates(scenario.gates, path=str(path)), endpoints=names, baseline=baseline is not None, path=str(path), events=events)
-    check_gates(parse_gates(gates, path="--gate"), endpoints=names, baseline=baseline is not None, path="--gate", events=events)
+    unmeasured = unmeasured_layers(scenario, fanout=fanout is not False)
+    if not metrics:
+        unmeasured = dict.fromkeys(("apigw", "lambda", "cognito", "states"), "--no-metrics reads no CloudWatch metrics")
+    for source, texts in ((str(path), scenario.gates), ("--gate", gates)):
+        parsed = parse_gates(texts, path=source)
+        check_gates(parsed, endpoints=names, baseline=baseline is not None, path=source, events=events)
+        check_measurable(parsed, unmeasured=unmeasured, path=source)
     check_gates([rule.gate for rule in parse_abort_rules(scenario.abort_on)], endpoints=names, baseline=False, path=f"{path}: abort_on")
     scenario_region(scenario, source=str(path))  # conflicting regions: one line now, not a run in the wrong one
     return scenario
+
+
+def fault_warnings(scenario: Any) -> list[str]:
+    """Faults the scenario allows but probably does not mean, said before any load: two of one
+    local kind that overlap on the same route (or the whole API) apply at once, so their
+    effects add up (two latencies, two error shares). Overlaps that change one setting and put
+    it back are refused by the scenario itself."""
+    from harness.scenario import LOCAL_FAULT_KINDS
+
+    found = []
+    for i, a in enumerate(scenario.faults):
+        for j, b in enumerate(scenario.faults[:i]):
+            if a.kind != b.kind or a.kind not in LOCAL_FAULT_KINDS or not (a.at < b.end and b.at < a.end):
+                continue
+            routes = getattr(a, "route", None), getattr(b, "route", None)
+            if None not in routes and routes[0] != routes[1]:
+                continue  # different routes: each gets its own
+            found.append(
+                f"faults[{i}] ({a.label!r}) overlaps faults[{j}] ({b.label!r}) from {max(a.at, b.at):g} to {min(a.end, b.end):g} s: "
+                f"both {a.kind} faults apply at once there, so their effects add up; move one if you meant them apart"
+            )
+    return found
 
 
 def has_events(scenario: Any) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from harness.scenario import Burst, Calls, LoadProfile, Ramp, Spike, Steady
 
-__all__ = ["Segment", "Plan", "build_plan", "planned_duration"]
+__all__ = ["Segment", "Plan", "build_plan", "planned_duration", "shard_vus"]
 
 _EPSILON = 1e-9
 """Rounding allowance, in requests, when a planned count is compared with a whole number."""
@@ -220,3 +220,12 @@ def planned_duration(profile: LoadProfile) -> float:
     if isinstance(profile, Calls):
         return profile.max_duration
     return build_plan(profile).duration
+
+
+def shard_vus(profile: LoadProfile, vus: int, index: int, count: int) -> int:
+    """The virtual users shard ``index`` of ``count`` holds: for the calls profile its users
+    (``index``, ``index + count``, ...), else its share of the run's ``vus``, rounded up (a
+    shard never has fewer than its share)."""
+    if isinstance(profile, Calls):
+        return len(range(index, profile.users, count))
+    return -(-vus // count)

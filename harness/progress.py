@@ -93,7 +93,10 @@ class ProgressTracker:
         elapsed = now - started_at
         last = current - self.lag  # the last whole second the results are complete for
         seconds = [s for s in range(last - RATE_WINDOW + 1, last + 1) if s >= int(started_at)]
-        achieved = sum(recent.get(s, 0) for s in seconds) / len(seconds) if seconds else None
+        # the time those seconds cover while the plan ran: the run's first and last seconds are
+        # partial (a start at x.4 plans and sends 60 % of its first second), never counted whole
+        span = (min(seconds[-1] + 1, started_at + self.planned_duration) - max(seconds[0], started_at)) if seconds else 0.0
+        achieved = sum(recent.get(s, 0) for s in seconds) / span if span > 0 else None
         p95 = ok.percentile(0.95)
         return {
             "t": now,
@@ -102,7 +105,7 @@ class ProgressTracker:
             "phase": phase or ("running" if elapsed < self.planned_duration else "draining"),
             "status": status,
             "profile": self.profile,
-            "planned_rps": self._planned_rps(started_at, seconds),
+            "planned_rps": self._planned_rps(started_at, seconds, span),
             "achieved_rps": achieved,
             "requests": sum(counts.values()),
             "p95_ms": None if p95 is None else p95 / 1000.0,
@@ -112,11 +115,11 @@ class ProgressTracker:
             "planned_total": self.planned_total,
         }
 
-    def _planned_rps(self, started_at: float, seconds: list[int]) -> float | None:
-        if self.plan is None or not self.plan.segments or not seconds:
+    def _planned_rps(self, started_at: float, seconds: list[int], span: float) -> float | None:
+        if self.plan is None or not self.plan.segments or span <= 0:
             return None
-        start, end = seconds[0] - started_at, seconds[-1] + 1 - started_at
-        return (self.plan.count_until(end) - self.plan.count_until(max(start, 0.0))) / max(end - max(start, 0.0), 1e-9)
+        start = max(seconds[0] - started_at, 0.0)
+        return (self.plan.count_until(start + span) - self.plan.count_until(start)) / span
 
 
 def write_progress(path: str | os.PathLike[str], snapshot: dict[str, Any]) -> None:
@@ -155,16 +158,19 @@ def _rate(value: Any) -> str:
     return "–" if value is None else f"{value:,.0f}" if value >= 10 else f"{value:,.1f}"
 
 
-def progress_line(snapshot: dict[str, Any] | None, *, elapsed: float | None = None, total: float | None = None) -> str:
-    """One plain line: ``0:20 / 1:00 (33%) · planned 300 rps, achieved 297 rps · p95 45.1 ms · errors: 429 12 · dropped 0``."""
+def progress_line(
+    snapshot: dict[str, Any] | None, *, elapsed: float | None = None, total: float | None = None, preparing: str = "signing in the virtual users"
+) -> str:
+    """One plain line: ``0:20 / 1:00 (33%) · planned 300 rps, achieved 297 rps · p95 45.1 ms · errors: 429 12 · dropped 0``;
+    before the load, ``0:02 preparing: <preparing>`` (a run without ``[auth]`` signs nobody in)."""
     snap = snapshot or {}
     total = snap.get("total") or total or 0.0
     elapsed = snap.get("elapsed") if snap.get("phase") not in (None, "preparing") else elapsed
     elapsed = float(elapsed or 0.0)
     phase = snap.get("phase", "preparing")
     if phase == "preparing":
-        return f"{_clock(elapsed)} preparing: signing in the virtual users"
-    share = min(elapsed / total, 1.0) if total else 0.0
+        return f"{_clock(elapsed)} preparing: {preparing}"
+    share = min(int(elapsed) / total, 1.0) if total else 0.0  # of the whole seconds shown, as the clock
     parts = [f"{_clock(elapsed)} / {_clock(total)} ({share:.0%})" + (" draining" if phase == "draining" else "")]
     if snap.get("planned_rps") is not None or snap.get("achieved_rps") is not None:
         parts.append(f"planned {_rate(snap.get('planned_rps'))} rps, achieved {_rate(snap.get('achieved_rps'))} rps")
@@ -183,8 +189,11 @@ class LiveProgress:
     snapshots come; otherwise a plain line every ``interval`` seconds (and none when nothing
     changed). ``update`` takes a snapshot (or None, with ``elapsed``, before the first one)."""
 
-    def __init__(self, *, console: Any, total: float, interval: float = 10.0, label: str = "running") -> None:
+    def __init__(
+        self, *, console: Any, total: float, interval: float = 10.0, label: str = "running", preparing: str = "signing in the virtual users"
+    ) -> None:
         self.console = console
+        self.preparing = preparing
         self.total = float(total)
         self.interval = interval
         self.label = label
@@ -207,7 +216,7 @@ class LiveProgress:
             self.live.__exit__(*exc)
             self.live = None
         if self._snapshot is not None:  # the last state stays on screen, once
-            text = progress_line(self._snapshot, elapsed=self._elapsed, total=self.total)
+            text = progress_line(self._snapshot, elapsed=self._elapsed, total=self.total, preparing=self.preparing)
             if text != self._last_text:
                 self.console.print(text, highlight=False, soft_wrap=True)
 
@@ -221,7 +230,7 @@ class LiveProgress:
             return
         now = time.monotonic()
         if now - self._last_plain >= self.interval:
-            text = progress_line(self._snapshot, elapsed=self._elapsed, total=self.total)
+            text = progress_line(self._snapshot, elapsed=self._elapsed, total=self.total, preparing=self.preparing)
             if text != self._last_text:
                 self.console.print(text, highlight=False, soft_wrap=True)
                 self._last_text = text
@@ -242,5 +251,5 @@ class LiveProgress:
         grid.add_column(width=30)
         grid.add_column()
         bar = ProgressBar(total=max(total, 1e-9), completed=min(float(elapsed or 0.0), total), width=30)
-        grid.add_row(bar, progress_line(self._snapshot, elapsed=self._elapsed, total=self.total))
+        grid.add_row(bar, progress_line(self._snapshot, elapsed=self._elapsed, total=self.total, preparing=self.preparing))
         return grid

@@ -13,19 +13,76 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.aws import AwsContext
 from harness.errors import HarnessError, UsageError
 from harness.results import ResultSet
 
-__all__ = ["RunArtifacts", "analyse_run", "pull_run_metrics", "load_results"]
+if TYPE_CHECKING:  # boto3 only where metrics are pulled: the run id helpers load before Locust patches ssl
+    from harness.aws import AwsContext
+
+__all__ = ["RunArtifacts", "analyse_run", "pull_run_metrics", "load_results", "new_run_id", "is_run_id", "run_folder", "claim_run_dir"]
 
 log = logging.getLogger("harness")
+
+
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+#: what a run id may be, as the errors say it
+RUN_ID_RULE = "a run id is a name: letters, digits, '-' and '_' (at most 80), no '/', '.' or '..'"
+#: the files a run writes into its folder (besides Locust's own locust*), cleared by --overwrite
+RUN_FILES = ("results.json", "metrics.csv", "verdict.json", "junit.xml", "report.html", "summary.md", "progress.json")
+
+
+def new_run_id() -> str:
+    """A fresh run id: the local time and a random suffix, ``20250101-120000-1a2b3c``."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def is_run_id(value: Any) -> bool:
+    """Whether ``value`` is a valid run id (it names a folder under reports/ and a Step Functions execution)."""
+    return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
+
+
+def run_folder(
+    *, run_id: str | None, results_dir: str | os.PathLike[str] | None, overwrite: bool = False, locust_files: bool = True
+) -> tuple[str, Path]:
+    """A new run's id and folder (``--run-id``, ``--results-dir``; default ``reports/<run-id>``),
+    checked before anything starts: a bad run id or an existing run folder is a ``UsageError``
+    (exit 2). With ``overwrite`` the earlier run's files are removed (see ``claim_run_dir``)."""
+    if run_id and not is_run_id(run_id):
+        raise UsageError(f"--run-id {run_id!r}: {RUN_ID_RULE}; e.g. --run-id nightly-42 (or --results-dir for another place)")
+    run_id = run_id or new_run_id()
+    path = Path(results_dir) if results_dir else Path("reports") / run_id
+    claim_run_dir(path, overwrite=overwrite, locust_files=locust_files)
+    return run_id, path
+
+
+def claim_run_dir(path: Path, *, overwrite: bool = False, locust_files: bool = True) -> None:
+    """Make sure a new run does not write into an earlier one: ``path`` must not exist, or be an
+    empty folder. With ``overwrite``, the files an earlier run wrote there (``RUN_FILES`` and, with
+    ``locust_files``, Locust's ``locust*``) are removed first; anything else is left alone."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise UsageError(f"{path}: is a file, not a run folder; pick another --results-dir or --run-id")
+    if not any(path.iterdir()):
+        return
+    if not overwrite:
+        raise UsageError(
+            f"{path}: a run folder that already holds a run; pick another --run-id or --results-dir, or pass --overwrite to replace it"
+        )
+    for name in RUN_FILES:
+        (path / name).unlink(missing_ok=True)
+    if locust_files:
+        for item in path.glob("locust*"):
+            if item.is_file():
+                item.unlink()
 
 
 @dataclass
@@ -48,6 +105,13 @@ class RunArtifacts:
         """A verdict only for a run that completed and has gates (else it was measured, not judged)."""
         return self.status == "completed" and bool(self.verdict.results)
 
+    @property
+    def outcome(self) -> Any:
+        """How the run ended, judged (``harness.gates.Outcome``): what verdict.json, JUnit and the exit code say."""
+        from harness.gates import Outcome
+
+        return Outcome.of(self.verdict, status=self.status, probe=self.results.meta.get("probe"))
+
 
 def load_results(run_dir: Path) -> ResultSet:
     path = run_dir / "results.json"
@@ -61,7 +125,7 @@ def load_results(run_dir: Path) -> ResultSet:
 
 def pull_run_metrics(results: ResultSet, *, aws: AwsContext, period: int | None = None) -> Any:
     """CloudWatch metrics for the run's window (API Gateway, Lambda, Cognito; for a distributed
-    run also its worker Lambda and state machine) as a DataFrame."""
+    run also its state machine, and its worker Lambda apart, as layer ``generator``) as a DataFrame."""
     from harness import metrics
 
     meta, scenario = results.meta, results.scenario
@@ -73,13 +137,12 @@ def pull_run_metrics(results: ResultSet, *, aws: AwsContext, period: int | None 
         api_id=target.get("api_id"),
         api_name=target_cfg.get("api_name"),
         stage=target.get("stage"),
-        lambda_functions=[
-            *dict.fromkeys([*target_cfg.get("lambda_functions", []), *target.get("lambda_functions", [])]),
-            *([fanout["worker_function"]] if fanout.get("worker_function") else []),
-        ],
+        lambda_functions=list(dict.fromkeys([*target_cfg.get("lambda_functions", []), *target.get("lambda_functions", [])])),
         user_pool_id=target.get("user_pool_id"),
         client_id=target.get("client_id"),
         state_machine_arns=[fanout["state_machine_arn"]] if fanout.get("state_machine_arn") else [],
+        # the workers are the load generator, not the API: kept in metrics.csv, apart (layer "generator")
+        generator_functions=[fanout["worker_function"]] if fanout.get("worker_function") else [],
     )
     if not queries:
         return None
@@ -141,21 +204,37 @@ def analyse_run(
     from harness.probe import judged_part
 
     verdict = evaluate(parsed, results=judged_part(results) or results, metrics=frame, baseline=baseline)
-    junit = verdict.to_junit(f"harness.{results.meta.get('scenario', 'run')}")
+    artifacts = RunArtifacts(run_dir=run_dir, results=results, verdict=verdict, metrics=frame, notes=notes, comparison=comparison)
+    outcome = artifacts.outcome
+    reason = _not_judged_reason(results, outcome)
+    junit = verdict.to_junit(f"harness.{results.meta.get('scenario', 'run')}", outcome=outcome, reason=reason, time=results.duration())
     (run_dir / "junit.xml").write_text(junit, encoding="utf-8")
+    # the run's status and outcome travel with the gates: an interrupted run is not a failed one
+    judged = {**verdict.to_dict(), "passed": outcome.passed, "status": artifacts.status, "outcome": outcome.value}
+    if reason:
+        judged["reason"] = reason
 
-    files = None
     if report:
         from harness.report import write_report  # writes verdict.json with the report
 
-        files = write_report(
+        artifacts.report = write_report(
             run_dir,
             results=results,
             metrics=frame,
-            verdict=verdict.to_dict(),
+            verdict=judged,
             baseline=baseline,
             baseline_metrics=baseline_metrics,
         )
     else:
-        (run_dir / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2), encoding="utf-8")
-    return RunArtifacts(run_dir=run_dir, results=results, verdict=verdict, metrics=frame, report=files, notes=notes, comparison=comparison)
+        (run_dir / "verdict.json").write_text(json.dumps(judged, indent=2), encoding="utf-8")
+    return artifacts
+
+
+def _not_judged_reason(results: ResultSet, outcome: Any) -> str:
+    """Why a run's gates are not its verdict (JUnit's ``skipped`` message), or "" when they are."""
+    if outcome.judged:
+        return ""
+    status = results.meta.get("status") or "completed"
+    error = results.meta.get("error")
+    why = {"interrupted": "the run was interrupted", "aborted": "an abort_on rule stopped the run", "failed": "the run failed"}.get(status, f"the run ended {status}")
+    return f"not judged: {why} after {results.duration():.0f} s" + (f" ({error})" if error else "")

@@ -15,6 +15,7 @@ import copy
 import difflib
 import math
 import re
+import urllib.parse
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, Sequence, Union
@@ -57,6 +58,7 @@ __all__ = [
     "parse_duration",
     "apply_overrides",
     "LOCAL",
+    "LENGTH_FIELDS",
 ]
 
 LOCAL = "local"
@@ -98,6 +100,9 @@ def parse_duration(value: Any) -> float:
     raise ValueError(f"{value!r} is not a duration; write seconds or a string like '30s', '5m', '250ms'")
 
 
+#: the ``[load]`` field that sets how long each profile runs
+LENGTH_FIELDS = {"steady": "duration", "spike": "duration", "ramp": "step_duration", "calls": "max_duration"}
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
@@ -122,6 +127,9 @@ class Target(_Model):
     """Where requests go. ``base_url = "local"`` means the local stack's API Gateway emulator.
 
     ``api_id``/``api_name``/``stage``/``api_kind`` name the API for CloudWatch metrics.
+    ``fault_expiry_role``: the IAM role (ARN) EventBridge Scheduler assumes to put an AWS fault
+    (``stage_throttle``, ``lambda_concurrency``, ``fis``) back if harness cannot (the fan-out
+    stack's ``FaultExpiryRoleArn`` output); required by those kinds, the local stack supplies one.
     """
 
     base_url: str
@@ -131,6 +139,7 @@ class Target(_Model):
     stage: str | None = None
     timeout: PositiveDuration = 30.0
     lambda_functions: list[str] = Field(default_factory=list)
+    fault_expiry_role: str | None = Field(default=None, min_length=1)
 
     @field_validator("base_url")
     @classmethod
@@ -265,6 +274,9 @@ RetrySetting = Annotated[
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 PLACEHOLDERS = frozenset({"user", "vu", "id", "seq", "uuid"})
+_URI_SAFE = "/?#[]@!$&'()*+,;=:%-._~{}"
+"""What a request path may hold as written (RFC 3986's unreserved and reserved characters, ``%``,
+and the placeholders' braces); anything else (a space, a non-ASCII letter) is percent-encoded."""
 
 
 class Endpoint(_Model):
@@ -292,6 +304,10 @@ class Endpoint(_Model):
     def _path(cls, value: str) -> str:
         if not value.startswith("/"):
             raise ValueError("must start with '/' (it is joined to target.base_url)")
+        bad = next((ch for ch in value if not (ch.isascii() and (ch.isalnum() or ch in _URI_SAFE))), None)
+        if bad is not None:  # the HTTP client would refuse every request: refused here, before any load
+            encoded = urllib.parse.quote(value, safe=_URI_SAFE)
+            raise ValueError(f"is not a valid URI path: {bad!r} must be percent-encoded; write {encoded!r}")
         unknown = set(_PLACEHOLDER.findall(value)) - PLACEHOLDERS
         if unknown:
             raise ValueError(
@@ -531,9 +547,12 @@ def _share(value: Any) -> Any:
     """A share from ``0.3`` or ``"30%"``."""
     if isinstance(value, str) and value.strip().endswith("%"):
         try:
-            return float(value.strip()[:-1]) / 100.0
+            percent = float(value.strip()[:-1])
         except ValueError:
             raise ValueError(f"{value!r} is not a share; write 0.3 or \"30%\"") from None
+        if not 0 <= percent <= 100:  # said in the unit it was written in, not as a fraction
+            raise ValueError("must be between 0% and 100%")
+        return percent / 100.0
     return _not_bool(value)
 
 
@@ -737,6 +756,10 @@ class Scenario(_Model):
         length = planned_duration(self.load_profile)
         names: set[str] = set()
         for i, fault in enumerate(self.faults):
+            if fault.at >= length - 1e-9:
+                raise ValueError(
+                    f"faults[{i}].at: the fault starts {fault.at:g} s into the run, when the load's {length:g} s are over; start it earlier"
+                )
             if fault.end > length + 1e-9:
                 raise ValueError(
                     f"faults[{i}].duration: the fault ends {fault.end:g} s into the run, after the load's "
@@ -753,6 +776,25 @@ class Scenario(_Model):
                         f"faults[{i}].at: overlaps faults[{j}] ({b.label!r}), which changes the same setting; "
                         "putting either back would undo the other: move one so they do not overlap"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _plans_requests(self) -> "Scenario":
+        """An open profile that plans no whole request (``rate = 0.1`` for 5 s) would run doing
+        nothing and report an empty run: refused, naming the fields that size the plan."""
+        profile = self.load_profile
+        if isinstance(profile, Calls):
+            return self
+        from harness.plan import build_plan
+
+        plan = build_plan(profile)
+        if plan.total == 0:
+            fields = [*profile.rate_fields(), *_LENGTH_FIELDS.get(profile.profile, ())]
+            named = ", ".join(f"load.{f}" for f in fields[:-1]) + f" or load.{fields[-1]}"
+            raise ValueError(
+                f"load.{fields[0]}: the {profile.profile} profile plans {plan.count_until(plan.duration):g} requests in {plan.duration:g} s, "
+                f"not one whole request, so the run would send nothing; raise {named}"
+            )
         return self
 
     @model_validator(mode="after")
@@ -824,7 +866,9 @@ class Scenario(_Model):
         if overrides:
             raw = apply_overrides(raw, overrides)
             source += " with --set " + " --set ".join(overrides)
-        return cls.from_dict(raw, source=source, override_limits=override_limits)
+        scenario = cls.from_dict(raw, source=source, override_limits=override_limits)
+        scenario.check_fault_kinds(source=source)
+        return scenario
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<scenario>", override_limits: bool = False) -> "Scenario":
@@ -835,6 +879,26 @@ class Scenario(_Model):
             raise _one_line(exc, source) from None
         scenario.check_limits(source=source, override=override_limits)
         return scenario
+
+    def check_fault_kinds(self, *, source: str = "<scenario>") -> None:
+        """Refuse a fault kind the scenario's target cannot take: a local kind (applied through
+        the local stack) against another target, ``stage_throttle`` (AWS UpdateStage) on the local
+        stack. Checked on the user's file (``load``), not in the model: a fan-out worker's copy has
+        ``local`` resolved to the local stack's URL and applies no fault (its caller does)."""
+        local = self.target.base_url == LOCAL
+        for i, fault in enumerate(self.faults):
+            if fault.kind in LOCAL_FAULT_KINDS and not local:
+                raise ScenarioError(
+                    f"{fault.kind!r} is applied through the local stack, but target.base_url is not \"local\"; "
+                    "against another target use kind = \"fis\" (an AWS FIS experiment template), \"stage_throttle\" or \"lambda_concurrency\"",
+                    path=source, field=f"faults[{i}].kind",
+                )  # fmt: skip
+            if fault.kind == "stage_throttle" and local:
+                raise ScenarioError(
+                    "\"stage_throttle\" changes an AWS API Gateway stage (UpdateStage) and works on AWS only; "
+                    "on the local stack use kind = \"throttle\" (the emulator's token bucket)",
+                    path=source, field=f"faults[{i}].kind",
+                )  # fmt: skip
 
     def check_limits(self, *, source: str = "<scenario>", override: bool = False) -> None:
         """Raise ``LimitExceeded`` if the scenario goes past its safety limits."""
@@ -858,7 +922,7 @@ class Scenario(_Model):
                     field=f"load.{field}",
                 )
         if profile.total_duration() > self.limits.max_duration:
-            length_field = {"steady": "duration", "spike": "duration", "ramp": "step_duration", "calls": "max_duration"}.get(profile.profile)
+            length_field = LENGTH_FIELDS.get(profile.profile)
             raise LimitExceeded(
                 f"the profile runs up to {profile.total_duration():g} s, over the safety limit of "
                 f"{self.limits.max_duration:g} s; shorten it, or raise limits.max_duration and pass --override-limits",
@@ -1008,6 +1072,10 @@ def _allowed(loc: tuple[Any, ...]) -> list[str]:
 
 
 _NAMED_FIELD = re.compile(r"^([a-z_]+(?:\[\d+\])?\.[a-z_.]+): (.*)$", re.S)
+
+
+# the fields besides the rates that size an open profile's plan (named when it plans nothing)
+_LENGTH_FIELDS = {"steady": ("duration",), "ramp": ("step_duration",), "burst": ("burst_length", "cycles"), "spike": ("duration", "spike_duration")}
 
 
 def _one_line(exc: ValidationError, source: str) -> ScenarioError:

@@ -15,10 +15,13 @@ import os
 import re
 from typing import Any
 
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, UsageError
 from harness.scenario import LOCAL, Scenario
 
-__all__ = ["ResolvedTarget", "resolve_pool", "resolve_target", "scenario_region", "default_region"]
+__all__ = [
+    "ResolvedTarget", "resolve_pool", "resolve_target", "scenario_region", "default_region", "unmeasured_layers",
+    "uses_local_stack", "check_local_target",
+]  # fmt: skip
 
 _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d+"
 _POOL_REGION = re.compile(rf"^({_REGION})_[0-9A-Za-z]+$")
@@ -31,7 +34,7 @@ class ResolvedTarget:
 
     def __init__(
         self, *, base_url: str, user_pool_id: str | None, client_id: str | None, region: str, api_id: str | None, stage: str | None, region_source: str = "",
-        lambda_functions: list[str] | None = None,
+        lambda_functions: list[str] | None = None, fault_expiry_role: str | None = None,
     ) -> None:
         self.base_url = base_url
         self.user_pool_id = user_pool_id
@@ -43,6 +46,8 @@ class ResolvedTarget:
         # whose AWS/Lambda metrics are pulled: target.lambda_functions, plus the local stack's
         # backend function when the target is a local API that sends its routes to Lambda
         self.lambda_functions = list(lambda_functions or [])
+        # the role EventBridge Scheduler assumes to put AWS faults back (harness.faults.expiry)
+        self.fault_expiry_role = fault_expiry_role
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -51,8 +56,7 @@ class ResolvedTarget:
 def resolve_target(scenario: Scenario) -> ResolvedTarget:
     """Resolve ``local`` in the target and auth to the running local stack (see the module)."""
     auth, target = scenario.auth, scenario.target
-    uses_local = target.base_url == LOCAL or (auth is not None and LOCAL in (auth.user_pool_id, auth.client_id))
-    info = _local_info() if uses_local else None
+    info = _local_info() if uses_local_stack(scenario) else None
     region, source = scenario_region(scenario)
     if region is None and info is not None:
         region, source = info.region, "the local stack"
@@ -70,7 +74,59 @@ def resolve_target(scenario: Scenario) -> ResolvedTarget:
             *target.lambda_functions,
             *([info.lambda_function] if info and target.base_url == LOCAL and info.lambda_function else []),
         ])),
+        fault_expiry_role=target.fault_expiry_role or (LOCAL_FAULT_EXPIRY_ROLE if info else None),
     )
+
+
+LOCAL_FAULT_EXPIRY_ROLE = "arn:aws:iam::123456789012:role/harness-local-fault-expiry"
+"""The local stack's stand-in for the fault expiry role (moto's account; its Scheduler stores
+schedules and never runs them, so nothing assumes it)."""
+
+
+def unmeasured_layers(scenario: Scenario, *, fanout: bool = False) -> dict[str, str]:
+    """The CloudWatch layers (``apigw``, ``lambda``, ``cognito``, ``states``) a run of the scenario
+    has nothing to read in, each with why: what ``harness.metrics.build_queries`` would leave out
+    for it. Pure (no AWS, no local stack); ``fanout``: the run is ``harness fanout`` (a state machine)::
+
+        unmeasured_layers(scenario).get("apigw")   # None: API Gateway metrics will be pulled
+    """
+    target, missing = scenario.target, {}
+    if target.api_kind == "rest":
+        if not target.api_name:
+            missing["apigw"] = "a REST API is named in CloudWatch by its name, and the scenario sets no target.api_name"
+    elif not (target.api_id or target.base_url == LOCAL or _url_api(scenario)[0]):
+        missing["apigw"] = (
+            f"{target.base_url} is not an API Gateway URL and the scenario names no target.api_id (or target.api_name for a REST API)"
+        )
+    local_lambda = target.base_url == LOCAL and scenario.local.integration == "lambda"
+    if not (target.lambda_functions or local_lambda):
+        missing["lambda"] = "the scenario names no Lambda function of the API: list them in target.lambda_functions"
+    if scenario.auth is None:
+        missing["cognito"] = "the scenario has no [auth]: there is no user pool to measure"
+    if not fanout:
+        missing["states"] = "states.* measures the fan-out run's state machine, and only `harness fanout` runs one"
+    return missing
+
+
+def uses_local_stack(scenario: Scenario | dict[str, Any]) -> bool:
+    """Whether the scenario (or its echo in a run's results) names the local stack: its
+    target, user pool or app client."""
+    if isinstance(scenario, dict):
+        auth = scenario.get("auth") or {}
+        return (scenario.get("target") or {}).get("base_url") == LOCAL or LOCAL in (auth.get("user_pool_id"), auth.get("client_id"))
+    auth = scenario.auth
+    return scenario.target.base_url == LOCAL or (auth is not None and LOCAL in (auth.user_pool_id, auth.client_id))
+
+
+def check_local_target(scenario: Scenario, *, source: str | None = None) -> None:
+    """``--local`` starts a local stack: refused (before it starts) for a scenario that would not
+    use it, whose target and pool are elsewhere."""
+    if not uses_local_stack(scenario):
+        pool = f" and user pool {scenario.auth.user_pool_id}" if scenario.auth is not None else ""
+        raise UsageError(
+            f"{source + ': ' if source else ''}--local starts a local stack, but the scenario's target is {scenario.target.base_url}{pool}: "
+            'nothing would use it; leave out --local, or set target.base_url = "local"'
+        )
 
 
 def scenario_region(scenario: Scenario, *, source: str | None = None) -> tuple[str | None, str]:
@@ -127,14 +183,19 @@ def default_region() -> tuple[str, str]:
     return "us-east-1", "the default"
 
 
+def pool_region(pool: str | None) -> str | None:
+    """The region a user pool id names (``eu-west-1_AbC`` -> ``eu-west-1``): Cognito's ids
+    start with their region. None for anything else."""
+    match = _POOL_REGION.match(pool or "")
+    return match.group(1) if match else None
+
+
 def resolve_pool(pool: str, region: str | None) -> tuple[str, str | None]:
     """A user pool id and region for ``harness users``: ``local`` is the local stack's pool."""
     if pool == LOCAL:
         info = _local_info()
         return info.user_pool_id, region or info.region
-    if region is None and (match := _POOL_REGION.match(pool)):
-        region = match.group(1)
-    return pool, region
+    return pool, region or pool_region(pool)
 
 
 def _local_info() -> Any:

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -64,6 +65,47 @@ def test_a_bad_gate_exits_2_before_any_load(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "p95 < 300 apples" in one_line_error(proc)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_plan_of_zero_requests_exits_2_before_any_load(tmp_path: Path) -> None:
+    idle = tmp_path / "idle.toml"
+    idle.write_text('[target]\nbase_url = "local"\n[[endpoints]]\nname = "a"\npath = "/a"\n[load]\nprofile = "steady"\nrate = 0.1\nduration = "5s"\n')
+    for command in ("run", "check"):
+        proc = harness(command, str(idle), "--local", "--results-dir", str(tmp_path / "run")) if command == "run" else harness(command, str(idle))
+        assert proc.returncode == 2
+        line = one_line_error(proc)
+        assert str(idle) in line and "load.rate: " in line and "raise load.rate or load.duration" in line
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command, scenario", [("run", "smoke"), ("probe", "probe"), ("fanout", "fanout")])
+def test_a_run_id_that_is_a_path_exits_2_and_writes_nothing(tmp_path: Path, command: str, scenario: str) -> None:
+    proc = harness(command, str(ROOT / f"scenarios/{scenario}.toml"), "--local", "--run-id", "../../evil", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "--run-id '../../evil': a run id is a name: letters, digits, '-' and '_'" in one_line_error(proc)
+    assert not list(tmp_path.iterdir()) and not (tmp_path.parent.parent / "evil").exists()
+
+
+@pytest.mark.parametrize("command, scenario", [("run", "smoke"), ("probe", "probe"), ("fanout", "fanout")])
+def test_an_earlier_run_is_never_overwritten_without_overwrite(tmp_path: Path, command: str, scenario: str) -> None:
+    earlier = make_run(tmp_path / "reports" / "uni-1", latency_ms=50)
+    before = (earlier / "results.json").read_bytes()
+    for where in (("--run-id", "uni-1"), ("--results-dir", "reports/uni-1")):
+        proc = harness(command, str(ROOT / f"scenarios/{scenario}.toml"), "--local", *where, cwd=tmp_path)
+        assert proc.returncode == 2
+        line = one_line_error(proc)
+        assert "reports/uni-1: a run folder that already holds a run" in line and "--overwrite" in line
+    assert (earlier / "results.json").read_bytes() == before and sorted(p.name for p in earlier.iterdir()) == ["results.json"]
+
+
+def test_plain_locust_refuses_a_bad_run_id_and_an_earlier_run(tmp_path: Path) -> None:
+    earlier = make_run(tmp_path / "reports" / "uni-1", latency_ms=50)
+    base = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "api.py"), "--headless", "--scenario", str(ROOT / "scenarios/smoke.toml")]
+    for extra, said in ((["--run-id", "../evil"], "a run id is a name"), (["--run-id", "uni-1"], "reports/uni-1: a run folder that already holds a run")):
+        proc = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert said in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in earlier.iterdir()) == ["results.json"] and not (tmp_path / "evil").exists()
 
 
 def test_unknown_command_exits_2() -> None:
@@ -138,8 +180,20 @@ def test_a_typo_is_named_first_and_verbose_lists_every_problem(tmp_path: Path) -
     assert proc.returncode == 2
     assert "load.rat: is not a known field; did you mean rate?" in one_line_error(proc)
     assert "load.rate: is required" not in proc.stderr
+    assert "(+1 more; -v lists them)" in proc.stderr
     verbose = harness("-v", "check", str(bad))
     assert verbose.returncode == 2 and f"{bad}: load.rate: is required; add it" in verbose.stderr
+
+
+def test_verbose_after_the_command_lists_every_problem_and_then_does_not_offer_to_list_them(tmp_path: Path) -> None:
+    bad = tmp_path / "typo.toml"
+    bad.write_text('[target]\nbase_url = "local"\n[[endpoints]]\nname = "a"\npath = "/a"\n[load]\nprofile = "steady"\nrat = 5\nduration = "10s"\n')
+    for argv in (("check", str(bad), "-v"), ("-v", "check", str(bad))):
+        proc = harness(*argv)
+        assert proc.returncode == 2, proc.stderr
+        assert f"{bad}: load.rate: is required; add it" in proc.stderr and f"{bad}: load.rat: is not a known field" in proc.stderr
+        assert "-v lists them" not in proc.stderr
+        assert one_line_error(proc) == f"error: {bad}: 2 problems, listed above; fix each"
 
 
 def test_users_bad_usage_exits_2_and_local_hints_only_where_local_exists(tmp_path: Path) -> None:
@@ -181,6 +235,88 @@ def test_check_shows_the_plan_and_sends_nothing(tmp_path: Path) -> None:
     assert harness("check", str(tmp_path / "nope.toml")).returncode == 2
 
 
+def test_check_of_a_scenario_without_auth_says_so_in_plain_text(tmp_path: Path) -> None:
+    plain = tmp_path / "open.toml"
+    plain.write_text('name = "open"\n[target]\nbase_url = "local"\n[[endpoints]]\nname = "a [b]"\npath = "/a"\n[load]\nprofile = "steady"\nrate = 5\nduration = "10s"\n')
+    proc = harness("check", str(plain))
+    assert proc.returncode == 0, proc.stderr
+    assert "none (no [auth])" in proc.stdout and "a [b]" in proc.stdout
+
+
+def test_fanout_names_the_workers_flag_when_it_is_over_the_limit() -> None:
+    proc = harness("fanout", "scenarios/fanout.toml", "--workers", "1001")
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert line.startswith("error: --workers 1001: ") and "over the safety limit of 1000" in line and "execution input" not in line
+
+
+@pytest.mark.parametrize(
+    ("base_url", "fault", "says"),
+    [
+        ("local", 'kind = "stage_throttle"\nrate = 1\nburst = 1', 'works on AWS only; on the local stack use kind = "throttle"'),
+        ("http://127.0.0.1:9", 'kind = "latency"\nlatency = 1', 'is applied through the local stack, but target.base_url is not "local"'),
+    ],
+)
+def test_check_refuses_a_fault_kind_its_target_cannot_take_with_exit_2(tmp_path: Path, base_url: str, fault: str, says: str) -> None:
+    scenario = tmp_path / "f.toml"
+    scenario.write_text(
+        f'name = "f"\n[target]\nbase_url = "{base_url}"\n[[endpoints]]\nname = "a"\npath = "/a"\n'
+        f'[load]\nprofile = "steady"\nrate = 5\nduration = "20s"\n[[faults]]\nat = 2\nduration = 3\n{fault}\n'
+    )
+    for command in ("check", "run"):
+        proc = harness(command, str(scenario))
+        assert proc.returncode == 2, proc.stderr
+        assert says in one_line_error(proc)
+
+
+LEAD_SCENARIO = """name = "lead"
+[target]
+base_url = "local"
+[auth]
+users = 40
+login_rate = 5
+[[endpoints]]
+name = "a"
+path = "/a"
+[load]
+profile = "steady"
+rate = 50
+duration = "20s"
+vus = 60
+[fanout]
+workers = 2
+start_lead = "1s"
+"""
+
+
+def test_check_and_fanout_warn_before_load_when_start_lead_is_shorter_than_the_sign_in(tmp_path: Path) -> None:
+    scenario = tmp_path / "lead.toml"
+    scenario.write_text(LEAD_SCENARIO)
+    check = harness("check", str(scenario))
+    assert check.returncode == 0, check.stderr
+    assert ("warning: harness fanout: fanout.start_lead = 1 s is shorter than the workers' sign-in: each of 2 workers signs in "
+            "20 test users at auth.login_rate = 5/s (about 4.0 s)") in check.stderr  # fmt: skip
+    fanout = harness("fanout", str(scenario), "--workers", "4", env={"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""})
+    assert "each of 4 workers signs in 10 test users at auth.login_rate = 5/s (about 2.0 s)" in fanout.stderr
+    assert fanout.stderr.index("warning: fanout.start_lead") < fanout.stderr.index("error:")  # said before anything starts
+    enough = tmp_path / "enough.toml"
+    enough.write_text(LEAD_SCENARIO.replace('start_lead = "1s"', 'start_lead = "5s"'))
+    assert "warning" not in harness("check", str(enough)).stderr
+
+
+def test_overlapping_faults_of_one_kind_are_warned_about_since_they_add_up(tmp_path: Path) -> None:
+    scenario = tmp_path / "overlap.toml"
+    faults = '[[faults]]\nkind = "latency"\nat = 2\nduration = 5\nlatency = "100ms"\n[[faults]]\nkind = "latency"\nat = 4\nduration = 5\nlatency = "200ms"\n'
+    scenario.write_text(LEAD_SCENARIO.replace('start_lead = "1s"', 'start_lead = "5s"') + faults)
+    proc = harness("check", str(scenario))
+    assert proc.returncode == 0, proc.stderr
+    assert ("warning: faults[1] ('latency at 4s') overlaps faults[0] ('latency at 2s') from 4 to 7 s: "
+            "both latency faults apply at once there, so their effects add up") in proc.stderr  # fmt: skip
+    apart = tmp_path / "apart.toml"
+    apart.write_text(scenario.read_text().replace('latency = "200ms"', 'latency = "200ms"\nroute = "GET /a"').replace('latency = "100ms"', 'latency = "100ms"\nroute = "GET /b"'))
+    assert "warning" not in harness("check", str(apart)).stderr
+
+
 def test_output_that_is_not_a_terminal_is_not_wrapped() -> None:
     code = "from harness.cli import out, err; out.print('harness/' + 'p' * 300 + '/test-users'); err.print('x ' * 200)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
@@ -209,8 +345,8 @@ def test_no_local_stack_running_exits_3_with_what_to_do(tmp_path: Path) -> None:
 # ---- gates on a finished run: exit 0 / 1 -------------------------------------------------------
 
 
-def make_run(run_dir: Path, latency_ms: float, *, errors: int = 0) -> Path:
-    results = ResultSet(run_id=run_dir.name, meta={"scenario": "synthetic", "profile": "steady", "status": "completed", "duration": 10.0})
+def make_run(run_dir: Path, latency_ms: float, *, errors: int = 0, status: str = "completed", error: str | None = None) -> Path:
+    results = ResultSet(run_id=run_dir.name, meta={"scenario": "synthetic", "profile": "steady", "status": status, "duration": 10.0, "error": error})
     for i in range(1000):
         results.record("list items", "ok", 200, start_time=1_700_000_000 + i / 100, response_time_ms=latency_ms + (i % 10))
     for i in range(errors):
@@ -219,6 +355,25 @@ def make_run(run_dir: Path, latency_ms: float, *, errors: int = 0) -> Path:
         results.record_pacer(1_700_000_000 + second, target=100 + errors / 10, released=100 + errors // 10)
     results.save(run_dir / "results.json")
     return run_dir
+
+
+def test_drops_from_late_fanout_workers_are_said_as_late_starts_on_the_terminal_and_in_the_report(tmp_path: Path) -> None:
+    run = tmp_path / "late"
+    results = ResultSet(run_id="late", meta={"scenario": "synthetic", "profile": "steady", "status": "completed", "duration": 10.0, "workers": 16,
+                                             "shards": [{"segment": 0, "index": i, "status": "completed", "late_start_ms": 14_000.0 if i >= 14 else 0.0,
+                                                         "skipped": 30 if i >= 14 else 0} for i in range(16)],
+                                             "generator": {"late_start_ms": 14_000.0, "skipped": 60}})  # fmt: skip
+    for i in range(940):
+        results.record("list items", "ok", 200, start_time=1_700_000_000 + i / 100, response_time_ms=20.0)
+    for second in range(10):
+        results.record_pacer(1_700_000_000 + second, target=100, released=94, dropped=6)
+    results.save(run / "results.json")
+    proc = harness("report", str(run))
+    assert proc.returncode == 0, proc.stderr
+    said = "60 of them were skipped by 2 workers that started late (up to 14.0 s): raise fanout.start_lead"
+    assert f"dropped 60 ({said})" in proc.stdout
+    html = (run / "report.html").read_text()
+    assert said in html and "add virtual users" not in html
 
 
 def test_report_gates_pass_exit_0_and_fail_exit_1_with_junit(tmp_path: Path) -> None:
@@ -232,6 +387,57 @@ def test_report_gates_pass_exit_0_and_fail_exit_1_with_junit(tmp_path: Path) -> 
     junit = (run / "junit.xml").read_text()
     assert "<failure" in junit and "p95 &lt; 40ms" in junit
     assert (run / "report.html").exists() and (run / "summary.md").exists()
+
+
+def junit_cases(run: Path) -> tuple[Any, list[Any]]:
+    import xml.etree.ElementTree as ET
+
+    suite = ET.parse(run / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    return suite, suite.findall("testcase")
+
+
+def test_junit_gives_each_case_and_the_suite_the_runs_duration(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", latency_ms=50)
+    assert harness("report", str(run), "--gate", "p95 < 100ms", "--gate", "p95 < 40ms").returncode == 1
+    suite, cases = junit_cases(run)
+    assert suite.get("time") == "10.000" and [c.get("time") for c in cases] == ["10.000", "10.000"]
+
+
+@pytest.mark.parametrize(
+    "status, outcome, code, extra",
+    [("interrupted", "not judged", 130, None), ("aborted", "aborted", 1, "failure"), ("failed", "run failed", 3, "error")],
+)
+def test_a_run_not_judged_skips_its_gates_in_junit_and_says_why_in_the_verdict(tmp_path: Path, status: str, outcome: str, code: int, extra: str | None) -> None:
+    """`harness report` on an interrupted (aborted, failed) run: CI must not read a gate failure
+    where the run was stopped; the gates are skipped with the reason, the verdict names the outcome."""
+    run = make_run(tmp_path / "run", latency_ms=50, status=status, error="stopped here" if status != "interrupted" else None)
+    proc = harness("report", str(run), "--gate", "p95 < 40ms", "--gate", "p95 < 100ms")
+    assert proc.returncode == code, proc.stderr
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert verdict["status"] == status and verdict["outcome"] == outcome
+    assert verdict["passed"] is (False if status == "aborted" else None)
+    assert verdict["reason"].startswith(f"not judged: ") and "after 10 s" in verdict["reason"]
+    suite, cases = junit_cases(run)
+    gates = [c for c in cases if c.get("classname") == "harness.gates"]
+    assert len(gates) == 2 and all(c.find("skipped") is not None and c.find("failure") is None for c in gates)
+    assert gates[0].find("skipped").get("message").startswith(verdict["reason"])
+    assert suite.get("skipped") == "2"
+    others = [c for c in cases if c.get("classname") == "harness.run"]
+    if extra is None:
+        assert not others and suite.get("failures") == "0" and suite.get("errors") == "0"
+    else:
+        assert len(others) == 1 and others[0].find(extra).get("message") == verdict["reason"] and "stopped here" in verdict["reason"]
+
+
+def test_a_completed_run_records_its_outcome_in_the_verdict(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", latency_ms=50)
+    assert harness("report", str(run)).returncode == 0
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert (verdict["status"], verdict["outcome"], verdict["passed"]) == ("completed", "no gates", True)
+    assert harness("report", str(run), "--gate", "p95 < 40ms").returncode == 1
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert (verdict["status"], verdict["outcome"], verdict["passed"]) == ("completed", "failed", False)
 
 
 def test_a_gate_without_data_fails_rather_than_passes(tmp_path: Path) -> None:
@@ -485,14 +691,25 @@ def test_ctrl_c_to_harness_alone_stops_locust_within_seconds(tmp_path: Path) -> 
     import signal
     import time
 
-    proc, run_dir = start_run(tmp_path, "run", "--gate", "p95 < 2s")
+    proc, run_dir = start_run(tmp_path, "run", "--gate", "p95 < 2s", "--gate", "achieved_rate >= 100% of target")
     asked = time.time()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-3000:]
     assert time.time() - asked < 10  # Locust stops on one SIGTERM; nobody waits 30 s
-    assert ResultSet.load(run_dir / "results.json").meta["status"] == "interrupted"
+    results = ResultSet.load(run_dir / "results.json")
+    assert results.meta["status"] == "interrupted"
     assert "(not judged) PASS p95 < 2s" in out and "verdict" not in out
+    # planned counts what came due by the stop, not the rest of the minute
+    pacer = results.pacer_totals()
+    assert pacer.target == pacer.released + pacer.dropped
+    assert f"planned {pacer.target:,.0f} requests, released {pacer.released:,} (100.0%), dropped 0" in out or pacer.dropped
+    # CI reads the interruption, not a gate failure
+    assert "(not judged) PASS achieved_rate >= 100% of target" in out or pacer.dropped
+    junit = (run_dir / "junit.xml").read_text()
+    assert "<failure" not in junit and junit.count("<skipped") == 2 and "not judged: the run was interrupted" in junit
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert (verdict["status"], verdict["outcome"], verdict["passed"]) == ("interrupted", "not judged", None)
 
 
 @pytest.mark.integration
@@ -516,8 +733,104 @@ def test_checks_against_a_running_local_stack(tmp_path: Path) -> None:
         line = one_line_error(proc)
         assert "no test-user password for pool" in line and "harness users create" in line
         assert not (tmp_path / "run").exists()
+        cleanup = harness("cleanup", "--local", env=env)
+        assert cleanup.returncode == 3
+        assert "stack harness-fanout does not exist in the running local stack; deploy it first with `harness deploy --local`" in one_line_error(cleanup)
     finally:
         assert harness("local", "down", env=env).returncode == 0
+
+
+@pytest.mark.integration
+def test_local_up_on_a_running_stack_applies_its_settings_and_run_refuses_a_scenario_it_does_not_follow(tmp_path: Path) -> None:
+    import urllib.request
+
+    env = {"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""}
+    up = harness("local", "up", "--throttle-rate", "1000", env=env)
+    assert up.returncode == 0, up.stderr
+    info = json.loads((tmp_path / "state" / "local.json").read_text())
+
+    def throttle() -> dict:
+        with urllib.request.urlopen(info["api_url"] + "/_admin/config", timeout=5) as resp:
+            return json.loads(resp.read())["throttle"]
+
+    try:
+        again = harness("local", "up", "--throttle-rate", "5", "--throttle-burst", "5", env=env)
+        assert again.returncode == 0, again.stderr
+        assert "already running; changed now: throttle 5 rps, burst 5 where the running stack has throttle 1000 rps, burst 1000" in again.stdout
+        assert throttle() == {"rate": 5.0, "burst": 5}
+        assert json.loads((tmp_path / "state" / "local.json").read_text())["pids"] == info["pids"]  # the same stack
+
+        lambda_scenario = tmp_path / "lambda.toml"
+        lambda_scenario.write_text(
+            'name = "l"\n[target]\nbase_url = "local"\n[[endpoints]]\nname = "a"\npath = "/items"\n'
+            '[load]\nprofile = "steady"\nrate = 1\nduration = 1\n[local]\nintegration = "lambda"\n'
+        )
+        refused = harness("local", "up", "--scenario", str(lambda_scenario), env=env)
+        assert refused.returncode == 3
+        assert ("a running local stack cannot change this: routes sent to a Lambda function where the running stack has the mock backend; "
+                "stop it with `harness local down`") in one_line_error(refused)  # fmt: skip
+        assert throttle() == {"rate": 5.0, "burst": 5}  # refused before anything changed
+
+        probe = harness("probe", "scenarios/probe.toml", "--no-metrics", "--results-dir", str(tmp_path / "run"), env=env)
+        assert probe.returncode == 2
+        line = one_line_error(probe)
+        assert "scenarios/probe.toml: [local] asks for throttle 110 rps, burst 20 where the running stack has throttle 5 rps, burst 5" in line
+        assert "`harness local up --scenario scenarios/probe.toml`" in line and not (tmp_path / "run").exists()
+
+        fixed = harness("local", "up", "--scenario", "scenarios/probe.toml", env=env)
+        assert fixed.returncode == 0 and "throttle 110 rps, burst 20" in fixed.stdout
+        assert throttle() == {"rate": 110.0, "burst": 20}
+        probe = harness("probe", "scenarios/probe.toml", "--no-metrics", "--results-dir", str(tmp_path / "run"), env=env)
+        assert probe.returncode == 3 and "no test-user password" in one_line_error(probe)  # past the check: no users yet
+    finally:
+        assert harness("local", "down", env=env).returncode == 0
+
+
+def test_cleanup_local_without_a_stack_says_a_local_fanout_run_leaves_nothing_to_clean_up(tmp_path: Path) -> None:
+    env = {"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""}
+    proc = harness("cleanup", "--local", env=env, drop=("AWS_*",))
+    assert proc.returncode == 3
+    line = one_line_error(proc)
+    assert "no local stack is running" in line
+    assert "`harness fanout --local` runs on a stack of its own, which is gone with its test users when the run ends: nothing is left to clean up" in line
+    assert "`harness local up`, `harness deploy --local`" in line
+
+
+@pytest.mark.integration
+def test_a_foreground_local_run_is_found_by_other_commands_until_it_stops(tmp_path: Path) -> None:
+    """`harness local run` records its stack as `local up` does: status, env and run see it;
+    once it stops they say no stack is running."""
+    import signal
+
+    env = {"HARNESS_STATE_DIR": str(tmp_path / "state"), "HARNESS_LOCAL_INFO": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "local", "run"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env={**os.environ, "COLUMNS": "200", **env}, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        info = None
+        for line in proc.stdout:  # bounded: the stack starts within its own timeout or exits
+            if line.startswith("export HARNESS_LOCAL_INFO="):
+                info = json.loads(line.partition("=")[2].strip().strip("'"))
+                break
+        assert info is not None, proc.communicate()[1][-2000:]
+        status = harness("local", "status", env=env)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert info["api_url"] in status.stdout and '"healthy": true' in status.stdout
+        assert f"export AWS_ENDPOINT_URL={info['endpoint_url']}" in harness("local", "env", env=env).stdout
+        run = harness("run", "scenarios/smoke.toml", "--no-metrics", "--results-dir", str(tmp_path / "run"), env=env)
+        assert run.returncode == 3  # it found the stack: what it misses are the test users
+        assert f"no test-user password for pool {info['user_pool_id']}" in one_line_error(run)
+        second = harness("local", "run", env=env)
+        assert second.returncode == 2 and "a local stack is already running" in one_line_error(second)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    assert not (tmp_path / "state" / "local.json").exists()
+    gone = harness("local", "status", env=env)
+    assert gone.returncode == 1 and "no local stack is running" in gone.stdout
 
 
 def test_cleanup_gives_up_waiting_after_its_timeout(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -127,6 +127,7 @@ def one(expression: str, results: ResultSet, **kwargs) -> GateResult:
         ("client_error_rate < 2%", "client_error_rate", None, "<", 2.0, "%"),
         ("transport_error_rate < 2%", "transport_error_rate", None, "<", 2.0, "%"),
         ("dropped_rate < 1%", "dropped_rate", None, "<", 1.0, "%"),
+        ("dropped_rate < 1% of target", "dropped_rate", None, "<", 1.0, "%"),
         ("achieved_rate >= 95% of target", "achieved_rate", None, ">=", 95.0, "%"),
         ("achieved_rate >= 0 of target", "achieved_rate", None, ">=", 0.0, "%"),
         ("error_rate regression <= 0", "error_rate", None, "<=", 0.0, "pp"),
@@ -207,6 +208,7 @@ def test_parse_per_endpoint_both_forms() -> None:
         ("error_rate < 5", "ambiguous"),
         ("error_rate < 1ms", "unknown unit 'ms'"),
         ("achieved_rate >= 95 of target", "ambiguous"),
+        ("error_rate < 1% of target", "unknown unit '% of target'"),
         ("rps > 3 ms", "unknown unit"),
         ("requests > 3ms", "takes no unit"),
         ('"x.p95 < 3', "not closed"),
@@ -408,6 +410,16 @@ def test_achieved_and_dropped_rate(results: ResultSet) -> None:
     assert one("dropped_rate <= 5%", results).passed
 
 
+def test_a_gate_reason_writes_its_counts_as_the_terminal_does_with_thousands_separators() -> None:
+    big = ResultSet(run_id="big")
+    for i in range(1503):
+        big.record("list items", "ok", 200, start_time=1_700_000_000 + i / 100, response_time_ms=5.0)
+    big.record_pacer(1_700_000_000, target=2215.6, released=1503, dropped=712)
+    assert one("dropped_rate < 1%", big).reason == "712 of 2,216 planned iterations dropped"
+    assert one("error_rate < 1%", big).reason == "0 of 1,503 requests did not get an expected status"
+    assert one("rps > 1", big).reason.startswith("1,503 requests in ")
+
+
 def test_throughput(results: ResultSet) -> None:
     rps = one("rps >= 20", results)
     assert rps.passed and rps.actual == 20.0 and rps.unit == "rps"
@@ -454,6 +466,21 @@ def test_server_side_notes_resources_without_data(results: ResultSet) -> None:
     assert errors.passed and errors.actual == 1.0 and "no data for fn-a" in errors.reason
     cognito = one("cognito.throttles < 5", results, metrics=make_metrics())
     assert cognito.reason == "sign_in_throttles; no data for token_refresh_throttles"
+
+
+def test_cognito_throttles_without_a_datum_are_zero_only_when_cognito_saw_attempts(results: ResultSet) -> None:
+    # Cognito publishes SignInThrottles only for a throttled request; SignInSuccesses (1 or 0)
+    # for every attempt. Attempts and no throttles datum: 0. No attempts either: no data, fails.
+    frame = make_metrics()
+    frame = frame[~frame["key"].str.endswith("throttles") | (frame["layer"] != "cognito")]
+    attempts = frame.iloc[[0]].assign(layer="cognito", resource="pool", metric="SignInSuccesses", key="sign_in_successes", value=40.0)
+    quiet = pd.concat([frame, attempts, attempts.assign(metric="SignInThrottles", key="sign_in_throttles", value=float("nan"))])
+    passed = one("cognito.sign_in_throttles == 0", results, metrics=quiet)
+    assert passed.passed and passed.actual == 0.0 and "none throttled" in passed.reason
+    assert one("cognito.throttles == 0", results, metrics=quiet).passed
+    silent = quiet[quiet["key"] != "sign_in_successes"]
+    failed = one("cognito.sign_in_throttles == 0", results, metrics=silent)
+    assert not failed.passed and failed.actual is None and "no data" in failed.reason
 
 
 def test_server_percentiles_are_not_combined_across_resources(results: ResultSet) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from harness.plan import build_plan
@@ -56,8 +57,33 @@ def test_snapshots_travel_through_a_file(tmp_path: Path) -> None:
 def test_the_plain_line_names_rates_p95_errors_and_drops() -> None:
     snap = {"elapsed": 20.2, "total": 60.0, "phase": "running", "planned_rps": 300.0, "achieved_rps": 296.6, "requests": 5930,
             "p95_ms": 45.12, "errors": {"throttled": 12, "server": 3}, "planned": 6000, "dropped": 4}  # fmt: skip
-    assert progress_line(snap) == "0:20 / 1:00 (34%) · planned 300 rps, achieved 297 rps · 5,930 requests · p95 45.1 ms · errors: 429 12, 5xx 3 · dropped 4"
+    assert progress_line(snap) == "0:20 / 1:00 (33%) · planned 300 rps, achieved 297 rps · 5,930 requests · p95 45.1 ms · errors: 429 12, 5xx 3 · dropped 4"
     assert progress_line(None, elapsed=3.0, total=60.0) == "0:03 preparing: signing in the virtual users"
+
+
+def test_the_share_of_time_agrees_with_the_clock_shown() -> None:
+    snap = {"elapsed": 8.7, "total": 10.0, "phase": "running", "requests": 87, "errors": {}}
+    assert progress_line(snap).startswith("0:08 / 0:10 (80%) · ")
+
+
+@pytest.mark.parametrize("offset", [0.4, 0.9])
+def test_partial_first_and_last_seconds_are_not_counted_as_whole(offset: float) -> None:
+    """A 10 rps plan sent exactly to plan, started mid-second: 10 rps planned and achieved, at
+    the start (the first second is partial) and after the end (so is the last). Counted whole,
+    they said 9 (planned) and 8 (achieved)."""
+    started = T0 + offset
+    plan = build_plan(Steady(profile="steady", rate=10, duration=10))
+    results = ResultSet(endpoints={"a": {}})
+    for k in range(plan.total):
+        at = started + plan.release_time(k)
+        results.record("a", "ok", 200, start_time=at, response_time_ms=10)
+        results.record_pacer(int(at), target=1, released=1)
+    for now in (started + 3.6, started + 4.2, started + 10.8, started + 11.5):
+        tracker = ProgressTracker(plan=plan, planned_duration=10, profile="steady")
+        snap = tracker.snapshot(results, started_at=started, now=now)
+        # requests are counted per whole second: within one request over the >= 3 s looked at
+        assert snap["planned_rps"] == pytest.approx(10.0) and snap["achieved_rps"] == pytest.approx(10.0, abs=0.4), (now - started, snap)
+        assert "planned 10 rps, achieved " in progress_line(snap)
 
 
 def test_not_a_terminal_prints_a_plain_line_every_interval() -> None:

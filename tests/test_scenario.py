@@ -178,6 +178,11 @@ BAD = {
         "endpoints[1].path",
         "must start with '/'",
     ),
+    "path that is not a valid URI": (
+        toml(TARGET, EP_LIST, EP_GET.replace('"/items/{id}"', '"/items/{id}?q=a b"'), STEADY),
+        "endpoints[1].path",
+        "is not a valid URI path: ' ' must be percent-encoded; write '/items/{id}?q=a%20b'",
+    ),
     "unknown placeholder": (
         toml(TARGET, EP_LIST, EP_GET.replace("{id}", "{item}"), STEADY),
         "endpoints[1].path",
@@ -647,3 +652,28 @@ def test_bad_retry_names_file_field_and_fix(tmp_path: Path, text: str, field: st
         Scenario.load(path)
     message = assert_one_line(info.value, path, field)
     assert fix in message and ";" in message
+
+
+# ---- a plan that sends nothing -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "load, field, fields",
+    [
+        (STEADY.replace("rate = 5", "rate = 0.1").replace('"10s"', '"5s"'), "load.rate", "load.rate or load.duration"),
+        (RAMP.replace("from_rate = 10", "from_rate = 0.01").replace("to_rate = 50", "to_rate = 0.02").replace("step = 10", "step = 0.01"), "load.from_rate",
+         "load.from_rate, load.to_rate or load.step_duration"),
+    ],
+    ids=["steady", "ramp"],
+)
+def test_a_plan_of_zero_requests_is_refused_naming_the_fields_to_raise(tmp_path: Path, load: str, field: str, fields: str) -> None:
+    path = write(tmp_path, toml(TARGET, EP_LIST, load))
+    with pytest.raises(ScenarioError) as info:
+        Scenario.load(path)
+    message = assert_one_line(info.value, path, field)
+    assert "not one whole request, so the run would send nothing" in message and f"raise {fields}" in message
+    assert info.value.exit_code == 2
+
+
+def test_a_plan_of_one_request_is_allowed(tmp_path: Path) -> None:
+    Scenario.load(write(tmp_path, toml(TARGET, EP_LIST, STEADY.replace("rate = 5", "rate = 0.2").replace('"10s"', '"5s"'))))

@@ -229,15 +229,18 @@ def _finish(
                  "error": "no results: the execution stopped before this shard finished"},
             )  # fmt: skip
     table = [by_shard[k] for k in sorted(by_shard)]
-    failed = [s for s in table if s["status"] != "completed"]
+    stopped = [s for s in table if s["status"] == "interrupted"]  # ended early by stop.json, results kept
+    failed = [s for s in table if s["status"] not in ("completed", "interrupted")]
 
     if interrupted:
         status, error = "interrupted", None
     elif failed:
         named = "; ".join(f"{_name(s, spec)} ({s.get('error') or s['status']})" for s in failed[:5])
         more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
-        status, error = "failed", f"{len(failed)} of {len(table)} shards failed: {named}{more}"
-    elif map_error:
+        others = f"; {len(stopped)} stopped with it, their results kept" if stopped else ""
+        status, error = "failed", f"{len(failed)} of {len(table)} shards failed: {named}{more}{others}"
+    elif map_error or stopped:
+        map_error = map_error or {"Error": "stopped", "Cause": f"{len(stopped)} of {len(table)} shards were stopped before their end"}
         status, error = "failed", failure_reason(map_error.get("Error"), map_error.get("Cause"))
     else:
         status, error = "completed", None

@@ -130,12 +130,12 @@ def deploy_stack(
     return stack_outputs(cloudformation, stack_name)
 
 
-def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+def stack_outputs(cloudformation: Any, stack_name: str, *, where: str = "", deploy: str = "harness deploy") -> dict[str, str]:
     """The outputs of ``stack_name`` (``{"RunStateMachineArn": ..., ...}``); HarnessError if it
-    does not exist."""
+    does not exist, saying where (``where``: " in the running local stack") and how to deploy it."""
     stack = _describe(cloudformation, stack_name)
     if stack is None:
-        raise HarnessError(f"stack {stack_name} does not exist; deploy it with `harness deploy`")
+        raise HarnessError(f"stack {stack_name} does not exist{where}; deploy it first with `{deploy}`")
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
 
 

@@ -96,7 +96,7 @@ class FanoutExecution:
         """Ask the workers to end their shards (``stop.json``: they look every few seconds and
         save what they measured), then stop the execution (StopExecution: no new shard starts;
         a Lambda invocation already running is not stopped by it, on AWS as locally)."""
-        self.store.put_json(self.store.stop_key, {"at": time.time(), "cause": cause})
+        self.store.stop(cause)
         description = self.describe()
         if description["status"] == "RUNNING":
             self.sfn.stop_execution(executionArn=self.execution_arn, error="harness.Interrupted", cause=cause)

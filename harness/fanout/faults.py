@@ -20,7 +20,7 @@ from typing import Any
 
 from harness.errors import FaultError
 from harness.faults.kinds import build_actions
-from harness.faults.scheduler import FaultScheduler
+from harness.faults.scheduler import FaultScheduler, expiry_for
 from harness.fanout.spec import fault_segments
 
 __all__ = ["FanoutFaults"]
@@ -31,12 +31,13 @@ class FanoutFaults:
 
     def __init__(self, scenario: Any, windows: list[tuple[float, float]], *, target: Any, aws: Any, run_id: str) -> None:
         actions = build_actions(scenario, target=target, aws=aws, run_id=run_id)
+        expiry = expiry_for(actions, target=target, aws=aws, run_id=run_id)
         segments = fault_segments(scenario, windows)
         self._errors: list[str] = []
         self._segments: dict[int, tuple[list[int], FaultScheduler]] = {}
         for segment in sorted(set(segments)):
             mine = [a for a, s in zip(actions, segments) if s == segment]
-            self._segments[segment] = ([a.index for a in mine], FaultScheduler(mine, on_error=self._errors.append))
+            self._segments[segment] = ([a.index for a in mine], FaultScheduler(mine, on_error=self._errors.append, expiry=expiry))
 
     def __bool__(self) -> bool:
         return bool(self._segments)

@@ -3,7 +3,8 @@
 Each parses its event, calls the package (the same functions the CLI uses) and returns small
 JSON for the state machine (``infra/statemachines/*.asl.json``); results travel through S3.
 
-    controller  {"action": "validate" | "prepare_users" | "plan_segment" | "record_failure" | "delete_users", ...}
+    controller  {"action": "validate" | "prepare_users" | "plan_segment" | "record_failure" | "stop_shards"
+                 | "await_shards" | "delete_users", ...}
     worker      a Shard (one Distributed Map item)
     aggregator  {"action": "plan_merge" | "merge_group" | "merge_slice" | "merge_final", ...}
 
@@ -58,12 +59,13 @@ def _prepare_users(event: dict[str, Any]) -> dict[str, Any]:
     from harness.auth.users import create_users
     from harness.aws import AwsContext
     from harness.errors import AuthError
+    from harness.target import pool_region
 
     scenario = _spec(event["run_id"]).scenario()
     auth = scenario.auth
     if auth is None:
         return {"users": 0}
-    aws = AwsContext(region=auth.region)
+    aws = AwsContext(region=auth.region or pool_region(auth.user_pool_id))  # the pool's region, not the Lambda's
     report = create_users(
         cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=auth.user_pool_id,
         count=auth.users, prefix=auth.username_prefix, rate=25.0, progress=False,
@@ -113,13 +115,40 @@ def _record_failure(event: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _stop_shards(event: dict[str, Any]) -> dict[str, Any]:
+    """The Distributed Map failed: Step Functions aborted the other children, but their Lambdas
+    go on (on AWS as locally), loading the target. ``stop.json`` ends their shards."""
+    from harness.fanout.aggregate import failure_reason
+
+    error = event.get("error") or {}
+    cause = failure_reason(error.get("Error"), error.get("Cause"))
+    return _store(event["run_id"]).stop(f"the shards' Distributed Map failed ({cause})")
+
+
+def _await_shards(event: dict[str, Any]) -> dict[str, Any]:
+    """After a stop: are all of the segment's shards in (results or failure), or is the wait
+    (``STOP_GRACE`` s after the stop) over? The state machine asks again every few seconds,
+    so that the merge sees what the stopped workers save, and never waits for ever."""
+    import time
+
+    from harness.fanout.store import STOP_GRACE
+
+    store = _store(event["run_id"])
+    segment = int(event["segment"])
+    workers = _spec(event["run_id"]).workers
+    pending = sorted(set(range(workers)) - store.ended(segment))
+    stopped = store.get_json_or_none(store.stop_key) or {"at": time.time()}
+    return {"done": not pending or time.time() >= float(stopped["at"]) + STOP_GRACE, "pending": len(pending)}
+
+
 def _delete_users(event: dict[str, Any]) -> dict[str, Any]:
     from harness.auth.users import DEFAULT_PREFIX, delete_users
     from harness.aws import AwsContext
     from harness.fanout.spec import StackDefaults, cleanup_target
+    from harness.target import pool_region
 
     pool, prefix, count = cleanup_target(event.get("input") or {}, defaults=StackDefaults.from_env())
-    aws = AwsContext()
+    aws = AwsContext(region=pool_region(pool))  # the pool's region, not the Lambda's (else the Lambda's)
     report = delete_users(
         cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=pool,
         prefix=prefix or DEFAULT_PREFIX, rate=25.0, progress=False,
@@ -161,6 +190,8 @@ _CONTROLLER: dict[str, Callable[[dict[str, Any]], Any]] = {
     "prepare_users": _prepare_users,
     "plan_segment": _plan_segment,
     "record_failure": _record_failure,
+    "stop_shards": _stop_shards,
+    "await_shards": _await_shards,
     "delete_users": _delete_users,
 }
 _AGGREGATOR: dict[str, Callable[[dict[str, Any]], Any]] = {

@@ -22,7 +22,10 @@ from harness.errors import UsageError
 from harness.scenario import Scenario
 from harness.target import resolve_target
 
-__all__ = ["TEMPLATE", "FanoutStack", "execution_input", "parse_reference", "deploy_local", "local_parameters", "stack_defaults"]
+__all__ = [
+    "TEMPLATE", "FanoutStack", "execution_input", "parse_reference", "deploy_local", "local_parameters", "stack_defaults",
+    "stack_aws", "check_stack_pool",
+]
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "fanout.yaml"
 LOCAL_PATH = "/items"
@@ -51,10 +54,44 @@ class FanoutStack:
             raise UsageError(f"the stack has no output {exc}; deploy it again with `harness deploy`") from None
 
 
+def stack_aws(region: str | None = None) -> Any:
+    """The ``AwsContext`` of the fan-out stack's region, found one way by ``harness deploy``,
+    ``harness fanout`` and ``harness cleanup``: ``--region`` > ``AWS_REGION`` /
+    ``AWS_DEFAULT_REGION`` > the AWS profile's region > us-east-1. Never the user pool's or the
+    target's region: the template lets those be elsewhere (the stack's parameters name them)."""
+    from harness.aws import AwsContext
+
+    return AwsContext(region=region)
+
+
+def check_stack_pool(scenario: Scenario | None, defaults: Any, *, stack_name: str, stack_region: str) -> None:
+    """Refuse (exit 2, before anything starts) a scenario whose user pool is not the one the
+    stack was deployed for: its roles may manage and read only that pool (and its region's
+    secrets), so PrepareUsers would fail with AccessDenied after the cost question."""
+    from harness.target import pool_region
+
+    if scenario is None or scenario.auth is None:
+        return
+    pool = resolve_target(scenario).user_pool_id
+    stack_pool = defaults.user_pool_id
+    if pool == stack_pool:
+        return
+
+    def where(name: str | None) -> str:
+        return f"{name} (region {pool_region(name) or 'unknown'})" if name else "no pool"
+
+    raise UsageError(
+        f"fanout: the scenario's user pool is {where(pool)}, but stack {stack_name} in {stack_region} was deployed for "
+        f"{where(stack_pool)}: its roles manage only that pool; deploy it for this pool "
+        f"(harness deploy --scenario FILE --stack NAME) or use the stack's pool in the scenario"
+    )
+
+
 def stack_defaults(cloudformation: Any, stack_name: str) -> Any:
     """What the deployed stack's reference input loads (its TargetUrl, pool and client), read
     from the stack's parameters, so that the CLI checks an input as the state machine will."""
     from harness.fanout.spec import StackDefaults
+    from harness.target import pool_region
 
     stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     values = {p["ParameterKey"]: str(p.get("ParameterValue", "")) for p in (stacks[0].get("Parameters") or [])} if stacks else {}
@@ -64,7 +101,7 @@ def stack_defaults(cloudformation: Any, stack_name: str) -> Any:
         user_pool_id=values.get("UserPoolId") or None,
         client_id=values.get("UserPoolClientId") or None,
         path=values.get("TargetPath") or "/",
-        region=getattr(getattr(cloudformation, "meta", None), "region_name", None),
+        region=pool_region(values.get("UserPoolId")) or getattr(getattr(cloudformation, "meta", None), "region_name", None),
         start_lead=float(lead) if lead else None,
     )
 

@@ -20,25 +20,22 @@ from __future__ import annotations
 
 import math
 import os
-import re
-import time
-import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import ScenarioError
-from harness.plan import planned_duration
+from harness.plan import planned_duration, shard_vus
+from harness.runs import RUN_ID_RULE, is_run_id, new_run_id
 from harness.scenario import LOCAL, Calls, Scenario
 
-__all__ = ["RunSpec", "StackDefaults", "cleanup_target", "fault_segments", "parse_input", "new_run_id", "USERS_PER_WORKER", "MAX_WORKER_RATE"]
+__all__ = ["RunSpec", "StackDefaults", "cleanup_target", "fault_segments", "parse_input", "new_run_id", "start_lead_warning", "USERS_PER_WORKER", "MAX_WORKER_RATE"]
 
 SOURCE = "execution input"
 USERS_PER_WORKER = 25
 """The reference input's default: one worker Lambda per 25 users (each user is one virtual user)."""
 MAX_WORKER_RATE = 2500.0
 """Requests per second one worker Lambda (one core at 1,769 MB) paces reliably."""
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
 class StackDefaults(BaseModel):
@@ -55,13 +52,18 @@ class StackDefaults(BaseModel):
 
     @classmethod
     def from_env(cls) -> "StackDefaults":
+        """In a Lambda of the stack. ``region`` is the pool's (its id names it; the template
+        lets the pool be in another region than the stack), else the Lambda's."""
+        from harness.target import pool_region
+
         env = os.environ
+        pool = env.get("DEFAULT_USER_POOL_ID") or None
         return cls(
             base_url=env.get("DEFAULT_BASE_URL") or None,
-            user_pool_id=env.get("DEFAULT_USER_POOL_ID") or None,
+            user_pool_id=pool,
             client_id=env.get("DEFAULT_CLIENT_ID") or None,
             path=env.get("DEFAULT_PATH") or "/",
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            region=pool_region(pool) or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             start_lead=float(env["HARNESS_START_LEAD"]) if env.get("HARNESS_START_LEAD") else None,
         )
 
@@ -86,10 +88,6 @@ class RunSpec(BaseModel):
         return len(self.windows)
 
 
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-
-
 def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None) -> RunSpec:
     """Validate an execution input (see the module); one-line ``ScenarioError`` otherwise."""
     if not isinstance(data, dict):
@@ -106,8 +104,8 @@ def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None
         if not isinstance(flag, bool):
             raise ScenarioError("must be true or false", path=SOURCE, field=field)
     run_id = data.get("run_id") or run_id or new_run_id()
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
-        raise ScenarioError("must be letters, digits, '.', '_' or '-' (at most 80)", path=SOURCE, field="run_id")
+    if not is_run_id(run_id):
+        raise ScenarioError(f"{RUN_ID_RULE}; fix it or leave it out", path=SOURCE, field="run_id")
     if ("scenario" in data) == ("users" in data):
         raise ScenarioError(
             "give either a harness scenario as \"scenario\" or the reference input "
@@ -245,6 +243,30 @@ def _workers(scenario: Scenario) -> int:
             field="fanout.workers",
         )
     return workers
+
+
+def start_lead_warning(scenario: Scenario, workers: int | None = None) -> str | None:
+    """A warning when ``fanout.start_lead`` is shorter than a worker needs to sign its virtual
+    users in before the start instant (each worker's token pool signs in at most
+    ``auth.login_rate`` per second): a worker not ready by then starts late and skips what fell
+    due, which counts as dropped. None when the lead covers the sign-in (cold starts come on top)."""
+    auth = scenario.auth
+    if auth is None:
+        return None
+    count = workers or scenario.fanout.workers
+    if isinstance(scenario.load_profile, Calls):
+        count = min(count, scenario.load_profile.users)
+    vus = shard_vus(scenario.load_profile, scenario.vus, 0, count)
+    sign_ins = len({(vu * count) % auth.users for vu in range(vus)})  # shard 0's test users (LoadSession.identity_for)
+    needed = sign_ins / auth.login_rate
+    lead = scenario.fanout.start_lead
+    if lead >= needed:
+        return None
+    return (
+        f"fanout.start_lead = {lead:g} s is shorter than the workers' sign-in: each of {count:,} workers signs in {sign_ins:,} test users "
+        f"at auth.login_rate = {auth.login_rate:g}/s (about {needed:,.1f} s) before the start instant; a worker not ready by then starts "
+        f"late and skips what fell due (counted as dropped): raise fanout.start_lead to at least {math.ceil(needed):,} s, plus cold starts"
+    )
 
 
 def _windows(scenario: Scenario) -> list[tuple[float, float]]:

@@ -8,7 +8,7 @@
     runs/<run-id>/shards/<seg>-<index>.json      a worker's ResultSet
     runs/<run-id>/progress/<seg>-<index>.json    a worker's requests so far (for the CLI)
     runs/<run-id>/failures/<seg>-<index>.json    why a shard failed (Step Functions' error)
-    runs/<run-id>/stop.json                      the run was stopped (Ctrl-C): workers end their shards
+    runs/<run-id>/stop.json                      the run was stopped (Ctrl-C, a failed Map Run): workers end their shards
     runs/<run-id>/merge/groups.json              the merge tree's groups and time slices
     runs/<run-id>/merge/group-<g>-<s>.json       group g's part of time slice s
     runs/<run-id>/merge/group-<g>-facts.json     group g's shards' facts and errors
@@ -21,13 +21,18 @@ Results never travel through the state payload (256 KB): only keys and small cou
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
-__all__ = ["RunStore", "PROGRESS_EVERY"]
+__all__ = ["RunStore", "PROGRESS_EVERY", "STOP_GRACE"]
 
 PROGRESS_EVERY = 3.0
 """Seconds between a worker's progress notes, and its checks for ``stop.json``."""
+STOP_GRACE = 60.0
+"""Seconds the merge waits, after a stop, for the shards still running to save what they
+measured: a worker sees ``stop.json`` within ``PROGRESS_EVERY`` s, ends its load, lets the
+requests in flight finish and uploads its results."""
 
 
 class RunStore:
@@ -83,6 +88,21 @@ class RunStore:
     @property
     def groups_key(self) -> str:
         return self.key("merge/groups.json")
+
+    # ---- the run's state ---------------------------------------------------------------------
+
+    def stop(self, cause: str) -> dict[str, Any]:
+        """Ask every worker to end its shard (``stop.json``); the first stop's time and cause stay."""
+        stopped = self.get_json_or_none(self.stop_key)
+        if stopped is None:
+            stopped = {"at": time.time(), "cause": cause}
+            self.put_json(self.stop_key, stopped)
+        return stopped
+
+    def ended(self, segment: int) -> set[int]:
+        """The shards of ``segment`` that saved their results or their failure."""
+        names = [k.rsplit("/", 1)[-1].removesuffix(".json") for k in self.keys("shards") + self.keys("failures")]
+        return {int(index) for seg, _, index in (n.partition("-") for n in names) if int(seg) == segment}
 
     # ---- objects ---------------------------------------------------------------------------
 

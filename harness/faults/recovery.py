@@ -23,10 +23,16 @@ counts as recovered by accident, and a low-rate run is still judged). A bin is g
 p95 <= baseline p95 x (1 + tolerance) + 5 ms, its error rate <= baseline + error_tolerance
 (percentage points) and its 429 share <= baseline's + error_tolerance. The event recovered at
 the start of the first good bin from which good bins continue for ``hold`` seconds (default 3).
-**Recovery time** = that instant - the event's end, at least 0. Windows are whole seconds, so
-it is exact to a second: the true instant lies in the second before it (the last bad second
-may have turned good midway). The run ending before that: not recovered, with how many seconds
-were observed after the event.
+**Recovery time** = that instant - the event's end, at least 0, rounded to whole seconds:
+windows are whole seconds, so it is exact only to a second (the true instant lies in the second
+before it: the last bad second may have turned good midway), and a fraction would claim more.
+The run ending before that: not recovered, with how many seconds were observed after the event.
+
+**Peak.** The worst second (of at least ``min_requests`` requests) of the event's own window,
+from its start up to its recovery, or when it did not recover (or has no baseline), up to the
+next event's start or the run's end; never into the next event, whose seconds are its own.
+``above_baseline`` says whether it is a peak at all: False when neither its p95 nor its error
+rate rose above the baseline's (the event changed nothing the client saw).
 
 **Throttled for.** From the first to the last whole second between the event's start and its
 recovery (or the run's end) with more 429s than the baseline's share; 0 when none.
@@ -212,7 +218,9 @@ def _event(event: Event, found: list[Event], seconds: _Seconds, settings: Settin
     if row["baseline"] is not None:
         recovered_at = _recovered(row["baseline"], seconds, settings, end_second, last_second)
     stop = recovered_at if recovered_at is not None else last_second + 1
-    row["peak"] = _peak(seconds, range(first, max(stop, end_second + 1)), settings)
+    following = [math.floor(e.start) for e in found if e.start > event.start]  # the next event's seconds are its own
+    peak_stop = min(stop, *following) if following else stop
+    row["peak"] = _peak(seconds, range(first, max(peak_stop, end_second + 1)), settings, row["baseline"])
     throttle_base = (row["baseline"] or {}).get("throttle_rate") or 0.0
     throttled = [
         s for s in range(first, stop) if seconds.throttled.get(s, 0) and seconds.throttled[s] / seconds.total[s] * 100.0 > throttle_base
@@ -230,7 +238,7 @@ def _event(event: Event, found: list[Event], seconds: _Seconds, settings: Settin
             note=f"not recovered within the run ({observed:.0f} s observed after it)",
         )
     else:
-        time_ = max(0.0, recovered_at - event.end)
+        time_ = float(math.floor(max(0.0, recovered_at - event.end) + 0.5))  # whole seconds: exact only to a second
         row.update(status="recovered", recovered=True, recovered_at=round(recovered_at - t0, 3), recovery_time=round(time_, 3), note="")
     return row
 
@@ -293,8 +301,9 @@ def _recovered(baseline: dict[str, Any], seconds: _Seconds, settings: Settings, 
     return None
 
 
-def _peak(seconds: _Seconds, span: range, settings: Settings) -> dict[str, Any]:
-    """The worst second (of at least ``min_requests`` requests) from the event's start to its recovery."""
+def _peak(seconds: _Seconds, span: range, settings: Settings, baseline: dict[str, Any] | None) -> dict[str, Any]:
+    """The worst second (of at least ``min_requests`` requests) of ``span``, and whether it rose
+    above the ``baseline`` (None without one): see the module docstring."""
     p95s, errors = [], []
     for s in span:
         if seconds.total.get(s, 0) >= settings.min_requests:
@@ -302,7 +311,11 @@ def _peak(seconds: _Seconds, span: range, settings: Settings) -> dict[str, Any]:
             if view["p95_ms"] is not None:
                 p95s.append(view["p95_ms"])
             errors.append(view["error_rate"])
-    return {"p95_ms": _round(max(p95s)) if p95s else None, "error_rate": _round(max(errors)) if errors else None}
+    peak = {"p95_ms": _round(max(p95s)) if p95s else None, "error_rate": _round(max(errors)) if errors else None}
+    above = None
+    if baseline is not None and (p95s or errors):
+        above = bool((p95s and max(p95s) > baseline["p95_ms"]) or (errors and max(errors) > baseline["error_rate"]))
+    return {**peak, "above_baseline": above}
 
 
 def _round(value: Any) -> Any:

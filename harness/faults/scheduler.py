@@ -11,7 +11,8 @@ Each fault starts at ``t0 + at`` and ends at ``t0 + at + duration``; ``end_all``
 still active at once and puts back what they changed. A fault that cannot be started fails
 the run (``on_error``): a run without the fault it was asked for measures something else.
 The process's exit (a crash) ends them too (``atexit``); faults the local stack holds also end by
-themselves at their scheduled end.
+themselves at their scheduled end, and AWS faults get an EventBridge Scheduler schedule that puts
+them back should the process die (``harness.faults.expiry``), deleted once harness has.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import FaultError, HarnessError
+from harness.faults.expiry import Expiry
 from harness.faults.kinds import Action
 
 __all__ = ["FaultScheduler", "check_faults"]
@@ -32,10 +34,12 @@ log = logging.getLogger("harness.faults")
 
 
 class _Slot:
-    __slots__ = ("action", "started_at", "ended_at", "ended_by", "error", "details", "active")
+    __slots__ = ("action", "started_at", "ended_at", "ended_by", "error", "details", "active", "schedule", "put_back")
 
     def __init__(self, action: Action) -> None:
         self.action = action
+        self.schedule: str | None = None  # the expiry schedule that puts it back if harness cannot
+        self.put_back: bool | None = None  # AWS faults: whether harness put back what it changed
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.ended_by: str | None = None
@@ -47,8 +51,11 @@ class _Slot:
 class FaultScheduler:
     """Runs ``actions`` on a background thread (a greenlet under Locust's gevent)."""
 
-    def __init__(self, actions: list[Action], *, on_error: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, actions: list[Action], *, on_error: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time, expiry: Expiry | None = None
+    ) -> None:
         self._slots = [_Slot(a) for a in actions]
+        self._expiry = expiry
         self._on_error = on_error
         self._clock = clock
         self._lock = threading.RLock()
@@ -64,6 +71,8 @@ class FaultScheduler:
         """Check every fault can be applied (before any load); raises ``FaultError``."""
         for slot in self._slots:
             slot.action.check()
+        if self._expiry is not None:
+            self._expiry.check(next(s.action.where for s in self._slots if s.action.through_aws))
 
     # ---- running ---------------------------------------------------------------------------
 
@@ -118,12 +127,33 @@ class FaultScheduler:
                 slot.error, slot.ended_by = str(exc), "failed"
                 message = str(exc)
             else:
-                slot.started_at, slot.active = started, True
-                log.warning("harness: fault %r started: %s", spec.label, slot.action.describe())
-                return
+                actual = slot.action.window()[0]
+                slot.started_at, slot.active = (actual if actual is not None else started), True
+                if actual is not None:
+                    slot.details["called_at"] = started  # the API call; started_at is the service's own record
+                message = self._arm(slot)
+                if message is None:
+                    log.warning("harness: fault %r started: %s", spec.label, slot.action.describe())
+                    return
         log.error("harness: %s", message)
         if self._on_error is not None:
             self._on_error(f"fault {spec.label!r} could not start: {message}")
+
+    def _arm(self, slot: _Slot) -> str | None:
+        """Give a started AWS fault the schedule that puts it back should harness die; a fault
+        that cannot have one is put back at once (None, or why it failed)."""
+        restore = slot.action.restore
+        if self._expiry is None or restore is None:
+            return None
+        assert self.t0 is not None
+        try:
+            slot.schedule = self._expiry.arm(where=f"{slot.action.where} ({slot.action.spec.label!r})", when=self.t0 + slot.action.spec.end, restore=restore)
+        except HarnessError as exc:
+            self._stop(slot, "failed")
+            slot.error = f"{exc} (so it was put back at once)"
+            return slot.error
+        slot.details["expiry_schedule"] = slot.schedule
+        return None
 
     def _stop(self, slot: _Slot, reason: str) -> None:
         with self._lock:
@@ -131,6 +161,9 @@ class FaultScheduler:
                 if slot.ended_by is None:
                     slot.ended_by = reason if reason != "schedule" else "not started"
                 return
+            had_restore = slot.action.restore is not None
+            if had_restore:
+                slot.put_back = False
             try:
                 slot.action.stop()
             except HarnessError as exc:
@@ -139,13 +172,31 @@ class FaultScheduler:
             except Exception as exc:  # noqa: BLE001 - keep ending the others
                 slot.error = f"not put back: {type(exc).__name__}: {exc}"
                 log.exception("harness: fault %r was not put back", slot.action.spec.label)
+            else:
+                if had_restore:
+                    slot.put_back = True
+                self._disarm(slot)  # put back: its schedule has nothing left to do (kept otherwise: it still will)
             slot.active = False
-            slot.ended_at = self._clock()
+            start, end = slot.action.window()
+            if start is not None:
+                slot.started_at = start
+            slot.ended_at = end if end is not None else self._clock()
             slot.ended_by = reason
             if reason == "schedule":
                 log.warning("harness: fault %r ended", slot.action.spec.label)
             else:
                 log.warning("harness: fault %r ended early (%s)", slot.action.spec.label, reason)
+
+    def _disarm(self, slot: _Slot) -> None:
+        if self._expiry is None or slot.schedule is None:
+            return
+        try:
+            self._expiry.disarm(slot.schedule, f"{slot.action.where} ({slot.action.spec.label!r})")
+        except HarnessError as exc:  # the fault is back; the schedule would only put back the same values
+            log.warning("harness: %s", exc)
+            return
+        slot.details["expiry_schedule_deleted"] = True
+        slot.schedule = None
 
     def end_all(self, reason: str) -> list[str]:
         """End every fault now (``reason``: interrupted, aborted, failed, completed...);
@@ -187,6 +238,7 @@ class FaultScheduler:
                     "description": slot.action.describe(),
                     "params": spec.params(),
                     "details": dict(slot.details),
+                    "put_back": slot.put_back,
                 }
             )
         return out
@@ -199,7 +251,24 @@ def check_faults(
     ``on_error``: what a fault that cannot start does to the run (see ``FaultScheduler``)."""
     from harness.faults.kinds import build_actions
 
-    scheduler = FaultScheduler(build_actions(scenario, target=target, aws=aws, run_id=run_id), on_error=on_error)
+    actions = build_actions(scenario, target=target, aws=aws, run_id=run_id)
+    scheduler = FaultScheduler(actions, on_error=on_error, expiry=expiry_for(actions, target=target, aws=aws, run_id=run_id))
     scheduler.check()
     return scheduler
+
+
+def expiry_for(actions: list[Action], *, target: Any, aws: Any, run_id: str) -> Expiry | None:
+    """The ``Expiry`` for a run's AWS faults (None without any); refuses (``FaultError``) a run
+    with AWS faults and no ``target.fault_expiry_role``: nothing could put them back if harness died."""
+    aws_actions = [a for a in actions if a.through_aws]
+    if not aws_actions:
+        return None
+    role = getattr(target, "fault_expiry_role", None)
+    if not role:
+        first = aws_actions[0]
+        raise FaultError(
+            f"{first.where}.kind: {first.spec.kind!r} changes an AWS setting that must be put back even if harness dies; set target.fault_expiry_role "
+            "to a role EventBridge Scheduler may assume (the fan-out stack's FaultExpiryRoleArn output; see README \"Faults that expire by themselves\")"
+        )
+    return Expiry(client=aws.client("scheduler"), role_arn=str(role), run_id=run_id or "run")
 

@@ -13,7 +13,9 @@ once for idempotent methods), connect and network timeouts, TLS with certificate
     response.status_code   # 200; the body was read (its length is ``length``) and discarded
 
 Transport failures raise (``OSError`` for refused, reset and timed-out connections,
-``HTTPParseError`` for a broken answer); the caller records them.
+``HTTPParseError`` for a broken answer); the caller records them. A request the client refuses
+to build (an invalid URI or header value: geventhttpclient's ``ValueError``, raised before any
+byte is written) raises ``RequestNotSent``: nothing reached the API, so it is not a transport error.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 
 from geventhttpclient import HTTPClient
 from geventhttpclient.url import URL
+
+from harness.errors import RequestNotSent
 
 __all__ = ["ApiClient"]
 
@@ -57,7 +61,10 @@ class ApiClient:
 
     def send(self, method: str, path: str, headers: dict[str, str] | None, body: str | None) -> tuple[Any, int]:
         """Send one request and read the whole answer: (the response, its body length)."""
-        response = self._http.request(method, self.prefix + path, body=body, headers=headers)
+        try:
+            response = self._http.request(method, self.prefix + path, body=body, headers=headers)
+        except ValueError as exc:  # the request line or a header was refused before sending
+            raise RequestNotSent(f"{method} {path}: the HTTP client could not send it ({exc}); nothing was sent") from None
         try:
             length = len(response.read())
         finally:

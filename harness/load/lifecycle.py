@@ -14,10 +14,12 @@ import gevent
 from locust import events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
+from harness.load.local import attach_local_stack  # here, not in _on_init: before Locust forks (--processes)
 from harness.load.session import LEAD_IN, LoadSession
 from harness.results import ResultSet
-from harness.scenario import Scenario
+from harness.runs import run_folder
+from harness.scenario import LENGTH_FIELDS, Scenario
 
 __all__ = ["register", "wire_local"]
 
@@ -30,7 +32,8 @@ def _add_arguments(parser: Any) -> None:
     group = parser.add_argument_group("harness")
     group.add_argument("--scenario", type=str, default="", env_var="HARNESS_SCENARIO", help="Scenario TOML file (scenarios/*.toml)")
     group.add_argument("--results-dir", type=str, default="", env_var="HARNESS_RESULTS_DIR", help="Where results.json goes (default reports/<run-id>)")
-    group.add_argument("--run-id", type=str, default="", env_var="HARNESS_RUN_ID", help="Run id (default: time and a random suffix)")
+    group.add_argument("--run-id", type=str, default="", env_var="HARNESS_RUN_ID", help="Run id: letters, digits, - and _ (default: time and a random suffix)")
+    group.add_argument("--overwrite", action="store_true", default=False, env_var="HARNESS_OVERWRITE", help="Replace the run already in the results folder (else it is refused)")
     group.add_argument("--override-limits", action="store_true", default=False, env_var="HARNESS_OVERRIDE_LIMITS", help="Allow a scenario to raise its safety limits")
     group.add_argument("--local", action="store_true", default=False, env_var="HARNESS_LOCAL", help="Start a local stack (moto + API Gateway emulator) with the scenario's test users; stopped when Locust exits")
     group.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="harness_set", help="Override a scenario field, e.g. --set load.rate=200 (repeatable)")
@@ -46,19 +49,22 @@ def _on_init(environment: Any, **_: Any) -> None:
         sys.exit(2)
     try:
         scenario = Scenario.load(opts.scenario, override_limits=bool(opts.override_limits), overrides=getattr(opts, "harness_set", None) or ())
+        if getattr(opts, "run_time", None):
+            _refuse_run_time(scenario, opts.run_time)
         if getattr(opts, "local", False):
-            from harness.load.local import attach_local_stack
-
             attach_local_stack(environment, scenario)
         probe_gates = list(getattr(opts, "probe_gate", None) or []) if getattr(opts, "probe", False) else None
         if probe_gates is not None and not isinstance(environment.runner, LocalRunner):
             raise HarnessError("--probe judges each step as it ends, which needs the results in one process: drop --processes and master/worker mode")
-        session = LoadSession(scenario, results_dir=opts.results_dir or None, run_id=opts.run_id or None, probe_gates=probe_gates)
+        run_id, results_dir = opts.run_id or None, opts.results_dir or None
+        if not isinstance(environment.runner, WorkerRunner):  # the master (or the only process) writes the results
+            # Locust's own files (its log, the output harness run captures) may be open already: left alone
+            run_id, path = run_folder(run_id=run_id, results_dir=results_dir, overwrite=bool(getattr(opts, "overwrite", False)), locust_files=False)
+            results_dir = str(path)
+        session = LoadSession(scenario, results_dir=results_dir, run_id=run_id, probe_gates=probe_gates)
     except HarnessError as exc:
         sys.stderr.write(f"harness: {exc}\n")
         sys.exit(exc.exit_code)
-    if not session.results_dir:
-        session.results_dir = f"reports/{session.run_id}"
     environment.harness_session = session
     if not environment.host:
         for user_class in environment.user_classes:
@@ -89,6 +95,21 @@ def _on_init(environment: Any, **_: Any) -> None:
         from harness.load.webui import attach_web_ui
 
         attach_web_ui(environment, session)
+
+
+def _refuse_run_time(scenario: Scenario, run_time: float) -> None:
+    """Locust's ``-t`` would stop the run after the scenario's plan anyway, or cut it short
+    unplanned: the scenario's ``[load]`` sets the run's length, so ``-t`` is refused, naming the
+    field to set instead."""
+    from harness.plan import planned_duration
+
+    profile = scenario.load_profile
+    field = LENGTH_FIELDS.get(profile.profile, "cycles")  # a burst profile: its number of cycles
+    fix = f"--set load.{field}={run_time:g}s" if field in ("duration", "max_duration") else f"a shorter load.{field} (--set load.{field}=...)"
+    raise UsageError(
+        f"-t/--run-time {run_time:g}s: the scenario's {profile.profile} profile sets the run's length "
+        f"({planned_duration(profile):g} s); leave -t out and pass {fix}"
+    )
 
 
 def _settle_memory() -> None:

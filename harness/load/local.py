@@ -19,12 +19,14 @@ import atexit
 import contextlib
 import logging
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from harness.errors import RunError, UsageError
 from harness.scenario import Scenario
 
-__all__ = ["attach_local_stack", "start_local_stack"]
+__all__ = ["attach_local_stack", "keep_metrics", "start_local_stack"]
 
 log = logging.getLogger("harness.load")
 
@@ -71,19 +73,67 @@ def _create_users(scenario: Scenario) -> None:
         raise RunError(f"{len(report.failures)} test users could not be created in the local stack; see the log above")
 
 
+_STARTED_IN = os.getpid()  # Locust imports the locustfile before it forks the workers of --processes
+
+
+def _forked_by_master(runner: Any) -> bool:
+    """A worker that ``--processes`` forked from a master process (not ``--worker --processes``,
+    where the parent only waits)."""
+    from locust.runners import WorkerRunner
+
+    asked_worker = "--worker" in sys.argv or os.environ.get("LOCUST_MODE_WORKER", "").lower() in ("1", "true")
+    return isinstance(runner, WorkerRunner) and os.getpid() != _STARTED_IN and not asked_worker
+
+
 def attach_local_stack(environment: Any, scenario: Scenario) -> None:
     """``--local``: start the stack now (Locust is initialising) and stop it when Locust quits.
     A process already given a stack (``harness run --local`` hands its child one through
     ``HARNESS_LOCAL_INFO``) uses that one."""
     from locust.runners import MasterRunner, WorkerRunner
 
+    from harness.target import check_local_target
+
     if os.environ.get("HARNESS_LOCAL_INFO"):
         log.info("harness: --local: using the local stack this process was given (HARNESS_LOCAL_INFO)")
         return
     if isinstance(environment.runner, (MasterRunner, WorkerRunner)):
+        if _forked_by_master(environment.runner):
+            sys.exit(UsageError.exit_code)  # the master, in the parent process, says why: once
         raise UsageError(
             "--local runs the local stack inside one Locust process; with --processes or master/workers "
             "start one that every process shares with `harness local up` and leave out --local"
         )
+    check_local_target(scenario, source=environment.parsed_options.scenario)
     undo = start_local_stack(scenario)
-    environment.events.quit.add_listener(lambda **_: undo.close())
+
+    def on_quit(**_: Any) -> None:
+        try:
+            keep_metrics(environment)
+        finally:
+            undo.close()
+
+    environment.events.quit.add_listener(on_quit)
+
+
+def keep_metrics(environment: Any) -> None:
+    """Before the local stack stops: the run's CloudWatch metrics into ``metrics.csv`` beside
+    ``results.json``, since they go with the stack (``harness report`` reads them from there).
+    The web UI's report pulls them itself when the run stops."""
+    session = getattr(environment, "harness_session", None)
+    if environment.web_ui is not None or session is None or not session.results_dir:
+        return
+    from harness import metrics
+    from harness.aws import AwsContext
+    from harness.results import ResultSet
+    from harness.runs import pull_run_metrics
+
+    run_dir = Path(session.results_dir)
+    try:
+        results = ResultSet.load(run_dir / "results.json")
+        if results.meta.get("status") == "failed":
+            return
+        frame = pull_run_metrics(results, aws=AwsContext(region=session.target.region))
+        if frame is not None:
+            log.info("harness: CloudWatch metrics written to %s", metrics.save(frame, run_dir))
+    except Exception as exc:  # noqa: BLE001 - the results are written; say what is missing
+        log.warning("harness: the run's CloudWatch metrics were not saved before the local stack stopped: %s", exc)

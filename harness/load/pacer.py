@@ -22,6 +22,10 @@ the clock, instead of all at once. At 2,000 rps, all at once would put a 20 ms s
 requests into one instant, which can trip API Gateway's throttle on load that was never
 planned. Stalls are counted (``stalls``, ``longest_stall``); a backlog beyond ``max_catch_up``
 seconds is released at once.
+
+Each iteration is counted as planned (``target``, in the second of its scheduled instant) when
+it comes due, released or dropped: a whole plan counts ``plan.total``, a stopped one what was due
+by the stop, so planned == released + dropped always, in whole iterations.
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ class Pacer:
         self.late_start = 0.0  # seconds this pacer started after t0 (a fan-out worker's cold start)
         self.skipped = 0  # iterations due before a late start, counted as dropped, never sent
         self._skip_late = False
+        self.stopped_at: float | None = None  # when stop() was called (epoch seconds)
         self._second = -1  # the results window of the last release, looked up once per second
         self._window: Any = None
 
@@ -157,15 +162,11 @@ class Pacer:
             return
         self.t0 = t0
         self._skip_late = skip_late
-        # planned requests per epoch second, for target vs achieved
-        count = self.plan.count_until
-        for second in range(int(t0), int(t0 + self.plan.duration) + 1):
-            planned = count(second + 1 - t0) - count(second - t0)
-            if planned > 0:
-                self.results.record_pacer(second, target=planned)
         self._greenlet = gevent.spawn(self._run)
 
     def stop(self) -> None:
+        if not self._stopped.is_set():
+            self.stopped_at = self.clock()
         self._stopped.set()
         if self._greenlet is not None:
             self._greenlet.join(timeout=2)
@@ -239,6 +240,10 @@ class Pacer:
                 wake = now + delay
                 ran = cpu()
                 sleep(delay)
+            if next_at is not None and self.stopped_at is not None and plan.released_by(self.stopped_at - t0) > k:
+                # stopped: what was due by then and not sent (a stall's backlog) is dropped, so
+                # that planned == released + dropped up to the stop, and nothing after it is planned
+                k = self._drop_due(k, self.stopped_at)
         finally:
             self._finish()
 
@@ -254,6 +259,7 @@ class Pacer:
         if second != self._second:
             self._second, self._window = second, self.results.pacer[second]
         self._window.released += 1
+        self._window.target += 1  # planned: counted as it comes due (released here, or dropped)
 
     def _drop_due(self, k: int, now: float) -> int:
         """Drop iterations ``k``.. that are due by ``now`` (epoch seconds), counted per second of their scheduled
@@ -270,7 +276,7 @@ class Pacer:
             # iterations scheduled before the end of that second (at least iteration k itself)
             n = max(1, min(due, plan.released_by(second + 1 - t0)) - k)
             self.dropped += n
-            self.results.record_pacer(second, dropped=n)
+            self.results.record_pacer(second, target=n, dropped=n)
             k += n
         return k
 

@@ -53,6 +53,7 @@ def run_headless(
     on_tick: Callable[[float], None] | None = None,
     stop_timeout: float = STOP_TIMEOUT,
     probe_gates: Sequence[str] | None = None,
+    overwrite: bool = False,
 ) -> RunOutcome:
     """Run ``scenario_path`` headless with Locust; returns when Locust has exited.
 
@@ -64,7 +65,16 @@ def run_headless(
     Locust runs in a session of its own, so a Ctrl-C in the terminal reaches only this process,
     which stops Locust once with SIGTERM (Locust then writes what it measured) and waits at
     most ``stop_timeout`` seconds for it. A second Ctrl-C kills it.
+
+    ``run_id`` must be a name (``harness.runs.is_run_id``), and ``run_dir`` must not hold a run
+    already unless ``overwrite`` (``harness.runs.claim_run_dir``): ``UsageError`` otherwise.
     """
+    from harness.errors import UsageError
+    from harness.runs import RUN_ID_RULE, claim_run_dir, is_run_id
+
+    if not is_run_id(run_id):
+        raise UsageError(f"run id {run_id!r}: {RUN_ID_RULE}")
+    claim_run_dir(run_dir, overwrite=overwrite)
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "locust.log"
     progress_path = run_dir / PROGRESS_FILE
@@ -81,6 +91,7 @@ def run_headless(
         "--only-summary",
         "--progress-file", str(progress_path),
         "--exit-code-on-error", "0",  # the verdict, not Locust, decides the exit code
+        "--overwrite",  # the folder is this run's: claimed above, locust.out is already in it
     ]  # fmt: skip
     if processes:
         cmd += ["--processes", str(processes)]

@@ -21,7 +21,6 @@ import itertools
 import logging
 import random
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,9 @@ from harness.errors import HarnessError
 from harness.gates import format_amount
 from harness.load.pacer import IterationPacer, Pacer
 from harness.load.request import RequestTemplate
-from harness.plan import Plan, build_plan, planned_duration
+from harness.plan import Plan, build_plan, planned_duration, shard_vus
 from harness.results import ResultSet, classify
+from harness.runs import new_run_id
 from harness.scenario import Calls, Scenario
 from harness.target import resolve_target
 
@@ -81,7 +81,7 @@ class LoadSession:
         self.full_plan: Plan = build_plan(scenario.load_profile)
         self.plan: Plan = self.full_plan
         self.results_dir = results_dir
-        self.run_id = run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.run_id = run_id or new_run_id()
         self.results = self._new_results()
         self.rng = random.Random(seed)
         self._templates = [RequestTemplate(ep, retry=scenario.retry_for(ep)) for ep in scenario.endpoints]
@@ -160,14 +160,6 @@ class LoadSession:
         if self.probe is not None and self.status in ("completed", "interrupted") and self.pacer is not None and self.pacer.t0 is not None:
             # the steps that ended by the end of the run and were not judged yet (the last one)
             self.probe.judge_due(results, now=end + PROBE_GRACE, started_at=self.pacer.t0)
-        if self.status != "completed" or self.stopped_at_knee:
-            # an interrupted run (or a probe stopped at its knee) planned nothing after it stopped: keep target honest
-            for second in [s for s in results.pacer if s > end]:
-                window = results.pacer[second]
-                if not (window.released or window.dropped):
-                    del results.pacer[second]
-                else:
-                    window.target = 0.0
         import harness
 
         results.meta = {
@@ -297,11 +289,7 @@ class LoadSession:
         self.plan = self.full_plan.shard(index, count)
         if window is not None:
             self.plan = self.plan.between(*window)
-        profile = self.scenario.load_profile
-        if isinstance(profile, Calls):
-            self.pool_size = len(range(index, profile.users, count))
-        else:
-            self.pool_size = -(-self.scenario.vus // count)  # ceil: a shard never has fewer than its share
+        self.pool_size = shard_vus(self.scenario.load_profile, self.scenario.vus, index, count)
 
     def begin(self) -> None:
         """Called at test start on every process that runs users."""

@@ -31,7 +31,7 @@ from locust.exception import CatchResponseError
 from locust.user.users import LOCUST_STATE_STOPPING
 
 import harness
-from harness.errors import HarnessError
+from harness.errors import HarnessError, RequestNotSent
 from harness.load.http import ApiClient
 from harness.load.request import RequestTemplate
 
@@ -180,6 +180,9 @@ class HarnessUser(FastHttpUser):
         try:
             response, length = self.api.send(template.method, path, self._headers(template), body)
             status = response.status_code
+        except RequestNotSent as exc:  # our mistake, not the API's: stop the run, count nothing
+            self.session.fail(f"endpoint {template.name!r}: {exc}")
+            return 0
         except Exception as exc:  # refused, reset, timed out, a broken answer: no response
             exception = exc
         response_time = (time.perf_counter() - began) * 1000

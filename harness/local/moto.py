@@ -1,7 +1,8 @@
 """A moto server in its own process, with our patches applied.
 
 As a program it patches moto (CloudWatch percentiles and compact storage, a Lambda runtime
-without Docker, CloudFormation fixes for the fan-out stack, IAM enforced for assumed roles, plus any
+without Docker, CloudFormation fixes for the fan-out stack, a Distributed Map that fails past its tolerated
+failure as on AWS, IAM enforced for assumed roles, plus any
 ``--patch module:function``), configures it so Step Functions really execute state machines
 and Lambda runs without Docker, and serves moto's werkzeug app (threaded) on one port::
 
@@ -11,7 +12,8 @@ It also answers routes of ours: ``GET /_harness/health`` (patches and moto confi
 for readiness), ``GET /_harness/cloudwatch/storage`` (what CloudWatch stores),
 ``GET /_harness/iam/calls`` (the calls of assumed roles checked by ``harness.local.iam``) and
 ``/_harness/faults/cognito`` (GET, POST, DELETE: windows in which Cognito sign-in is throttled;
-see ``harness.local.cognito_faults``).
+see ``harness.local.cognito_faults``). Sign-ins publish Cognito's ``AWS/Cognito`` metrics
+(``harness.local.cognito_metrics``).
 
 From Python, ``MotoServer`` picks a free port, starts that program with ``sys.executable``,
 waits until it answers, and stops it on exit; its log goes to a file, not the terminal::
@@ -74,6 +76,8 @@ DEFAULT_PATCHES: tuple[str, ...] = (
     "harness.local.lambda_runtime:install",
     "harness.local.cloudformation:install",
     "harness.local.cognito_faults:install",
+    "harness.local.cognito_metrics:install",
+    "harness.local.distributed_map:install",
     "harness.local.iam:install",
 )
 _MODULE = "harness.local.moto"

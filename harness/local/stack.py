@@ -20,7 +20,9 @@ up as a scenario's ``[local]`` section says::
 
 For a stack that outlives the command (``harness local up``/``status``/``down``) the same
 start is run detached and its ``LocalStackInfo`` is kept in ``.harness/local.json`` (under the
-current directory, or ``$HARNESS_STATE_DIR``)::
+current directory, or ``$HARNESS_STATE_DIR``). A foreground stack (``harness local run``) is
+recorded there too while it runs (``record_local``/``forget_local``), so that other commands
+find it the same way::
 
     info = local_up()        # starts, or returns the one already running
     local_status()           # {"info": ..., "moto": {...}, "emulator": {...}, "healthy": True}
@@ -41,7 +43,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import boto3
 from pydantic import BaseModel, ConfigDict, Field
@@ -78,6 +80,11 @@ __all__ = [
     "local_down",
     "local_status",
     "local_up",
+    "apply_local_settings",
+    "local_differences",
+    "scenario_differences",
+    "record_local",
+    "forget_local",
     "state_dir",
     "state_file",
 ]
@@ -433,8 +440,9 @@ def _health(info: LocalStackInfo) -> dict[str, dict[str, Any]]:
 
 def settings_of(settings: Any) -> dict[str, Any]:
     """``LocalStack`` arguments from a scenario's ``[local]`` section (``LocalSettings``):
-    stage throttling, the mock backend, and the Lambda integration when it asks for one."""
-    throttle = Throttle(rate=settings.throttle_rate, burst=settings.throttle_burst) if settings.throttle_rate else None
+    stage throttling (the emulator's default when it sets none), the mock backend, and the
+    Lambda integration when it asks for one."""
+    throttle = Throttle(rate=settings.throttle_rate, burst=settings.throttle_burst) if settings.throttle_rate else EmulatorConfig().throttle
     backend = BackendConfig(latency_ms=settings.latency_ms, latency_sigma=settings.latency_sigma, error_rate=settings.error_rate)
     function = None
     if settings.integration == "lambda":
@@ -446,6 +454,97 @@ def settings_of(settings: Any) -> dict[str, Any]:
     return {"throttle": throttle, "backend": backend, "lambda_backend": function}
 
 
+_BACKEND_FIELDS = ("latency_ms", "latency_sigma", "error_rate")
+_UNSET: Any = object()  # "not asked for", where None has a meaning (no Lambda integration)
+
+
+def _running_config(info: LocalStackInfo) -> EmulatorConfig:
+    """The running emulator's configuration now (``GET /_admin/config``)."""
+    try:
+        return EmulatorConfig.model_validate(http_get_json(f"{info.api_url}/_admin/config", timeout=5.0))
+    except (OSError, ValueError) as exc:
+        raise LocalStackError(f"could not read the local stack's settings at {info.api_url} ({exc}); try `harness local status`") from None
+
+
+def _throttle_text(throttle: Throttle) -> str:
+    return f"throttle {throttle.rate:g} rps, burst {throttle.burst}"
+
+
+def _integration_text(lambda_integration: bool) -> str:
+    return "routes sent to a Lambda function" if lambda_integration else "the mock backend"
+
+
+def local_differences(
+    config: EmulatorConfig,
+    *,
+    throttle: Throttle | None = None,
+    backend: dict[str, float] | None = None,
+    lambda_integration: bool | None = None,
+) -> list[str]:
+    """How the wanted settings differ from a running emulator's ``config``, one phrase each
+    ("throttle 5 rps, burst 5 where the running stack has throttle 10000 rps, burst 5000"); None: not wanted."""
+    out = []
+    if throttle is not None and (throttle.rate, throttle.burst) != (config.throttle.rate, config.throttle.burst):
+        out.append(f"{_throttle_text(throttle)} where the running stack has {_throttle_text(config.throttle)}")
+    for field, value in (backend or {}).items():
+        if getattr(config.backend, field) != value:
+            out.append(f"backend {field} {value:g} where the running stack has {getattr(config.backend, field):g}")
+    if lambda_integration is not None and lambda_integration != (config.lambda_integration is not None):
+        out.append(f"{_integration_text(lambda_integration)} where the running stack has {_integration_text(not lambda_integration)}")
+    return out
+
+
+def apply_local_settings(
+    info: LocalStackInfo,
+    *,
+    throttle: Throttle | None = None,
+    route_throttles: dict[str, Throttle] | None = None,
+    backend: BackendConfig | None = None,
+    lambda_backend: LambdaBackend | None = _UNSET,
+) -> list[str]:
+    """Set a running stack up as asked, through the emulator's admin API: stage and route
+    throttling and the mock backend change at run time; the changes made, one phrase each.
+    What cannot change at run time (the Lambda integration) is refused, naming the difference,
+    before anything changes. ``None`` (for ``lambda_backend``: left out): leave it as it is."""
+    from harness.faults.kinds import _http_json
+
+    config = _running_config(info)
+    wanted_backend = {f: getattr(backend, f) for f in _BACKEND_FIELDS} if backend is not None else None
+    fixed = local_differences(config, lambda_integration=None if lambda_backend is _UNSET else lambda_backend is not None)
+    if fixed:
+        raise LocalStackError(
+            f"a running local stack cannot change this: {'; '.join(fixed)}; stop it with `harness local down`, then start it anew"
+        )
+    changes = local_differences(config, throttle=throttle, backend=wanted_backend)
+    routes_change = route_throttles is not None and route_throttles != config.route_throttles
+    calls: list[tuple[str, dict[str, Any]]] = []
+    if throttle is not None or routes_change:
+        body: dict[str, Any] = {"throttle": throttle.model_dump(mode="json")} if throttle is not None else {}
+        if routes_change:
+            body["route_throttles"] = {k: v.model_dump(mode="json") for k, v in (route_throttles or {}).items()}
+            changes.append(f"route throttles {sorted(body['route_throttles'])}")
+        calls.append(("throttle", body))
+    if wanted_backend:
+        calls.append(("backend", wanted_backend))
+    for path, body in calls if changes else []:
+        status, payload = _http_json("PUT", f"{info.api_url}/_admin/{path}", body)
+        if status != 200:
+            raise LocalStackError(f"the local stack refused the new {path} settings (HTTP {status}: {payload}); try `harness local down` and `local up`")
+    return changes
+
+
+def scenario_differences(settings: Any, info: LocalStackInfo) -> list[str]:
+    """How a scenario's ``[local]`` table (``LocalSettings``) differs from the running stack,
+    for the fields it sets (a field it leaves out is not compared)."""
+    given = settings.model_fields_set
+    throttle = Throttle(rate=settings.throttle_rate, burst=settings.throttle_burst) if settings.throttle_rate and "throttle_rate" in given else None
+    backend = {f: getattr(settings, f) for f in _BACKEND_FIELDS if f in given}
+    lambda_integration = settings.integration == "lambda" if "integration" in given else None
+    if throttle is None and not backend and lambda_integration is None:
+        return []
+    return local_differences(_running_config(info), throttle=throttle, backend=backend, lambda_integration=lambda_integration)
+
+
 def local_up(
     *,
     region: str = "us-east-1",
@@ -453,14 +552,24 @@ def local_up(
     route_throttles: dict[str, Throttle] | None = None,
     backend: BackendConfig | None = None,
     emulator: dict[str, Any] | None = None,
-    lambda_backend: LambdaBackend | None = None,
+    lambda_backend: LambdaBackend | None = _UNSET,
     start_timeout: float = 30.0,
+    on_change: Callable[[str], None] | None = None,
 ) -> LocalStackInfo:
-    """Start a detached local stack and record it; return the running one if it is healthy."""
+    """Start a detached local stack and record it. When a healthy one runs already, it is
+    returned, set up as asked (``apply_local_settings``; ``on_change`` hears each change made)."""
     status = local_status()
     if status is not None:
         if status["healthy"]:
-            return LocalStackInfo.model_validate(status["info"])
+            info = LocalStackInfo.model_validate(status["info"])
+            if emulator:
+                raise LocalStackError("a local stack is already running; emulator settings apply to a new one: `harness local down` first")
+            for change in apply_local_settings(
+                info, throttle=throttle, route_throttles=route_throttles, backend=backend, lambda_backend=lambda_backend
+            ):
+                if on_change is not None:
+                    on_change(change)
+            return info
         local_down()  # stale: clean it up before starting afresh
     log_dir = state_dir() / "logs"
     if log_dir.exists():
@@ -472,16 +581,32 @@ def local_up(
         route_throttles=route_throttles,
         backend=backend,
         emulator=emulator,
-        lambda_backend=lambda_backend,
+        lambda_backend=None if lambda_backend is _UNSET else lambda_backend,
         start_timeout=start_timeout,
         detach=True,
     )
     info = stack.start()  # stops what it started if it fails
+    record_local(info)
+    _detached.extend(p for p in (stack.emulator, stack.moto.process if stack.moto else None) if p)
+    return info
+
+
+def record_local(info: LocalStackInfo) -> None:
+    """Record a running stack in the state file, where ``load_local_info`` and
+    ``local_status`` find it (``harness local up``, and ``local run`` while it runs)."""
     path = state_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(info.model_dump_json(indent=2))
-    _detached.extend(p for p in (stack.emulator, stack.moto.process if stack.moto else None) if p)
-    return info
+
+
+def forget_local(info: LocalStackInfo) -> None:
+    """Remove the state file if it still records ``info`` (a foreground stack that stops)."""
+    try:
+        recorded = _read_state()
+    except LocalStackError:
+        return  # not ours to judge: someone else wrote it
+    if recorded is not None and recorded.pids == info.pids:
+        state_file().unlink(missing_ok=True)
 
 
 def local_status() -> dict[str, Any] | None:

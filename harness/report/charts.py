@@ -92,15 +92,17 @@ class Chart:
         return int.from_bytes(self.png[16:20], "big"), int.from_bytes(self.png[20:24], "big")
 
 
-def build_charts(timeline: Timeline, server: ServerMetrics, plan: Sequence[dict[str, Any]], *, flat_ok: FlatHistograms | None = None) -> list[Chart]:
-    """The six charts of the report, in reading order."""
+def build_charts(
+    timeline: Timeline, server: ServerMetrics, plan: Sequence[dict[str, Any]], *, flat_ok: FlatHistograms | None = None, late: tuple[int, str] | None = None
+) -> list[Chart]:
+    """The six charts of the report, in reading order (``late``: ``tables.late_starts``)."""
     return [
         rate_chart(timeline, plan),
         latency_chart(timeline),
         server_latency_chart(timeline, server, flat_ok),
         throttle_chart(timeline, server),
         error_chart(timeline),
-        dropped_chart(timeline),
+        dropped_chart(timeline, late=late),
     ]
 
 
@@ -268,9 +270,19 @@ def error_chart(timeline: Timeline) -> Chart:
     )
 
 
-def dropped_chart(timeline: Timeline) -> Chart:
+def dropped_chart(timeline: Timeline, *, late: tuple[int, str] | None = None) -> Chart:
+    """``late``: (skipped, sentence) when fan-out workers started late; those drops are the
+    start lead's, not a lack of virtual users, and the caption says so."""
     p = _Plot(timeline, counts=True)
     f = timeline.frame
+    dropped = int(f["dropped"].sum()) if timeline.has_pacer else 0
+    skipped = min(late[0], dropped) if late else 0
+    if skipped and skipped >= dropped:
+        cause = f"Here every drop is a late start: {late[1]}."  # type: ignore[index]
+    elif skipped:
+        cause = f"Here {late[1]}; the other {dropped - skipped:,} mean the load generator, not the target, fell short: add virtual users."  # type: ignore[index]
+    else:
+        cause = "Dropped iterations mean the load generator, not the target, fell short: add virtual users."
     if timeline.has_pacer and f["dropped"].sum() == 0:
         p.sentence = "No iterations were dropped: a virtual user was free for every planned request."
     elif timeline.has_pacer:
@@ -283,8 +295,8 @@ def dropped_chart(timeline: Timeline) -> Chart:
         "Dropped iterations",
         "iterations per second",
         alt="Planned iterations per second that were not sent because no virtual user was free.",
-        caption="The open model releases requests at the planned rate; when every virtual user is busy the iteration is dropped and counted here. "
-        "Dropped iterations mean the load generator, not the target, fell short: add virtual users.",
+        caption="The open model releases requests at the planned rate; when every virtual user is busy the iteration is dropped and counted here "
+        "(as are those a fan-out worker that started late skipped). " + cause,
     )
 
 

@@ -18,7 +18,7 @@ from .analysis import BaselineComparison, ComparisonRow, Delta, ThrottleFinding,
 from .charts import Chart, build_charts, probe_chart
 from .quantiles import FlatHistograms
 from .server import ServerMetrics
-from .tables import endpoint_rows, error_rows, probe_line, probe_rows, reconcile, recovery_of, recovery_rows, recovery_summary, retry_rows, run_facts, server_rows, status_table
+from .tables import endpoint_rows, error_rows, late_starts, probe_line, probe_rows, reconcile, recovery_of, recovery_rows, recovery_summary, retry_rows, run_facts, server_rows, status_table
 from .timeline import Timeline
 
 __all__ = ["ReportContent", "normalise_verdict", "NO_GATES"]
@@ -39,7 +39,9 @@ def normalise_verdict(verdict: Any) -> dict[str, Any] | None:
         verdict = verdict.to_dict()
     gates = [dict(g) for g in verdict.get("gates", [])]
     gates.sort(key=lambda g: bool(g.get("passed")))  # stable: failing first, order kept otherwise
-    return {**verdict, "passed": bool(verdict.get("passed", all(g.get("passed") for g in gates))), "gates": gates}
+    passed = verdict.get("passed", all(g.get("passed") for g in gates))
+    # with the run's outcome (``harness.gates.Outcome``), None means not judged: kept, not read as False
+    return {**verdict, "passed": passed if passed is None and "outcome" in verdict else bool(passed), "gates": gates}
 
 
 @dataclass
@@ -128,7 +130,7 @@ class ReportContent:
             },
             throttling=(throttling := who_throttled(timeline, server)),
             throttle_story=throttle_story(throttling),
-            charts=build_charts(timeline, server, results.plan, flat_ok=flat_ok),
+            charts=build_charts(timeline, server, results.plan, flat_ok=flat_ok, late=late_starts(meta)),
             server_available=server.available,
             server_rows=server_rows(server),
             reconciliation=reconcile(results, server),

@@ -105,7 +105,9 @@ def run_facts(results: ResultSet) -> list[tuple[str, str]]:
         facts.append(("Shards", shard_summary(meta)))
     pacer = results.pacer_totals()
     if pacer.target or pacer.released or pacer.dropped:
-        facts.append(("Iterations planned / released / dropped", f"{pacer.target:,.0f} / {pacer.released:,} / {pacer.dropped:,}"))
+        late = late_starts(meta)
+        dropped = f"{pacer.target:,.0f} / {pacer.released:,} / {pacer.dropped:,}" + (f" ({late[1]})" if late else "")
+        facts.append(("Iterations planned / released / dropped", dropped))
     generator = meta.get("generator") or {}
     if generator:
         stalls = f"{generator.get('stalls', 0):,} stalls (longest {generator.get('longest_stall_ms', 0):g} ms)"
@@ -158,6 +160,9 @@ def shard_summary(meta: dict[str, Any]) -> str:
     shards = meta.get("shards") or []
     completed = sum(1 for s in shards if s.get("status") == "completed")
     text = f"{completed:,} of {len(shards):,} completed"
+    stopped = sum(1 for s in shards if s.get("status") == "interrupted")
+    if stopped:
+        text += f"; {stopped:,} stopped early"
     failed = meta.get("failed_shards") or []
     if failed:
         named = "; ".join(f"shard {f['index']} (segment {f['segment']}): {f.get('reason') or 'failed'}" for f in failed[:5])
@@ -168,6 +173,22 @@ def shard_summary(meta: dict[str, Any]) -> str:
         skipped = sum(int(s.get("skipped") or 0) for s in shards)
         text += f"; {len(late):,} started late (at most {worst['late_start_ms']:,.0f} ms, shard {worst['index']}), {skipped:,} releases skipped"
     return text
+
+
+def late_starts(meta: dict[str, Any]) -> tuple[int, str] | None:
+    """(iterations skipped, one sentence) when fan-out workers were ready only after the run's
+    start instant and skipped what fell due before (counted as dropped), else None::
+
+        (412, "412 of them were skipped by 3 workers that started late (up to 13.2 s): raise fanout.start_lead")
+    """
+    shards = meta.get("shards") or []
+    skipped = int((meta.get("generator") or {}).get("skipped") or sum(int(s.get("skipped") or 0) for s in shards))
+    if skipped <= 0:
+        return None
+    late = [s for s in shards if int(s.get("skipped") or 0) > 0]
+    worst_ms = max((float(s.get("late_start_ms") or 0) for s in late), default=float((meta.get("generator") or {}).get("late_start_ms") or 0))
+    workers = f"{len(late):,} worker{'s' if len(late) != 1 else ''}" if late else "workers"
+    return skipped, f"{skipped:,} of them were skipped by {workers} that started late (up to {worst_ms / 1000:,.1f} s): raise fanout.start_lead"
 
 
 def retry_policies(results: ResultSet) -> dict[str, str]:
@@ -288,6 +309,11 @@ def recovery_of(results: ResultSet) -> dict[str, Any]:
     return measure(results)
 
 
+PER_ROUTE_KINDS = frozenset({"throttle", "stage_throttle"})
+"""Fault kinds whose limit applies to each route (REST: each method) separately, as a stage's
+default throttling does on API Gateway: the report says so beside the kind."""
+
+
 def recovery_rows(recovery: dict[str, Any]) -> list[dict[str, str]]:
     """One row per burst and fault: event, kind, window, baseline and peak p95 / error rate,
     throttled for, recovery time (or "not recovered", "no baseline"), as display text."""
@@ -295,17 +321,20 @@ def recovery_rows(recovery: dict[str, Any]) -> list[dict[str, str]]:
     for e in recovery.get("events") or []:
         base, peak = e.get("baseline") or {}, e.get("peak") or {}
         if e.get("status") == "recovered":
-            outcome = f"{e['recovery_time']:.1f} s"
+            outcome = _seconds(e["recovery_time"])
         else:
             outcome = str(e.get("status") or "–")
+        worst = f"{_ms(peak.get('p95_ms'))} / {_pct(peak.get('error_rate'))}"
+        if peak.get("above_baseline") is False:  # the worst second was no worse than the baseline: not a peak
+            worst = f"no rise above the baseline (worst second {worst})"
         rows.append(
             {
                 "event": str(e.get("name")),
-                "kind": str(e.get("kind")),
+                "kind": str(e.get("kind")) + (" (limit per route)" if e.get("kind") in PER_ROUTE_KINDS else ""),
                 "status": str(e.get("status")),
                 "window": f"{fmt_elapsed(float(e['start']))}–{fmt_elapsed(float(e['end']))}",
                 "baseline": f"{_ms(base.get('p95_ms'))} / {_pct(base.get('error_rate'))}" if base else "none",
-                "peak": f"{_ms(peak.get('p95_ms'))} / {_pct(peak.get('error_rate'))}",
+                "peak": worst,
                 "throttled": f"{e['throttled_for']:.0f} s" if e.get("throttled_for") else "–",
                 "recovery": outcome,
                 "note": str(e.get("note") or ""),
@@ -322,15 +351,21 @@ def recovery_summary(recovery: dict[str, Any]) -> str:
         return "No bursts or faults in this run: nothing to recover from."
     parts = [f"{n} event{'s' if n != 1 else ''}, {s.get('recovered', 0)} recovered"]
     if s.get("median_recovery_time") is not None:
-        parts.append(f"median recovery time {s['median_recovery_time']:.1f} s")
+        parts.append(f"median recovery time {_seconds(s['median_recovery_time'])}")
     worst = s.get("max_recovery_time")
     if worst == "never":
         parts.append("worst: never (not recovered: " + ", ".join(s.get("not_recovered") or []) + ")")
     elif worst is not None:
-        parts.append(f"worst {worst:.1f} s")
+        parts.append(f"worst {_seconds(worst)}")
     if s.get("no_baseline"):
         parts.append("no baseline for " + ", ".join(s["no_baseline"]))
-    return "Recovery: " + "; ".join(parts) + "."
+    timed = s.get("median_recovery_time") is not None
+    return "Recovery: " + "; ".join(parts) + "." + (" Recovery times are in whole seconds, exact to a second." if timed else "")
+
+
+def _seconds(value: Any) -> str:
+    """A recovery time as measured: whole seconds (a median of two may end in .5)."""
+    return f"{float(value):g} s"
 
 
 def _ms(value: Any) -> str:

@@ -272,6 +272,16 @@ def controller(event, context):
         shard = event["shard"]
         _put(f"runs/{shard['run_id']}/failures/{shard['segment']:03d}-{shard['index']:04d}.json", shard["error"])
         return {"recorded": True}
+    if action == "stop_shards":
+        _put(f"runs/{event['run_id']}/stop.json", {"cause": event["error"]["Error"]})
+        return {"cause": event["error"]["Error"]}
+    if action == "await_shards":  # done when every shard is in, or at the third look
+        run, segment = event["run_id"], event["segment"]
+        looks = len(_keys(f"runs/{run}/awaited/"))
+        _put(f"runs/{run}/awaited/{looks}.json", {"segment": segment})
+        ended = [k for k in _keys(f"runs/{run}/shards/") + _keys(f"runs/{run}/failures/") if f"/{segment:03d}-" in k]
+        pending = _get(f"runs/{run}/spec.json")["workers"] - len(ended)
+        return {"done": pending == 0 or looks >= 2, "pending": pending}
     if action == "delete_users":
         return {"deleted": 3, "input": event["input"]}
     raise ValueError(f"unknown action {action}")
@@ -345,8 +355,7 @@ def test_the_run_state_machine_runs_segments_shards_and_the_merge(aws: AwsContex
 def test_a_failed_shard_is_recorded_and_the_rest_still_merged(aws: AwsContext, stubs: dict[str, str]) -> None:
     done = _execute(aws, stubs["RunStateMachineArn"], {"run_id": "r-fail", "workers": 3, "fail": [1], "tolerated": 50})
 
-    # On AWS the Map fails when more shards fail than tolerated (then ShardsFailed, after the merge);
-    # moto does not apply ToleratedFailurePercentagePath, so here the run always goes on.
+    # 1 of 3 is within the tolerated 50 %: the Map Run succeeds (past it, see the next tests)
     assert done["status"] == "SUCCEEDED", done
     assert json.loads(done["output"])["result"]["failed_shards"] == 1
     files = _files(aws, stubs["ResultsBucket"], "r-fail")
@@ -358,8 +367,20 @@ def test_a_failed_shard_is_recorded_and_the_rest_still_merged(aws: AwsContext, s
     assert failure["Error"] == "RuntimeError" and "failed on purpose" in failure["Cause"]
 
 
+def test_a_shard_past_the_tolerated_failure_stops_the_others_and_the_merge_waits_for_them(aws: AwsContext, stubs: dict[str, str]) -> None:
+    done = _execute(aws, stubs["RunStateMachineArn"], {"run_id": "r-stop", "workers": 3, "fail": [1], "tolerated": 0})
+
+    assert done["status"] == "FAILED" and done["error"] == "ShardsFailed"
+    assert done["cause"].startswith("States.ExceedToleratedFailureThreshold")
+    bucket = stubs["ResultsBucket"]
+    files = _files(aws, bucket, "r-stop")
+    assert {"stop.json", "awaited/0.json", "failures/000-0001.json", "results.json"} <= files  # stopped, then awaited
+    stop = json.loads(aws.client("s3").get_object(Bucket=bucket, Key="runs/r-stop/stop.json")["Body"].read())
+    assert stop == {"cause": "States.ExceedToleratedFailureThreshold"}
+
+
 def test_a_failed_map_stops_the_segments_merges_what_ran_and_fails_the_run(aws: AwsContext, stubs: dict[str, str]) -> None:
-    # moto fails no Map for its failed shards (see above); a manifest that is not there fails it
+    # a manifest that is not there fails the Map too
     done = _execute(aws, stubs["RunStateMachineArn"], {"run_id": "r-map", "workers": 2, "segments": 3, "lose_manifest": [1]})
 
     assert done["status"] == "FAILED"

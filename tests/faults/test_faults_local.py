@@ -43,14 +43,14 @@ def active(stack: LocalStack) -> list[dict]:
     return [f for f in emulator_faults(stack) if f["start"] <= now < f["end"]]
 
 
-def start_run(stack: LocalStack, path: Path, run_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "harness.cli", "run", str(path), "--results-dir", str(run_dir), "--no-metrics", *extra]
+def start_run(stack: LocalStack, path: Path, run_dir: Path, *extra: str, metrics: bool = False) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "harness.cli", "run", str(path), "--results-dir", str(run_dir), *([] if metrics else ["--no-metrics"]), *extra]
     return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **stack.run_env, "COLUMNS": "200"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
-def run_to_end(stack: LocalStack, path: Path, run_dir: Path, *, exit_code: int, timeout: float) -> ResultSet:
+def run_to_end(stack: LocalStack, path: Path, run_dir: Path, *, exit_code: int, timeout: float, metrics: bool = False) -> ResultSet:
     """``harness run`` of ``path`` to its end: it exits ``exit_code``; what it measured."""
-    proc = start_run(stack, path, run_dir)
+    proc = start_run(stack, path, run_dir, metrics=metrics)
     _, err = proc.communicate(timeout=timeout)
     assert proc.returncode == exit_code, err.decode()[-3000:]
     return ResultSet.load(run_dir / "results.json")
@@ -96,7 +96,7 @@ def test_latency_outage_and_throttle_happen_when_planned_and_are_recorded(stack:
         event = events[name]
         assert event["status"] == "recovered", event
         recovered_at = t0 + event["recovered_at"]
-        assert abs(recovered_at - records[name]["ended_at"]) <= 1.5 and event["recovery_time"] <= 1.5, (name, event)
+        assert abs(recovered_at - records[name]["ended_at"]) <= 1.5 and event["recovery_time"] in (0.0, 1.0, 2.0), (name, event)  # whole seconds
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -154,13 +154,17 @@ def test_cognito_throttle_during_a_run_no_virtual_user_lacks_a_token(stack: Loca
     refreshes meet the throttling; the pool backs off and keeps the current tokens."""
     path = tmp_path / "cognito.toml"
     path.write_text(
-        'name = "cognito"\n[target]\nbase_url = "local"\n[auth]\nusers = 5\nrefresh_margin = "3595s"\n'
+        'name = "cognito"\ngates = ["cognito.throttles > 0"]\n[target]\nbase_url = "local"\n[auth]\nusers = 5\nrefresh_margin = "3595s"\n'
         '[[endpoints]]\nname = "list items"\npath = "/items"\n'
         '[load]\nprofile = "steady"\nrate = 10\nduration = "16s"\nvus = 5\n'
         '[[faults]]\nkind = "cognito_throttle"\nat = "1s"\nduration = "10s"\n',
         encoding="utf-8",
     )
-    results = run_to_end(stack, path, tmp_path / "run", exit_code=0, timeout=120)
+    results = run_to_end(stack, path, tmp_path / "run", exit_code=0, timeout=150, metrics=True)
+    # exit 0: the gate cognito.throttles > 0 passed on Cognito's own CloudWatch metrics; the report names Cognito
+    summary = (tmp_path / "run" / "summary.md").read_text(encoding="utf-8")
+    who = summary[summary.index("### Who throttled"):]
+    assert "**Cognito**" in who, who
     stats = results.meta["token_stats"]
     assert stats["throttle_retries"] > 0 and stats["login_failures"] == 0, stats
     counts = results.outcome_counts()
@@ -192,6 +196,9 @@ def test_lambda_concurrency_on_the_local_lambda_integration(tmp_path: Path) -> N
     results = ResultSet.load(run_dir / "results.json")
     [record] = results.meta["faults"]
     assert record["ended_by"] == "schedule" and record["details"]["previous_reserved"] is None
+    # it had a schedule that would have put it back had harness died, deleted once harness did
+    assert record["details"]["expiry_schedule"].startswith("harness-") and record["details"]["expiry_schedule_deleted"] is True
+    assert record["details"]["restore"] == {"service": "lambda", "operation": "delete_function_concurrency", "params": {"FunctionName": record["details"]["function"]}}
     base = int(results.meta["started_at"])
     statuses: dict[int, dict[int, int]] = {}
     for (_, status, second), n in results.statuses.items():

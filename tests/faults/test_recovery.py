@@ -77,7 +77,7 @@ def test_slow_recovery_is_measured_from_the_fault_end() -> None:
     event = measure(results)["events"][0]
     # the first good second starts at epoch int(T0) + 37 = T0 + 36.6
     assert event["recovered_at"] == pytest.approx(36.6)
-    assert event["recovery_time"] == pytest.approx(6.6)
+    assert event["recovery_time"] == 7.0  # 6.6 s, exact only to a second: whole seconds
 
 
 def test_outage_counts_errors_and_recovers() -> None:
@@ -120,7 +120,7 @@ def test_burst_throttled_duration_and_its_idle_baseline() -> None:
     assert event["throttled"] == {"first": pytest.approx(19.6), "last": pytest.approx(27.6)}
     assert event["throttled_for"] == 8.0
     assert event["recovered_at"] == pytest.approx(27.6)
-    assert event["recovery_time"] == pytest.approx(2.6)
+    assert event["recovery_time"] == 3.0  # 2.6 s, in whole seconds
 
 
 def test_never_recovered_says_so_and_max_is_never() -> None:
@@ -215,3 +215,73 @@ def test_settings_come_from_the_scenario_echo() -> None:
     results.scenario = {"recovery": {"tolerance": "20%", "error_tolerance": "0.5%", "hold": 5.0, "baseline": 8.0, "min_requests": 3}}
     assert measure(results)["settings"] == {"tolerance": 20.0, "error_tolerance": 0.5, "hold": 5.0, "baseline": 8.0, "min_requests": 3}
     assert measure(results)["events"] == []
+
+
+def test_a_burst_without_baseline_has_its_peak_in_its_own_window_not_the_next_bursts() -> None:
+    # burst 1 sends nothing (the workers were late) and has no baseline; burst 2 is slow
+    plan = [
+        {"start": 0.0, "end": 2.0, "rate_from": 0, "rate_to": 0, "label": "idle 1"},
+        {"start": 2.0, "end": 5.0, "rate_from": 100, "rate_to": 100, "label": "burst 1"},
+        {"start": 5.0, "end": 20.0, "rate_from": 20, "rate_to": 20, "label": "idle 2"},
+        {"start": 20.0, "end": 23.0, "rate_from": 100, "rate_to": 100, "label": "burst 2"},
+        {"start": 23.0, "end": 35.0, "rate_from": 20, "rate_to": 20, "label": "idle 3"},
+    ]
+
+    def second(i: int) -> tuple[float, int, dict[str, int]]:
+        if i < 6:
+            return 0.0, 0, {}
+        return (51.9 if 21 <= i < 24 else 12.0), 20, {}
+
+    first, second_burst = measure(build(35, second, plan=plan))["events"]
+    assert first["status"] == "no baseline" and second_burst["peak"]["p95_ms"] == pytest.approx(51.9, rel=0.01)
+    assert first["peak"]["p95_ms"] == pytest.approx(12.0, rel=0.01)  # its own seconds, up to burst 2: never burst 2's 51.9
+    assert first["peak"]["above_baseline"] is None and second_burst["peak"]["above_baseline"] is True
+
+
+def test_a_peak_that_did_not_rise_above_the_baseline_says_so() -> None:
+    # the fault changed nothing the client saw: its worst second is below the baseline's p95
+    def second(i: int) -> tuple[float, int, dict[str, int]]:
+        return (31.4 if i < 20 else 30.0), 50, {}
+
+    event = measure(build(40, second, faults=[fault("harmless", "latency", 20.0, 25.0)]))["events"][0]
+    assert event["peak"]["p95_ms"] < event["baseline"]["p95_ms"] and event["peak"]["above_baseline"] is False
+    assert event["status"] == "recovered" and event["recovery_time"] == 0.0
+
+
+def test_a_recovery_time_is_one_whole_second_figure_in_the_table_the_summary_and_the_gate_line() -> None:
+    from harness.gates import evaluate
+    from harness.report.tables import recovery_rows, recovery_summary
+
+    def second(i: int) -> tuple[float, int, dict[str, int]]:
+        return (400.0 if 21 <= i < 37 else 25.0), 40, {}
+
+    results = build(60, second, faults=[fault("cold", "latency", 20.6, 30.0)])
+    annotate(results)
+    (row,) = recovery_rows(results.recovery)
+    assert row["recovery"] == "7 s"
+    summary = recovery_summary(results.recovery)
+    assert summary == "Recovery: 1 event, 1 recovered; median recovery time 7 s; worst 7 s. Recovery times are in whole seconds, exact to a second."
+    (line,) = evaluate(["max_recovery_time < 10s"], results=results).summary_lines()
+    assert line == "PASS max_recovery_time < 10s: 7 s (limit 10 s); worst: cold, of 1 events"
+    (median,) = evaluate(["recovery_time < 10s"], results=results).summary_lines()
+    assert median.endswith("(worst 7 s)")
+
+
+def test_the_recovery_table_says_when_the_worst_second_was_no_worse_than_the_baseline() -> None:
+    from harness.report.tables import recovery_rows
+
+    def second(i: int) -> tuple[float, int, dict[str, int]]:
+        return (31.4 if i < 20 else 30.0), 50, {}
+
+    (row,) = recovery_rows(measure(build(40, second, faults=[fault("harmless", "latency", 20.0, 25.0)])))
+    assert row["peak"] == "no rise above the baseline (worst second 30.0 ms / 0.00%)"
+
+def test_the_report_says_a_throttle_faults_limit_is_per_route() -> None:
+    from harness.report.tables import recovery_rows
+
+    rows = recovery_rows({"events": [
+        {"name": "lower", "kind": "stage_throttle", "status": "recovered", "start": 1, "end": 2, "recovery_time": 1.0},
+        {"name": "local", "kind": "throttle", "status": "recovered", "start": 3, "end": 4, "recovery_time": 1.0},
+        {"name": "slow", "kind": "latency", "status": "recovered", "start": 5, "end": 6, "recovery_time": 1.0},
+    ]})  # fmt: skip
+    assert [r["kind"] for r in rows] == ["stage_throttle (limit per route)", "throttle (limit per route)", "latency"]

@@ -283,3 +283,13 @@ def test_the_results_bucket_is_private_encrypted_and_expires_runs() -> None:
     assert rule["SSEAlgorithm"] in ("AES256", "aws:kms")
     (lifecycle,) = props["LifecycleConfiguration"]["Rules"]
     assert lifecycle["Prefix"] == "runs/" and lifecycle["ExpirationInDays"] == {"Ref": "ResultsRetentionDays"}
+
+
+def test_the_fault_expiry_role_is_optional_assumed_by_scheduler_and_allowed_only_the_put_back_calls() -> None:
+    resources = _template()["Resources"]
+    role = resources["FaultExpiryRole"]
+    assert role["Condition"] == "CreateFaultExpiryRole" and _template()["Outputs"]["FaultExpiryRoleArn"]["Condition"] == "CreateFaultExpiryRole"
+    [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"} and trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    actions = {a for s in _statements("FaultExpiryRole") for a in _actions(s)}
+    assert actions == {"lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency", "apigateway:PATCH", "fis:StopExperiment"}

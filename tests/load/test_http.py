@@ -13,6 +13,7 @@ from typing import Any, Iterator
 import pytest
 from geventhttpclient.response import HTTPParseError
 
+from harness.errors import RequestNotSent
 from harness.load.http import ApiClient
 
 
@@ -85,6 +86,15 @@ def test_get_reads_the_whole_answer_over_one_keep_alive_connection(server: Serve
     assert headers["Authorization"] == "Bearer abc"
     assert headers["User-Agent"] == "harness/test"
     assert "Cookie" not in headers
+
+
+@pytest.mark.parametrize(("path", "headers"), [("/?q=a b", None), ("/items", {"X-Note": "a\nb"})])
+def test_a_request_the_client_refuses_to_build_raises_request_not_sent_and_sends_nothing(server: Server, path: str, headers: Any) -> None:
+    api = ApiClient(server.url)
+    with pytest.raises(RequestNotSent, match="nothing was sent"):
+        api.send("GET", path, headers, None)
+    api.close()
+    assert server.seen == [] and server.connections == 0
 
 
 def test_the_base_url_path_prefixes_every_request(server: Server) -> None:

@@ -105,3 +105,17 @@ def test_a_shard_that_starts_late_skips_what_was_due_and_says_so(fresh: LocalSta
     assert due - 2 <= skipped <= due + 2
     assert late.pacer_totals().dropped == skipped
     assert on_time.total == planned and late.total == planned - skipped
+
+
+def test_a_request_the_client_cannot_send_stops_the_run_and_is_never_counted_as_transport(fresh: LocalStack, tmp_path: Path) -> None:
+    data = scenario_data({"profile": "steady", "rate": 10, "duration": 3, "vus": 2})
+    data["endpoints"] = [{"name": "noted", "path": "/items", "headers": {"X-Note": "a\nb"}}]  # a header value HTTP cannot carry
+    out = tmp_path / "bad.json"
+    args = {"scenario": data, "index": 0, "count": 1, "start_at": None, "out": str(out)}
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(args)], env=fresh.run_env, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = ResultSet.load(out)
+    assert results.meta["status"] == "failed"
+    assert "endpoint 'noted': GET /items: the HTTP client could not send it" in results.meta["error"]
+    assert results.outcome_counts()["transport"] == 0 and results.total == 0
+    assert admin(fresh, "GET", "counts")["routes"] == {}  # the API saw nothing

@@ -134,3 +134,21 @@ def test_a_series_without_datapoints_is_named_not_drawn(results: ResultSet, metr
     throttles = charts_for(results, empty)["chart-throttles"]
     assert "Cognito throttles / s" not in throttles.series
     assert throttles.notes == ["Cognito throttles / s: no data (CloudWatch returned no datapoints)"]
+
+
+def test_drops_that_late_workers_skipped_are_told_as_late_starts_not_as_missing_virtual_users(results: ResultSet) -> None:
+    from harness.report.tables import late_starts
+
+    dropped = results.pacer_totals().dropped
+    assert dropped > 0
+    late_meta = {"shards": [{"index": 0, "late_start_ms": 0.0, "skipped": 0}, {"index": 3, "late_start_ms": 13_200.0, "skipped": dropped}],
+                 "generator": {"late_start_ms": 13_200.0, "skipped": dropped}}  # fmt: skip
+    late = late_starts(late_meta)
+    assert late == (dropped, f"{dropped:,} of them were skipped by 1 worker that started late (up to 13.2 s): raise fanout.start_lead")
+    flat = FlatHistograms.of(results)
+    timeline = Timeline.of(results, flat_ok=flat)
+    all_late = {c.id: c for c in build_charts(timeline, ServerMetrics(None), results.plan, flat_ok=flat, late=late)}["chart-dropped"]
+    assert "started late" in all_late.caption and "add virtual users" not in all_late.caption
+    some_late = {c.id: c for c in build_charts(timeline, ServerMetrics(None), results.plan, flat_ok=flat, late=(1, "1 of them was skipped"))}["chart-dropped"]
+    assert "1 of them was skipped" in some_late.caption and f"the other {dropped - 1:,} mean" in some_late.caption
+    assert late_starts({"generator": {"late_start_ms": 3.0, "skipped": 0}}) is None  # a few ms late, nothing skipped: no story

@@ -35,8 +35,8 @@ class Fault(_Model):
     - ``error``: answer ``status`` (default 500) to a share ``rate`` of requests;
     - ``outage``: answer ``status`` (default 503) to every request, or with ``drop`` close
       the connection without an answer;
-    - ``throttle``: requests must also find a token in the fault's own bucket (``throttle``:
-      rate and burst, full when the fault starts), else 429: the limit is lowered.
+    - ``throttle``: requests must also find a token in the fault's own bucket for their route
+      (``throttle``: rate and burst, per route, full when first used), else 429: the limit is lowered.
     ``routes`` limits the fault to some route keys (``"GET /items"``); empty means all.
     """
 
@@ -134,7 +134,9 @@ class EmulatorConfig(_Model):
     stage: str = "$default"
     authorizer: AuthorizerConfig | None = None
     throttle: Throttle = Field(default_factory=lambda: Throttle(rate=10_000, burst=5_000))
+    """The stage's default route throttling: applies to each route separately, as on AWS."""
     route_throttles: dict[str, Throttle] = Field(default_factory=dict)
+    """Route-level limits: on their routes they replace the stage's default."""
     backend: BackendConfig = Field(default_factory=BackendConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     lambda_integration: LambdaIntegration | None = None

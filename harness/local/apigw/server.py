@@ -34,7 +34,7 @@ from .config import BackendConfig, EmulatorConfig, Fault, Throttle
 from .lambda_proxy import LambdaProxy
 from .metrics import MetricsRecorder
 from .routes import NOT_FOUND_KEY, ROUTE_KEYS, RouteTable
-from .throttle import TokenBucket, Throttler
+from .throttle import RouteBuckets, Throttler
 
 __all__ = ["Emulator", "serve"]
 
@@ -67,7 +67,7 @@ class Emulator:
         self._stage_prefix = "" if config.stage == "$default" else f"/{config.stage}"
         self._throttler = Throttler(config.throttle, config.route_throttles, now=time.perf_counter())
         self._backend = MockBackend(config.backend)
-        self._throttle_faults: list[tuple[Fault, TokenBucket]] = []
+        self._throttle_faults: list[tuple[Fault, RouteBuckets]] = []
         self._sync_fault_buckets()
         self._authorizer = JwtAuthorizer(config.authorizer) if config.authorizer else None
         self._lambda_client = lambda_client
@@ -213,10 +213,11 @@ class Emulator:
         return self._finish(route_key, status, body, t0, ti, wall, headers)
 
     def _fault_throttle_allows(self, route_key: str, now: float, wall: float) -> bool:
-        """Throttle faults in their window lower the limit: a token from each one's bucket too."""
-        for fault, bucket in self._throttle_faults:
+        """Throttle faults in their window lower the limit: a token from each one's bucket for
+        the route too (a fault's limit applies to each route separately, as a stage's does)."""
+        for fault, buckets in self._throttle_faults:
             if fault.start <= wall < fault.end and (not fault.routes or route_key in fault.routes):
-                if not bucket.take(now):
+                if not buckets.take(route_key, now):
                     return False
         return True
 
@@ -313,11 +314,10 @@ class Emulator:
         return ended
 
     def _sync_fault_buckets(self) -> None:
-        """One token bucket per throttle fault, kept across changes (full when first seen)."""
-        now = time.perf_counter()
-        old = {fault.id: bucket for fault, bucket in self._throttle_faults}
+        """Per-route token buckets for each throttle fault, kept across changes (full when first used)."""
+        old = {fault.id: buckets for fault, buckets in self._throttle_faults}
         self._throttle_faults = [
-            (fault, old.get(fault.id) or TokenBucket(fault.throttle.rate, fault.throttle.burst, now))
+            (fault, old.get(fault.id) or RouteBuckets(fault.throttle.rate, fault.throttle.burst))
             for fault in self._backend.config.faults
             if fault.kind == "throttle" and fault.throttle is not None
         ]
