@@ -1,7 +1,7 @@
 """moto's CloudFormation, close enough to AWS's for ``infra/fanout.yaml`` and ``harness deploy``.
 
 ``install()`` (applied in the server process: ``python -m harness.local.moto --patch
-harness.local.cloudformation:install``, or listed in ``DEFAULT_PATCHES``) changes four things:
+harness.local.cloudformation:install``, or listed in ``DEFAULT_PATCHES``) changes five things:
 
 - **State machines land where they run.** moto's CloudFormation creates
   ``AWS::StepFunctions::StateMachine`` in its plain Step Functions backend, which the API does not
@@ -18,6 +18,9 @@ harness.local.cloudformation:install``, or listed in ``DEFAULT_PATCHES``) change
   resource now gets ``CREATE_IN_PROGRESS``/``CREATE_COMPLETE``/``CREATE_FAILED`` (and the UPDATE and
   DELETE ones) with the reason; a failed create is rolled back (``ROLLBACK_COMPLETE``). moto cannot
   undo an update, so a failed update ends ``UPDATE_ROLLBACK_FAILED`` and says so.
+- **A role's inline policies are JSON.** moto kept ``AWS::IAM::Role`` ``Policies`` as the
+  template's dicts, and ``GetRolePolicy`` answered their Python repr, which no client parses;
+  they are stored as JSON text, as ``PutRolePolicy`` stores them.
 
 Nothing here runs against AWS; it only makes moto answer the way AWS does::
 
@@ -43,7 +46,22 @@ def install() -> None:
     _state_machines()
     _change_sets()
     _resource_events()
+    _role_policies_as_json()
     _installed = True
+
+
+# --------------------------------------------------------------------------- IAM role policies
+
+
+def _role_policies_as_json() -> None:
+    from moto.iam.models import Role
+
+    put_policy = Role.put_policy
+
+    def put(self: Any, policy_name: str, policy_json: Any) -> None:
+        put_policy(self, policy_name, policy_json if isinstance(policy_json, str) else json.dumps(policy_json))
+
+    Role.put_policy = put  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------- state machines

@@ -13,9 +13,12 @@ makes every invocation run the deployed function:
   interpreter, the project's venv, and not from Linux wheels in the zip: locally a worker uses the
   project's own installed packages. Pure-Python packages in the zip still win (first on sys.path).
 - **Environment.** The function's variables, then what Lambda sets (``AWS_LAMBDA_FUNCTION_NAME``,
-  ``..._MEMORY_SIZE``, ``..._TIMEOUT``, ``AWS_REGION``, ``_HANDLER``, ``LAMBDA_TASK_ROOT``...), dummy
-  credentials and ``AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT``, so boto3 in the handler talks
-  to this server. Of the server's own environment only PATH, HOME, TMPDIR, the locale and
+  ``..._MEMORY_SIZE``, ``..._TIMEOUT``, ``AWS_REGION``, ``_HANDLER``, ``LAMBDA_TASK_ROOT``...), the
+  execution role's temporary credentials (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+  ``AWS_SESSION_TOKEN`` of moto's ``sts:AssumeRole``, session name = the function's name, as
+  Lambda does; reused for 50 of their 60 minutes) and ``AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT``,
+  so boto3 in the handler talks to this server as the role, and ``harness.local.iam`` allows or
+  refuses each call by the role's policies. Of the server's own environment only PATH, HOME, TMPDIR, the locale and
   LD_LIBRARY_PATH are passed on (no PYTHONPATH, no AWS_PROFILE, no endpoints).
 - **Result and log.** The event goes in on stdin; the result comes back on a pipe of its own,
   so prints and logging never corrupt it. stdout/stderr are the function's log: CloudWatch Logs
@@ -77,6 +80,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.logs.models import logs_backends
 
 from harness.errors import LocalStackError
+from harness.local.iam import RoleCredentials, role_credentials
 
 __all__ = [
     "CODE_DIR_ENV",
@@ -142,6 +146,7 @@ class _Function:
     region: str
     name: str
     arn: str
+    role: str
     version: str
     handler: str
     runtime: str
@@ -164,6 +169,7 @@ class _Function:
             region=fn.region,
             name=fn.function_name,
             arn=fn.function_arn,
+            role=str(fn.role or ""),
             version=str(fn.version),
             handler=fn.handler or "",
             runtime=fn.run_time or "python3",
@@ -200,7 +206,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _child_env(func: _Function, code_dir: Path, log_stream: str) -> dict[str, str]:
+def _child_env(func: _Function, code_dir: Path, log_stream: str, creds: RoleCredentials) -> dict[str, str]:
     """The handler's environment: a few of ours, the function's, then what Lambda sets."""
     env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
     env.update(func.variables)
@@ -219,16 +225,18 @@ def _child_env(func: _Function, code_dir: Path, log_stream: str) -> dict[str, st
             "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
             "AWS_REGION": func.region,
             "AWS_DEFAULT_REGION": func.region,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
+            "AWS_ACCESS_KEY_ID": creds.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+            "AWS_SESSION_TOKEN": creds.session_token,
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
         }
     )
     return env
 
 
-def _execute(func: _Function, code_dir: Path, event: bytes, request_id: str, log_stream: str) -> _Outcome:
+def _execute(
+    func: _Function, code_dir: Path, event: bytes, request_id: str, log_stream: str, creds: RoleCredentials
+) -> _Outcome:
     """Run the handler once in its own process group; kill the group when it answered or ran out
     of time (as Lambda freezes the sandbox after the answer, nothing keeps running after it)."""
     outcome = _Outcome(request_id=request_id)
@@ -244,7 +252,7 @@ def _execute(func: _Function, code_dir: Path, event: bytes, request_id: str, log
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 cwd=code_dir,
-                env=_child_env(func, code_dir, log_stream),
+                env=_child_env(func, code_dir, log_stream, creds),
                 pass_fds=(write_fd,),
                 start_new_session=True,  # its own process group, killed as a whole
             )
@@ -598,7 +606,8 @@ class LambdaRuntime:
         stream = _log_stream(func, request_id)
         try:
             code_dir = self.code.path(func)
-            outcome = _execute(func, code_dir, event, request_id, stream)
+            creds = role_credentials(func.role, session_name=func.name, region=func.region)
+            outcome = _execute(func, code_dir, event, request_id, stream, creds)
         finally:
             self._limits.release(slot)
         self._metrics.finished(func.key, second, outcome.duration_ms, outcome.error is not None)
@@ -624,11 +633,15 @@ class LambdaRuntime:
                 return
 
     def _write_logs(self, func: _Function, outcome: _Outcome, stream: str) -> None:
-        """CloudWatch Logs (one stream per invocation) and the server log."""
+        """CloudWatch Logs (one stream per invocation), if the execution role allows it, and the server log."""
         now_ms = int(time.time() * 1000)
         lines = [line[:_MAX_EVENT_CHARS] for line in _log_text(func, outcome).splitlines() if line]
         events = [{"timestamp": now_ms, "message": line} for line in lines]
         try:
+            if not _may_log(func, stream):
+                log.warning("lambda %s: its role %s may not write to %s; no CloudWatch Logs", func.name, func.role,
+                            func.log_group)
+                return
             with self._logs_lock:
                 backend = logs_backends[func.account_id][func.region]
                 backend.ensure_log_group(func.log_group)
@@ -654,6 +667,19 @@ class LambdaRuntime:
                 self._metrics.flush()
             except Exception:  # never let the publisher die
                 log.exception("could not publish Lambda metrics")
+
+
+def _may_log(func: _Function, stream: str) -> bool:
+    """Lambda writes a function's logs with its execution role: ``logs:CreateLogStream`` and
+    ``logs:PutLogEvents`` on the stream (AWSLambdaBasicExecutionRole grants them)."""
+    from harness.local.iam import Decision, authorize
+
+    principal = f"arn:aws:sts::{func.account_id}:assumed-role/{func.role.rsplit('/', 1)[-1]}/{func.name}"
+    resource = f"arn:aws:logs:{func.region}:{func.account_id}:log-group:{func.log_group}:log-stream:{stream}"
+    return all(
+        authorize(principal, func.role, action, resource) is Decision.ALLOWED
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents")
+    )
 
 
 def _header(headers: Any, name: str) -> str | None:

@@ -2,14 +2,15 @@
 
 As a program it patches moto (CloudWatch percentiles and compact storage, a Lambda runtime
 without Docker, CloudFormation fixes for the fan-out stack, a Distributed Map that fails past its tolerated
-failure as on AWS, plus any
+failure as on AWS, IAM enforced for assumed roles, plus any
 ``--patch module:function``), configures it so Step Functions really execute state machines
 and Lambda runs without Docker, and serves moto's werkzeug app (threaded) on one port::
 
     python -m harness.local.moto --host 127.0.0.1 --port 5000
 
 It also answers routes of ours: ``GET /_harness/health`` (patches and moto config, used
-for readiness), ``GET /_harness/cloudwatch/storage`` (what CloudWatch stores) and
+for readiness), ``GET /_harness/cloudwatch/storage`` (what CloudWatch stores),
+``GET /_harness/iam/calls`` (the calls of assumed roles checked by ``harness.local.iam``) and
 ``/_harness/faults/cognito`` (GET, POST, DELETE: windows in which Cognito sign-in is throttled;
 see ``harness.local.cognito_faults``). Sign-ins publish Cognito's ``AWS/Cognito`` metrics
 (``harness.local.cognito_metrics``).
@@ -77,6 +78,7 @@ DEFAULT_PATCHES: tuple[str, ...] = (
     "harness.local.cognito_faults:install",
     "harness.local.cognito_metrics:install",
     "harness.local.distributed_map:install",
+    "harness.local.iam:install",
 )
 _MODULE = "harness.local.moto"
 
@@ -385,7 +387,7 @@ def _with_harness_routes(app: Callable[..., Any], patches: list[str]) -> Callabl
     """Wrap moto's WSGI app so ``/_harness/...`` is answered here and the rest goes to moto."""
     from moto.core.config import default_user_config
 
-    from harness.local import cognito_faults
+    from harness.local import cognito_faults, iam
     from harness.local.cloudwatch import storage_stats
 
     statuses = {200: "200 OK", 201: "201 Created", 400: "400 Bad Request", 404: "404 Not Found",
@@ -409,6 +411,8 @@ def _with_harness_routes(app: Callable[..., Any], patches: list[str]) -> Callabl
             status = "200 OK"
         elif path == "/_harness/cloudwatch/storage":
             body, status = storage_stats(), "200 OK"
+        elif path == "/_harness/iam/calls":
+            body, status = iam.calls(), "200 OK"
         else:
             body, status = {"message": f"no route {path}"}, "404 Not Found"
         data = json.dumps(body).encode()

@@ -373,6 +373,9 @@ def _deploy_lambda_backend(moto_url: str, region: str, spec: LambdaBackend) -> s
     trust = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
     role = aws.client("iam").create_role(RoleName=f"{spec.function_name}-role", AssumeRolePolicyDocument=trust)
+    logs = json.dumps({"Version": "2012-10-17", "Statement": [  # what AWSLambdaBasicExecutionRole grants
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]})
+    aws.client("iam").put_role_policy(RoleName=role["Role"]["RoleName"], PolicyName="logs", PolicyDocument=logs)
     lam = aws.client("lambda")
     lam.create_function(
         FunctionName=spec.function_name,

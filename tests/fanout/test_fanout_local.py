@@ -20,12 +20,16 @@ from typing import Any, Iterator
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from harness.aws import AwsContext
 from harness.cli import main
 from harness.fanout.execution import FanoutExecution
 from harness.fanout.launch import FanoutStack, deploy_local, execution_input
 from harness.fanout.package import build_package
+from harness.fanout.store import RunStore
+from harness.local.iam import STATES_SESSION, Decision, evaluate
+from harness.local.moto import http_get_json
 from harness.local.stack import LocalStack
 from harness.plan import build_plan
 from harness.results import Histogram, ResultSet
@@ -76,6 +80,17 @@ def execute(fanout: FanoutStack, data: dict[str, Any], run_id: str, tmp_path: Pa
     return run, final, ResultSet.load(path) if path else None
 
 
+def cleanup(fanout: FanoutStack, name: str, *, users: int) -> dict[str, Any]:
+    """Run the cleanup state machine for ``users`` test users; its execution, described when it ended (or after 60 s)."""
+    sfn = boto3.client("stepfunctions", region_name=STACK_REGION)
+    arn = sfn.start_execution(stateMachineArn=fanout.cleanup_state_machine, name=name,
+                              input=json.dumps({"NumberOfUsers": str(users)}))["executionArn"]
+    deadline = time.time() + 60
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING" and time.time() < deadline:
+        time.sleep(0.5)
+    return dict(described)
+
+
 def shard_files(run: FanoutExecution) -> list[ResultSet]:
     return [ResultSet.loads(body) for body in run.store.read_bytes(run.store.keys("shards"))]
 
@@ -124,6 +139,104 @@ def test_three_workers_merge_exactly_and_start_their_bursts_together(stack: tupl
     assert [s["status"] for s in results.meta["shards"]] == ["completed"] * 3
 
 
+def as_worker(fanout: FanoutStack) -> Any:
+    """An S3 client with the deployed worker's execution role, as a worker Lambda has."""
+    aws = AwsContext()
+    role = aws.client("lambda").get_function_configuration(FunctionName=fanout.worker_function)["Role"]
+    creds = aws.client("sts").assume_role(RoleArn=role, RoleSessionName="test")["Credentials"]
+    return boto3.client("s3", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"])
+
+
+def test_a_worker_sees_the_stop_file_with_its_own_role_and_reads_nothing_else(stack: tuple[LocalStack, FanoutStack]) -> None:
+    _, fanout = stack
+    cli = RunStore(AwsContext().client("s3"), bucket=fanout.bucket, run_id="stop-check")
+    worker = RunStore(as_worker(fanout), bucket=fanout.bucket, run_id="stop-check")
+    assert worker.exists(worker.stop_key) is False  # a 404, not a 403: the poll works before the stop
+    cli.put_json(cli.stop_key, {"stopped": True})  # what `harness fanout` writes on Ctrl-C
+    assert worker.exists(worker.stop_key) is True
+    cli.put_json(cli.spec_key, {"run_id": "stop-check"})
+    with pytest.raises(ClientError) as denied:  # only the stop file, nothing else of the run
+        worker.get_bytes(cli.spec_key)
+    assert "not authorized to perform: s3:GetObject" in str(denied.value)
+
+
+# Each role's inline policy, the session its calls are made with, and the statements whose calls
+# a local run cannot make (with why). Every other statement must be needed by the recorded run.
+ROLES = {
+    "WorkerRole": ("worker", "WorkerFunction", {}),
+    "ControllerRole": ("controller", "ControllerFunction", {
+        "RunList": "ListBucket only turns a missing run file into a 404 rather than a 403; none is missing in a good run",
+    }),
+    "AggregatorRole": ("aggregator", "AggregatorFunction", {}),
+    "RunStateMachineRole": ("run", None, {
+        "DistributedMapStart": "moto runs a Distributed Map's children in-process, without StartExecution",
+        "DistributedMapChildren": "moto runs a Distributed Map's children in-process",
+        "LogDelivery": "moto's Step Functions delivers no logs",
+    }),
+    "CleanupStateMachineRole": ("cleanup", None, {"LogDelivery": "moto's Step Functions delivers no logs"}),
+}
+
+
+@pytest.fixture(scope="module")
+def recorded(stack: tuple[LocalStack, FanoutStack], tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """The calls moto checked during one real run and its cleanup (and the module's runs before)."""
+    local, fanout = stack
+    load = {"profile": "steady", "rate": 10, "duration": "4s", "vus": 4}
+    data = execution_input(scenario=scenario("fan-iam", load, workers=2))
+    run, final, _ = execute(fanout, data, "iam-calls", tmp_path_factory.mktemp("iam-calls"))
+    assert final.status == "SUCCEEDED", run.failure()
+    described = cleanup(fanout, "iam-calls-cleanup", users=6)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    return list(http_get_json(f"{local.info.endpoint_url}/_harness/iam/calls"))
+
+
+def stack_resource(logical_id: str) -> str:
+    resource = AwsContext().client("cloudformation").describe_stack_resource(StackName="fanout-test", LogicalResourceId=logical_id)
+    return str(resource["StackResourceDetail"]["PhysicalResourceId"])
+
+
+@pytest.mark.parametrize("role_id", list(ROLES))
+def test_each_statement_of_each_role_is_needed_and_as_shipped_nothing_is_refused(
+    stack: tuple[LocalStack, FanoutStack], recorded: list[dict[str, Any]], role_id: str
+) -> None:
+    policy_name, function_id, unexercised = ROLES[role_id]
+    role_name = stack_resource(role_id)
+    shipped = AwsContext().client("iam").get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+    session = stack_resource(function_id) if function_id else STATES_SESSION
+    calls = [c for c in recorded if c["principal"].endswith(f":assumed-role/{role_name}/{session}")]
+    assert calls and {c["decision"] for c in calls} == {"allowed"}, {c["action"]: c["decision"] for c in calls}
+
+    # each statement taken out in turn: the calls it allowed are refused, and they are its actions
+    statements = shipped["Statement"]
+    assert set(unexercised) <= {s["Sid"] for s in statements}
+    for statement in statements:
+        reduced = {**shipped, "Statement": [s for s in statements if s is not statement]}
+        refused = {c["action"] for c in calls
+                   if evaluate([reduced], c["action"], c["resource"], c["context"]) is not Decision.ALLOWED}
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if statement["Sid"] in unexercised:
+            assert not refused, (statement["Sid"], refused)  # the exemption is still true
+        else:
+            assert refused and refused <= set(actions), (statement["Sid"], refused)
+
+
+def test_the_local_stack_refuses_a_worker_call_once_its_statement_is_gone(stack: tuple[LocalStack, FanoutStack]) -> None:
+    _, fanout = stack
+    iam = AwsContext().client("iam")
+    role_name = stack_resource("WorkerRole")
+    shipped = iam.get_role_policy(RoleName=role_name, PolicyName="worker")["PolicyDocument"]
+    reduced = {**shipped, "Statement": [s for s in shipped["Statement"] if s["Sid"] != "ShardResults"]}
+    iam.put_role_policy(RoleName=role_name, PolicyName="worker", PolicyDocument=json.dumps(reduced))
+    try:
+        worker = RunStore(as_worker(fanout), bucket=fanout.bucket, run_id="iam-calls")
+        with pytest.raises(ClientError) as denied:
+            worker.put_json(worker.progress_key(0, 0), {"requests": 0})
+        assert "not authorized to perform: s3:PutObject" in str(denied.value)
+    finally:
+        iam.put_role_policy(RoleName=role_name, PolicyName="worker", PolicyDocument=json.dumps(shipped))
+
+
 def test_the_reference_input_runs_users_times_calls_and_cleanup_removes_the_users(stack: tuple[LocalStack, FanoutStack], tmp_path: Path) -> None:
     local, fanout = stack
     admin(local, "POST", "counts/reset")
@@ -138,11 +251,7 @@ def test_the_reference_input_runs_users_times_calls_and_cleanup_removes_the_user
     names = {u["Username"] for u in cognito.list_users(UserPoolId=local.info.user_pool_id)["Users"]}
     assert {f"loadtestuser{i}" for i in range(5)} <= names
 
-    sfn = boto3.client("stepfunctions", region_name=STACK_REGION)
-    arn = sfn.start_execution(stateMachineArn=fanout.cleanup_state_machine, name="cleanup-1", input=json.dumps({"NumberOfUsers": "5"}))["executionArn"]
-    deadline = time.time() + 60
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING" and time.time() < deadline:
-        time.sleep(0.5)
+    described = cleanup(fanout, "cleanup-1", users=5)
     assert described["status"] == "SUCCEEDED", described.get("cause")
     names = {u["Username"] for u in cognito.list_users(UserPoolId=local.info.user_pool_id)["Users"]}
     assert not any(n.startswith("loadtestuser") for n in names)

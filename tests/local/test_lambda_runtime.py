@@ -37,7 +37,7 @@ def handler(event, context):
     names = ["GREETING", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
              "AWS_LAMBDA_FUNCTION_TIMEOUT", "AWS_REGION", "AWS_DEFAULT_REGION", "_HANDLER",
              "AWS_EXECUTION_ENV", "LAMBDA_TASK_ROOT", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-             "MOTO_PORT", "PYTHONUNBUFFERED", "PYTHONPATH"]
+             "AWS_SESSION_TOKEN", "MOTO_PORT", "PYTHONUNBUFFERED", "PYTHONPATH"]
     return {
         "event": event,
         "env": {n: os.environ.get(n) for n in names},
@@ -134,9 +134,15 @@ def aws(aws_env: dict[str, str]) -> dict[str, Any]:
 
 @pytest.fixture
 def role(aws: dict[str, Any]) -> str:
+    """An execution role that may write the function's logs, as AWSLambdaBasicExecutionRole does."""
     trust = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-    return aws["iam"].create_role(RoleName=f"fn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    name = f"fn-{uuid.uuid4().hex[:8]}"
+    arn = aws["iam"].create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    logs = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]})
+    aws["iam"].put_role_policy(RoleName=name, PolicyName="logs", PolicyDocument=logs)
+    return str(arn)
 
 
 Deploy = Callable[..., str]
@@ -207,7 +213,7 @@ def test_handler_sees_its_environment_and_context(aws: dict[str, Any], deploy: D
     assert env["_HANDLER"] == "pkg.mod.handler"
     assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.11"
     assert env["AWS_ENDPOINT_URL"] == moto_server
-    assert env["AWS_ACCESS_KEY_ID"] == "testing"
+    assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA") and env["AWS_SESSION_TOKEN"]  # the execution role's
     assert env["MOTO_PORT"] is env["PYTHONUNBUFFERED"] is env["PYTHONPATH"] is None  # the server's own
     assert body["cwd"] == body["path0"] == env["LAMBDA_TASK_ROOT"]  # like /var/task
     ctx = body["context"]
@@ -303,9 +309,17 @@ def test_concurrent_invocations_run_in_parallel(aws: dict[str, Any], deploy: Dep
     assert elapsed < 3.0, elapsed
 
 
-def test_boto3_in_the_handler_reaches_moto(aws: dict[str, Any], deploy: Deploy) -> None:
+def allow_put(aws: dict[str, Any], role: str, bucket: str) -> None:
+    """Let ``role`` write to ``bucket`` (the handler acts as its execution role)."""
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}
+    aws["iam"].put_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyName="put", PolicyDocument=json.dumps(policy))
+
+
+def test_boto3_in_the_handler_reaches_moto(aws: dict[str, Any], deploy: Deploy, role: str) -> None:
     bucket = f"b-{uuid.uuid4().hex[:10]}"
     aws["s3"].create_bucket(Bucket=bucket)
+    allow_put(aws, role, bucket)
     name = deploy(WRITES_S3)
     _, body = invoke(aws["lambda"], name, {"bucket": bucket, "key": "out.txt", "body": "from the handler"})
     assert body == {"written": "out.txt"}
@@ -331,9 +345,10 @@ def test_code_from_s3_and_cloudformation(aws: dict[str, Any], role: str) -> None
     assert body == {"cfn": 42}
 
 
-def test_event_and_dry_run_invocations(aws: dict[str, Any], deploy: Deploy) -> None:
+def test_event_and_dry_run_invocations(aws: dict[str, Any], deploy: Deploy, role: str) -> None:
     bucket = f"b-{uuid.uuid4().hex[:10]}"
     aws["s3"].create_bucket(Bucket=bucket)
+    allow_put(aws, role, bucket)
     name = deploy(WRITES_S3)
     event = {"bucket": bucket, "key": "async.txt", "body": "later"}
     response = aws["lambda"].invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event).encode())
@@ -417,6 +432,10 @@ def test_account_concurrency_limit(small_account: dict[str, Any]) -> None:
 
 
 def run_state_machine(aws: dict[str, Any], role: str, definition: dict[str, Any], event: Any) -> dict[str, Any]:
+    """Run ``definition`` with ``role``, which may invoke any function (the state machine acts as it)."""
+    invoke_any = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}]}
+    aws["iam"].put_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyName="invoke", PolicyDocument=json.dumps(invoke_any))
     sfn = aws["stepfunctions"]
     arn = sfn.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition),
                                    roleArn=role)["stateMachineArn"]
