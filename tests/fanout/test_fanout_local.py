@@ -141,16 +141,16 @@ def test_three_workers_merge_exactly_and_start_their_bursts_together(stack: tupl
 
 def as_worker(fanout: FanoutStack) -> Any:
     """An S3 client with the deployed worker's execution role, as a worker Lambda has."""
-    aws = AwsContext()
+    aws = AwsContext(region=STACK_REGION)
     role = aws.client("lambda").get_function_configuration(FunctionName=fanout.worker_function)["Role"]
     creds = aws.client("sts").assume_role(RoleArn=role, RoleSessionName="test")["Credentials"]
     return boto3.client("s3", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                        aws_session_token=creds["SessionToken"])
+                        aws_session_token=creds["SessionToken"], region_name=STACK_REGION)
 
 
 def test_a_worker_sees_the_stop_file_with_its_own_role_and_reads_nothing_else(stack: tuple[LocalStack, FanoutStack]) -> None:
     _, fanout = stack
-    cli = RunStore(AwsContext().client("s3"), bucket=fanout.bucket, run_id="stop-check")
+    cli = RunStore(AwsContext(region=STACK_REGION).client("s3"), bucket=fanout.bucket, run_id="stop-check")
     worker = RunStore(as_worker(fanout), bucket=fanout.bucket, run_id="stop-check")
     assert worker.exists(worker.stop_key) is False  # a 404, not a 403: the poll works before the stop
     cli.put_json(cli.stop_key, {"stopped": True})  # what `harness fanout` writes on Ctrl-C
@@ -192,7 +192,7 @@ def recorded(stack: tuple[LocalStack, FanoutStack], tmp_path_factory: pytest.Tem
 
 
 def stack_resource(logical_id: str) -> str:
-    resource = AwsContext().client("cloudformation").describe_stack_resource(StackName="fanout-test", LogicalResourceId=logical_id)
+    resource = AwsContext(region=STACK_REGION).client("cloudformation").describe_stack_resource(StackName="fanout-test", LogicalResourceId=logical_id)
     return str(resource["StackResourceDetail"]["PhysicalResourceId"])
 
 
@@ -202,7 +202,7 @@ def test_each_statement_of_each_role_is_needed_and_as_shipped_nothing_is_refused
 ) -> None:
     policy_name, function_id, unexercised = ROLES[role_id]
     role_name = stack_resource(role_id)
-    shipped = AwsContext().client("iam").get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+    shipped = AwsContext(region=STACK_REGION).client("iam").get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
     session = stack_resource(function_id) if function_id else STATES_SESSION
     calls = [c for c in recorded if c["principal"].endswith(f":assumed-role/{role_name}/{session}")]
     assert calls and {c["decision"] for c in calls} == {"allowed"}, {c["action"]: c["decision"] for c in calls}
@@ -223,7 +223,7 @@ def test_each_statement_of_each_role_is_needed_and_as_shipped_nothing_is_refused
 
 def test_the_local_stack_refuses_a_worker_call_once_its_statement_is_gone(stack: tuple[LocalStack, FanoutStack]) -> None:
     _, fanout = stack
-    iam = AwsContext().client("iam")
+    iam = AwsContext(region=STACK_REGION).client("iam")
     role_name = stack_resource("WorkerRole")
     shipped = iam.get_role_policy(RoleName=role_name, PolicyName="worker")["PolicyDocument"]
     reduced = {**shipped, "Statement": [s for s in shipped["Statement"] if s["Sid"] != "ShardResults"]}
