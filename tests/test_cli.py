@@ -850,11 +850,14 @@ def test_cleanup_gives_up_waiting_after_its_timeout(monkeypatch: pytest.MonkeyPa
             return {"status": "RUNNING"}
 
     class Aws:
+        def __init__(self, region: str | None = None, **_: object) -> None:
+            self.region = region or "us-east-1"
+
         def client(self, name: str) -> object:
             return StepFunctions() if name == "stepfunctions" else object()
 
     monkeypatch.setattr(harness.aws, "AwsContext", Aws)
-    monkeypatch.setattr(harness.fanout.deploy, "stack_outputs", lambda *_: {})
+    monkeypatch.setattr(harness.fanout.deploy, "stack_outputs", lambda *_, **__: {})
     monkeypatch.setattr(FanoutStack, "of", classmethod(lambda cls, _: type("S", (), {"cleanup_state_machine": "arn:sm"})()))
     assert main(["cleanup", "--input", '{"NumberOfUsers": "5"}', "--timeout", "1.5"]) == 3
     assert "still running after 1.5 s (--timeout); it goes on by itself: arn:aws:states" in capsys.readouterr().err
