@@ -78,7 +78,7 @@ def test_a_worker_given_too_little_time_still_leaves_its_results(aws_env: dict[s
     }
     shard = Shard(run_id="deadline-1", bucket=bucket, segment=0, segments=1, index=0, count=1,
                   start_at=time.time() + 3, window=(0.0, 600.0), scenario=scenario)  # fmt: skip
-    response = lam.invoke(FunctionName=name, Payload=json.dumps(shard.model_dump(mode="json")).encode())
+    response = lam.invoke(FunctionName=name, Payload=json.dumps({"shard": shard.model_dump(mode="json")}).encode())
     payload = json.loads(response["Payload"].read())
 
     # the worker ended its shard itself, before Lambda's timeout, and said why
