@@ -144,7 +144,7 @@ def test_three_workers_merge_exactly_and_start_their_bursts_together(stack: tupl
 
 def as_worker(fanout: FanoutStack) -> Any:
     """An S3 client with the deployed worker's execution role, as a worker Lambda has."""
-    aws = AwsContext()
+    aws = AwsContext(region=STACK_REGION)  # where the fan-out stack's functions are
     role = aws.client("lambda").get_function_configuration(FunctionName=fanout.worker_function)["Role"]
     creds = aws.client("sts").assume_role(RoleArn=role, RoleSessionName="test")["Credentials"]
     return boto3.client("s3", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
@@ -153,7 +153,7 @@ def as_worker(fanout: FanoutStack) -> Any:
 
 def test_a_worker_sees_the_stop_file_with_its_own_role_and_reads_nothing_else(stack: tuple[LocalStack, FanoutStack]) -> None:
     _, fanout = stack
-    cli = RunStore(AwsContext().client("s3"), bucket=fanout.bucket, run_id="stop-check")
+    cli = RunStore(AwsContext(region=STACK_REGION).client("s3"), bucket=fanout.bucket, run_id="stop-check")
     worker = RunStore(as_worker(fanout), bucket=fanout.bucket, run_id="stop-check")
     assert worker.exists(worker.stop_key) is False  # a 404, not a 403: the poll works before the stop
     cli.put_json(cli.stop_key, {"stopped": True})  # what `harness fanout` writes on Ctrl-C
@@ -195,7 +195,7 @@ def recorded(stack: tuple[LocalStack, FanoutStack], tmp_path_factory: pytest.Tem
 
 
 def stack_resource(logical_id: str) -> str:
-    resource = AwsContext().client("cloudformation").describe_stack_resource(StackName="fanout-test", LogicalResourceId=logical_id)
+    resource = AwsContext(region=STACK_REGION).client("cloudformation").describe_stack_resource(StackName="fanout-test", LogicalResourceId=logical_id)
     return str(resource["StackResourceDetail"]["PhysicalResourceId"])
 
 
