@@ -679,31 +679,44 @@ def cmd_fanout(args: argparse.Namespace) -> int:
             if input("start the run? [y/N] ").strip().lower() not in {"y", "yes"}:
                 err.print("not started")
                 return EXIT_OK
-        execution = FanoutExecution.start(
-            sfn=on_stack.client("stepfunctions"), s3=on_stack.client("s3"), state_machine_arn=stack.run_state_machine, bucket=stack.bucket, run_id=run_id, input=data
-        )
-        interrupted, failure, final = False, None, None
-        previous = signal.signal(signal.SIGTERM, _interrupt)  # CI cancels with SIGTERM: stop as on Ctrl-C
-        try:
-            final = _follow(execution, run_dir, faults)
-        except KeyboardInterrupt:
-            interrupted = True
-            final = _stop_execution(execution, "stopped by harness (Ctrl-C)", faults, reason="interrupted")
-        except FaultError as exc:  # a fault that cannot start: the run would measure something else
-            failure = str(exc)
-            err.print(f"[red]stopping[/]: {escape(failure)}", highlight=False)
-            final = _stop_execution(execution, f"harness: {failure}"[:200], faults, reason="failed")
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            if faults:  # still active ones end now, whatever happened (and at exit, at the latest)
-                ending = "interrupted" if interrupted else "failed" if failure else _FAULTS_END.get(final.status if final else "", "failed")
-                for problem in faults.end_all(ending):
-                    err.print(f"[red]fault[/] {escape(problem)}", highlight=False)
+        owner = contextlib.ExitStack()
+        if faults:  # this process applies the faults: should it go silent, the workers stop (fanout.heartbeat_timeout)
+            from harness.fanout.heartbeat import Heartbeat
+            from harness.fanout.store import RunStore
+
+            owner.enter_context(Heartbeat(RunStore(on_stack.client("s3"), bucket=stack.bucket, run_id=run_id)))
+        with owner:
+            execution = FanoutExecution.start(
+                sfn=on_stack.client("stepfunctions"), s3=on_stack.client("s3"), state_machine_arn=stack.run_state_machine, bucket=stack.bucket, run_id=run_id, input=data
+            )
+            interrupted, failure, final = False, None, None
+            previous = signal.signal(signal.SIGTERM, _interrupt)  # CI cancels with SIGTERM: stop as on Ctrl-C
+            try:
+                final = _follow(execution, run_dir, faults)
+            except KeyboardInterrupt:
+                interrupted = True
+                final = _stop_execution(execution, "stopped by harness (Ctrl-C)", faults, reason="interrupted")
+            except FaultError as exc:  # a fault that cannot start: the run would measure something else
+                failure = str(exc)
+                err.print(f"[red]stopping[/]: {escape(failure)}", highlight=False)
+                final = _stop_execution(execution, f"harness: {failure}"[:200], faults, reason="failed")
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+                if faults:  # still active ones end now, whatever happened (and at exit, at the latest)
+                    ending = "interrupted" if interrupted else "failed" if failure else _FAULTS_END.get(final.status if final else "", "failed")
+                    for problem in faults.end_all(ending):
+                        err.print(f"[red]fault[/] {escape(problem)}", highlight=False)
+        stopped_outside = None
+        if not interrupted and failure is None and final is not None:
+            # ended by itself: before its merge (StopExecution from the console, a timeout), its workers may still load
+            stopped_outside = execution.settle(final)
+            if stopped_outside:
+                err.print(f"[yellow]stopped[/]: {escape(stopped_outside)}", highlight=False)
         path = execution.download(run_dir)
         (run_dir / "progress.json").unlink(missing_ok=True)  # as after `harness run`: the run is over
         if path is None:
             raise RunError(f"the execution {final.status.lower()} before planning any shard: {execution.failure()}")
-        _note_fanout(path, execution, stack, faults=faults, failure=failure)
+        _note_fanout(path, execution, stack, faults=faults, failure=failure, stopped=stopped_outside)
         err.print(escape(f"execution {final.status.lower()}: {final.done} of {final.shards} shards done, {final.failed} failed"), highlight=False)
         with err.status("pulling CloudWatch metrics and building the report..."):
             artifacts = analyse_run(run_dir, gates=args.gate, baseline_dir=baseline, aws=None if args.no_metrics else aws, period=args.period)
@@ -712,7 +725,7 @@ def cmd_fanout(args: argparse.Namespace) -> int:
         err.print("the run's local stack has stopped, and its test users and fan-out stack with it: nothing to clean up", highlight=False)
     for shard in artifacts.results.meta.get("failed_shards", []):
         err.print(escape(f"shard {shard['index']} (segment {shard['segment']}) failed: {shard['reason']}"), highlight=False)
-    return _exit_code(artifacts, interrupted=interrupted)
+    return _exit_code(artifacts, interrupted=interrupted or stopped_outside is not None)
 
 
 @contextlib.contextmanager
@@ -776,11 +789,13 @@ def _follow(execution: Any, run_dir: Path, faults: Any = None) -> Any:
         return execution.wait(on_progress=show)
 
 
-def _note_fanout(path: Path, execution: Any, stack: Any, *, faults: Any = None, failure: str | None = None) -> None:
+def _note_fanout(
+    path: Path, execution: Any, stack: Any, *, faults: Any = None, failure: str | None = None, stopped: str | None = None
+) -> None:
     """The run's state machine and worker function go into results.json, so that the report
     pulls their CloudWatch metrics too; the faults applied from here, with the recovery times
     measured again now that their real windows are known; a fault that could not start fails
-    the run."""
+    the run; an execution stopped outside harness makes it ``interrupted``, saying so."""
     from harness.results import ResultSet
 
     results = ResultSet.load(path)
@@ -794,6 +809,8 @@ def _note_fanout(path: Path, execution: Any, stack: Any, *, faults: Any = None, 
         annotate(results)
     if failure:
         results.meta.update(status="failed", error=failure)
+    elif stopped:
+        results.meta.update(status="interrupted", error=stopped)
     results.save(path)
 
 

@@ -146,6 +146,8 @@ def pull_run_metrics(results: ResultSet, *, aws: AwsContext, period: int | None 
     )
     if not queries:
         return None
+    if _measured_seconds(results) <= 0:
+        return None  # nothing measured: no window to ask about
     delay = float(os.environ.get("HARNESS_METRICS_DELAY", "60"))
     ended = float(meta.get("ended_at") or time.time())
     wait = ended + delay - time.time()
@@ -155,6 +157,14 @@ def pull_run_metrics(results: ResultSet, *, aws: AwsContext, period: int | None 
     start = datetime.fromtimestamp(float(meta.get("started_at") or ended), tz=timezone.utc)
     end = datetime.fromtimestamp(ended, tz=timezone.utc)
     return metrics.pull(aws.client("cloudwatch"), queries, start=start, end=end, period=period)
+
+
+def _measured_seconds(results: ResultSet) -> float:
+    """How long the run's window is (``ended_at - started_at``, as ``pull_run_metrics`` asks
+    CloudWatch); 0 or less for a run stopped before its first request."""
+    meta = results.meta
+    ended = float(meta.get("ended_at") or time.time())
+    return ended - float(meta.get("started_at") or ended)
 
 
 def analyse_run(
@@ -182,6 +192,9 @@ def analyse_run(
     if aws is not None and results.meta.get("status") == "failed":
         notes.append("server metrics not pulled: the run failed before it measured what CloudWatch would show")
         aws = None  # a failed run never waits for CloudWatch
+    if aws is not None and _measured_seconds(results) <= 0:
+        notes.append("server metrics not pulled: the run measured no time (it was stopped before its first request)")
+        aws = None  # no window to ask CloudWatch about (a fan-out run stopped before any shard saved)
     if aws is not None:
         try:
             frame = pull_run_metrics(results, aws=aws, period=period)

@@ -535,7 +535,11 @@ class FanoutSettings(_Model):
     ``sign_in_budget``: sign-ins and refreshes per second for all workers together (each gets
     its share): Cognito's UserAuthentication quota (120 per second by default) is per account
     and Region, shared with the application's own users. ``stack_name``: at most 53 characters,
-    so that the function names (``<stack>-aggregator``) stay within Lambda's 64."""
+    so that the function names (``<stack>-aggregator``) stay within Lambda's 64.
+    ``heartbeat_timeout``: in a run with ``[[faults]]``, the workers stop when the ``harness
+    fanout`` process that applies them has not written its heartbeat for this long (it writes
+    ``runs/<run-id>/heartbeat.json`` every 5 s), so that a run whose faults nobody ends or
+    measures any more does not go on loading the target."""
 
     workers: Int = Field(default=1, ge=1)
     tolerated_failure_percentage: Float = Field(default=0.0, ge=0, le=100)
@@ -543,6 +547,7 @@ class FanoutSettings(_Model):
     segment: Duration = Field(default=600.0, ge=10, le=840)
     sign_in_budget: Float = Field(default=100.0, gt=0)
     stack_name: str = Field(default="harness-fanout", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,52}$")
+    heartbeat_timeout: Duration = Field(default=60.0, ge=15)  # 3 heartbeats (harness.fanout.heartbeat.HEARTBEAT_EVERY) at least
 
 
 DEFAULT_LIMITS = Limits()

@@ -111,3 +111,27 @@ def test_a_fanout_runs_worker_lambdas_are_kept_apart_from_the_servers_numbers(
     html = (run_dir / "report.html").read_text()
     server = html[html.index('id="server-table"'):html.index("</table>", html.index('id="server-table"'))]
     assert "Lambda Invocations" in server and ">7<" in server and "9,993" not in server and ">4<" not in server
+
+
+def test_a_stopped_fanout_run_without_any_saved_shard_is_analysed_with_a_note_rather_than_a_traceback(
+    aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what `harness fanout` downloads when it was stopped before any worker saved a shard: the
+    # merge of no shard, whose start is the planned start instant (still ahead) and whose end is that
+    monkeypatch.setenv("HARNESS_METRICS_DELAY", "0")
+    planned = time.time() + 20
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    results = ResultSet(run_id="stopped-early", endpoints={"list items": {}})
+    results.meta.update(started_at=planned, ended_at=planned, status="interrupted",
+                        fanout={"worker_function": "harness-fanout-worker",
+                                "state_machine_arn": "arn:aws:states:us-east-1:123456789012:stateMachine:harness-fanout-run"})  # fmt: skip
+    results.scenario = {"target": {"base_url": "https://example.com", "lambda_functions": ["orders"]}}
+    results.save(run_dir / "results.json")
+
+    artifacts = analyse_run(run_dir, aws=AwsContext())
+
+    assert artifacts.outcome.value == "not judged" and artifacts.results.total == 0
+    assert any(n.startswith("server metrics not pulled: the run measured no time") for n in artifacts.notes), artifacts.notes
+    assert (run_dir / "report.html").exists() and (run_dir / "junit.xml").exists()
+    assert ResultSet.load(run_dir / "results.json").meta["status"] == "interrupted"  # what there was is kept

@@ -6,7 +6,9 @@
     run.download(Path("reports/r1"))           # reports/r1/results.json
 
 ``stop()`` stops the execution (StopExecution); ``download`` then merges what the finished
-shards wrote (``aggregate.collect``), so a stopped run still keeps what was measured.
+shards wrote (``aggregate.collect``), so a stopped run still keeps what was measured. An
+execution that ended by itself before its merge (stopped from the console, say) is
+``settle``d first: its workers are stopped and their shards awaited.
 """
 
 from __future__ import annotations
@@ -139,6 +141,24 @@ class FanoutExecution:
             if running == 0 or time.time() >= deadline:
                 return running
             time.sleep(poll)
+
+    def settle(self, final: Progress, *, timeout: float = 30.0) -> str | None:
+        """After an execution that ended by itself (not through ``stop``): when it ended before
+        its merge (StopExecution from the console or another tool, a timeout, a failed state),
+        its workers' Lambdas may still be loading (Step Functions does not stop them). Stop them
+        (``stop.json``; a worker watching the execution may have written it already) and wait at
+        most ``timeout`` s for the running shards to save what they measured (``drain``).
+        Returns why the run stopped when it was stopped outside harness (ABORTED), else None."""
+        store = self.store
+        if final.status == "SUCCEEDED" or store.exists(store.results_key):
+            return None
+        description = self.describe()
+        how = f"{description.get('error')}: {description.get('cause')}" if description.get("error") or description.get("cause") else "no cause given"
+        store.stop(f"the execution is {final.status} (seen by harness fanout)")
+        self.drain(timeout=timeout)
+        if final.status != "ABORTED":
+            return None
+        return f"the execution was stopped outside harness fanout (ABORTED: {' '.join(how.split())[:200]}); the shards' results were kept"
 
     def failure(self) -> str:
         """Why the execution failed, in one line (the handler's own message where there is one)."""

@@ -5,7 +5,7 @@ JSON for the state machine (``infra/statemachines/*.asl.json``); results travel 
 
     controller  {"action": "validate" | "prepare_users" | "plan_segment" | "record_failure" | "stop_shards"
                  | "await_shards" | "delete_users", ...}
-    worker      a Shard (one Distributed Map item)
+    worker      {"shard": a Shard (one Distributed Map item), "execution_arn": the run's execution}
     aggregator  {"action": "plan_merge" | "merge_group" | "merge_slice" | "merge_final", ...}
 
 Nothing heavy is imported at module level: the worker must import Locust (which patches the
@@ -28,7 +28,9 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from harness.fanout.shards import Shard
 
     deadline = time.time() + context.get_remaining_time_in_millis() / 1000.0  # when Lambda ends this invocation
-    return run_worker(Shard.model_validate(event), s3=AwsContext().client("s3"), deadline=deadline)
+    aws = AwsContext()
+    return run_worker(Shard.model_validate(event["shard"]), s3=aws.client("s3"), sfn=aws.client("stepfunctions"),
+                      execution_arn=event.get("execution_arn"), deadline=deadline)  # fmt: skip
 
 
 def controller(event: dict[str, Any], context: Any) -> Any:
@@ -105,7 +107,7 @@ def _record_failure(event: dict[str, Any]) -> dict[str, Any]:
     from harness.fanout.aggregate import failure_reason
 
     shard = event["shard"]
-    error = shard.get("error") or {}
+    error = event.get("error") or {}
     store = _store(shard["run_id"])
     record = {
         "segment": shard["segment"],

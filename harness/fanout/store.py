@@ -8,7 +8,9 @@
     runs/<run-id>/shards/<seg>-<index>.json      a worker's ResultSet
     runs/<run-id>/progress/<seg>-<index>.json    a worker's requests so far (for the CLI)
     runs/<run-id>/failures/<seg>-<index>.json    why a shard failed (Step Functions' error)
-    runs/<run-id>/stop.json                      the run was stopped (Ctrl-C, a failed Map Run): workers end their shards
+    runs/<run-id>/stop.json                      the run was stopped (Ctrl-C, a failed Map Run, the execution no longer
+                                                 running, a silent harness fanout): workers end their shards
+    runs/<run-id>/heartbeat.json                 harness fanout is alive and applying the run's faults (every few s)
     runs/<run-id>/merge/groups.json              the merge tree's groups and time slices
     runs/<run-id>/merge/group-<g>-<s>.json       group g's part of time slice s
     runs/<run-id>/merge/group-<g>-facts.json     group g's shards' facts and errors
@@ -60,6 +62,10 @@ class RunStore:
     @property
     def stop_key(self) -> str:
         return self.key("stop.json")
+
+    @property
+    def heartbeat_key(self) -> str:
+        return self.key("heartbeat.json")
 
     def manifest_key(self, segment: int) -> str:
         return self.key(f"segments/{segment:03d}/manifest.json")
@@ -123,13 +129,18 @@ class RunStore:
             return None
 
     def exists(self, key: str) -> bool:
+        return self.modified(key) is not None
+
+    def modified(self, key: str) -> float | None:
+        """When ``key`` was last written (epoch seconds, S3's clock, to the second; HeadObject),
+        or None when there is no such object."""
         try:
-            self.s3.head_object(Bucket=self.bucket, Key=key)
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
         except self.s3.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
+                return None
             raise
-        return True
+        return float(head["LastModified"].timestamp())
 
     def listing(self, folder: str) -> dict[str, int]:
         """Every key under ``runs/<run-id>/<folder>/`` with its size in bytes."""

@@ -30,10 +30,12 @@ replaces that check:
       s3:GetObject on resource: "arn:aws:s3:::bucket/key" because no identity-based policy
       allows the s3:GetObject action
 
-- **A missing object** is a 404 only for a caller that may also ``s3:ListBucket`` the bucket
-  (with ``s3:prefix`` set to the key); otherwise S3 answers 403 (AWS's HeadObject/GetObject
-  documentation: "If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP
-  status code 403 Forbidden error").
+- **A missing object** is a 404 only for a caller that may also ``s3:ListBucket`` the bucket;
+  otherwise S3 answers 403 (AWS's HeadObject/GetObject documentation: "If you don't have the
+  s3:ListBucket permission, Amazon S3 returns an HTTP status code 403 Forbidden error"). That
+  implicit ListBucket check is evaluated with no ``s3:prefix`` in the context: HeadObject and
+  GetObject send no prefix, and whether AWS fills one in from the key is not documented, so a
+  grant conditional on ``s3:prefix`` does not count here (ambiguous is refused).
 
 Every checked call is recorded (``calls()``; ``GET /_harness/iam/calls`` on the server), so a
 test can replay the calls of one real run against a reduced policy with ``evaluate()``::
@@ -478,10 +480,10 @@ def check(response: Any, iam_request_cls: type, resource: str = "*") -> None:
     if s3 and action == "s3:GetObject":
         missing = _object_missing(response, resource)
         if missing is not None:  # 404 only for a caller that may list the bucket (module docstring)
-            bucket, key = missing
+            bucket, _ = missing
             bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"
-            list_context = {**context, "s3:prefix": key}
-            listing = authorize(session.principal, session.role_arn, "s3:ListBucket", bucket_arn, list_context,
+            # no s3:prefix: the request has none (module docstring), so a prefix condition cannot hold
+            listing = authorize(session.principal, session.role_arn, "s3:ListBucket", bucket_arn, context,
                                 policies=policies)
             if listing is not Decision.ALLOWED:
                 raise _refuse(response, s3=True, session=session, action="s3:ListBucket", resource=bucket_arn,

@@ -34,6 +34,8 @@ makes every invocation run the deployed function:
   ``HARNESS_LOCAL_LAMBDA_CONCURRENCY`` > 1000, minus the reservations) answer HTTP 429
   ``TooManyRequestsException`` with Lambda's ``Reason``; Step Functions see
   ``Lambda.TooManyRequestsException``. Memory is reported (``Max Memory Used``), not enforced.
+  ``GetAccountSettings`` (which moto does not serve) answers that account limit and what the
+  reservations leave unreserved, as ``harness fanout`` asks it before a run.
 - **Metrics** into moto's CloudWatch, namespace ``AWS/Lambda``, dimension ``FunctionName``,
   aggregated per second (stamped with the second the invocation started) and published every
   second: Invocations, Errors, Throttles (Sum), Duration (ms, percentiles), ConcurrentExecutions
@@ -768,5 +770,26 @@ def install(*, concurrency: int | None = None, code_dir: Path | str | None = Non
             _runtime = LambdaRuntime(concurrency=concurrency, code_dir=code_dir)
             LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
             LambdaSimpleBackend.invoke = LambdaBackend.invoke  # type: ignore[method-assign]
+            _serve_account_settings()
             _runtime.start()
         return _runtime
+
+
+def _serve_account_settings() -> None:
+    """GET /2016-08-19/account-settings/ (GetAccountSettings): the local account limit, and that
+    limit less every reservation in the account and Region as ``UnreservedConcurrentExecutions``."""
+    from moto.awslambda import urls
+    from moto.awslambda.responses import LambdaResponse
+
+    def get_account_settings(self: Any) -> tuple[int, dict[str, str], str]:
+        functions = list(self.backend.list_functions())
+        reserved = sum(int(fn.reserved_concurrency) for fn in functions if fn.reserved_concurrency not in (None, ""))
+        limit = _runtime.concurrency if _runtime is not None else concurrency_default()
+        return 200, {}, json.dumps({
+            "AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000, "CodeSizeZipped": 52428800,
+                             "ConcurrentExecutions": limit, "UnreservedConcurrentExecutions": max(limit - reserved, 0)},
+            "AccountUsage": {"TotalCodeSize": sum(int(fn.code_size or 0) for fn in functions), "FunctionCount": len(functions)},
+        })  # fmt: skip
+
+    LambdaResponse.get_account_settings = get_account_settings  # type: ignore[attr-defined]
+    urls.url_paths.setdefault(r"{0}/(?P<api_version>[^/]+)/account-settings/?$", LambdaResponse.dispatch)

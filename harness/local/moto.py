@@ -78,6 +78,7 @@ DEFAULT_PATCHES: tuple[str, ...] = (
     "harness.local.cognito_faults:install",
     "harness.local.cognito_metrics:install",
     "harness.local.distributed_map:install",
+    "harness.local.stop_execution:install",
     "harness.local.iam:install",
 )
 _MODULE = "harness.local.moto"

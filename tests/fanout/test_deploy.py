@@ -271,7 +271,7 @@ def controller(event, context):
                 "workers": spec["workers"], "tolerated_failure_percentage": spec.get("tolerated", 0)}
     if action == "record_failure":
         shard = event["shard"]
-        _put(f"runs/{shard['run_id']}/failures/{shard['segment']:03d}-{shard['index']:04d}.json", shard["error"])
+        _put(f"runs/{shard['run_id']}/failures/{shard['segment']:03d}-{shard['index']:04d}.json", event["error"])
         return {"recorded": True}
     if action == "stop_shards":
         _put(f"runs/{event['run_id']}/stop.json", {"cause": event["error"]["Error"]})
@@ -289,9 +289,12 @@ def controller(event, context):
 
 
 def worker(event, context):
-    if event.get("fail"):
-        raise RuntimeError(f"shard {event['index']} failed on purpose")
-    _put(f"runs/{event['run_id']}/shards/{event['segment']:03d}-{event['index']:04d}.json", {"requests": 10})
+    shard = event["shard"]
+    if ":execution:fan-run-run:" not in event["execution_arn"]:  # the run's own execution, to watch
+        raise ValueError(f"not the run's execution: {event['execution_arn']}")
+    if shard.get("fail"):
+        raise RuntimeError(f"shard {shard['index']} failed on purpose")
+    _put(f"runs/{shard['run_id']}/shards/{shard['segment']:03d}-{shard['index']:04d}.json", {"requests": 10})
     return {"requests": 10}
 
 

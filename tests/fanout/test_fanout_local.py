@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -141,7 +144,7 @@ def test_three_workers_merge_exactly_and_start_their_bursts_together(stack: tupl
 
 def as_worker(fanout: FanoutStack) -> Any:
     """An S3 client with the deployed worker's execution role, as a worker Lambda has."""
-    aws = AwsContext(region=STACK_REGION)
+    aws = AwsContext(region=STACK_REGION)  # where the fan-out stack's functions are
     role = aws.client("lambda").get_function_configuration(FunctionName=fanout.worker_function)["Role"]
     creds = aws.client("sts").assume_role(RoleArn=role, RoleSessionName="test")["Credentials"]
     return boto3.client("s3", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
@@ -164,7 +167,7 @@ def test_a_worker_sees_the_stop_file_with_its_own_role_and_reads_nothing_else(st
 # Each role's inline policy, the session its calls are made with, and the statements whose calls
 # a local run cannot make (with why). Every other statement must be needed by the recorded run.
 ROLES = {
-    "WorkerRole": ("worker", "WorkerFunction", {}),
+    "WorkerRole": ("worker", "WorkerFunction", {"Heartbeat": "read only in a run with faults; the recorded run has none"}),
     "ControllerRole": ("controller", "ControllerFunction", {
         "RunList": "ListBucket only turns a missing run file into a 404 rather than a 403; none is missing in a good run",
     }),
@@ -313,9 +316,9 @@ def fault_injecting_code(base: bytes) -> bytes:
             "import os, time\n"
             "from harness.fanout.handlers import worker as real\n"
             "def worker(event, context):\n"
-            "    if event['index'] == 1:\n"
+            "    if event['shard']['index'] == 1:\n"
             "        if os.environ['FAULT'] == 'raise':\n"
-            "            time.sleep(max(0.0, event['start_at'] + 2 - time.time()))\n"
+            "            time.sleep(max(0.0, event['shard']['start_at'] + 2 - time.time()))\n"
             "            raise RuntimeError('shard 1 broke on purpose')\n"
             "        time.sleep(3600)\n"
             "    return real(event, context)\n",
@@ -378,3 +381,144 @@ def test_a_failed_worker_is_named_and_the_others_data_is_kept(
     for name in ("report.html", "summary.md"):
         text = (run_dir / name).read_text()
         assert f"{completed} of 3 completed" in text and "1 failed: shard 1 (segment 0)" in text and reason in text, name
+
+
+# --------------------------------------------------------------------------- stopped from anywhere
+
+
+def last_second(results: ResultSet) -> int:
+    """The last second in which ``results`` sent a request."""
+    return max(second for (_, _, second) in results.windows)
+
+
+def shards_saved(store: RunStore, count: int, timeout: float = 90) -> list[ResultSet]:
+    """The shard files of segment 0 once all ``count`` are saved (or what there is after ``timeout`` s)."""
+    deadline = time.time() + timeout
+    while len(store.keys("shards")) < count and time.time() < deadline:
+        time.sleep(1)
+    return [ResultSet.loads(body) for body in store.read_bytes(store.keys("shards"))]
+
+
+def await_requests(progress: Any, minimum: int, timeout: float = 120) -> None:
+    """Wait until ``progress()`` (requests so far, per worker) shows every worker loading."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        counts = progress()
+        if counts and min(counts) >= minimum:
+            return
+        time.sleep(1)
+    raise AssertionError(f"the workers never all reported {minimum} requests: {progress()}")
+
+
+def worker_requests(store: RunStore, workers: int) -> list[int]:
+    notes = list(store.read_all(store.keys("progress")))
+    return [int(n.get("requests", 0)) for n in notes] if len(notes) == workers else []
+
+
+def test_a_stop_execution_from_the_console_ends_every_workers_load_within_10_s_and_keeps_their_results(
+    stack: tuple[LocalStack, FanoutStack], tmp_path: Path
+) -> None:
+    _, fanout = stack
+    aws = AwsContext(region=STACK_REGION)
+    load = {"profile": "steady", "rate": 30, "duration": "90s", "vus": 9}
+    run = FanoutExecution.start(sfn=aws.client("stepfunctions"), s3=aws.client("s3"), state_machine_arn=fanout.run_state_machine,
+                                bucket=fanout.bucket, run_id="console-stop", input=execution_input(scenario=scenario("fan-console", load, workers=3)))  # fmt: skip
+    await_requests(lambda: worker_requests(run.store, 3), 20)
+
+    # as the console does: StopExecution with the caller's own credentials; harness writes nothing
+    stopped_at = time.time()
+    boto3.client("stepfunctions", region_name=STACK_REGION).stop_execution(executionArn=run.execution_arn, error="Console", cause="stopped by hand")
+    shards = shards_saved(run.store, 3)
+
+    # a worker saw the execution ABORTED and wrote stop.json; every worker ended its load within 10 s and saved it
+    stop = run.store.get_json(run.store.stop_key)
+    assert "the execution is ABORTED (seen by a worker" in stop["cause"], stop
+    assert len(shards) == 3 and {s.meta["status"] for s in shards} == {"interrupted"}
+    for shard in shards:
+        assert 0 < shard.total < 30 * 90 / 3, shard.meta["shard"]
+        assert last_second(shard) <= stopped_at + 10, (last_second(shard) - stopped_at, shard.meta["shard"])
+    # the fleet's watch is within its budget and staggered: some worker asks every interval / W seconds
+    from harness.fanout.watch import ExecutionWatch
+
+    watches = [ExecutionWatch(sfn=None, store=run.store, execution_arn=run.execution_arn, index=i, workers=3, epoch=100.0) for i in range(3)]
+    assert sorted(w.next_due(100.5) for w in watches) == [101.0, 102.0, 103.0]
+
+
+def scenario_file(tmp_path: Path, name: str, *, duration: str, workers: int, extra: str = "") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(
+        f'name = "{name}"\n[target]\nbase_url = "local"\n[auth]\nusers = 6\n'
+        '[[endpoints]]\nname = "list items"\npath = "/items"\n'
+        f'[load]\nprofile = "steady"\nrate = 30\nduration = "{duration}"\nvus = 9\n'
+        f'[fanout]\nworkers = {workers}\nstart_lead = "8s"\n{extra}',
+        encoding="utf-8",
+    )
+    return path
+
+
+def harness_fanout(path: Path, run_dir: Path, run_id: str) -> subprocess.Popen[str]:
+    """``harness fanout`` against the module's local stack and fan-out stack, as a user runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "fanout", str(path), "--stack", "fanout-test", "--region", STACK_REGION,
+         "--run-id", run_id, "--results-dir", str(run_dir), "--yes", "--no-metrics"],
+        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+
+
+def test_harness_fanout_keeps_the_results_of_an_execution_stopped_outside_it_and_exits_130(
+    stack: tuple[LocalStack, FanoutStack], tmp_path: Path
+) -> None:
+    _, fanout = stack
+    run_dir = tmp_path / "run"
+    proc = harness_fanout(scenario_file(tmp_path, "fan-outside", duration="90s", workers=2), run_dir, "outside-stop")
+    store = RunStore(AwsContext(region=STACK_REGION).client("s3"), bucket=fanout.bucket, run_id="outside-stop")
+    try:
+        await_requests(lambda: worker_requests(store, 2), 20)
+    except AssertionError:
+        proc.kill()
+        raise AssertionError(proc.communicate()[1][-3000:]) from None
+    arn = fanout.run_state_machine.replace(":stateMachine:", ":execution:") + ":outside-stop"
+    boto3.client("stepfunctions", region_name=STACK_REGION).stop_execution(executionArn=arn, error="Console", cause="stopped by hand")
+    out, err = proc.communicate(timeout=180)
+
+    assert proc.returncode == 130, err[-3000:]
+    assert "stopped outside harness fanout" in err and "Traceback" not in err
+    results = ResultSet.load(run_dir / "results.json")
+    assert results.meta["status"] == "interrupted"
+    assert results.meta["error"].startswith("the execution was stopped outside harness fanout (ABORTED: Console: stopped by hand)")
+    assert [s["status"] for s in results.meta["shards"]] == ["interrupted", "interrupted"]  # both merged, none missing
+    assert results.total == sum(s.total for s in shards_saved(store, 2)) > 0
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert verdict["outcome"] == "not judged" and "stopped outside harness fanout" in verdict["reason"]
+
+
+def test_the_workers_of_a_run_with_faults_stop_when_harness_fanout_is_killed(stack: tuple[LocalStack, FanoutStack], tmp_path: Path) -> None:
+    local, fanout = stack
+    timeout = 15
+    fault = '[[faults]]\nname = "slow"\nkind = "latency"\nat = "1s"\nduration = "80s"\nlatency = "50ms"\n'
+    path = scenario_file(tmp_path, "fan-owner", duration="90s", workers=2, extra=f'heartbeat_timeout = "{timeout}s"\n' + fault)
+    proc = harness_fanout(path, tmp_path / "run", "owner-killed")
+    store = RunStore(AwsContext(region=STACK_REGION).client("s3"), bucket=fanout.bucket, run_id="owner-killed")
+    try:
+        await_requests(lambda: worker_requests(store, 2), 20)
+        assert store.exists(store.heartbeat_key)
+    finally:
+        killed_at = time.time()
+        proc.kill()  # SIGKILL: no Ctrl-C handler, no stop.json, no StopExecution
+        proc.communicate(timeout=30)
+    try:
+        shards = shards_saved(store, 2)
+    finally:
+        admin(local, "DELETE", "faults")  # the killed process never ended its fault; the next tests need none
+
+    stop = store.get_json(store.stop_key)
+    assert "harness fanout, which applies the run's faults, has been silent for" in stop["cause"], stop
+    assert len(shards) == 2 and {s.meta["status"] for s in shards} == {"interrupted"}
+    for shard in shards:
+        assert last_second(shard) <= killed_at + timeout + 10, (last_second(shard) - killed_at, shard.meta["shard"])
+    # the execution, which nobody stopped, ends once the workers have saved their shards
+    final = FanoutExecution(sfn=AwsContext(region=STACK_REGION).client("stepfunctions"), s3=store.s3,
+                            execution_arn=fanout.run_state_machine.replace(":stateMachine:", ":execution:") + ":owner-killed",
+                            bucket=fanout.bucket, run_id="owner-killed").wait(timeout=120)  # fmt: skip
+    assert final.status in ("SUCCEEDED", "FAILED"), final

@@ -63,7 +63,12 @@ def test_a_worker_given_too_little_time_still_leaves_its_results(aws_env: dict[s
     s3.create_bucket(Bucket=bucket)
     trust = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})  # fmt: skip
-    role = iam.create_role(RoleName=f"worker-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    role_name = f"worker-{uuid.uuid4().hex[:8]}"
+    role = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    # the local stack enforces the role (harness.local.iam): the worker writes its results and reads stop.json
+    iam.put_role_policy(RoleName=role_name, PolicyName="worker", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": f"arn:aws:s3:::{bucket}/runs/*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"}]}))  # fmt: skip
     code = build_package(out=tmp_path / "src.zip", deps=False).path.read_bytes()
     name = f"worker-{uuid.uuid4().hex[:8]}"
     lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="harness.fanout.handlers.worker",
@@ -78,7 +83,7 @@ def test_a_worker_given_too_little_time_still_leaves_its_results(aws_env: dict[s
     }
     shard = Shard(run_id="deadline-1", bucket=bucket, segment=0, segments=1, index=0, count=1,
                   start_at=time.time() + 3, window=(0.0, 600.0), scenario=scenario)  # fmt: skip
-    response = lam.invoke(FunctionName=name, Payload=json.dumps(shard.model_dump(mode="json")).encode())
+    response = lam.invoke(FunctionName=name, Payload=json.dumps({"shard": shard.model_dump(mode="json")}).encode())
     payload = json.loads(response["Payload"].read())
 
     # the worker ended its shard itself, before Lambda's timeout, and said why

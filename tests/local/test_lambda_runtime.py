@@ -521,3 +521,13 @@ def test_handlers_die_with_the_server(tmp_path: Path, monkeypatch: pytest.Monkey
     grandchild = int(pid_file.read_text())
     wait_for(lambda: not Path(f"/proc/{grandchild}").exists() or _zombie(grandchild), timeout=5,
              what="the handler's process group to die with the server")
+
+
+def test_the_account_settings_answer_the_local_limit_less_the_reservations(aws: dict[str, Any], deploy: Deploy) -> None:
+    lam = aws["lambda"]
+    before = lam.get_account_settings()["AccountLimit"]
+    name = deploy("def handler(event, context):\n    return 1\n")
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=7)
+    after = lam.get_account_settings()["AccountLimit"]
+    assert after["ConcurrentExecutions"] == before["ConcurrentExecutions"] == 1000  # the local default, as Lambda's
+    assert after["UnreservedConcurrentExecutions"] == before["UnreservedConcurrentExecutions"] - 7
