@@ -330,15 +330,7 @@ class ReportWriter:
             self.state, self.message = "failed", f"{type(exc).__name__}: {exc}"
             return
         self.verdict = verdict = artifacts.verdict
-        failed, total = len(verdict.failures), len(verdict.results)
-        gates = "all gates passed" if verdict.passed else f"{failed} of {total} gates failed"
-        status = artifacts.results.meta.get("status") or "completed"
-        if not total:
-            head = "no gates: measured, not judged"
-        elif status != "completed":  # as the report says it: part of a run gets no verdict
-            head = f"not judged: the run was {status} ({gates} on the part that ran)"
-        else:
-            head = "PASSED" if verdict.passed else f"FAILED ({failed} of {total} gates)"
+        head = artifacts.outcome.headline(failed=len(verdict.failures), total=len(verdict.results), status=artifacts.status)
         self.message = "; ".join([head, f"written to {run_dir / 'report.html'}", *artifacts.notes])
         self.state = "ready"
         log.info("harness: report written to %s", run_dir / "report.html")

@@ -46,7 +46,7 @@ def render_markdown(content: ReportContent) -> str:
         f"`{c.target}` · {c.fact('Load profile')} · {c.fact('Duration')} · status **{c.status}** · "
         f"started {c.started} · {c.fact('Workers')} worker(s), {c.fact('Virtual users')} virtual users"
     )
-    if c.status != "completed":
+    if not c.outcome.judged:
         lines += ["", f"> ⚠️ The run was **{c.status}**; its numbers cover only part of the plan." + (f" Reason: `{c.error}`" if c.error else "")]
     if c.probe:
         lines += ["", f"**Sustainable rate: {c.probe_line}**", ""]
