@@ -687,18 +687,18 @@ class RunValues:
         if missing:
             self.problem = f"the metrics frame lacks the columns {', '.join(sorted(missing))}"
             return
-        rows = frame
-        if "scope" in frame.columns:
-            rows = rows[rows["scope"].astype(str).str.lower() == "run"]
-        self.rows = pd.DataFrame(
+        normal = pd.DataFrame(
             {
-                "layer": rows["layer"].astype(str).str.lower(),
-                "resource": rows["resource"].astype(str) if "resource" in rows.columns else "",
-                "key": rows["key"].astype(str).str.lower(),
-                "stat": rows["stat"].map(stat_name),
-                "value": pd.to_numeric(rows["value"], errors="coerce"),
+                "layer": frame["layer"].astype(str).str.lower(),
+                "resource": frame["resource"].astype(str) if "resource" in frame.columns else "",
+                "key": frame["key"].astype(str).str.lower(),
+                "stat": frame["stat"].map(stat_name),
+                "value": pd.to_numeric(frame["value"], errors="coerce"),
             }
         )
+        scope = frame["scope"].astype(str).str.lower() if "scope" in frame.columns else pd.Series("run", index=frame.index)
+        self.rows = normal[scope == "run"]
+        self.series = normal[scope == "series"]
 
     def get(self, layer: str, key: str, stat: str, *, resource: str | None = None) -> RunValue:
         """The whole-run value of ``layer``/``key``/``stat`` (of one ``resource``, or all)."""
@@ -711,6 +711,9 @@ class RunValues:
             rows = rows[rows["resource"] == resource]
         what = f"{layer} {key} {stat}" + (f" of {resource!r}" if resource is not None else "")
         if rows.empty:
+            summed = self._from_series(layer, key, stat, resource)
+            if summed is not None:
+                return summed
             mine = self.rows[self.rows["layer"] == layer]
             stats = sorted(set(mine.loc[mine["key"] == key, "stat"]))
             keys = sorted(set(mine["key"]))
@@ -721,7 +724,7 @@ class RunValues:
             return RunValue(None, problem=f"the metrics have no whole-run {what} ({have})")
         present = rows.dropna(subset=["value"])
         if present.empty:
-            return RunValue(None, problem=f"CloudWatch returned no data for {what}")
+            return self._from_series(layer, key, stat, resource) or RunValue(None, problem=f"CloudWatch returned no data for {what}")
         empty = sorted(set(rows["resource"]) - set(present["resource"]))
         note = f"no data for {', '.join(empty)}" if empty else ""
         values = present["value"]
@@ -738,6 +741,21 @@ class RunValues:
                 None, note, f"{what} is reported by several resources ({names}); pick one with {{resource=\"...\"}}", per_resource=per
             )
         return RunValue(float(values.iloc[0]), note)
+
+
+    def _from_series(self, layer: str, key: str, stat: str, resource: str | None) -> RunValue | None:
+        """A sum without a whole-run datapoint is the sum of its periods (missing ones count as
+        nothing); None when the periods have no data either, or the stat does not add up."""
+        if stat not in _ADDITIVE:
+            return None
+        rows = self.series
+        rows = rows[(rows["layer"] == layer) & (rows["key"] == key) & (rows["stat"] == stat)]
+        if resource is not None:
+            rows = rows[rows["resource"] == resource]
+        present = rows.dropna(subset=["value"])
+        if present.empty:
+            return None
+        return RunValue(float(present["value"].sum()), "no whole-run datapoint: the sum of the periods")
 
 
 def _select(df: pd.DataFrame, key: str, stat: str, layer: str, resource: str | None, scope: Scope) -> pd.DataFrame:

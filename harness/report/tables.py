@@ -278,15 +278,26 @@ def server_rows(server: ServerMetrics) -> list[tuple[str, str]]:
     """Whole-run CloudWatch values as (label, text); metrics without data are left out."""
     rows = []
     for label, layer, key, stat, unit in SERVER_FACTS:
-        values = [server.run_value(layer, key, s) for s in stat.split("/")]
+        found = [server.run(layer, key, s) for s in stat.split("/")]
+        # a percentile or average of several resources does not combine (the gates refuse it too):
+        # one row per resource, named, instead of one number that is none of theirs
+        resources = sorted({r for f in found for r, _ in f.per_resource})
+        if resources:
+            for resource in resources:
+                values = [server.run_value(layer, key, s, resource=resource) for s in stat.split("/")]
+                rows.append((f"{label} ({resource})", _server_text(values, unit)))
+            continue
+        values = [f.value for f in found]
         if all(v is None for v in values):
             continue
-        if unit == "ms":
-            text = " / ".join("–" if v is None else f"{v:,.1f}" for v in values) + " ms"
-        else:
-            text = " / ".join("–" if v is None else f"{v:,.0f}" for v in values)
-        rows.append((label, text))
+        rows.append((label, _server_text(values, unit)))
     return rows
+
+
+def _server_text(values: list[float | None], unit: str) -> str:
+    if unit == "ms":
+        return " / ".join("–" if v is None else f"{v:,.1f}" for v in values) + " ms"
+    return " / ".join("–" if v is None else f"{v:,.0f}" for v in values)
 
 
 def reconcile(results: ResultSet, server: ServerMetrics) -> dict[str, Any] | None:
