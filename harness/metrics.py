@@ -677,12 +677,9 @@ class RunValues:
         values.get("apigw", "latency", "p95", resource="abc123/$default")
     """
 
-    def __init__(self, frame: pd.DataFrame | None) -> None:
+    def __init__(self, frame: pd.DataFrame) -> None:
         self.problem = ""
         self.rows: pd.DataFrame | None = None
-        if frame is None:
-            self.problem = "no CloudWatch metrics were given (collect them for the run's time window)"
-            return
         missing = {"layer", "key", "stat", "value"} - set(frame.columns)
         if missing:
             self.problem = f"the metrics frame lacks the columns {', '.join(sorted(missing))}"

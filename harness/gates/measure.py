@@ -188,6 +188,8 @@ class _ServerMetrics:
 
     @property
     def values(self) -> RunValues:
+        if self.frame is None:  # no pandas needed to say so (a fan-out worker has none)
+            raise _NoValue("no CloudWatch metrics were given (collect them for the run's time window)")
         if self._values is None:  # pandas only once a server-side gate is read
             from harness.metrics import RunValues
 

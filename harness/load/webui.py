@@ -187,7 +187,7 @@ class ServerView:
 
     def _answer_for(self, now: float, window: tuple[float, float] | None, frame: Any, problem: str | None) -> dict[str, Any]:
         values = _index(frame)
-        whole_run = metrics.RunValues(frame) if frame is not None else None  # the gates' reader: the same numbers
+        whole_run = metrics.RunValues(frame) if frame is not None and not frame.empty else None  # the gates' reader: the same numbers
         found = []
         for q in self.shown:
             newest = [(ts, v, p) for ts, v, p in values.get(("series", q.layer, q.resource, q.key, q.stat), []) if not math.isnan(v)]
