@@ -1033,10 +1033,11 @@ def _print_verdict(artifacts: Any) -> None:
 
 def _print_probe(artifacts: Any) -> None:
     """A probe's answer: the sustainable rate and the knee (``harness.probe``)."""
+    from harness.gates import Outcome, format_amount
+
     probe = artifacts.results.meta.get("probe")
-    if not probe or artifacts.status == "failed":
+    if not probe or artifacts.outcome is Outcome.RUN_FAILED:
         return
-    from harness.gates import format_amount
 
     for step in probe["steps"]:
         p95 = "-" if step["p95_ms"] is None else format_amount(step["p95_ms"], "ms")
@@ -1059,7 +1060,7 @@ def _print_probe(artifacts: Any) -> None:
         out.print(f"knee: {format_amount(knee['rate'], 'rps')} ({escape(breached)})", highlight=False)
     elif probe["top_held"]:
         out.print(f"knee: not reached: the ramp's top ({format_amount(top, 'rps')}) held; raise load.to_rate to probe further", highlight=False)
-    elif artifacts.status == "interrupted":
+    elif artifacts.outcome is Outcome.NOT_JUDGED:
         out.print("knee: not reached before the run was interrupted", highlight=False)
 
 

@@ -97,13 +97,15 @@ class RunArtifacts:
 
     @property
     def status(self) -> str:
-        """How the run ended: ``completed``, ``interrupted`` or ``failed``."""
-        return str(self.results.meta.get("status") or "completed")
+        """How the run ended (``meta.status``): ``completed``, ``interrupted``, ``aborted`` or ``failed``."""
+        from harness.gates import RunStatus
+
+        return str(RunStatus.of(self.results.meta.get("status")))
 
     @property
     def judged(self) -> bool:
         """A verdict only for a run that completed and has gates (else it was measured, not judged)."""
-        return self.status == "completed" and bool(self.verdict.results)
+        return self.outcome in (self.outcome.PASSED, self.outcome.FAILED)
 
     @property
     def outcome(self) -> Any:

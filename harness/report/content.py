@@ -169,9 +169,14 @@ class ReportContent:
 
     @property
     def verdict_state(self) -> str:
-        """The verdict banner: ``passed``, ``failed``, ``no gates`` or ``not judged`` (interrupted,
-        aborted or failed: gates on part of a run are shown, never as its verdict)."""
-        return self.outcome.value if self.outcome.judged else "not judged"
+        """The verdict banner, from the outcome: ``passed``, ``failed``, ``no gates`` (also a probe's
+        report without its gates) or ``not judged`` (interrupted, aborted or failed: gates on part
+        of a run are shown, never as its verdict)."""
+        if not self.outcome.judged:
+            return "not judged"
+        if not (self.verdict and self.verdict["gates"]):
+            return Outcome.NO_GATES.value
+        return self.outcome.value
 
     def fact(self, label: str) -> str:
         """One of ``facts`` by its label (``"–"`` when absent)."""

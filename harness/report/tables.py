@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.gates.verdict import RunStatus
 from harness.results import OUTCOMES, RETRY_RESULTS, ResultSet
 from harness.scenario import Retry
 
@@ -158,9 +159,9 @@ def shard_summary(meta: dict[str, Any]) -> str:
     """A distributed run's shards in one line: how many completed, which failed and why, and
     the latest start (a worker that started late skipped releases rather than shift its plan)."""
     shards = meta.get("shards") or []
-    completed = sum(1 for s in shards if s.get("status") == "completed")
+    completed = sum(1 for s in shards if s.get("status") == RunStatus.COMPLETED)
     text = f"{completed:,} of {len(shards):,} completed"
-    stopped = sum(1 for s in shards if s.get("status") == "interrupted")
+    stopped = sum(1 for s in shards if s.get("status") == RunStatus.INTERRUPTED)
     if stopped:
         text += f"; {stopped:,} stopped early"
     failed = meta.get("failed_shards") or []
