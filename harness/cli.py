@@ -33,12 +33,12 @@ from rich.table import Table
 
 import harness
 from harness.errors import FaultError, HarnessError, RunError, ScenarioError, UsageError
+from harness.gates.verdict import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE
 from harness.options import check_baseline, check_number, check_processes, check_scenario, fault_warnings
 from harness.runs import run_folder
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 # Not a terminal (CI logs, pipes): rich would assume 80 columns and squeeze the tables, and
 # wrap long lines mid-name (a secret's name, a path); give tables room and never wrap text.
