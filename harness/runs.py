@@ -209,7 +209,9 @@ def analyse_run(
     artifacts = RunArtifacts(run_dir=run_dir, results=results, verdict=verdict, metrics=frame, notes=notes, comparison=comparison)
     outcome = artifacts.outcome
     reason = _not_judged_reason(results, outcome)
-    junit = verdict.to_junit(f"harness.{results.meta.get('scenario', 'run')}", outcome=outcome, reason=reason, time=results.duration())
+    from harness.report.junit import junit_xml
+
+    junit = junit_xml(verdict, f"harness.{results.meta.get('scenario', 'run')}", outcome=outcome, reason=reason, time=results.duration())
     (run_dir / "junit.xml").write_text(junit, encoding="utf-8")
     # the run's status and outcome travel with the gates: an interrupted run is not a failed one
     judged = {**verdict.to_dict(), "passed": outcome.passed, "status": artifacts.status, "outcome": outcome.value}

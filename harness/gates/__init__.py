@@ -9,7 +9,7 @@ returns a ``Verdict``; ``Outcome`` says how the run ended, judged, and its exit 
     gates = parse_gates(["p95 < 300ms", "error_rate < 1%", '"list items".p99 < 1s'])
     verdict = evaluate(gates, results=results, metrics=frame, baseline=last_week)
     print("\\n".join(verdict.summary_lines()))     # FAIL p95 < 300ms: 412.3 ms (limit 300 ms)
-    Path("gates.xml").write_text(verdict.to_junit("steady"))   # harness.report.junit
+    Path("gates.xml").write_text(junit_xml(verdict, "steady"))   # harness.report.junit
 
 Inside, one module per noun::
 

@@ -158,13 +158,6 @@ class Verdict:
     def from_dict(cls, data: dict[str, Any]) -> "Verdict":
         return cls(tuple(GateResult.from_dict(row) for row in data.get("gates", [])))
 
-    def to_junit(self, suite_name: str, *, outcome: Outcome | None = None, reason: str = "", time: float = 0.0) -> str:
-        """JUnit XML of these gates (``harness.report.junit.junit_xml``, the writer beside the
-        report's others)."""
-        from harness.report.junit import junit_xml
-
-        return junit_xml(self, suite_name, outcome=outcome, reason=reason, time=time)
-
 
 class Outcome(str, Enum):
     """How a run ended, judged: the one decision ``verdict.json``, JUnit, the exit code, the

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from harness.gates import Verdict, evaluate
+from harness.report.junit import junit_xml
 from harness.results import ResultSet
 
 from ..gates.data import make_results
@@ -22,7 +23,7 @@ def test_junit_xml(results: ResultSet) -> None:
         ['"list items".p95 < 1s', "requests >= 1", "error_rate < 1%", "server.p95 < 1s"],
         results=results,
     )
-    xml = verdict.to_junit("steady & <ci>")
+    xml = junit_xml(verdict, "steady & <ci>")
     assert xml.startswith('<?xml version="1.0" encoding="UTF-8"?>')
     root = ET.fromstring(xml.split("\n", 1)[1])
     assert root.tag == "testsuites" and root.get("tests") == "4" and root.get("failures") == "2"
@@ -39,5 +40,5 @@ def test_junit_xml(results: ResultSet) -> None:
     assert failures[1].get("type") == "GateNotEvaluated"
     assert "no CloudWatch metrics were given" in failures[1].text
     assert cases[2].find("system-out").text.startswith("PASS ")
-    empty = ET.fromstring(Verdict().to_junit("none").split("\n", 1)[1])
+    empty = ET.fromstring(junit_xml(Verdict(), "none").split("\n", 1)[1])
     assert empty.get("tests") == "0" and empty.get("failures") == "0"
