@@ -66,6 +66,8 @@ _EXPORTS: dict[str, str] = {
     "Gate": "harness.gates",
     "GateError": "harness.gates",
     "Verdict": "harness.gates",
+    "Outcome": "harness.gates",
+    "RunStatus": "harness.gates",
     "evaluate": "harness.gates",
     "parse_gates": "harness.gates",
     "check_gates": "harness.gates",

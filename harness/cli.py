@@ -33,12 +33,12 @@ from rich.table import Table
 
 import harness
 from harness.errors import FaultError, HarnessError, RunError, ScenarioError, UsageError
+from harness.gates.verdict import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE
 from harness.options import check_baseline, check_number, check_processes, check_scenario, fault_warnings
 from harness.runs import run_folder
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 # Not a terminal (CI logs, pipes): rich would assume 80 columns and squeeze the tables, and
 # wrap long lines mid-name (a secret's name, a path); give tables room and never wrap text.
@@ -345,18 +345,8 @@ def _refuse_other_local_settings(scenario: Any, path: str) -> None:
 
 
 def _exit_code(artifacts: Any, *, interrupted: bool = False) -> int:
-    """What happened, as an exit code: a failed run 3, an interrupted one 130, else the verdict
-    (``harness.gates.Outcome``: an abort is a failed gate; a probe passes when a step held)."""
-    from harness.gates import Outcome
-
-    outcome = artifacts.outcome
-    if outcome is Outcome.RUN_FAILED:
-        return EXIT_RUN_FAILED
-    if outcome is Outcome.ABORTED:
-        return EXIT_GATE_FAILED
-    if interrupted or outcome is Outcome.NOT_JUDGED:
-        return EXIT_INTERRUPTED
-    return EXIT_GATE_FAILED if outcome is Outcome.FAILED else EXIT_OK
+    """What happened, as an exit code (``harness.gates.Outcome.exit_code``)."""
+    return artifacts.outcome.exit_code(interrupted=interrupted)
 
 
 def _planned_duration(scenario: Any) -> float:
@@ -1025,21 +1015,24 @@ def _print_comparison(comparison: Any) -> None:
 
 
 def _print_verdict(artifacts: Any) -> None:
-    """The verdict, only for a run that was judged; otherwise what happened instead."""
-    status = artifacts.status
-    if status == "failed":
+    """The verdict, only for a run that was judged; otherwise what happened instead
+    (``artifacts.outcome``, the one decision)."""
+    from harness.gates import Outcome
+
+    outcome = artifacts.outcome
+    if outcome is Outcome.RUN_FAILED:
         reason = artifacts.results.meta.get("error") or "see locust.log in the run folder"
         err.print(f"[red]run failed:[/] {escape(str(reason))}", highlight=False)
         return
     lines = artifacts.verdict.summary_lines()
-    if status == "aborted":
+    if outcome is Outcome.ABORTED:
         reason = artifacts.results.meta.get("error") or "an abort_on rule held"
         err.print(f"[red]run aborted:[/] {escape(str(reason))}; the results above cover what was measured until then", highlight=False)
         for line in lines:
             out.print(f"  (not judged) {line}", highlight=False, markup=False)
         return
-    if status != "completed":
-        err.print(f"[yellow]{status}[/]: the results above cover what was measured until then; the run was not judged", highlight=False)
+    if outcome is Outcome.NOT_JUDGED:
+        err.print(f"[yellow]{artifacts.status}[/]: the results above cover what was measured until then; the run was not judged", highlight=False)
         for line in lines:
             out.print(f"  (not judged) {line}", highlight=False, markup=False)
         return
@@ -1051,16 +1044,17 @@ def _print_verdict(artifacts: Any) -> None:
     for line in lines:
         style = "green" if line.startswith("PASS") else "red"
         out.print(f"[{style}]{escape(line)}[/]", highlight=False)
-    verdict = "[green]PASSED[/]" if artifacts.verdict.passed else "[red]FAILED[/]"
+    verdict = "[green]PASSED[/]" if outcome is Outcome.PASSED else "[red]FAILED[/]"
     out.print(f"verdict: {verdict}")
 
 
 def _print_probe(artifacts: Any) -> None:
     """A probe's answer: the sustainable rate and the knee (``harness.probe``)."""
+    from harness.gates import Outcome, format_amount
+
     probe = artifacts.results.meta.get("probe")
-    if not probe or artifacts.status == "failed":
+    if not probe or artifacts.outcome is Outcome.RUN_FAILED:
         return
-    from harness.gates import format_amount
 
     for step in probe["steps"]:
         p95 = "-" if step["p95_ms"] is None else format_amount(step["p95_ms"], "ms")
@@ -1083,7 +1077,7 @@ def _print_probe(artifacts: Any) -> None:
         out.print(f"knee: {format_amount(knee['rate'], 'rps')} ({escape(breached)})", highlight=False)
     elif probe["top_held"]:
         out.print(f"knee: not reached: the ramp's top ({format_amount(top, 'rps')}) held; raise load.to_rate to probe further", highlight=False)
-    elif artifacts.status == "interrupted":
+    elif artifacts.outcome is Outcome.NOT_JUDGED:
         out.print("knee: not reached before the run was interrupted", highlight=False)
 
 

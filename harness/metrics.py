@@ -7,6 +7,7 @@
                             lambda_functions=["orders"], user_pool_id=pool, client_id=client)
     df = pull(ctx.client("cloudwatch"), queries, start=run_start, end=run_end)
     run_value(df, "latency", "p95")          # CloudWatch's p95 over the whole run, or None
+    RunValues(df).get("apigw", "latency", "p95")   # the same, with why not: gates, report, web UI
     series(df, "count", "Sum")               # per period, NaN where CloudWatch had no datapoint
     save(df, run_dir); load(run_dir)         # metrics.csv
     snapshot(cw, queries, start=run_start, end=now)   # the run so far, ONE call (the web UI)
@@ -64,6 +65,8 @@ __all__ = [
     "load",
     "min_period_default",
     "pull",
+    "RunValue",
+    "RunValues",
     "run_value",
     "save",
     "series",
@@ -632,6 +635,126 @@ def load(run_dir: Path | str) -> pd.DataFrame | None:
 # --------------------------------------------------------------------------- reading the frame
 
 
+_STAT_ALIASES = {"average": "avg", "mean": "avg", "maximum": "max", "minimum": "min", "samplecount": "samplecount", "sum": "sum"}
+_ADDITIVE = {"sum", "samplecount"}
+
+
+def stat_name(stat: Any) -> str:
+    """A statistic's one spelling: ``Sum``/``sum`` -> ``sum``, ``Average`` -> ``avg``, ``p95.0`` -> ``p95``."""
+    text = str(stat).strip().lower()
+    match = re.fullmatch(r"p(\d+(?:\.\d+)?)", text)
+    if match:
+        return f"p{float(match.group(1)):g}"
+    return _STAT_ALIASES.get(text, text)
+
+
+@dataclass(frozen=True)
+class RunValue:
+    """One whole-run CloudWatch value, or why there is none (``problem``).
+
+    ``note`` names resources without data when the others give the value; ``per_resource``
+    holds each resource's own value when several report a statistic that does not combine."""
+
+    value: float | None
+    note: str = ""
+    problem: str = ""
+    per_resource: tuple[tuple[str, float], ...] = ()
+
+
+class RunValues:
+    """The one reader of whole-run values (``scope == "run"`` rows) in the frame: gates, the
+    report and the web UI all read CloudWatch's numbers through it, so they never disagree.
+
+    The rule across resources: sums (``Sum``, ``SampleCount``) add up, ``Maximum`` and
+    ``Minimum`` combine; a percentile or an average of several resources does not combine, so it
+    has no value (``problem`` says which resources; ``per_resource`` has theirs) until one is
+    picked (``resource=``; a gate's ``{resource="..."}``). Names and stats compare
+    case-insensitively (``Sum``/``sum``, ``Average``/``avg``). A frame without ``scope`` or
+    ``resource`` columns (a hand-made one) is read as whole-run rows of one resource::
+
+        values = RunValues(frame)
+        values.get("apigw", "latency", "p95").value          # or None, with .problem
+        values.get("apigw", "latency", "p95", resource="abc123/$default")
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.problem = ""
+        self.rows: pd.DataFrame | None = None
+        missing = {"layer", "key", "stat", "value"} - set(frame.columns)
+        if missing:
+            self.problem = f"the metrics frame lacks the columns {', '.join(sorted(missing))}"
+            return
+        normal = pd.DataFrame(
+            {
+                "layer": frame["layer"].astype(str).str.lower(),
+                "resource": frame["resource"].astype(str) if "resource" in frame.columns else "",
+                "key": frame["key"].astype(str).str.lower(),
+                "stat": frame["stat"].map(stat_name),
+                "value": pd.to_numeric(frame["value"], errors="coerce"),
+            }
+        )
+        scope = frame["scope"].astype(str).str.lower() if "scope" in frame.columns else pd.Series("run", index=frame.index)
+        self.rows = normal[scope == "run"]
+        self.series = normal[scope == "series"]
+
+    def get(self, layer: str, key: str, stat: str, *, resource: str | None = None) -> RunValue:
+        """The whole-run value of ``layer``/``key``/``stat`` (of one ``resource``, or all)."""
+        if self.rows is None:
+            return RunValue(None, problem=self.problem)
+        layer, key, stat = layer.lower(), key.lower(), stat_name(stat)
+        rows = self.rows
+        rows = rows[(rows["layer"] == layer) & (rows["key"] == key) & (rows["stat"] == stat)]
+        if resource is not None:
+            rows = rows[rows["resource"] == resource]
+        what = f"{layer} {key} {stat}" + (f" of {resource!r}" if resource is not None else "")
+        if rows.empty:
+            summed = self._from_series(layer, key, stat, resource)
+            if summed is not None:
+                return summed
+            mine = self.rows[self.rows["layer"] == layer]
+            stats = sorted(set(mine.loc[mine["key"] == key, "stat"]))
+            keys = sorted(set(mine["key"]))
+            if stats:
+                have = f"stats present for {layer} {key}: {', '.join(stats)}"
+            else:
+                have = f"{layer} keys present: {', '.join(keys)}" if keys else f"no whole-run {layer} rows at all"
+            return RunValue(None, problem=f"the metrics have no whole-run {what} ({have})")
+        present = rows.dropna(subset=["value"])
+        if present.empty:
+            return self._from_series(layer, key, stat, resource) or RunValue(None, problem=f"CloudWatch returned no data for {what}")
+        empty = sorted(set(rows["resource"]) - set(present["resource"]))
+        note = f"no data for {', '.join(empty)}" if empty else ""
+        values = present["value"]
+        if stat in _ADDITIVE:
+            return RunValue(float(values.sum()), note)
+        if stat == "max":
+            return RunValue(float(values.max()), note)
+        if stat == "min":
+            return RunValue(float(values.min()), note)
+        if len(present) > 1:
+            names = ", ".join(sorted(set(present["resource"])))
+            per = tuple(sorted((str(r), float(v)) for r, v in zip(present["resource"], values)))
+            return RunValue(
+                None, note, f"{what} is reported by several resources ({names}); pick one with {{resource=\"...\"}}", per_resource=per
+            )
+        return RunValue(float(values.iloc[0]), note)
+
+
+    def _from_series(self, layer: str, key: str, stat: str, resource: str | None) -> RunValue | None:
+        """A sum without a whole-run datapoint is the sum of its periods (missing ones count as
+        nothing); None when the periods have no data either, or the stat does not add up."""
+        if stat not in _ADDITIVE:
+            return None
+        rows = self.series
+        rows = rows[(rows["layer"] == layer) & (rows["key"] == key) & (rows["stat"] == stat)]
+        if resource is not None:
+            rows = rows[rows["resource"] == resource]
+        present = rows.dropna(subset=["value"])
+        if present.empty:
+            return None
+        return RunValue(float(present["value"].sum()), "no whole-run datapoint: the sum of the periods")
+
+
 def _select(df: pd.DataFrame, key: str, stat: str, layer: str, resource: str | None, scope: Scope) -> pd.DataFrame:
     rows = df[(df["scope"] == scope) & (df["layer"] == layer) & (df["key"] == key) & (df["stat"] == stat)]
     if resource is not None:
@@ -650,10 +773,10 @@ def run_value(
     """The whole-run value of ``key``/``stat`` (CloudWatch's own), or None when it is missing."""
     if df is None or df.empty:
         return None
-    rows = _select(df, key, stat, layer, resource, "run").dropna(subset=["value"])
+    rows = _select(df, key, stat, layer, resource, "run")  # refuses several resources when none is named
     if rows.empty:
         return None
-    return float(rows["value"].iloc[0])
+    return RunValues(rows).get(layer, key, stat, resource=resource).value
 
 
 def series(

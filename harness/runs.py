@@ -97,13 +97,15 @@ class RunArtifacts:
 
     @property
     def status(self) -> str:
-        """How the run ended: ``completed``, ``interrupted`` or ``failed``."""
-        return str(self.results.meta.get("status") or "completed")
+        """How the run ended (``meta.status``): ``completed``, ``interrupted``, ``aborted`` or ``failed``."""
+        from harness.gates import RunStatus
+
+        return str(RunStatus.of(self.results.meta.get("status")))
 
     @property
     def judged(self) -> bool:
         """A verdict only for a run that completed and has gates (else it was measured, not judged)."""
-        return self.status == "completed" and bool(self.verdict.results)
+        return self.outcome in (self.outcome.PASSED, self.outcome.FAILED)
 
     @property
     def outcome(self) -> Any:
@@ -220,7 +222,9 @@ def analyse_run(
     artifacts = RunArtifacts(run_dir=run_dir, results=results, verdict=verdict, metrics=frame, notes=notes, comparison=comparison)
     outcome = artifacts.outcome
     reason = _not_judged_reason(results, outcome)
-    junit = verdict.to_junit(f"harness.{results.meta.get('scenario', 'run')}", outcome=outcome, reason=reason, time=results.duration())
+    from harness.report.junit import junit_xml
+
+    junit = junit_xml(verdict, f"harness.{results.meta.get('scenario', 'run')}", outcome=outcome, reason=reason, time=results.duration())
     (run_dir / "junit.xml").write_text(junit, encoding="utf-8")
     # the run's status and outcome travel with the gates: an interrupted run is not a failed one
     judged = {**verdict.to_dict(), "passed": outcome.passed, "status": artifacts.status, "outcome": outcome.value}

@@ -187,11 +187,11 @@ class ServerView:
 
     def _answer_for(self, now: float, window: tuple[float, float] | None, frame: Any, problem: str | None) -> dict[str, Any]:
         values = _index(frame)
+        whole_run = metrics.RunValues(frame) if frame is not None and not frame.empty else None  # the gates' reader: the same numbers
         found = []
         for q in self.shown:
-            run = values.get(("run", q.layer, q.resource, q.key, q.stat), [])
             newest = [(ts, v, p) for ts, v, p in values.get(("series", q.layer, q.resource, q.key, q.stat), []) if not math.isnan(v)]
-            run_value = run[0][1] if run and not math.isnan(run[0][1]) else None
+            run_value = whole_run.get(q.layer, q.key, q.stat, resource=q.resource).value if whole_run is not None else None
             at, value, _ = newest[-1] if newest else (None, None, None)
             found.append({
                 "id": q.id, "label": _label(q), "layer": q.layer, "resource": q.resource, "metric": q.metric, "stat": q.stat,
@@ -330,15 +330,7 @@ class ReportWriter:
             self.state, self.message = "failed", f"{type(exc).__name__}: {exc}"
             return
         self.verdict = verdict = artifacts.verdict
-        failed, total = len(verdict.failures), len(verdict.results)
-        gates = "all gates passed" if verdict.passed else f"{failed} of {total} gates failed"
-        status = artifacts.results.meta.get("status") or "completed"
-        if not total:
-            head = "no gates: measured, not judged"
-        elif status != "completed":  # as the report says it: part of a run gets no verdict
-            head = f"not judged: the run was {status} ({gates} on the part that ran)"
-        else:
-            head = "PASSED" if verdict.passed else f"FAILED ({failed} of {total} gates)"
+        head = artifacts.outcome.headline(failed=len(verdict.failures), total=len(verdict.results), status=artifacts.status)
         self.message = "; ".join([head, f"written to {run_dir / 'report.html'}", *artifacts.notes])
         self.state = "ready"
         log.info("harness: report written to %s", run_dir / "report.html")

@@ -57,6 +57,8 @@ from moto.cloudwatch.models import (
 )
 from moto.core.responses import ActionResult
 
+from harness.local.datum import MAX_VALUES_PER_DATUM
+
 __all__ = [
     "DistributionDatum",
     "install",
@@ -68,7 +70,6 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1)
 _BASIC_STATS = ("SampleCount", "Sum", "Average", "Minimum", "Maximum")
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100(?:\.0+)?)$")
-_MAX_VALUES_PER_DATUM = 150  # AWS: "as many as 150 unique values"
 _MAX_STATISTICS_DATAPOINTS = 1_440  # AWS GetMetricStatistics limit
 _DEFAULT_MAX_DATAPOINTS = 100_800  # AWS GetMetricData default
 _installed = False
@@ -298,7 +299,7 @@ def _put_metric_data(self: CloudWatchBackend, namespace: str, metric_data: list[
     """Like moto's, but ``Values``/``Counts`` become one ``DistributionDatum`` each."""
     for i, metric in enumerate(metric_data, start=1):
         self._validate_parameters_put_metric_data(metric, i)
-        if len(metric.get("Values") or ()) > _MAX_VALUES_PER_DATUM:
+        if len(metric.get("Values") or ()) > MAX_VALUES_PER_DATUM:
             raise InvalidParameterValue(
                 f"The collection MetricData.member.{i}.Values must not have a size greater than 150."
             )

@@ -35,6 +35,8 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
+from harness.local.datum import distribution
+
 __all__ = ["NAMESPACE", "OPERATIONS", "install", "record"]
 
 log = logging.getLogger("harness.local.cognito_metrics")
@@ -74,17 +76,11 @@ def flush() -> None:
     for (account, region, pool, client, second, kind), counts in sorted(grouped.items(), key=lambda kv: kv[0][4]):
         dims = [{"Name": "UserPool", "Value": pool}, {"Name": "UserPoolClient", "Value": client}]
         stamp = datetime.fromtimestamp(second, tz=timezone.utc).replace(tzinfo=None)  # moto: naive UTC
-
-        def datum(metric: str, pairs: list[tuple[float, int]]) -> dict[str, Any]:
-            pairs = [(v, c) for v, c in pairs if c]
-            return {"MetricName": metric, "Dimensions": dims, "Timestamp": stamp, "Unit": "Count",
-                    "Values": [v for v, _ in pairs], "Counts": [float(c) for _, c in pairs]}  # fmt: skip
-
         attempts = counts["ok"] + counts["failed"] + counts["throttled"]
         batch = batches.setdefault((account, region), [])
-        batch.append(datum(f"{kind}Successes", [(1.0, counts["ok"]), (0.0, attempts - counts["ok"])]))
+        batch += distribution(f"{kind}Successes", "Count", dims, stamp, [(1.0, counts["ok"]), (0.0, attempts - counts["ok"])])
         if counts["throttled"]:  # published only for a throttled request, never as 0
-            batch.append(datum(f"{kind}Throttles", [(1.0, counts["throttled"])]))
+            batch += distribution(f"{kind}Throttles", "Count", dims, stamp, [(1.0, counts["throttled"])])
     for (account, region), data in batches.items():
         cloudwatch_backends[account][region].put_metric_data(NAMESPACE, data)
 

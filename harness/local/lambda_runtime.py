@@ -82,6 +82,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.logs.models import logs_backends
 
 from harness.errors import LocalStackError
+from harness.local.datum import distribution
 from harness.local.iam import RoleCredentials, role_credentials
 
 __all__ = [
@@ -107,7 +108,6 @@ _MAX_OUTPUT_BYTES = 1 << 20  # of a handler's output kept for the log (head and 
 _MAX_EVENT_CHARS = 256 * 1024  # CloudWatch Logs event limit
 _SERVER_LOG_CHARS = 2000
 _ASYNC_RETRY_S = 300.0
-_MAX_VALUES_PER_DATUM = 150
 
 log = logging.getLogger(__name__)
 
@@ -527,24 +527,17 @@ def _data(name: str | None, second: int, t: _Tally) -> list[dict[str, Any]]:
     dims = [{"Name": "FunctionName", "Value": name}] if name else []
     stamp = datetime.fromtimestamp(second, tz=timezone.utc).replace(tzinfo=None)  # moto: naive UTC
 
-    def datum(metric: str, unit: str, pairs: list[tuple[float, int]]) -> dict[str, Any]:
-        pairs = [(v, c) for v, c in pairs if c]
-        return {"MetricName": metric, "Dimensions": dims, "Timestamp": stamp, "Unit": unit,
-                "Values": [v for v, _ in pairs], "Counts": [float(c) for _, c in pairs]}
-
     out = []
     if t.concurrency:
-        out.append(datum("ConcurrentExecutions", "Count", [(float(t.concurrency), 1)]))
+        out += distribution("ConcurrentExecutions", "Count", dims, stamp, [(float(t.concurrency), 1)])
     if name is None:
         return out
     if t.invocations:
-        out.append(datum("Invocations", "Count", [(1.0, t.invocations)]))
-        out.append(datum("Errors", "Count", [(0.0, t.invocations - t.errors), (1.0, t.errors)]))
-        durations = sorted(t.durations.items())
-        for i in range(0, len(durations), _MAX_VALUES_PER_DATUM):
-            out.append(datum("Duration", "Milliseconds", durations[i : i + _MAX_VALUES_PER_DATUM]))
+        out += distribution("Invocations", "Count", dims, stamp, [(1.0, t.invocations)])
+        out += distribution("Errors", "Count", dims, stamp, [(0.0, t.invocations - t.errors), (1.0, t.errors)])
+        out += distribution("Duration", "Milliseconds", dims, stamp, t.durations.items())
     if t.invocations or t.throttles:
-        out.append(datum("Throttles", "Count", [(0.0, t.invocations), (1.0, t.throttles)]))
+        out += distribution("Throttles", "Count", dims, stamp, [(0.0, t.invocations), (1.0, t.throttles)])
     return out
 
 

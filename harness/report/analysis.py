@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.gates.verdict import RunStatus
+
 from . import formatting as fmt
 from .server import THROTTLE_SIGNALS, ServerMetrics
 from .timeline import Timeline
@@ -325,7 +327,7 @@ def comparability(results: Any, baseline: Any) -> list[str]:
         out.append("the endpoints differ (" + ", ".join(sorted(names ^ base_names)) + " in only one run)")
     for which, meta in (("the baseline", theirs), ("this run", mine)):
         status = meta.get("status")
-        if status and status != "completed":
+        if status and RunStatus.of(status) is not RunStatus.COMPLETED:
             out.append(f"{which} was {status}")
     return out
 

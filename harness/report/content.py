@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.gates.verdict import Outcome
 from harness.results import ResultSet
 
 from .analysis import BaselineComparison, ComparisonRow, Delta, ThrottleFinding, compare_runs, compare_server, throttle_story, who_throttled
@@ -21,7 +22,7 @@ from .server import ServerMetrics
 from .tables import endpoint_rows, error_rows, late_starts, probe_line, probe_rows, reconcile, recovery_of, recovery_rows, recovery_summary, retry_rows, run_facts, server_rows, status_table
 from .timeline import Timeline
 
-__all__ = ["ReportContent", "normalise_verdict", "NO_GATES"]
+__all__ = ["ReportContent", "normalise_verdict", "outcome_of", "NO_GATES"]
 
 NO_GATES: dict[str, Any] = {"passed": True, "gates": []}
 
@@ -44,6 +45,17 @@ def normalise_verdict(verdict: Any) -> dict[str, Any] | None:
     return {**verdict, "passed": passed if passed is None and "outcome" in verdict else bool(passed), "gates": gates}
 
 
+def outcome_of(verdict: dict[str, Any] | None, results: ResultSet) -> Outcome:
+    """The run's outcome: the one ``verdict.json`` carries (``harness.runs.analyse_run`` wrote
+    it), else decided the same way (``Outcome.decide``) from the run's status and the gates."""
+    if verdict is not None and verdict.get("outcome"):
+        return Outcome(verdict["outcome"])
+    gates = verdict["gates"] if verdict else []
+    return Outcome.decide(
+        status=results.meta.get("status"), gates=len(gates), passed=all(g.get("passed") for g in gates), probe=results.meta.get("probe")
+    )
+
+
 @dataclass
 class ReportContent:
     """What one report says, as plain values (see ``build``)."""
@@ -51,7 +63,7 @@ class ReportContent:
     title: str
     results: ResultSet
     verdict: dict[str, Any] | None
-    verdict_state: str  # "passed", "failed", "no gates" or "not judged" (the run did not complete)
+    outcome: Outcome  # the one decision (harness.gates.Outcome); verdict_state lays it out
     status: str
     error: str | None
     facts: list[tuple[str, str]]
@@ -92,12 +104,7 @@ class ReportContent:
         baseline_metrics: pd.DataFrame | None = None,
     ) -> "ReportContent":
         verdict_dict = normalise_verdict(verdict)
-        if verdict_dict is None or not verdict_dict["gates"]:
-            state = "no gates"
-        elif (results.meta.get("status") or "completed") != "completed":
-            state = "not judged"  # gates on part of a run are shown, never as its verdict
-        else:
-            state = "passed" if verdict_dict["passed"] else "failed"
+        outcome = outcome_of(verdict_dict, results)
         names = results.endpoint_names()
         flat_ok = FlatHistograms.of(results, outcomes=("ok",), endpoints=names)
         timeline = Timeline.of(results, flat_ok=flat_ok)
@@ -112,7 +119,7 @@ class ReportContent:
             title=str(meta.get("scenario") or results.scenario.get("name") or results.run_id or "load test"),
             results=results,
             verdict=verdict_dict,
-            verdict_state=state,
+            outcome=outcome,
             status=str(meta.get("status") or "unknown"),
             error=(str(meta["error"])[:300] if meta.get("error") else None),
             facts=facts,
@@ -159,6 +166,17 @@ class ReportContent:
                 "same_load": not content.baseline_comparison.warnings,
             }
         return content
+
+    @property
+    def verdict_state(self) -> str:
+        """The verdict banner, from the outcome: ``passed``, ``failed``, ``no gates`` (also a probe's
+        report without its gates) or ``not judged`` (interrupted, aborted or failed: gates on part
+        of a run are shown, never as its verdict)."""
+        if not self.outcome.judged:
+            return "not judged"
+        if not (self.verdict and self.verdict["gates"]):
+            return Outcome.NO_GATES.value
+        return self.outcome.value
 
     def fact(self, label: str) -> str:
         """One of ``facts`` by its label (``"–"`` when absent)."""

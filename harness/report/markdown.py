@@ -6,6 +6,8 @@ and the regressions against a baseline. The charts stay in ``report.html``.
 
 from __future__ import annotations
 
+from harness.gates.verdict import Outcome
+
 from .analysis import COMPARED, when
 from .content import ReportContent
 from .formatting import count, ms, pct, rate, signed, signed_pct, value
@@ -32,12 +34,13 @@ def render_markdown(content: ReportContent) -> str:
     gates = c.verdict["gates"] if c.verdict else []
     failing = [g for g in gates if not g.get("passed")]
     plural = "s" if len(gates) != 1 else ""
-    if c.verdict_state == "failed":
-        head = f"{len(failing)} of {len(gates)} gate{plural} failed"
-    elif c.verdict_state == "passed":
-        head = f"all {len(gates)} gate{plural} passed"
-    elif c.verdict_state == "not judged":
+    state = c.verdict_state  # from the run's one outcome (harness.gates.Outcome)
+    if state == "not judged":
         head = f"run {c.status}, not judged"
+    elif state == Outcome.FAILED:
+        head = f"{len(failing)} of {len(gates)} gate{plural} failed"
+    elif state == Outcome.PASSED:
+        head = f"all {len(gates)} gate{plural} passed"
     else:
         head = "no gates: measured, not judged"
     lines.append(f"## {_ICONS[c.verdict_state]} {c.title}: {head}")
@@ -46,7 +49,7 @@ def render_markdown(content: ReportContent) -> str:
         f"`{c.target}` · {c.fact('Load profile')} · {c.fact('Duration')} · status **{c.status}** · "
         f"started {c.started} · {c.fact('Workers')} worker(s), {c.fact('Virtual users')} virtual users"
     )
-    if c.status != "completed":
+    if not c.outcome.judged:
         lines += ["", f"> ⚠️ The run was **{c.status}**; its numbers cover only part of the plan." + (f" Reason: `{c.error}`" if c.error else "")]
     if c.probe:
         lines += ["", f"**Sustainable rate: {c.probe_line}**", ""]

@@ -11,7 +11,7 @@ as a gap, never as zero). ``scope == "run"`` holds one whole-run value.
 
     server = ServerMetrics(frame)
     server.series("apigw", "4xx", "Sum")          # pd.Series indexed by Unix seconds, or None
-    server.run_value("apigw", "latency", "p95")   # float or None
+    server.run_value("apigw", "latency", "p95")   # float or None: harness.metrics.RunValues, as the gates read it
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.metrics import COLUMNS
+from harness.metrics import COLUMNS, RunValue, RunValues
 
 __all__ = ["THROTTLE_SIGNALS", "NOT_MEASURED", "ServerMetrics", "Series", "no_data"]
 
 _ADDITIVE = {"Sum", "SampleCount"}
+_EMPTY = pd.DataFrame(columns=list(COLUMNS))
 
 # Where each layer's throttling shows in CloudWatch, for "who throttled first" and the chart:
 # (layer name, frame layer, keys summed, signal, label, note, driven by our requests)
@@ -65,6 +66,7 @@ class ServerMetrics:
     """Lookups over the metrics frame; every method answers None when the data are missing."""
 
     def __init__(self, frame: pd.DataFrame | None) -> None:
+        self._values: RunValues | None = None
         if frame is not None and not frame.empty:
             missing = [c for c in COLUMNS if c not in frame.columns]
             if missing:
@@ -126,16 +128,17 @@ class ServerMetrics:
         values = _regular(pd.concat([p.values for p in parts], axis=1).sum(axis=1, min_count=1), period)
         return Series(values=values, period=period, resource=f"{len(parts)} resources", metric=parts[0].metric)
 
-    def run_value(self, layer: str, key: str, stat: str) -> float | None:
-        """The whole-run value (summed over resources for Sum/SampleCount, else the largest)."""
-        rows = self._rows(layer, key, stat, "run")
-        if rows is None or rows["value"].isna().all():
-            series = self.series(layer, key, stat) if stat in _ADDITIVE else None
-            if series is None or series.values.isna().all():
-                return None
-            return float(series.values.sum())
-        values = rows["value"].dropna()
-        return float(values.sum() if stat in _ADDITIVE else values.max())
+    def run(self, layer: str, key: str, stat: str, *, resource: str | None = None) -> RunValue:
+        """The whole-run value as the gates read it (``harness.metrics.RunValues``: sums add up
+        over resources, max/min combine, a percentile of several resources has none and lists
+        theirs in ``per_resource``)."""
+        if self._values is None:
+            self._values = RunValues(self.frame if self.frame is not None else _EMPTY)
+        return self._values.get(layer, key, stat, resource=resource)
+
+    def run_value(self, layer: str, key: str, stat: str, *, resource: str | None = None) -> float | None:
+        """The whole-run value of ``run``, or None when there is none."""
+        return self.run(layer, key, stat, resource=resource).value
 
     def first_nonzero(self, layer: str, keys: tuple[str, ...], stat: str = "Sum") -> tuple[float, int, float] | None:
         """(Unix second the first period with a non-zero value starts, period, total) summed over

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.gates.verdict import RunStatus
 from harness.results import OUTCOMES, RETRY_RESULTS, ResultSet
 from harness.scenario import Retry
 
@@ -158,9 +159,9 @@ def shard_summary(meta: dict[str, Any]) -> str:
     """A distributed run's shards in one line: how many completed, which failed and why, and
     the latest start (a worker that started late skipped releases rather than shift its plan)."""
     shards = meta.get("shards") or []
-    completed = sum(1 for s in shards if s.get("status") == "completed")
+    completed = sum(1 for s in shards if s.get("status") == RunStatus.COMPLETED)
     text = f"{completed:,} of {len(shards):,} completed"
-    stopped = sum(1 for s in shards if s.get("status") == "interrupted")
+    stopped = sum(1 for s in shards if s.get("status") == RunStatus.INTERRUPTED)
     if stopped:
         text += f"; {stopped:,} stopped early"
     failed = meta.get("failed_shards") or []
@@ -278,15 +279,26 @@ def server_rows(server: ServerMetrics) -> list[tuple[str, str]]:
     """Whole-run CloudWatch values as (label, text); metrics without data are left out."""
     rows = []
     for label, layer, key, stat, unit in SERVER_FACTS:
-        values = [server.run_value(layer, key, s) for s in stat.split("/")]
+        found = [server.run(layer, key, s) for s in stat.split("/")]
+        # a percentile or average of several resources does not combine (the gates refuse it too):
+        # one row per resource, named, instead of one number that is none of theirs
+        resources = sorted({r for f in found for r, _ in f.per_resource})
+        if resources:
+            for resource in resources:
+                values = [server.run_value(layer, key, s, resource=resource) for s in stat.split("/")]
+                rows.append((f"{label} ({resource})", _server_text(values, unit)))
+            continue
+        values = [f.value for f in found]
         if all(v is None for v in values):
             continue
-        if unit == "ms":
-            text = " / ".join("–" if v is None else f"{v:,.1f}" for v in values) + " ms"
-        else:
-            text = " / ".join("–" if v is None else f"{v:,.0f}" for v in values)
-        rows.append((label, text))
+        rows.append((label, _server_text(values, unit)))
     return rows
+
+
+def _server_text(values: list[float | None], unit: str) -> str:
+    if unit == "ms":
+        return " / ".join("–" if v is None else f"{v:,.1f}" for v in values) + " ms"
+    return " / ".join("–" if v is None else f"{v:,.0f}" for v in values)
 
 
 def reconcile(results: ResultSet, server: ServerMetrics) -> dict[str, Any] | None:

@@ -305,3 +305,14 @@ def test_start_time_is_rounded_like_aws(cw: Any, namespace: str, t0: datetime) -
                     ScanBy="TimestampAscending")["MetricDataResults"][0]
     # 00:01:37 rounds down to 00:01:30 for 10 s periods
     assert r["Timestamps"] == [t0 + timedelta(seconds=100), t0 + timedelta(seconds=190)]
+
+
+def test_a_distribution_is_split_into_data_the_local_cloudwatch_accepts_and_counts_whole(cw: Any, namespace: str, t0: datetime) -> None:
+    from harness.local.datum import MAX_VALUES_PER_DATUM, distribution
+
+    pairs = [(float(v), 2) for v in range(1, 2 * MAX_VALUES_PER_DATUM + 2)] + [(9999.0, 0)]  # 301 values, one counted 0 times
+    data = distribution("Latency", "Milliseconds", DIMS, t0, pairs)
+    assert [len(d["Values"]) for d in data] == [150, 150, 1] and 9999.0 not in data[-1]["Values"]
+    cw.put_metric_data(Namespace=namespace, MetricData=data)
+    got = metric_data(cw, namespace, "SampleCount", 60, t0, t0 + timedelta(minutes=1))["MetricDataResults"][0]
+    assert got["Values"] == [2.0 * 301]

@@ -190,6 +190,17 @@ def test_interrupted_run_is_flagged(tmp_path: Path) -> None:
     assert judged.summary.read_text().startswith("## ⚠️ spike: run interrupted, not judged")
 
 
+def test_an_interrupted_run_shows_one_yellow_banner_that_says_why(tmp_path: Path) -> None:
+    results = synthetic_results(Model(status="interrupted"))
+    results.meta["error"] = "stopped by SIGINT after 1:10"
+    passing = {"passed": True, "gates": [{"expression": "p95 < 1s", "passed": True, "actual": 59.6, "threshold": 1000, "unit": "ms", "reason": "", "endpoint": None}]}
+    for name, verdict in (("gates", passing), ("none", None)):
+        html = write_report(tmp_path / name, results=results, verdict=verdict).html.read_text()
+        banners = re.findall(r'<section class="banner warn"[^>]*>', html)
+        assert len(banners) == 1, (name, banners)  # not a verdict banner and a status banner saying the same
+        assert 'data-outcome="not judged"' in banners[0] and html.count("stopped by SIGINT") == 1, name
+
+
 def test_empty_results(tmp_path: Path) -> None:
     files = write_report(tmp_path, results=ResultSet(run_id="nothing"))
     html = files.html.read_text()

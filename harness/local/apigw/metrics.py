@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
+from ..datum import distribution
 from .config import MetricsConfig
 
 __all__ = ["MetricsRecorder", "NAMESPACE"]
@@ -37,7 +38,6 @@ __all__ = ["MetricsRecorder", "NAMESPACE"]
 log = logging.getLogger(__name__)
 
 NAMESPACE = "AWS/ApiGateway"
-_MAX_VALUES_PER_DATUM = 150
 _MAX_DATA_PER_CALL = 1000
 _MAX_VALUES_PER_CALL = 5000
 _FLUSH_TIMEOUT = 15.0
@@ -181,14 +181,12 @@ class MetricsRecorder:
             if not b.count:
                 continue
             ts = datetime.fromtimestamp(second, tz=timezone.utc)
-            yield _datum("Count", "Count", dims, ts, [1.0], [b.count])
+            yield from distribution("Count", "Count", dims, ts, [(1.0, b.count)])
             for name, k in (("4xx", b.n4xx), ("5xx", b.n5xx)):
-                pairs = [(0.0, b.count - k), (1.0, k)]
-                pairs = [(v, c) for v, c in pairs if c]
-                yield _datum(name, "Count", dims, ts, [v for v, _ in pairs], [c for _, c in pairs])
-            yield from _distribution("Latency", dims, ts, b.latency)
+                yield from distribution(name, "Count", dims, ts, [(0.0, b.count - k), (1.0, k)])
+            yield from distribution("Latency", "Milliseconds", dims, ts, b.latency.items())
             if b.integration:
-                yield from _distribution("IntegrationLatency", dims, ts, b.integration)
+                yield from distribution("IntegrationLatency", "Milliseconds", dims, ts, b.integration.items())
 
     def _cloudwatch(self) -> Any:
         """The boto3 client, made on first use (in the publishing thread)."""
@@ -226,28 +224,6 @@ class MetricsRecorder:
         if self._failing:
             self._failing = False
             log.info("publishing metrics to CloudWatch again")
-
-
-def _datum(
-    name: str, unit: str, dims: list[dict[str, str]], ts: datetime, values: list[float], counts: list[int]
-) -> dict[str, Any]:
-    return {
-        "MetricName": name,
-        "Dimensions": dims,
-        "Timestamp": ts,
-        "Unit": unit,
-        "Values": values,
-        "Counts": [float(c) for c in counts],
-    }
-
-
-def _distribution(
-    name: str, dims: list[dict[str, str]], ts: datetime, dist: dict[float, int]
-) -> Iterator[dict[str, Any]]:
-    items = sorted(dist.items())
-    for i in range(0, len(items), _MAX_VALUES_PER_DATUM):
-        chunk = items[i : i + _MAX_VALUES_PER_DATUM]
-        yield _datum(name, "Milliseconds", dims, ts, [v for v, _ in chunk], [c for _, c in chunk])
 
 
 def _calls(data: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
