@@ -1,4 +1,5 @@
-"""Retry of throttled AWS calls: exponential backoff with full jitter.
+"""Retry of throttled AWS calls, and the one backoff formula harness has: exponential backoff
+with full jitter (a scenario's client ``retry`` uses it too, through ``load/retry.py``).
 
 The n-th retry (``attempt`` 0, 1, 2, ...) sleeps ``random.uniform(0, min(cap, base * 2**attempt))``
 seconds ("full jitter"), which spreads many clients apart instead of letting them retry in step.
@@ -16,7 +17,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -24,12 +25,19 @@ __all__ = [
     "THROTTLING_ERROR_CODES",
     "TRANSIENT_ERROR_CODES",
     "Backoff",
+    "Uniform",
     "error_code",
     "is_throttling",
     "is_transient",
 ]
 
 T = TypeVar("T")
+
+
+class Uniform(Protocol):
+    """What a backoff draws from: ``random`` itself, a ``random.Random``, or a test's stand-in."""
+
+    def uniform(self, a: float, b: float) -> float: ...
 
 #: Error codes AWS services use for "slow down" (Cognito: ``TooManyRequestsException``).
 THROTTLING_ERROR_CODES: frozenset[str] = frozenset(
@@ -104,7 +112,7 @@ class Backoff:
         """The largest delay retry number ``attempt`` (0-based) may sleep: ``min(cap, base * 2**attempt)``."""
         return min(self.cap, self.base * (2.0 ** min(attempt, 62)))
 
-    def delay(self, attempt: int, *, rng: random.Random | None = None) -> float:
+    def delay(self, attempt: int, *, rng: Uniform | None = None) -> float:
         """A random delay for retry number ``attempt``: ``uniform(0, bound(attempt))``."""
         return (rng or random).uniform(0.0, self.bound(attempt))
 
@@ -115,7 +123,7 @@ class Backoff:
         retry_if: Callable[[BaseException], bool] = is_throttling,
         on_retry: Callable[[int, float, BaseException], None] | None = None,
         sleep: Callable[[float], object] | None = None,
-        rng: random.Random | None = None,
+        rng: Uniform | None = None,
     ) -> T:
         """Run ``call()``; while it raises an error ``retry_if`` accepts, wait and try again.
 
