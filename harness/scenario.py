@@ -7,6 +7,13 @@ load profile measured in requests per second::
     scenario.load_profile.profile   # "steady"
 
 Bad files raise ``ScenarioError`` with one line naming the file, the field and the fix.
+
+The model composes each feature's settings from the feature's folder (as Powertools keeps a
+utility's config beside it): ``[load]`` from ``profiles.py``, ``retry`` from ``load/retry.py``,
+``[[faults]]`` and ``[recovery]`` from ``faults/config.py``, ``[fanout]`` from
+``fanout/config.py``, ``[local]`` from ``local/config.py``; durations and number types come from
+the leaf modules ``durations.py`` and ``fields.py``. It imports no behaviour: the rules that need
+another module (``abort_on``, gates, region, the probe) are ``harness.validation.validate``'s.
 """
 
 from __future__ import annotations
