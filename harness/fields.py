@@ -1,7 +1,7 @@
 """What every settings model shares: the strict base model and the number types of scenario files.
 
 A leaf module, like ``durations``: the scenario and each feature's settings (``faults/config.py``,
-``fanout/config.py``, ``local/config.py``, ``load/retry.py``) build on it::
+``fanout/config.py``, ``local_settings.py``, ``load/retry.py``) build on it::
 
     class Settings(Model):
         rate: Rate = 10.0          # a number >= 0, never ``true``

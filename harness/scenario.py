@@ -11,7 +11,8 @@ Bad files raise ``ScenarioError`` with one line naming the file, the field and t
 The model composes each feature's settings from the feature's folder (as Powertools keeps a
 utility's config beside it): ``[load]`` from ``profiles.py``, ``retry`` from ``load/retry.py``,
 ``[[faults]]`` and ``[recovery]`` from ``faults/config.py``, ``[fanout]`` from
-``fanout/config.py``, ``[local]`` from ``local/config.py``; durations and number types come from
+``fanout/config.py``, ``[local]`` from ``local_settings.py`` (beside ``local/``, which the
+Lambda zip leaves out); durations and number types come from
 the leaf modules ``durations.py`` and ``fields.py``. It imports no behaviour: the rules that need
 another module (``abort_on``, gates, region, the probe) are ``harness.validation.validate``'s.
 """
@@ -35,7 +36,7 @@ from harness.faults.config import FAULT_KINDS as _FAULT_KINDS
 from harness.faults.config import LOCAL_FAULT_KINDS, FaultSpec, RecoverySettings, same_setting
 from harness.fields import Float, Int, Model
 from harness.load.retry import Retry, RetrySetting
-from harness.local.config import LocalSettings
+from harness.local_settings import LocalSettings
 from harness.plan import build_plan, planned_duration
 from harness.profiles import LENGTH_FIELDS, PLAN_FIELDS, Burst, Calls, LoadProfile, Ramp, Spike, Steady
 from harness.profiles import PROFILES as _PROFILES

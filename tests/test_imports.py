@@ -109,7 +109,7 @@ def test_the_cycle_finder_names_a_cycle_hidden_in_a_function_level_import(tmp_pa
     assert find_cycle(graph) == ["harness.a", "harness.b", "harness.a"]
 
 
-def test_loading_a_scenario_leaves_the_evaluation_engine_unimported() -> None:
+def test_loading_a_scenario_leaves_the_evaluation_engine_and_the_aws_clients_unimported() -> None:
     import subprocess
     import sys
 
@@ -119,7 +119,7 @@ def test_loading_a_scenario_leaves_the_evaluation_engine_unimported() -> None:
         "Scenario.from_dict({'name': 'x', 'target': {'base_url': 'local'}, 'endpoints': [{'name': 'a', 'path': '/a'}],\n"
         "    'load': {'profile': 'burst', 'burst_rate': 5, 'burst_length': 2, 'idle_min': 2, 'idle_max': 3},\n"
         "    'abort_on': ['p95 > 2s'], 'faults': [{'kind': 'latency', 'at': 1, 'duration': 1, 'latency': '5ms'}]})\n"
-        "print(sorted(m for m in ('harness.abort', 'harness.gates', 'harness.results', 'harness.faults.recovery') if m in sys.modules))"
+        "print(sorted(m for m in ('harness.abort', 'harness.gates', 'harness.results', 'harness.faults.recovery', 'harness.auth', 'botocore') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT.parent)
     assert out.stdout.strip() == "[]"

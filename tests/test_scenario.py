@@ -681,12 +681,15 @@ def test_a_plan_of_one_request_is_allowed(tmp_path: Path) -> None:
 
 def test_a_client_retry_draws_its_backoff_from_the_same_formula_as_harness_own_aws_calls() -> None:
     from harness.auth.backoff import Backoff
+    from harness.jitter import FullJitter
 
     retry = Retry(on=[429], max_attempts=5, base=0.2, cap=1.0)
-    assert retry.policy == Backoff(base=0.2, cap=1.0, attempts=5)
+    assert retry.policy == FullJitter(base=0.2, cap=1.0) and issubclass(Backoff, FullJitter)
+    assert Backoff.bound is FullJitter.bound and Backoff.delay is FullJitter.delay  # one implementation
+    aws = Backoff(base=0.2, cap=1.0, attempts=5)
     for n in range(1, 5):  # client retry n is the AWS backoff's attempt n - 1
-        assert retry.ceiling(n) == retry.policy.bound(n - 1)
-        assert retry.backoff(n, random.Random(n)) == Backoff(base=0.2, cap=1.0, attempts=5).delay(n - 1, rng=random.Random(n))
+        assert retry.ceiling(n) == aws.bound(n - 1)
+        assert retry.backoff(n, random.Random(n)) == aws.delay(n - 1, rng=random.Random(n))
 
 
 def test_recovery_is_judged_by_the_scenarios_own_recovery_settings_not_a_copy() -> None:
@@ -706,7 +709,7 @@ def test_each_feature_keeps_its_settings_in_its_own_folder_and_the_scenario_comp
     from harness.fanout.config import FanoutSettings
     from harness.faults.config import FaultSpec, RecoverySettings
     from harness.load.retry import Retry as LoadRetry
-    from harness.local.config import LocalSettings
+    from harness.local_settings import LocalSettings
     from harness.profiles import Calls, Steady
 
     fields = Scenario.model_fields

@@ -1,5 +1,5 @@
 """Client retries of an endpoint (``retry`` in a scenario, or an endpoint's own): the settings,
-with the backoff of ``auth/backoff.py``::
+with the backoff formula of ``jitter.py`` (``auth/backoff.py``'s too)::
 
     retry = Retry(on=[429, 503], max_attempts=3, base=0.1, cap=2.0)
     retry.backoff(1, random.Random(1))   # a draw in [0, 0.1]
@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Discriminator, Tag, ValidationInfo, field_validator
 
-from harness.auth.backoff import Backoff, Uniform
+from harness.jitter import FullJitter, Uniform
 from harness.durations import PositiveDuration
 from harness.fields import Int, Model
 
@@ -79,9 +79,9 @@ class Retry(Model):
         return value
 
     @property
-    def policy(self) -> Backoff:
-        """The same backoff as harness's own AWS calls (``auth/backoff.py``): one implementation."""
-        return Backoff(base=self.base, cap=self.cap, attempts=self.max_attempts)
+    def policy(self) -> FullJitter:
+        """The same backoff as harness's own AWS calls (``auth/backoff.py``): one formula."""
+        return FullJitter(base=self.base, cap=self.cap)
 
     def ceiling(self, retry: int) -> float:
         """The longest sleep before retry ``retry`` (1: before the second attempt)."""

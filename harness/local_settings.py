@@ -2,6 +2,9 @@
 backend behave (ignored on AWS)::
 
     LocalSettings(throttle_rate=50, throttle_burst=10, integration="lambda")
+
+Beside ``harness/local/``, not in it: the fan-out Lambdas load scenarios, and their code zip
+leaves the local stack (``harness/local/``) out (``fanout/package.py``).
 """
 
 from __future__ import annotations
