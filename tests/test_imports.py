@@ -16,8 +16,8 @@ import harness
 ROOT = Path(harness.__file__).parent
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -27,10 +27,10 @@ def _type_checking_only(node: ast.AST) -> bool:
     return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
 
-def imports_of(path: Path, modules: set[str]) -> set[str]:
+def imports_of(path: Path, modules: set[str], root: Path = ROOT) -> set[str]:
     """The ``harness`` modules ``path`` imports at run time (``from harness.x import y`` names
     ``harness.x.y`` when that is a module, else ``harness.x``; relative imports resolved)."""
-    name = module_name(path)
+    name = module_name(path, root)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
 
@@ -56,10 +56,11 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
     return {m for m in found if m in modules and m != name}
 
 
-def import_graph() -> dict[str, set[str]]:
-    paths = sorted(ROOT.rglob("*.py"))
-    modules = {module_name(p) for p in paths}
-    return {module_name(p): imports_of(p, modules) for p in paths}
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Each module of the package at ``root`` -> the package's modules it imports at run time."""
+    paths = sorted(root.rglob("*.py"))
+    modules = {module_name(p, root) for p in paths}
+    return {module_name(p, root): imports_of(p, modules, root) for p in paths}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -97,14 +98,7 @@ def test_the_cycle_finder_names_a_cycle_hidden_in_a_function_level_import(tmp_pa
     (pkg / "a.py").write_text("from harness.b import thing\n")
     (pkg / "b.py").write_text("def thing():\n    from harness import a\n    return a\n")
     (pkg / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from harness.a import x\n")
-    paths = sorted(pkg.rglob("*.py"))
-    global ROOT
-    saved, ROOT = ROOT, pkg
-    try:
-        modules = {module_name(p) for p in paths}
-        graph = {module_name(p): imports_of(p, modules) for p in paths}
-    finally:
-        ROOT = saved
+    graph = import_graph(pkg)
     assert graph["harness.c"] == set()  # an import for type checkers only is no edge
     assert find_cycle(graph) == ["harness.a", "harness.b", "harness.a"]
 
