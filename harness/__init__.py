@@ -4,6 +4,7 @@ The public API, for doing from Python anything the CLI does::
 
     import harness
     scenario = harness.Scenario.load("scenarios/smoke.toml")
+    harness.validate(scenario, source="scenarios/smoke.toml", command="run")   # what `harness run` checks first
     with harness.LocalStack() as stack:
         ...
         outcome = harness.run_headless("scenarios/smoke.toml", run_dir=run_dir, run_id="r1", env=stack.env())
@@ -45,8 +46,9 @@ _EXPORTS: dict[str, str] = {
     "AwsContext": "harness.aws",
     # what to run
     "Scenario": "harness.scenario",
-    "parse_duration": "harness.scenario",
-    "Retry": "harness.scenario",
+    "parse_duration": "harness.durations",
+    "Retry": "harness.load.retry",
+    "validate": "harness.validation",
     "Plan": "harness.plan",
     "build_plan": "harness.plan",
     # auth

@@ -52,7 +52,7 @@ class AbortRule:
     @classmethod
     def parse(cls, text: Any) -> "AbortRule":
         """Parse one entry; raises ``ScenarioError`` with the problem and an example."""
-        from harness.scenario import parse_duration
+        from harness.durations import parse_duration
 
         if not isinstance(text, str) or not text.strip():
             raise ScenarioError(f"{text!r}: an abort condition is a string like {_EXAMPLE}")

@@ -236,12 +236,8 @@ def cmd_run(args: argparse.Namespace, *, probe: bool = False) -> int:
     check_number("--period", args.period, minimum=1, integer=True)
     baseline = check_baseline(args.baseline)
     scenario = check_scenario(args.scenario, gates=args.gate, overrides=args.set, baseline=baseline, override_limits=args.override_limits,
-                              metrics=not args.no_metrics, fanout=False)  # fmt: skip
+                              metrics=not args.no_metrics, fanout=False, probe=probe)  # fmt: skip
     _warn(fault_warnings(scenario))
-    if probe:
-        from harness.probe import check_probe
-
-        check_probe(scenario, gates=args.gate, path=str(args.scenario))  # a ramp going up, gates that judge a step
     run_id, run_dir = run_folder(run_id=args.run_id, results_dir=args.results_dir, overwrite=args.overwrite)
     if args.local:
         from harness.target import check_local_target

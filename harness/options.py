@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from harness.errors import UsageError
 
-__all__ = ["check_processes", "check_number", "check_baseline", "check_scenario", "has_events"]
+__all__ = ["check_processes", "check_number", "check_baseline", "check_scenario", "fault_warnings"]
 
 
 def check_processes(value: int | None) -> int | None:
@@ -41,30 +41,18 @@ def check_number(option: str, value: Any, *, minimum: float = 0.0, integer: bool
 
 def check_scenario(
     path: str | Path, *, gates: Sequence[str] = (), overrides: Sequence[str] = (), baseline: Path | None = None, override_limits: bool = False,
-    metrics: bool = True, fanout: bool | None = None,
+    metrics: bool = True, fanout: bool | None = None, probe: bool = False,
 ) -> Any:
-    """The scenario at ``path`` (with ``--set`` ``overrides``), its gates and ``--gate`` ones, and
-    its region, checked as a run needs them: a gate for an endpoint the scenario does not have,
-    a regression gate without ``baseline``, a server-side gate the run has no CloudWatch data
-    for (``metrics`` False is --no-metrics; ``fanout``: True for `harness fanout`, False for
-    `harness run`, None when either may follow), regions that disagree. Raises exit-2 errors."""
-    from harness.abort import parse_abort_rules
-    from harness.gates import check_gates, check_measurable, parse_gates
+    """The scenario at ``path`` (with ``--set`` ``overrides``), loaded and checked as a run needs
+    it (``harness.validation.validate``: its gates and ``--gate`` ones, abort rules, region).
+    ``metrics`` False is --no-metrics; ``fanout``: True for `harness fanout`, False for `harness
+    run`, None when either may follow; ``probe`` for `harness probe`. Raises exit-2 errors."""
     from harness.scenario import Scenario
-    from harness.target import scenario_region, unmeasured_layers
+    from harness.validation import validate
 
     scenario = Scenario.load(path, override_limits=override_limits, overrides=overrides)
-    names = [ep.name for ep in scenario.endpoints]
-    events = has_events(scenario)
-    unmeasured = unmeasured_layers(scenario, fanout=fanout is not False)
-    if not metrics:
-        unmeasured = dict.fromkeys(("apigw", "lambda", "cognito", "states"), "--no-metrics reads no CloudWatch metrics")
-    for source, texts in ((str(path), scenario.gates), ("--gate", gates)):
-        parsed = parse_gates(texts, path=source)
-        check_gates(parsed, endpoints=names, baseline=baseline is not None, path=source, events=events)
-        check_measurable(parsed, unmeasured=unmeasured, path=source)
-    check_gates([rule.gate for rule in parse_abort_rules(scenario.abort_on)], endpoints=names, baseline=False, path=f"{path}: abort_on")
-    scenario_region(scenario, source=str(path))  # conflicting regions: one line now, not a run in the wrong one
+    command = "probe" if probe else "check" if fanout is None else "fanout" if fanout else "run"
+    validate(scenario, source=str(path), command=command, gates=gates, baseline=baseline is not None, metrics=metrics)
     return scenario
 
 
@@ -73,7 +61,7 @@ def fault_warnings(scenario: Any) -> list[str]:
     local kind that overlap on the same route (or the whole API) apply at once, so their
     effects add up (two latencies, two error shares). Overlaps that change one setting and put
     it back are refused by the scenario itself."""
-    from harness.scenario import LOCAL_FAULT_KINDS
+    from harness.faults.config import LOCAL_FAULT_KINDS
 
     found = []
     for i, a in enumerate(scenario.faults):
@@ -88,11 +76,6 @@ def fault_warnings(scenario: Any) -> list[str]:
                 f"both {a.kind} faults apply at once there, so their effects add up; move one if you meant them apart"
             )
     return found
-
-
-def has_events(scenario: Any) -> bool:
-    """Whether the scenario has something to recover from: a burst or spike profile, or faults."""
-    return scenario.load_profile.profile in ("burst", "spike") or bool(getattr(scenario, "faults", None) or [])
 
 
 def check_baseline(path: Path | str | None) -> Path | None:

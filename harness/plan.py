@@ -18,7 +18,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from harness.scenario import Burst, Calls, LoadProfile, Ramp, Spike, Steady
+from harness.profiles import Burst, Calls, LoadProfile, Ramp, Spike, Steady
 
 __all__ = ["Segment", "Plan", "build_plan", "planned_duration", "shard_vus"]
 

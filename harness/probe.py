@@ -19,7 +19,8 @@ Only gates that mean something for one step can find a knee: client latency (``p
 client rates (``error_rate < 1%``, ``throttle_rate < 1%``, ...), ``dropped_rate`` and
 ``achieved_rate``. CloudWatch gates arrive minutes late, regression gates need the whole run and
 a baseline, and ``rps``/``requests`` are whole-run totals that a low first step would always
-breach: each is refused before any load (``check_probe``), with one line.
+breach: each is refused before any load (``check_probe``, which ``validation.validate`` calls for
+``harness probe``), with one line.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from harness.abort import window_of
 from harness.errors import ScenarioError
 from harness.gates import RECOVERY_METRICS, Gate, format_amount, measure_client, parse_gates
 from harness.plan import Plan
 from harness.results import ResultSet
-from harness.scenario import Ramp, Scenario
+from harness.profiles import Ramp
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
 
 __all__ = ["Probe", "ProbeStep", "check_probe", "knee_gates", "judged_part", "SETTLE", "GRACE", "MIN_STEP_DURATION"]
 

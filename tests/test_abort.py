@@ -15,7 +15,6 @@ import pytest
 from harness.abort import DEFAULT_WINDOW, AbortRule, breached, parse_abort_rules
 from harness.errors import ScenarioError
 from harness.results import ResultSet
-from harness.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_800_000_000
@@ -42,14 +41,6 @@ def test_bad_rules_say_why(text: str, says: str) -> None:
     with pytest.raises(ScenarioError) as exc:
         parse_abort_rules([text])
     assert says in str(exc.value) and "abort_on.0" in str(exc.value)
-
-
-def test_a_scenario_refuses_a_bad_rule_in_one_line() -> None:
-    data = {"name": "x", "target": {"base_url": "local"}, "endpoints": [{"name": "a", "path": "/a"}],
-            "load": {"profile": "steady", "rate": 5, "duration": 10}, "abort_on": ["error_rate > 20"]}  # fmt: skip
-    with pytest.raises(ScenarioError) as exc:
-        Scenario.from_dict(data, source="s.toml")
-    assert "s.toml" in str(exc.value) and "abort_on" in str(exc.value) and "\n" not in str(exc.value)
 
 
 def results_with(seconds: dict[int, tuple[int, int]]) -> ResultSet:

@@ -677,3 +677,43 @@ def test_a_plan_of_zero_requests_is_refused_naming_the_fields_to_raise(tmp_path:
 
 def test_a_plan_of_one_request_is_allowed(tmp_path: Path) -> None:
     Scenario.load(write(tmp_path, toml(TARGET, EP_LIST, STEADY.replace("rate = 5", "rate = 0.2").replace('"10s"', '"5s"'))))
+
+
+def test_a_client_retry_draws_its_backoff_from_the_same_formula_as_harness_own_aws_calls() -> None:
+    from harness.auth.backoff import Backoff
+    from harness.jitter import FullJitter
+
+    retry = Retry(on=[429], max_attempts=5, base=0.2, cap=1.0)
+    assert retry.policy == FullJitter(base=0.2, cap=1.0) and issubclass(Backoff, FullJitter)
+    assert Backoff.bound is FullJitter.bound and Backoff.delay is FullJitter.delay  # one implementation
+    aws = Backoff(base=0.2, cap=1.0, attempts=5)
+    for n in range(1, 5):  # client retry n is the AWS backoff's attempt n - 1
+        assert retry.ceiling(n) == aws.bound(n - 1)
+        assert retry.backoff(n, random.Random(n)) == aws.delay(n - 1, rng=random.Random(n))
+
+
+def test_recovery_is_judged_by_the_scenarios_own_recovery_settings_not_a_copy() -> None:
+    from harness.faults import recovery
+    from harness.scenario import RecoverySettings
+
+    assert recovery.Settings is RecoverySettings
+    scenario = Scenario.from_dict({"name": "x", "target": {"base_url": "local"}, "endpoints": [{"name": "a", "path": "/a"}],
+                                   "load": {"profile": "steady", "rate": 5, "duration": 10},
+                                   "recovery": {"tolerance": "20%", "hold": "5s"}})  # fmt: skip
+    settings = recovery.Settings.from_dict(scenario.echo()["recovery"])
+    assert settings == scenario.recovery
+    assert settings.as_numbers() == {"tolerance": 20.0, "error_tolerance": 1.0, "hold": 5.0, "baseline": 10.0, "min_requests": 5}
+
+
+def test_each_feature_keeps_its_settings_in_its_own_folder_and_the_scenario_composes_them() -> None:
+    from harness.fanout.config import FanoutSettings
+    from harness.faults.config import FaultSpec, RecoverySettings
+    from harness.load.retry import Retry as LoadRetry
+    from harness.local_settings import LocalSettings
+    from harness.profiles import Calls, Steady
+
+    fields = Scenario.model_fields
+    assert fields["fanout"].annotation is FanoutSettings and fields["local"].annotation is LocalSettings
+    assert fields["recovery"].annotation is RecoverySettings and Retry is LoadRetry
+    assert fields["faults"].annotation == list[FaultSpec]
+    assert {Steady, Calls} <= set(fields["load_profile"].annotation.__args__)

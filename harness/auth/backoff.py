@@ -1,4 +1,5 @@
-"""Retry of throttled AWS calls: exponential backoff with full jitter.
+"""Retry of throttled AWS calls: exponential backoff with full jitter (the formula is
+``harness/jitter.py``'s, which a scenario's client ``retry`` uses too).
 
 The n-th retry (``attempt`` 0, 1, 2, ...) sleeps ``random.uniform(0, min(cap, base * 2**attempt))``
 seconds ("full jitter"), which spreads many clients apart instead of letting them retry in step.
@@ -12,13 +13,14 @@ monkey-patching (Locust patches the process) just as it blocks a plain thread.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from botocore.exceptions import ClientError
+
+from harness.jitter import FullJitter, Uniform
 
 __all__ = [
     "THROTTLING_ERROR_CODES",
@@ -82,8 +84,9 @@ def is_transient(err: BaseException) -> bool:
 
 
 @dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter, bounded to ``attempts`` tries in total.
+class Backoff(FullJitter):
+    """Exponential backoff with full jitter (``FullJitter``'s ``bound`` and ``delay``), bounded
+    to ``attempts`` tries in total.
 
     ``base``: the first retry waits up to this many seconds; each further retry doubles the bound.
     ``cap``: no single wait is longer than this.
@@ -100,14 +103,6 @@ class Backoff:
         if self.attempts < 1:
             raise ValueError("Backoff attempts must be at least 1")
 
-    def bound(self, attempt: int) -> float:
-        """The largest delay retry number ``attempt`` (0-based) may sleep: ``min(cap, base * 2**attempt)``."""
-        return min(self.cap, self.base * (2.0 ** min(attempt, 62)))
-
-    def delay(self, attempt: int, *, rng: random.Random | None = None) -> float:
-        """A random delay for retry number ``attempt``: ``uniform(0, bound(attempt))``."""
-        return (rng or random).uniform(0.0, self.bound(attempt))
-
     def retry(
         self,
         call: Callable[[], T],
@@ -115,7 +110,7 @@ class Backoff:
         retry_if: Callable[[BaseException], bool] = is_throttling,
         on_retry: Callable[[int, float, BaseException], None] | None = None,
         sleep: Callable[[float], object] | None = None,
-        rng: random.Random | None = None,
+        rng: Uniform | None = None,
     ) -> T:
         """Run ``call()``; while it raises an error ``retry_if`` accepts, wait and try again.
 

@@ -1,5 +1,6 @@
 """Distributed runs: one scenario fanned out to many worker Lambdas by Step Functions.
 
+    config.py      the scenario's [fanout] table: workers, segment, start lead, stack name
     spec.py        the execution input (a scenario, or the AWS reference design's) -> RunSpec
     shards.py      a RunSpec's segment -> one Shard per worker, all with one start instant
     store.py       where a run's files live in the results bucket

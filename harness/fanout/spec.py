@@ -28,6 +28,7 @@ from harness.errors import ScenarioError
 from harness.plan import planned_duration
 from harness.runs import RUN_ID_RULE, is_run_id, new_run_id
 from harness.scenario import LOCAL, Calls, Scenario
+from harness.validation import validate
 
 __all__ = [
     "RunSpec", "StackDefaults", "cleanup_target", "fault_segments", "parse_input", "new_run_id", "check_time_budget",
@@ -140,6 +141,7 @@ def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None
         workers = _whole(data["workers"], "workers")
         scenario_data["fanout"] = {**scenario_data.get("fanout", {}), "workers": workers}
     scenario = Scenario.from_dict(scenario_data, source=SOURCE, override_limits=override)
+    validate(scenario, source=SOURCE, command="load")
     _check_concrete(scenario)
     windows = _windows(scenario)
     if scenario.faults and not faults_by_caller:

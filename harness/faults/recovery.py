@@ -1,7 +1,7 @@
 """Recovery time: how long after each burst and each fault the client view came back to the
 steady baseline before it, and how long throttling lasted. Pure functions over a ``ResultSet``::
 
-    recovery = measure(results, Settings(tolerance=50, error_tolerance=1, hold=3, baseline=10))
+    recovery = measure(results, Settings(tolerance="50%", error_tolerance="1%", hold=3, baseline=10))
     recovery["summary"]        # {"events": 4, "recovered": 4, "median_recovery_time": 2.0, ...}
     annotate(results)          # the same, stored as ``results.recovery`` (written to results.json)
 
@@ -42,9 +42,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Iterable
 
+from harness.faults.config import RecoverySettings
 from harness.results import Histogram, ResultSet
 
 __all__ = ["Settings", "measure", "annotate", "events", "FLOOR_MS", "MIN_BASELINE_SECONDS"]
@@ -56,31 +57,9 @@ MIN_BASELINE_SECONDS = 3
 BURST_LABELS = ("burst", "spike")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """How recovery is judged; percentages in percent (``tolerance=50`` is +50 %)."""
-
-    tolerance: float = 50.0
-    error_tolerance: float = 1.0
-    hold: float = 3.0
-    baseline: float = 10.0
-    min_requests: int = 5
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "Settings":
-        """From a scenario's ``recovery`` table as echoed into results (``"50%"`` or 50)."""
-        if not data:
-            return cls()
-        from harness.scenario import RecoverySettings
-
-        parsed = RecoverySettings.model_validate(data)
-        return cls(
-            tolerance=parsed.tolerance,
-            error_tolerance=parsed.error_tolerance,
-            hold=parsed.hold,
-            baseline=parsed.baseline,
-            min_requests=parsed.min_requests,
-        )
+Settings = RecoverySettings
+"""How recovery is judged: the scenario's ``[recovery]`` table (``faults/config.py``);
+percentages in percent (``tolerance="50%"`` is +50 %)."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +153,7 @@ def measure(results: ResultSet, settings: Settings | None = None) -> dict[str, A
     seconds = _Seconds(results)
     run_end = float(results.meta.get("ended_at") or last_second + 1)
     rows = [_event(event, found, seconds, settings, t0, last_second, run_end) for event in found]
-    return {"settings": asdict(settings), "resolution_s": 1, "events": rows, "summary": summarize(rows)}
+    return {"settings": settings.as_numbers(), "resolution_s": 1, "events": rows, "summary": summarize(rows)}
 
 
 def annotate(results: ResultSet, settings: Settings | None = None) -> ResultSet:

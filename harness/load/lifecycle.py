@@ -20,6 +20,7 @@ from harness.load.session import LEAD_IN, LoadSession
 from harness.results import ResultSet
 from harness.runs import run_folder
 from harness.scenario import LENGTH_FIELDS, Scenario
+from harness.validation import validate
 
 __all__ = ["register", "wire_local"]
 
@@ -49,6 +50,7 @@ def _on_init(environment: Any, **_: Any) -> None:
         sys.exit(2)
     try:
         scenario = Scenario.load(opts.scenario, override_limits=bool(opts.override_limits), overrides=getattr(opts, "harness_set", None) or ())
+        validate(scenario, source=str(opts.scenario), command="load")
         if getattr(opts, "run_time", None):
             _refuse_run_time(scenario, opts.run_time)
         if getattr(opts, "local", False):

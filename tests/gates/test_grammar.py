@@ -254,7 +254,7 @@ def test_check_scenario_refuses_a_recovery_gate_on_a_steady_run(tmp_path) -> Non
 def test_faults_count_as_events_once_the_scenario_has_them() -> None:
     from types import SimpleNamespace
 
-    from harness.options import has_events
+    from harness.validation import has_events
 
     steady = SimpleNamespace(load_profile=SimpleNamespace(profile="steady"))
     assert not has_events(steady)
