@@ -219,16 +219,23 @@ def test_no_role_has_wildcard_actions_or_denies_or_wildcard_resources(role: str)
             assert set(_actions(statement)) <= _LOG_DELIVERY, statement
 
 
-def test_the_worker_may_read_the_password_sign_in_and_write_its_results_only() -> None:
+def test_the_worker_may_read_the_password_sign_in_watch_its_run_and_write_its_results_only() -> None:
     actions = {a for s in _statements("WorkerRole") for a in _actions(s)}
     assert actions == {
         "logs:CreateLogStream", "logs:PutLogEvents",
         "secretsmanager:GetSecretValue",
         "cognito-idp:AdminInitiateAuth", "cognito-idp:InitiateAuth",
         "s3:PutObject",
+        "s3:GetObject", "s3:ListBucket",  # stop.json and the heartbeat; a missing one is a 404
+        "states:DescribeExecution",  # its own execution, to learn of a stop from outside
     }  # fmt: skip
     assert not [a for a in actions if a.startswith("cognito-idp:Admin") and a != "cognito-idp:AdminInitiateAuth"]
-    assert "s3:GetObject" not in actions
+    readable = [_resources(s) for s in _statements("WorkerRole") if "s3:GetObject" in _actions(s)]
+    assert sorted(json.dumps(r) for r in readable) == sorted(  # the stop file and the heartbeat, nothing else of a run
+        json.dumps([{"Fn::Sub": f"${{ResultsBucket.Arn}}/runs/*/{name}"}]) for name in ("stop.json", "heartbeat.json")
+    )
+    watch = [_resources(s) for s in _statements("WorkerRole") if "states:DescribeExecution" in _actions(s)]
+    assert watch == [[{"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${AWS::StackName}-run:*"}]]
     for statement in _statements("WorkerRole"):
         text = json.dumps(_resources(statement))
         if "s3:PutObject" in _actions(statement):
