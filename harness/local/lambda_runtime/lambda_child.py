@@ -1,4 +1,4 @@
-"""One Lambda invocation in a fresh interpreter: the child side of ``harness.local.lambda_runtime``.
+"""One Lambda invocation in a fresh interpreter: the child side of ``harness.local.lambda_runtime.process``.
 
 The runtime starts it by path, in the function's code directory, with the function's environment::
 
