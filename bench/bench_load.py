@@ -54,6 +54,7 @@ AUTH_USERS = 10
 BIN = 0.010  # seconds: the smoothness bin
 ONSET = 0.100  # seconds: the burst-onset window
 RUN_TIMEOUT = 90.0  # no Locust run may take longer than this
+RESULTS = "run"  # harness's run folder inside a measurement's folder
 
 
 # --------------------------------------------------------------------------- analysis
@@ -111,7 +112,7 @@ class Run:
         return json.loads(path.read_text())
 
     def results(self) -> dict[str, Any]:
-        path = self.run_dir / "results.json"
+        path = self.run_dir / RESULTS / "results.json"
         if not path.exists():
             raise SystemExit(f"{self.name}: harness wrote no results.json; see {self.run_dir / 'locust.out'}")
         results = json.loads(path.read_text())
@@ -155,7 +156,9 @@ class Bench:
         return path
 
     def harness_args(self, scenario: Path, run_dir: Path) -> list[str]:
-        return ["--scenario", str(scenario), "--results-dir", str(run_dir), "--run-id", run_dir.name, "--override-limits"]
+        # the run folder apart from where this bench writes locust.out/locust.log: a run never
+        # writes into a folder that already holds something
+        return ["--scenario", str(scenario), "--results-dir", str(run_dir / RESULTS), "--run-id", run_dir.name, "--override-limits"]
 
     # ---- one Locust process ------------------------------------------------------------------
 
