@@ -230,7 +230,9 @@ def _finish(
             )  # fmt: skip
     table = [by_shard[k] for k in sorted(by_shard)]
     stopped = [s for s in table if s["status"] == "interrupted"]  # ended early by stop.json, results kept
-    failed = [s for s in table if s["status"] not in ("completed", "interrupted")]
+    # a run stopped by harness: a shard that had not saved its results yet was stopped, not failed
+    ended = ("completed", "interrupted", "missing") if interrupted else ("completed", "interrupted")
+    failed = [s for s in table if s["status"] not in ended]
 
     if interrupted:
         status, error = "interrupted", None
@@ -273,7 +275,7 @@ def _finish(
         "generator": merge_health([s["generator"] for s in table if s.get("generator")]),
         "fanout": {"workers": spec.workers, "segments": segments, "reference_input": spec.reference_input},
         "shards": [{k: s.get(k) for k in ("segment", "index", "status", "requests", "late_start_ms", "skipped", "error")} for s in table],
-        "failed_shards": [{"segment": s["segment"], "index": s["index"], "reason": s.get("error")} for s in failed],
+        "failed_shards": [{"segment": s["segment"], "index": s["index"], "reason": s.get("error") or s["status"]} for s in failed],
     }
     return merged
 
