@@ -219,31 +219,12 @@ def cmd_package(args: argparse.Namespace) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     import tempfile
 
-    from harness.fanout.deploy import deploy_stack
-    from harness.fanout.deploy import check_stack_name
+    from harness.fanout.deploy import check_stack_name, deploy_stack
     from harness.fanout.launch import TEMPLATE, stack_aws
     from harness.fanout.package import build_package, lambda_runtime
 
     check_stack_name(args.stack, TEMPLATE.read_text(encoding="utf-8"))  # before the zip is built
-    parameters = dict(_parameter(p) for p in args.parameter)
-    if args.local:
-        from harness.fanout.launch import local_parameters
-
-        for name, value in local_parameters(use_running_local_stack()).items():
-            parameters.setdefault(name, value)
-    if args.scenario:
-        from harness.target import resolve_target
-
-        target = resolve_target(check_scenario(args.scenario))
-        parameters.setdefault("TargetUrl", target.base_url)
-        parameters.setdefault("UserPoolId", target.user_pool_id or "")
-        parameters.setdefault("UserPoolClientId", target.client_id or "")
-    for name, value in (("TargetUrl", args.target_url), ("UserPoolId", args.user_pool_id), ("UserPoolClientId", args.client_id), ("TargetPath", args.path)):
-        if value:
-            parameters[name] = value
-    missing = [n for n in ("TargetUrl", "UserPoolId", "UserPoolClientId") if not parameters.get(n)]
-    if missing:
-        raise UsageError(f"deploy: {', '.join(missing)} missing: pass --scenario FILE, or --target-url, --user-pool-id and --client-id")
+    parameters = _deploy_parameters(args)
     aws = stack_aws(args.region)
     with tempfile.TemporaryDirectory(prefix="harness-package-") as tmp:
         code = args.code
@@ -266,6 +247,31 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _deploy_parameters(args: argparse.Namespace) -> dict[str, str]:
+    """The template's parameters: --parameter, then the local stack's, the scenario's, and the
+    flags (they win); UsageError when the target, pool or client is missing."""
+    parameters = dict(_parameter(p) for p in args.parameter)
+    if args.local:
+        from harness.fanout.launch import local_parameters
+
+        for name, value in local_parameters(use_running_local_stack()).items():
+            parameters.setdefault(name, value)
+    if args.scenario:
+        from harness.target import resolve_target
+
+        target = resolve_target(check_scenario(args.scenario))
+        parameters.setdefault("TargetUrl", target.base_url)
+        parameters.setdefault("UserPoolId", target.user_pool_id or "")
+        parameters.setdefault("UserPoolClientId", target.client_id or "")
+    for name, value in (("TargetUrl", args.target_url), ("UserPoolId", args.user_pool_id), ("UserPoolClientId", args.client_id), ("TargetPath", args.path)):
+        if value:
+            parameters[name] = value
+    missing = [n for n in ("TargetUrl", "UserPoolId", "UserPoolClientId") if not parameters.get(n)]
+    if missing:
+        raise UsageError(f"deploy: {', '.join(missing)} missing: pass --scenario FILE, or --target-url, --user-pool-id and --client-id")
+    return parameters
+
+
 def _parameter(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name:
@@ -277,7 +283,36 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     import json
 
     from harness.fanout.deploy import stack_outputs
-    from harness.fanout.launch import FanoutStack, parse_reference, stack_aws
+    from harness.fanout.launch import FanoutStack, stack_aws
+
+    data = _cleanup_input(args)
+    aws = stack_aws(args.region)
+    local = {"where": " in the running local stack", "deploy": "harness deploy --local" + ("" if args.stack == "harness-fanout" else f" --stack {args.stack}")}
+    stack = FanoutStack.of(stack_outputs(aws.client("cloudformation"), args.stack, **(local if args.local else {})))
+    sfn = aws.client("stepfunctions")
+    from harness.runs import new_run_id
+
+    name = "cleanup-" + new_run_id()
+    arn = sfn.start_execution(stateMachineArn=stack.cleanup_state_machine, name=name, input=json.dumps(data))["executionArn"]
+    deadline = time.time() + args.timeout
+    with err.status("deleting the test users..."):
+        while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            if time.time() >= deadline:
+                raise RunError(f"the cleanup execution is still running after {args.timeout:g} s (--timeout); it goes on by itself: {arn}")
+            time.sleep(1.0)
+    if described["status"] != "SUCCEEDED":
+        from harness.fanout.aggregate import failure_reason
+
+        raise RunError(f"the cleanup execution {described['status'].lower()}: {failure_reason(described.get('error'), described.get('cause'))}")
+    result = json.loads(described.get("output") or "{}")
+    out.print(escape(str(result.get("summary") or result)), highlight=False)
+    return EXIT_OK if result.get("ok", True) else EXIT_RUN_FAILED
+
+
+def _cleanup_input(args: argparse.Namespace) -> dict[str, Any]:
+    """The cleanup state machine's input (--input, or the scenario's pool and users), checked;
+    with --local, this process pointed at the running local stack."""
+    from harness.fanout.launch import parse_reference
 
     if args.scenario and args.reference:
         raise UsageError("cleanup: give --scenario or --input, not both")
@@ -303,24 +338,4 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         if scenario.auth is None:
             raise UsageError(f"{args.scenario}: the scenario has no [auth] section: it has no test users to delete")
         data = {"user_pool_id": resolve_target(scenario).user_pool_id, "prefix": scenario.auth.username_prefix, "count": scenario.auth.users}
-    aws = stack_aws(args.region)
-    local = {"where": " in the running local stack", "deploy": "harness deploy --local" + ("" if args.stack == "harness-fanout" else f" --stack {args.stack}")}
-    stack = FanoutStack.of(stack_outputs(aws.client("cloudformation"), args.stack, **(local if args.local else {})))
-    sfn = aws.client("stepfunctions")
-    from harness.runs import new_run_id
-
-    name = "cleanup-" + new_run_id()
-    arn = sfn.start_execution(stateMachineArn=stack.cleanup_state_machine, name=name, input=json.dumps(data))["executionArn"]
-    deadline = time.time() + args.timeout
-    with err.status("deleting the test users..."):
-        while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-            if time.time() >= deadline:
-                raise RunError(f"the cleanup execution is still running after {args.timeout:g} s (--timeout); it goes on by itself: {arn}")
-            time.sleep(1.0)
-    if described["status"] != "SUCCEEDED":
-        from harness.fanout.aggregate import failure_reason
-
-        raise RunError(f"the cleanup execution {described['status'].lower()}: {failure_reason(described.get('error'), described.get('cause'))}")
-    result = json.loads(described.get("output") or "{}")
-    out.print(escape(str(result.get("summary") or result)), highlight=False)
-    return EXIT_OK if result.get("ok", True) else EXIT_RUN_FAILED
+    return data

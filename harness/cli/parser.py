@@ -28,7 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"harness {harness.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more (never secrets)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_commands(sub)
+    _add_local_commands(sub)
+    _add_fanout_commands(sub)
+    _add_faults_commands(sub)
+    for command in sub.choices.values():  # `harness check X -v` as well as `harness -v check X`
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more (never secrets)")
+    return parser
 
+
+def _add_run_commands(sub: Any) -> None:
+    """run, probe, report, check: one scenario on this machine."""
     run = sub.add_parser("run", help="run a scenario headless and write reports/<run-id>/")
     run.add_argument("scenario", help="scenario file, e.g. scenarios/smoke.toml")
     _run_options(
@@ -75,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--baseline", type=Path, default=_env("BASELINE"), help="the baseline `harness run` would get (regression gates need it)")
     check.add_argument("--override-limits", action="store_true", default=_flag("OVERRIDE_LIMITS"), help="allow a scenario to raise its safety limits")
 
+
+def _add_local_commands(sub: Any) -> None:
+    """local, users: the local stack and the test users."""
     local = sub.add_parser("local", help="the local stack: moto server + API Gateway emulator on 127.0.0.1")
     local.add_argument("action", choices=["up", "run", "status", "down", "env"], help="up: start in the background; run: in the foreground until Ctrl-C")
     local.add_argument("--throttle-rate", type=float, default=None, help="stage throttle rate (requests per second)")
@@ -91,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("--rate", type=float, default=25.0, help="admin API calls per second at most (two per user created)")
     users.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="use the running local stack (harness local up)")
 
+
+def _add_fanout_commands(sub: Any) -> None:
+    """fanout, package, deploy, cleanup: runs on the fan-out stack."""
     fanout = sub.add_parser(
         "fanout",
         help="run a scenario on many worker Lambdas through Step Functions (infra/fanout.yaml) and write reports/<run-id>/",
@@ -142,15 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--scenario", help="delete this scenario's test users (its pool and prefix)")
     cleanup.add_argument("--input", dest="reference", metavar="JSON", help='the reference design\'s cleanup input, e.g. \'{"NumberOfUsers": "100"}\'')
     cleanup.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS", help="give up waiting after this long (default 1800); the execution goes on")
+
+
+def _add_faults_commands(sub: Any) -> None:
+    """faults restore: what a run's faults changed."""
     faults = sub.add_parser("faults", help="what a run's faults changed on AWS")
     faults_sub = faults.add_subparsers(dest="faults_action", required=True)
     restore = faults_sub.add_parser("restore", help="put back what a run's AWS faults changed (from its results.json), and delete their expiry schedules")
     restore.add_argument("run_dir", type=Path, help="the run folder (holds results.json)")
     restore.add_argument("--all", dest="everything", action="store_true", help="also put back the faults harness already put back (the same previous values again)")
     restore.add_argument("--region", default=None, help="the region the faults were applied in (default: the run's target region)")
-    for command in sub.choices.values():  # `harness check X -v` as well as `harness -v check X`
-        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more (never secrets)")
-    return parser
 
 
 def _run_options(parser: argparse.ArgumentParser, *, gate: str, set_help: str) -> None:
