@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, ContextManager
 
@@ -155,7 +154,7 @@ def _follow(execution: FanoutExecution, run_dir: Path, faults: Any, *, show: Cal
         def step(progress: Progress) -> None:
             if faults:
                 faults.follow(execution.store)
-            write_progress(run_dir / PROGRESS_FILE, {**asdict(progress), "running": progress.running})
+            write_progress(run_dir / PROGRESS_FILE, progress.to_snapshot())
             display.update(progress.line())
             if on_progress is not None:
                 on_progress(progress)

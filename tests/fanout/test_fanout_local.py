@@ -532,8 +532,13 @@ def test_run_fanout_from_python_applies_the_faults_and_returns_the_run_outcome(s
     plan = Scenario.from_dict({**scenario("fan-py", load, workers=2).echo(),
                                "faults": [{"name": "slow", "kind": "latency", "at": "1s", "duration": "2s", "latency": "50ms"}]})  # fmt: skip
     notes: list[tuple[str, str]] = []
+    seen: list[Any] = []
     outcome = harness.run_fanout(plan, stack=fanout, run_dir=tmp_path / "py", run_id="from-python", stack_aws=AwsContext(region=STACK_REGION),
-                                 on_note=lambda kind, text: notes.append((kind, text)))  # fmt: skip
+                                 on_note=lambda kind, text: notes.append((kind, text)), on_progress=seen.append)  # fmt: skip
+    # the progress holds the workers' snapshots combined: planned vs achieved rate and p95, as `harness run` shows them
+    measured = [p for p in seen if p.snapshot.get("achieved_rps") is not None and p.snapshot.get("p95_ms") is not None]
+    assert measured and measured[-1].snapshot["planned_rps"] > 0, [p.snapshot for p in seen]
+    assert "achieved" in measured[-1].line() and "p95" in measured[-1].line()
     assert isinstance(outcome, harness.RunOutcome) and not outcome.interrupted, notes
     assert outcome.summary.startswith("execution succeeded: 2 of 2 shards done, 0 failed")
     results = ResultSet.load(outcome.results_path)
