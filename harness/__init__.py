@@ -10,12 +10,14 @@ The public API, for doing from Python anything the CLI does::
         outcome = harness.run_headless("scenarios/smoke.toml", run_dir=run_dir, run_id="r1", env=stack.env())
         artifacts = harness.analyse_run(run_dir, gates=["p95 < 300ms"], aws=harness.AwsContext())
 
-A distributed run, as ``harness fanout`` does it (the stack deployed with ``harness.deploy_stack``)::
+A distributed run with its faults, as ``harness fanout`` does it (the stack deployed with
+``harness deploy`` or ``harness.deploy_stack``); ``run_fanout`` returns the same ``RunOutcome``
+as ``run_headless``::
 
-    run = harness.FanoutExecution.start(sfn=sfn, s3=s3, state_machine_arn=arn, bucket=bucket,
-                                        run_id="r2", input=harness.execution_input(scenario=scenario, workers=8))
-    run.wait(on_progress=print)
-    results = harness.ResultSet.load(run.download(run_dir))
+    cloudformation = harness.AwsContext().client("cloudformation")
+    stack = harness.FanoutStack.of(harness.stack_outputs(cloudformation, "harness-fanout"))
+    outcome = harness.run_fanout(scenario, stack=stack, run_dir=run_dir, run_id="r2", workers=8)
+    artifacts = harness.analyse_run(outcome.run_dir, aws=harness.AwsContext())
 
 Names load lazily: importing ``harness`` pulls in neither Locust (which monkey-patches the
 process with gevent) nor matplotlib. One shard of a plan in this process (what a fan-out worker
@@ -53,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "build_plan": "harness.plan",
     # auth
     "create_users": "harness.auth",
+    "ensure_test_users": "harness.auth",
     "delete_users": "harness.auth",
     "get_password": "harness.auth",
     "TokenPool": "harness.auth",
@@ -88,6 +91,9 @@ _EXPORTS: dict[str, str] = {
     "RunSpec": "harness.fanout.spec",
     "parse_input": "harness.fanout.spec",
     "FanoutExecution": "harness.fanout.execution",
+    "FanoutStack": "harness.fanout.launch",
+    "run_fanout": "harness.fanout.run",
+    "stack_outputs": "harness.fanout.deploy",
     "execution_input": "harness.fanout.launch",
     "estimate_cost": "harness.fanout.cost",
     "build_package": "harness.fanout.package",

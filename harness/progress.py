@@ -29,7 +29,7 @@ from typing import Any
 
 from harness.results import OUTCOMES, Histogram, ResultSet
 
-__all__ = ["ProgressTracker", "LiveProgress", "write_progress", "read_progress", "progress_line", "PROGRESS_FILE"]
+__all__ = ["ProgressTracker", "LiveProgress", "write_progress", "read_progress", "progress_line", "rates_text", "combine_snapshots", "PROGRESS_FILE"]
 
 PROGRESS_FILE = "progress.json"
 RATE_WINDOW = 5  # seconds the planned and achieved rates are averaged over
@@ -135,6 +135,38 @@ def write_progress(path: str | os.PathLike[str], snapshot: dict[str, Any]) -> No
         raise
 
 
+def combine_snapshots(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
+    """One snapshot of a run from its shards' (a fan-out run's workers each write one): rates,
+    requests, errors, planned and dropped add up; the p95 is the slowest shard's (an upper
+    bound of the whole run's); elapsed and total are the longest."""
+    started = [s for s in snapshots if s.get("phase") not in (None, "preparing")]
+    if not started:
+        return {"phase": "preparing"} if snapshots else {}
+
+    def total(key: str) -> float | None:
+        values = [s[key] for s in started if s.get(key) is not None]
+        return sum(values) if values else None
+
+    errors: dict[str, int] = {}
+    for snap in started:
+        for name, count in (snap.get("errors") or {}).items():
+            errors[name] = errors.get(name, 0) + int(count)
+    p95 = [s["p95_ms"] for s in started if s.get("p95_ms") is not None]
+    return {
+        "elapsed": max(float(s.get("elapsed") or 0.0) for s in started),
+        "total": max(float(s.get("total") or 0.0) for s in started),
+        "phase": "running" if any(s.get("phase") == "running" for s in started) else started[0].get("phase"),
+        "profile": started[0].get("profile", ""),
+        "planned_rps": total("planned_rps"),
+        "achieved_rps": total("achieved_rps"),
+        "requests": int(total("requests") or 0),
+        "p95_ms": max(p95) if p95 else None,
+        "errors": errors,
+        "planned": total("planned") or 0.0,
+        "dropped": int(total("dropped") or 0),
+    }
+
+
 def read_progress(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The last snapshot, or None when there is none (yet)."""
     try:
@@ -172,16 +204,23 @@ def progress_line(
         return f"{_clock(elapsed)} preparing: {preparing}"
     share = min(int(elapsed) / total, 1.0) if total else 0.0  # of the whole seconds shown, as the clock
     parts = [f"{_clock(elapsed)} / {_clock(total)} ({share:.0%})" + (" draining" if phase == "draining" else "")]
-    if snap.get("planned_rps") is not None or snap.get("achieved_rps") is not None:
-        parts.append(f"planned {_rate(snap.get('planned_rps'))} rps, achieved {_rate(snap.get('achieved_rps'))} rps")
-    parts.append(f"{snap.get('requests', 0):,} requests")
-    p95 = snap.get("p95_ms")
-    parts.append("p95 –" if p95 is None else f"p95 {p95:,.1f} ms")
+    rates, p95 = rates_text(snap)
+    parts += [*rates, f"{snap.get('requests', 0):,} requests", p95]
     errors = snap.get("errors") or {}
     parts.append("errors: " + (", ".join(f"{_ERROR_NAMES.get(k, k)} {v:,}" for k, v in errors.items()) if errors else "none"))
     if snap.get("planned"):
         parts.append(f"dropped {snap.get('dropped', 0):,}")
     return " · ".join(parts)
+
+
+def rates_text(snapshot: dict[str, Any]) -> tuple[list[str], str]:
+    """The planned and achieved rates (none before they are known) and the p95, as
+    ``progress_line`` shows them: ``(["planned 300 rps, achieved 297 rps"], "p95 45.1 ms")``."""
+    rates = []
+    if snapshot.get("planned_rps") is not None or snapshot.get("achieved_rps") is not None:
+        rates.append(f"planned {_rate(snapshot.get('planned_rps'))} rps, achieved {_rate(snapshot.get('achieved_rps'))} rps")
+    p95 = snapshot.get("p95_ms")
+    return rates, "p95 –" if p95 is None else f"p95 {p95:,.1f} ms"
 
 
 class LiveProgress:

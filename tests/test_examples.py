@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.cli import _parser
+from harness.cli.parser import build_parser as _parser
 from harness.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -109,3 +109,31 @@ def test_a_terminal_gets_a_live_bar() -> None:
         assert progress.live is not None
         progress.update({"elapsed": 30.0, "total": 60.0, "phase": "running", "requests": 300, "errors": {}}, elapsed=30.0)
     assert "0:30 / 1:00 (50%)" in buffer.getvalue()
+
+
+def test_a_fanout_runs_snapshot_adds_up_its_shards_rates_and_keeps_the_slowest_p95() -> None:
+    from harness.progress import combine_snapshots
+
+    shards = [
+        {"phase": "running", "elapsed": 10.0, "total": 30.0, "profile": "steady", "planned_rps": 20.0, "achieved_rps": 19.0, "requests": 190,
+         "p95_ms": 40.0, "errors": {"throttled": 2}, "planned": 200.0, "dropped": 1},
+        {"phase": "done", "elapsed": 11.0, "total": 30.0, "profile": "steady", "planned_rps": 20.0, "achieved_rps": 18.5, "requests": 185,
+         "p95_ms": 55.5, "errors": {"throttled": 1, "server": 3}, "planned": 200.0, "dropped": 0},
+        {"requests": 0, "status": "running"},  # a worker still signing in: not measuring yet
+    ]  # fmt: skip
+    combined = combine_snapshots(shards)
+    assert (combined["planned_rps"], combined["achieved_rps"], combined["requests"]) == (40.0, 37.5, 375)
+    assert combined["p95_ms"] == 55.5 and combined["errors"] == {"throttled": 3, "server": 3}
+    assert (combined["planned"], combined["dropped"], combined["phase"], combined["elapsed"]) == (400.0, 1, "running", 11.0)
+    assert "planned 40 rps, achieved 38 rps" in progress_line(combined) and "p95 55.5 ms" in progress_line(combined)
+    assert combine_snapshots([{"requests": 0}]) == {"phase": "preparing"}
+
+
+def test_a_fanout_progress_line_shows_planned_and_achieved_rate_and_p95_like_harness_run() -> None:
+    from harness.fanout.execution import Progress
+
+    snapshot = {"phase": "running", "planned_rps": 40.0, "achieved_rps": 39.0, "p95_ms": 12.25, "requests": 300}
+    line = Progress(status="RUNNING", shards=2, done=0, failed=0, requests=300, elapsed=9.0, snapshot=snapshot).line()
+    assert line == "running: 0 of 2 shards done, 2 running, 0 failed; 300 requests so far (9 s) · planned 40 rps, achieved 39 rps · p95 12.2 ms"
+    written = Progress(status="RUNNING", shards=2, done=0, failed=0, requests=300, elapsed=9.0, snapshot=snapshot).to_snapshot()
+    assert {"planned_rps", "achieved_rps", "p95_ms", "shards", "running", "requests", "status"} <= set(written)

@@ -32,3 +32,14 @@ def test_the_version_is_the_package_version() -> None:
     from importlib.metadata import version
 
     assert harness.__version__ == version("harness")
+
+
+def test_a_fanout_run_with_faults_is_one_public_function_returning_the_run_outcome() -> None:
+    import inspect
+
+    from harness.load.runner import RunOutcome
+
+    assert {"run_fanout", "FanoutStack", "stack_outputs", "ensure_test_users"} <= set(harness.__all__)
+    assert inspect.signature(harness.run_fanout).return_annotation in ("RunOutcome", RunOutcome)
+    assert inspect.signature(harness.run_headless).return_annotation in ("RunOutcome", RunOutcome)
+    assert "faults" in inspect.signature(harness.run_fanout).parameters

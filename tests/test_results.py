@@ -417,3 +417,16 @@ def test_a_file_from_before_retries_has_none() -> None:
     old = ResultSet.from_dict(data)
     assert not old.has_retries and old.retry_summary() == [] and old.total == 50
     assert ResultSet().merge(old).retry_statuses == Counter()
+
+
+def test_a_run_meta_holds_the_keys_every_run_writes_in_their_order() -> None:
+    from harness.meta import RunMeta
+    from harness.scenario import Scenario
+
+    scenario = Scenario.from_dict({"name": "m", "target": {"base_url": "http://127.0.0.1:9"}, "endpoints": [{"name": "a", "path": "/a"}],
+                                   "load": {"profile": "steady", "rate": 5, "duration": 10, "vus": 3}})  # fmt: skip
+    meta = RunMeta.of(scenario, run_id="r1", target={"base_url": "http://127.0.0.1:9"}, started_at=100.0, ended_at=110.25,
+                      planned_duration=10.0, workers=1, status="completed").as_dict()  # fmt: skip
+    assert list(meta) == ["run_id", "scenario", "profile", "target", "started_at", "ended_at", "duration", "planned_duration", "vus", "users",
+                          "workers", "status", "error", "tool", "token_stats", "generator"]  # fmt: skip
+    assert (meta["scenario"], meta["profile"], meta["vus"], meta["users"], meta["duration"]) == ("m", "steady", 3, 0, 10.25)

@@ -11,7 +11,7 @@ from harness.auth.backoff import Backoff, is_throttling
 from harness.auth.ratelimit import RateLimiter
 from harness.auth.secret import get_password, secret_name
 from harness.auth.tokens import Flow, Identity, TokenPool
-from harness.auth.users import DEFAULT_PREFIX, UsersReport, create_users, delete_users, make_usernames, username_pattern
+from harness.auth.users import DEFAULT_PREFIX, UsersReport, create_users, delete_users, ensure_test_users, make_usernames, username_pattern
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -23,6 +23,7 @@ __all__ = [
     "UsersReport",
     "create_users",
     "delete_users",
+    "ensure_test_users",
     "get_password",
     "is_throttling",
     "make_usernames",

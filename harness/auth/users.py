@@ -31,7 +31,7 @@ from harness.auth.secret import delete_password, ensure_password, secret_name
 from harness.auth.workers import run_each
 from harness.errors import AuthError
 
-__all__ = ["DEFAULT_PREFIX", "UsersReport", "create_users", "delete_users", "make_usernames", "username_pattern"]
+__all__ = ["DEFAULT_PREFIX", "UsersReport", "create_users", "delete_users", "ensure_test_users", "make_usernames", "username_pattern"]
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +254,34 @@ def create_users(
 
     report.elapsed = time.monotonic() - started
     log.info("%s", report.summary())
+    return report
+
+
+def ensure_test_users(
+    *, count: int, prefix: str = DEFAULT_PREFIX, pool: str, region: str | None = None, rate: float = 25.0, progress: bool = False,
+    on_report: Any = None, where: str = "",
+) -> UsersReport:
+    """Create (or reuse) a run's test users, or fail: what ``harness run --local``, ``harness
+    users create``, ``locust --local`` and the fan-out's PrepareUsers step do first.
+
+    ``pool`` is a user pool id or ``local`` (the running local stack's); ``region`` defaults to
+    the pool's. ``rate`` caps admin calls per second: two per user, under Cognito's default
+    quota of 50 user creations per second. ``on_report(report)`` sees the report before a
+    failure is raised. AuthError when any user could not be created (``where`` names the place).
+
+        ensure_test_users(count=6, prefix="loadtestuser", pool="local")
+    """
+    from harness.aws import AwsContext
+    from harness.target import resolve_pool
+
+    pool_id, region = resolve_pool(pool, region)
+    aws = AwsContext(region=region)
+    report = create_users(cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=pool_id, count=count,
+                          prefix=prefix, rate=rate, progress=progress)  # fmt: skip
+    if on_report is not None:
+        on_report(report)
+    if not report.ok:
+        raise AuthError(f"{len(report.failures)} of {count} test users could not be created{where}: {report.summary()}")
     return report
 
 

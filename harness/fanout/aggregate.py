@@ -32,11 +32,11 @@ import time
 from collections import Counter
 from typing import Any, Iterable
 
-import harness
 from harness.fanout.spec import RunSpec
 from harness.faults.recovery import annotate
 from harness.fanout.store import RunStore
 from harness.load.session import merge_health
+from harness.meta import RunMeta
 from harness.plan import build_plan, planned_duration
 from harness.results import Histogram, ResultSet
 from harness.target import resolve_target
@@ -230,7 +230,9 @@ def _finish(
             )  # fmt: skip
     table = [by_shard[k] for k in sorted(by_shard)]
     stopped = [s for s in table if s["status"] == "interrupted"]  # ended early by stop.json, results kept
-    failed = [s for s in table if s["status"] not in ("completed", "interrupted")]
+    # a run stopped by harness: a shard that had not saved its results yet was stopped, not failed
+    ended = ("completed", "interrupted", "missing") if interrupted else ("completed", "interrupted")
+    failed = [s for s in table if s["status"] not in ended]
 
     if interrupted:
         status, error = "interrupted", None
@@ -254,26 +256,15 @@ def _finish(
     merged.run_id = spec.run_id
     merged.scenario = scenario.echo()
     merged.plan = build_plan(scenario.load_profile).describe()
-    merged.meta = {
-        "run_id": spec.run_id,
-        "scenario": scenario.name,
-        "profile": scenario.load_profile.profile,
-        "target": resolve_target(scenario).as_dict(),
-        "started_at": started,
-        "ended_at": ended,
-        "duration": round(max(ended - started, 0.0), 3),
-        "planned_duration": planned_duration(scenario.load_profile),
-        "vus": scenario.vus,
-        "users": scenario.auth.users if scenario.auth else 0,
-        "workers": spec.workers,
-        "status": status,
-        "error": error,
-        "tool": f"harness {harness.__version__}",
-        "token_stats": dict(token_stats),
-        "generator": merge_health([s["generator"] for s in table if s.get("generator")]),
+    merged.meta = RunMeta.of(
+        scenario, run_id=spec.run_id, target=resolve_target(scenario).as_dict(), started_at=started, ended_at=ended,
+        planned_duration=planned_duration(scenario.load_profile), workers=spec.workers, status=status, error=error,
+        token_stats=dict(token_stats), generator=merge_health([s["generator"] for s in table if s.get("generator")]),
+    ).as_dict()  # fmt: skip
+    merged.meta |= {
         "fanout": {"workers": spec.workers, "segments": segments, "reference_input": spec.reference_input},
         "shards": [{k: s.get(k) for k in ("segment", "index", "status", "requests", "late_start_ms", "skipped", "error")} for s in table],
-        "failed_shards": [{"segment": s["segment"], "index": s["index"], "reason": s.get("error")} for s in failed],
+        "failed_shards": [{"segment": s["segment"], "index": s["index"], "reason": s.get("error") or s["status"]} for s in failed],
     }
     return merged
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from harness.errors import RunError, UsageError
 from harness.fanout.aggregate import collect, failure_reason
 from harness.fanout.store import RunStore
+from harness.progress import combine_snapshots, rates_text
 
 __all__ = ["FanoutExecution", "Progress"]
 
@@ -36,7 +37,9 @@ _REUSED = (
 
 @dataclass(frozen=True)
 class Progress:
-    """Where an execution is: its status, the shards started/done/failed, requests so far."""
+    """Where an execution is: its status, the shards started/done/failed, requests so far, and
+    the workers' progress snapshots combined (``harness.progress``: planned and achieved rate,
+    p95, errors, as ``harness run`` shows them)."""
 
     status: str
     shards: int
@@ -44,16 +47,25 @@ class Progress:
     failed: int
     requests: int
     elapsed: float
+    snapshot: dict[str, Any] = field(default_factory=dict)
 
     @property
     def running(self) -> int:
         return max(self.shards - self.done - self.failed, 0)
 
     def line(self) -> str:
+        rates, p95 = rates_text(self.snapshot)
+        measured = f" · {' · '.join(rates)} · {p95}" if self.snapshot.get("phase") not in (None, "preparing") else ""
         return (
             f"{self.status.lower()}: {self.done} of {self.shards} shards done, {self.running} running, "
-            f"{self.failed} failed; {self.requests:,} requests so far ({self.elapsed:.0f} s)"
+            f"{self.failed} failed; {self.requests:,} requests so far ({self.elapsed:.0f} s){measured}"
         )
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """What ``progress.json`` holds: the snapshot schema ``harness run`` writes, plus the
+        execution's status and shards."""
+        return {**self.snapshot, "status": self.status, "shards": self.shards, "done": self.done, "failed": self.failed,
+                "running": self.running, "requests": self.requests, "elapsed": self.elapsed, "t": time.time()}  # fmt: skip
 
 
 class FanoutExecution:
@@ -105,8 +117,10 @@ class FanoutExecution:
         shards = segments * int(spec.get("workers", 0))
         done = len(store.keys("shards"))
         failed_keys = store.keys("failures")
-        requests = sum(int(p.get("requests", 0)) for p in store.read_all(store.keys("progress")))
-        return Progress(status=status, shards=shards, done=done, failed=len(failed_keys), requests=requests, elapsed=time.time() - self.started)
+        snapshots = list(store.read_all(store.keys("progress")))
+        requests = sum(int(p.get("requests", 0)) for p in snapshots)
+        return Progress(status=status, shards=shards, done=done, failed=len(failed_keys), requests=requests, elapsed=time.time() - self.started,
+                        snapshot=combine_snapshots(snapshots))  # fmt: skip
 
     def wait(self, *, on_progress: Callable[[Progress], None] | None = None, poll: float = 2.0, timeout: float | None = None) -> Progress:
         """Poll until the execution ends (or ``timeout`` seconds pass); the last progress."""

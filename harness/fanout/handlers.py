@@ -61,22 +61,14 @@ def _validate(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _prepare_users(event: dict[str, Any]) -> dict[str, Any]:
-    from harness.auth.users import create_users
-    from harness.aws import AwsContext
-    from harness.errors import AuthError
-    from harness.target import pool_region
+    from harness.auth.users import ensure_test_users
 
     scenario = _spec(event["run_id"]).scenario()
     auth = scenario.auth
     if auth is None:
         return {"users": 0}
-    aws = AwsContext(region=auth.region or pool_region(auth.user_pool_id))  # the pool's region, not the Lambda's
-    report = create_users(
-        cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=auth.user_pool_id,
-        count=auth.users, prefix=auth.username_prefix, rate=25.0, progress=False,
-    )  # fmt: skip
-    if not report.ok:
-        raise AuthError(f"{len(report.failures)} of {auth.users} test users could not be created: {report.summary()}")
+    # the pool's region, not the Lambda's
+    report = ensure_test_users(count=auth.users, prefix=auth.username_prefix, pool=auth.user_pool_id, region=auth.region)
     return {"users": auth.users, "created": report.created}
 
 

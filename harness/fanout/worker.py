@@ -50,8 +50,11 @@ def run_worker(
     progress_key = store.progress_key(shard.segment, shard.index)
     began = time.time()
 
-    def progress(state: dict[str, Any]) -> None:
-        store.put_json(progress_key, {"segment": shard.segment, "index": shard.index, **state})
+    last: dict[str, Any] = {}
+
+    def progress(state: dict[str, Any]) -> None:  # the last snapshot, updated: the final note keeps the rates and p95
+        last.update(state)
+        store.put_json(progress_key, {"segment": shard.segment, "index": shard.index, **last})
 
     def should_stop() -> bool:
         return store.exists(store.stop_key) or (bool(scenario.faults) and _owner_gone(store, scenario.fanout.heartbeat_timeout, began))
@@ -75,7 +78,7 @@ def run_worker(
     meta = results.meta
     meta["shard"].update(segment=shard.segment, segments=shard.segments)
     store.put_text(store.shard_key(shard.segment, shard.index), json.dumps(results.to_dict(summary=False), separators=(",", ":")))
-    progress({"requests": results.total, "status": meta["status"]})
+    progress({"requests": results.total, "status": meta["status"], **({"phase": "done"} if last else {})})
     if meta["status"] not in ("completed", "interrupted"):  # interrupted: the run was stopped (stop.json)
         raise ShardFailed(f"{shard.name} {meta['status']}: {meta.get('error') or 'stopped early'}; its results were saved")
     generator = meta.get("generator") or {}

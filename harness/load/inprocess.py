@@ -79,7 +79,7 @@ def run_shard(
     if deadline is not None:
         wait = min(wait, max(deadline - time.time(), 0.0))
     watched = progress is not None or should_stop is not None
-    reporter = gevent.spawn(_report_progress, session, progress, should_stop, progress_every) if watched else None
+    reporter = gevent.spawn(_report_progress, session, progress, should_stop, progress_every, plan_length) if watched else None
     try:
         runner.start_shape()
         if not session.done.wait(timeout=wait):
@@ -103,13 +103,20 @@ def run_shard(
 
 
 def _report_progress(
-    session: LoadSession, progress: Callable[[dict[str, Any]], None] | None, should_stop: Callable[[], bool] | None, every: float
+    session: LoadSession, progress: Callable[[dict[str, Any]], None] | None, should_stop: Callable[[], bool] | None, every: float,
+    plan_length: float,
 ) -> None:
+    """Every ``every`` seconds: the shard's progress snapshot (``harness.progress``, as ``harness
+    run`` writes it, plus ``released``) to ``progress``; ``should_stop`` asked."""
+    from harness.progress import ProgressTracker
+
+    tracker = ProgressTracker(plan=session.plan, planned_duration=plan_length, profile=session.scenario.load_profile.profile)
     while not session.done.wait(timeout=every):
         pacer = session.pacer
         try:
             if progress is not None:
-                progress({"requests": session.results.total, "released": pacer.released if pacer else 0, "status": session.status})
+                snapshot = tracker.snapshot(session.results, started_at=pacer.t0 if pacer else None, status=session.status)
+                progress({**snapshot, "requests": session.results.total, "released": pacer.released if pacer else 0, "status": session.status})
             if should_stop is not None and should_stop():
                 log.warning("harness: the run was stopped; ending this shard")
                 session.finish("interrupted")

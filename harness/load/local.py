@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.errors import RunError, UsageError
+from harness.errors import UsageError
 from harness.scenario import Scenario
 
 __all__ = ["attach_local_stack", "keep_metrics", "start_local_stack"]
@@ -38,39 +38,23 @@ def start_local_stack(scenario: Scenario) -> contextlib.ExitStack:
 
     Returns what undoes it all: ``close()`` restores the environment and stops the stack
     (it also runs at interpreter exit, and a second call does nothing)."""
-    from harness.local.stack import LocalStack
+    from harness.auth.users import ensure_test_users
+    from harness.local.stack import load_local_info, stack_for
 
-    stack = LocalStack.for_scenario(scenario.local)
     undo = contextlib.ExitStack()
-    undo.callback(stack.stop)
     try:
-        info = stack.start()
-        undo.enter_context(stack.activate())
+        undo.enter_context(stack_for(scenario.local))
+        info = load_local_info()
         log.info("harness: local stack up: API %s, moto %s (logs in %s)", info.api_url, info.endpoint_url, info.log_dir)
         if scenario.auth is not None:
-            _create_users(scenario)
+            auth = scenario.auth
+            ensure_test_users(count=auth.users, prefix=auth.username_prefix, pool=auth.user_pool_id, region=auth.region, rate=USER_RATE,
+                              where=" in the local stack")  # fmt: skip
     except BaseException:
         undo.close()
         raise
     atexit.register(undo.close)
     return undo
-
-
-def _create_users(scenario: Scenario) -> None:
-    from harness.auth.users import create_users
-    from harness.aws import AwsContext
-    from harness.target import resolve_pool
-
-    auth = scenario.auth
-    assert auth is not None
-    pool_id, region = resolve_pool(auth.user_pool_id, auth.region)
-    aws = AwsContext(region=region)
-    report = create_users(
-        cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=pool_id,
-        count=auth.users, prefix=auth.username_prefix, rate=USER_RATE, progress=False,
-    )  # fmt: skip
-    if not report.ok:
-        raise RunError(f"{len(report.failures)} test users could not be created in the local stack; see the log above")
 
 
 _STARTED_IN = os.getpid()  # Locust imports the locustfile before it forks the workers of --processes

@@ -31,10 +31,15 @@ STOP_TIMEOUT = 15.0
 
 @dataclass
 class RunOutcome:
+    """How a run ended, the same for ``run_headless`` and ``harness.fanout.run.run_fanout``:
+    its folder, Locust's exit code (0 for a fan-out run), whether it was stopped before its
+    end, Locust's log (None for a fan-out run) and a one-line summary (a fan-out run's)."""
+
     run_dir: Path
     exit_code: int
     interrupted: bool
-    log_path: Path
+    log_path: Path | None
+    summary: str = ""
 
     @property
     def results_path(self) -> Path:

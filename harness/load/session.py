@@ -160,26 +160,13 @@ class LoadSession:
         if self.probe is not None and self.status in ("completed", "interrupted") and self.pacer is not None and self.pacer.t0 is not None:
             # the steps that ended by the end of the run and were not judged yet (the last one)
             self.probe.judge_due(results, now=end + PROBE_GRACE, started_at=self.pacer.t0)
-        import harness
+        from harness.meta import RunMeta
 
-        results.meta = {
-            "run_id": self.run_id,
-            "scenario": self.scenario.name,
-            "profile": self.scenario.load_profile.profile,
-            "target": self.target.as_dict(),
-            "started_at": start,
-            "ended_at": end,
-            "duration": round(max(end - start, 0.0), 3),
-            "planned_duration": self.planned_duration,
-            "vus": self.scenario.vus,
-            "users": self.scenario.auth.users if self.scenario.auth else 0,
-            "workers": max(self.shard_count, self.expected_workers, 1),
-            "status": self.status,
-            "error": self.error,
-            "tool": f"harness {harness.__version__}",
-            "token_stats": self.token_stats(),
-            "generator": self.generator_health(),
-        }
+        results.meta = RunMeta.of(
+            self.scenario, run_id=self.run_id, target=self.target.as_dict(), started_at=start, ended_at=end,
+            planned_duration=self.planned_duration, workers=max(self.shard_count, self.expected_workers, 1), status=self.status,
+            error=self.error, token_stats=self.token_stats(), generator=self.generator_health(),
+        ).as_dict()  # fmt: skip
         if self.aborted is not None:
             results.meta["abort"] = self.aborted
         if self.faults:

@@ -76,6 +76,7 @@ __all__ = [
     "LocalStack",
     "LocalStackInfo",
     "USER_POOL_NAME",
+    "stack_for",
     "load_local_info",
     "local_down",
     "local_status",
@@ -436,6 +437,27 @@ def _health(info: LocalStackInfo) -> dict[str, dict[str, Any]]:
         healthy = alive and http_ok(url, timeout=2.0)
         out[name] = {"pid": pid, "alive": alive, "healthy": healthy, "url": url}
     return out
+
+
+@contextlib.contextmanager
+def stack_for(settings: Any = None, *, starting: Callable[[], Any] | None = None) -> Iterator[dict[str, str]]:
+    """A local stack for one command or process, set up as a scenario's ``[local]`` section
+    (``LocalSettings``, None: the defaults) says, with this process pointed at it; stopped (and
+    the environment restored) on the way out. Yields the variables it set. ``starting()``: a
+    context manager shown while it starts (a spinner). Used by ``harness run --local``,
+    ``harness fanout --local`` and ``locust ... --local``::
+
+        with stack_for(scenario.local) as env:
+            ...                                   # boto3 and "local" targets reach it
+    """
+    stack = LocalStack.for_scenario(settings) if settings is not None else LocalStack()
+    try:
+        with starting() if starting is not None else contextlib.nullcontext():
+            stack.start()
+        with stack.activate() as env:
+            yield env
+    finally:
+        stack.stop()
 
 
 def settings_of(settings: Any) -> dict[str, Any]:

@@ -179,3 +179,27 @@ def test_the_tree_merge_keeps_retries_apart_and_exact(store: RunStore, monkeypat
     direct = collect(store, interrupted=False)
     assert direct.to_dict()["retry_windows"] == merged.to_dict()["retry_windows"]
     assert direct.to_dict()["retried"] == merged.to_dict()["retried"]
+
+
+def test_a_run_stopped_by_harness_names_no_shard_failed(store: RunStore) -> None:
+    # issue 18: an interrupted fan-out printed "shard N (segment 0) failed: None" for every shard
+    rng, samples = random.Random(4), []
+    for index in (0, 2):
+        part = shard_results(index, rng, samples)
+        part.meta["status"] = "interrupted"
+        store.put_json(store.shard_key(0, index), part.to_dict(summary=False))
+    results = collect(store, interrupted=True)
+    assert results.meta["status"] == "interrupted"
+    assert [s["status"] for s in results.meta["shards"]][:3] == ["interrupted", "missing", "interrupted"]
+    assert results.meta["failed_shards"] == []
+
+
+def test_a_failed_shard_without_an_error_is_named_by_its_status_never_none(store: RunStore) -> None:
+    rng, samples = random.Random(5), []
+    for index in range(7):
+        part = shard_results(index, rng, samples)
+        if index == 3:
+            part.meta["status"], part.meta["error"] = "failed", None
+        store.put_json(store.shard_key(0, index), part.to_dict(summary=False))
+    meta = collect(store, interrupted=False).meta
+    assert meta["failed_shards"] == [{"segment": 0, "index": 3, "reason": "failed"}]

@@ -522,3 +522,30 @@ def test_the_workers_of_a_run_with_faults_stop_when_harness_fanout_is_killed(sta
                             execution_arn=fanout.run_state_machine.replace(":stateMachine:", ":execution:") + ":owner-killed",
                             bucket=fanout.bucket, run_id="owner-killed").wait(timeout=120)  # fmt: skip
     assert final.status in ("SUCCEEDED", "FAILED"), final
+
+
+def test_run_fanout_from_python_applies_the_faults_and_returns_the_run_outcome(stack: tuple[LocalStack, FanoutStack], tmp_path: Path) -> None:
+    import harness
+
+    local, fanout = stack
+    load = {"profile": "steady", "rate": 20, "duration": "6s", "vus": 6}
+    plan = Scenario.from_dict({**scenario("fan-py", load, workers=2).echo(),
+                               "faults": [{"name": "slow", "kind": "latency", "at": "1s", "duration": "2s", "latency": "50ms"}]})  # fmt: skip
+    notes: list[tuple[str, str]] = []
+    seen: list[Any] = []
+    outcome = harness.run_fanout(plan, stack=fanout, run_dir=tmp_path / "py", run_id="from-python", stack_aws=AwsContext(region=STACK_REGION),
+                                 on_note=lambda kind, text: notes.append((kind, text)), on_progress=seen.append)  # fmt: skip
+    # the progress holds the workers' snapshots combined: planned vs achieved rate and p95, as `harness run` shows them
+    measured = [p for p in seen if p.snapshot.get("achieved_rps") is not None and p.snapshot.get("p95_ms") is not None]
+    assert measured and measured[-1].snapshot["planned_rps"] > 0, [p.snapshot for p in seen]
+    assert "achieved" in measured[-1].line() and "p95" in measured[-1].line()
+    assert isinstance(outcome, harness.RunOutcome) and not outcome.interrupted, notes
+    assert outcome.summary.startswith("execution succeeded: 2 of 2 shards done, 0 failed")
+    results = ResultSet.load(outcome.results_path)
+    assert results.meta["status"] == "completed", results.meta.get("error")
+    [fault] = results.meta["faults"]
+    assert fault["started_at"] is not None and fault["ended_by"] == "schedule" and fault["error"] is None, fault
+    assert results.meta["fanout"]["worker_function"] == fanout.worker_function
+    assert not (tmp_path / "py" / "progress.json").exists()
+    store = RunStore(AwsContext(region=STACK_REGION).client("s3"), bucket=fanout.bucket, run_id="from-python")
+    assert store.exists(store.heartbeat_key)  # the process that owns the faults said it was alive
