@@ -300,6 +300,36 @@ def test_a_handler_that_monkey_patches_with_gevent_runs(aws: dict[str, Any], dep
     assert body == {"patched": True}
 
 
+DESCRIPTORS = """
+import resource
+
+
+def handler(event, context):
+    held = []
+    try:
+        for _ in range(5000):
+            held.append(open(__file__))
+    except OSError as exc:
+        error = exc.errno
+    finally:
+        count = len(held)
+        for f in held:
+            f.close()
+    return {"opened": count, "errno": error, "limit": list(resource.getrlimit(resource.RLIMIT_NOFILE))}
+"""
+
+
+def test_a_handler_has_lambdas_1024_file_descriptors_and_gets_emfile_past_them(aws: dict[str, Any], deploy: Deploy) -> None:
+    """Lambda allows 1,024 file descriptors per execution environment: the local runtime too, so
+    that a worker with too many connections fails here as it would on AWS."""
+    import errno
+
+    response, body = invoke(aws["lambda"], deploy(DESCRIPTORS))
+    assert "FunctionError" not in response, body
+    assert body["limit"] == [1024, 1024]
+    assert body["errno"] == errno.EMFILE and 1000 < body["opened"] < 1024  # stdin/out/err and the runtime's own hold a few
+
+
 def test_concurrent_invocations_run_in_parallel(aws: dict[str, Any], deploy: Deploy) -> None:
     name = deploy(SLEEPY)
     started = time.monotonic()

@@ -148,11 +148,25 @@ def _send(channel: IO[bytes], message: dict[str, Any]) -> None:
     channel.flush()
 
 
+FILE_DESCRIPTORS = 1024
+"""What a Lambda execution environment allows (Lambda quotas: "File descriptors: 1,024"): a
+handler past it gets EMFILE, here as on AWS."""
+
+
+def _limit_file_descriptors() -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = FILE_DESCRIPTORS if hard == resource.RLIM_INFINITY else min(FILE_DESCRIPTORS, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))  # the hard limit too: the handler cannot raise it
+
+
 def main(argv: list[str]) -> int:
     fd, request_id, invoked_arn = int(argv[1]), argv[2], argv[3]
     os.set_inheritable(fd, False)  # the handler's own subprocesses must not hold the result pipe
     channel = os.fdopen(fd, "wb")
     _die_with_parent()
+    _limit_file_descriptors()
     sys.path.insert(0, os.environ.get("LAMBDA_TASK_ROOT", os.getcwd()))
     event_bytes = sys.stdin.buffer.read()
     _setup_logging(request_id)
