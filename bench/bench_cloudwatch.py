@@ -13,11 +13,12 @@ figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 import urllib.request
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -55,7 +56,7 @@ def main() -> None:
         parser.error("--seconds must be a multiple of 60 (it is also the whole-window period)")
 
     rng = np.random.default_rng(7)
-    t0 = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(seconds=args.seconds + 60)
+    t0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(seconds=args.seconds + 60)
     batches = []
     for s in range(args.seconds):
         values, counts = one_second(rng, args.rps)
@@ -96,7 +97,7 @@ def main() -> None:
 
         for period in (1, 60, args.seconds):
             for stat in ("p95", "Sum", "SampleCount"):
-                r = timed(f"GetMetricData {stat} period {period} s", lambda: query(stat, period))
+                r = timed(f"GetMetricData {stat} period {period} s", functools.partial(query, stat, period))
                 if period == args.seconds:
                     print(f"  {'':<44} -> {r['Values']}")
         timed("GetMetricStatistics p50/p95/p99 period 60 s", lambda: cw.get_metric_statistics(

@@ -33,8 +33,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -70,7 +71,7 @@ class Bench:
 
     def admin(self, method: str, path: str) -> dict[str, Any]:
         request = urllib.request.Request(f"{self.api_url}/_admin/{path}", method=method)
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - 127.0.0.1 only
+        with urllib.request.urlopen(request, timeout=5) as response:  # 127.0.0.1 only
             return json.loads(response.read())
 
     def served(self) -> int:

@@ -58,7 +58,7 @@ class FolderS3:
             raise self.exceptions.NoSuchKey(Key)
         return {"Body": io.BytesIO(path.read_bytes())}
 
-    def get_paginator(self, _: str) -> "FolderS3":
+    def get_paginator(self, _: str) -> FolderS3:
         return self
 
     def paginate(self, *, Bucket: str, Prefix: str) -> list[dict[str, Any]]:  # noqa: N803

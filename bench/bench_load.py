@@ -134,7 +134,7 @@ class Bench:
     def admin(self, method: str, path: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(f"{self.api_url}/_admin/{path}", data=data, method=method, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - 127.0.0.1 only
+        with urllib.request.urlopen(req, timeout=5) as resp:  # 127.0.0.1 only
             return json.loads(resp.read())
 
     def served(self) -> tuple[int, int]:

@@ -22,8 +22,9 @@ scenario is loaded.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from harness.errors import ScenarioError
 from harness.gates import RECOVERY_METRICS, Gate, GateError, measure_client
@@ -50,7 +51,7 @@ class AbortRule:
         return self.text
 
     @classmethod
-    def parse(cls, text: Any) -> "AbortRule":
+    def parse(cls, text: Any) -> AbortRule:
         """Parse one entry; raises ``ScenarioError`` with the problem and an example."""
         from harness.durations import parse_duration
 

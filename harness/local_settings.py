@@ -40,7 +40,7 @@ class LocalSettings(Model):
     lambda_timeout: Int | None = Field(default=None, ge=1, le=900)
 
     @model_validator(mode="after")
-    def _pair(self) -> "LocalSettings":
+    def _pair(self) -> LocalSettings:
         if (self.throttle_rate is None) != (self.throttle_burst is None):
             raise ValueError("set both throttle_rate and throttle_burst, or neither")
         lambda_fields = [name for name in ("lambda_reserved_concurrency", "lambda_latency_ms", "lambda_timeout")

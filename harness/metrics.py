@@ -44,7 +44,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -334,7 +334,7 @@ def _aligned_start(start: datetime, period: int, now: datetime) -> datetime:
     else:
         grain = max(60, _retention_floor(start, now))
     epoch = start.timestamp()
-    return datetime.fromtimestamp(epoch // grain * grain, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch // grain * grain, tz=UTC)
 
 
 def _run_window(start: datetime, end: datetime, *, min_period: int, now: datetime) -> tuple[datetime, int]:
@@ -355,7 +355,7 @@ def _run_window(start: datetime, end: datetime, *, min_period: int, now: datetim
 
 def _utc(ts: datetime) -> datetime:
     """An aware UTC datetime; a naive one is taken as UTC (as boto3 does)."""
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 # --------------------------------------------------------------------------- reading
@@ -383,7 +383,7 @@ def fetch(
     if end <= start:
         raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
     _check_ids(queries)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     s0 = _aligned_start(start, period, now)
     expected = list(_periods(s0, end, period))
     region = getattr(getattr(cloudwatch, "meta", None), "region_name", None) or "this region"
@@ -534,7 +534,7 @@ def pull(
     start, end = _utc(start), _utc(end)
     if end <= start:
         raise ValueError(f"the run must end after it starts ({start.isoformat()} .. {end.isoformat()})")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     floor = _resolve_min_period(min_period)
     s_start = start - timedelta(seconds=margin)
     s_end = end + timedelta(seconds=margin)
@@ -574,7 +574,7 @@ def snapshot(
     if end <= start:
         raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
     _check_ids(queries)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     floor = _resolve_min_period(min_period)
     r_start, r_period = _run_window(start, end, min_period=floor, now=now)
     s_period = max(floor, _retention_floor(r_start, now))

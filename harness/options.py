@@ -12,8 +12,9 @@ that bad usage never costs a run (``UsageError``, exit 2).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from harness.errors import UsageError
 

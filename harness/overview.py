@@ -9,8 +9,9 @@ region is the one the scenario names (or the environment's default).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from harness.plan import build_plan, planned_duration
 from harness.scenario import LOCAL, Calls, Scenario
@@ -53,7 +54,7 @@ class Overview:
     retries: dict[str, str] = field(default_factory=dict)  # endpoint -> its retry policy, described
 
     @classmethod
-    def of(cls, scenario: Scenario, *, gates: Sequence[Any] = ()) -> "Overview":
+    def of(cls, scenario: Scenario, *, gates: Sequence[Any] = ()) -> Overview:
         from harness.target import default_region, scenario_region
 
         profile = scenario.load_profile

@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from harness.abort import window_of
 from harness.errors import ScenarioError
 from harness.gates import RECOVERY_METRICS, Gate, format_amount, measure_client, parse_gates
 from harness.plan import Plan
-from harness.results import ResultSet
 from harness.profiles import Ramp
+from harness.results import ResultSet
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario

@@ -8,7 +8,7 @@ turns a profile into a rate over time::
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -174,5 +174,5 @@ class Calls(_Profile):
         return self.users * self.calls_per_user
 
 
-LoadProfile = Annotated[Union[Steady, Ramp, Burst, Spike, Calls], Field(discriminator="profile")]
+LoadProfile = Annotated[Steady | Ramp | Burst | Spike | Calls, Field(discriminator="profile")]
 PROFILES: dict[str, type[_Profile]] = {"steady": Steady, "ramp": Ramp, "burst": Burst, "spike": Spike, "calls": Calls}

@@ -245,7 +245,7 @@ class LiveProgress:
         self._snapshot: dict[str, Any] | None = None
         self._elapsed = 0.0
 
-    def __enter__(self) -> "LiveProgress":
+    def __enter__(self) -> LiveProgress:
         if self.console.is_terminal:
             from rich.live import Live
 

@@ -17,7 +17,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -156,8 +156,8 @@ def pull_run_metrics(results: ResultSet, *, aws: AwsContext, period: int | None 
     if wait > 0:
         log.info("waiting %.0f s for CloudWatch to receive the last metrics", wait)
         time.sleep(wait)
-    start = datetime.fromtimestamp(float(meta.get("started_at") or ended), tz=timezone.utc)
-    end = datetime.fromtimestamp(ended, tz=timezone.utc)
+    start = datetime.fromtimestamp(float(meta.get("started_at") or ended), tz=UTC)
+    end = datetime.fromtimestamp(ended, tz=UTC)
     return metrics.pull(aws.client("cloudwatch"), queries, start=start, end=end, period=period)
 
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-import urllib.parse
 import tomllib
+import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
@@ -214,7 +215,7 @@ class Scenario(Model):
         return value
 
     @model_validator(mode="after")
-    def _fault_windows(self) -> "Scenario":
+    def _fault_windows(self) -> Scenario:
         """Faults fit in the load, have unique names, and never overlap where putting back
         what was there would be ambiguous (two changes of one setting at once)."""
         if not self.faults:
@@ -245,7 +246,7 @@ class Scenario(Model):
         return self
 
     @model_validator(mode="after")
-    def _plans_requests(self) -> "Scenario":
+    def _plans_requests(self) -> Scenario:
         """An open profile that plans no whole request (``rate = 0.1`` for 5 s) would run doing
         nothing and report an empty run: refused, naming the fields that size the plan."""
         profile = self.load_profile
@@ -262,7 +263,7 @@ class Scenario(Model):
         return self
 
     @model_validator(mode="after")
-    def _retry_expect(self) -> "Scenario":
+    def _retry_expect(self) -> Scenario:
         for i, endpoint in enumerate(self.endpoints):
             retry = self.retry_for(endpoint)
             if retry is None:
@@ -284,7 +285,7 @@ class Scenario(Model):
         return setting if isinstance(setting, Retry) else None
 
     @model_validator(mode="after")
-    def _calls_users(self) -> "Scenario":
+    def _calls_users(self) -> Scenario:
         profile = self.load_profile
         if isinstance(profile, Calls):
             if profile.vus is not None and profile.vus != profile.users:
@@ -309,7 +310,7 @@ class Scenario(Model):
     # ---- loading -------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path, *, override_limits: bool = False, overrides: Sequence[str] = ()) -> "Scenario":
+    def load(cls, path: str | Path, *, override_limits: bool = False, overrides: Sequence[str] = ()) -> Scenario:
         """Read, validate and check ``path`` against the safety limits. ``overrides`` are
         ``FIELD=VALUE`` texts (``load.rate=200``) applied before validation: see ``apply_overrides``."""
         path = Path(path)
@@ -335,7 +336,7 @@ class Scenario(Model):
         return scenario
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "<scenario>", override_limits: bool = False) -> "Scenario":
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<scenario>", override_limits: bool = False) -> Scenario:
         """Validate already-parsed data (a Lambda worker receives a scenario this way)."""
         try:
             scenario = cls.model_validate(data)

@@ -16,7 +16,8 @@ Lambda's execution input, the Locust web UI), ``"check"`` (either kind of run ma
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.abort import AbortRule, parse_abort_rules
 from harness.errors import ScenarioError

@@ -9,9 +9,8 @@ import boto3
 import pytest
 
 from harness.auth.users import create_users
-from harness.local.stack import LocalStack
-
 from harness.local.moto import MotoServer
+from harness.local.stack import LocalStack
 
 
 @pytest.fixture(scope="session")

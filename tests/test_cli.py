@@ -419,7 +419,7 @@ def test_a_run_not_judged_skips_its_gates_in_junit_and_says_why_in_the_verdict(t
     verdict = json.loads((run / "verdict.json").read_text())
     assert verdict["status"] == status and verdict["outcome"] == outcome
     assert verdict["passed"] is (False if status == "aborted" else None)
-    assert verdict["reason"].startswith(f"not judged: ") and "after 10 s" in verdict["reason"]
+    assert verdict["reason"].startswith("not judged: ") and "after 10 s" in verdict["reason"]
     suite, cases = junit_cases(run)
     gates = [c for c in cases if c.get("classname") == "harness.gates"]
     assert len(gates) == 2 and all(c.find("skipped") is not None and c.find("failure") is None for c in gates)

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ def traffic(stack: LocalStack, cloudwatch: Any, token: str) -> Traffic:
     http = requests.Session()
     good = {"Authorization": f"Bearer {token}"}
     bad = {"Authorization": "Bearer not-a-token"}
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     t = Traffic(start=start, end=start)
 
     def send(path: str, headers: dict[str, str]) -> None:
@@ -114,7 +114,7 @@ def traffic(stack: LocalStack, cloudwatch: Any, token: str) -> Traffic:
 
     for _ in range(3):  # fast: ~1 ms backend
         _wait_for_next_second()
-        for i in range(40):
+        for _ in range(40):
             send("/items", good)
         for _ in range(3):
             send("/items", bad)  # 401
@@ -124,7 +124,7 @@ def traffic(stack: LocalStack, cloudwatch: Any, token: str) -> Traffic:
     assert http.put(f"{api}/_admin/backend", json={"latency_ms": SLOW_MS}, timeout=5).status_code == 200
     for _ in range(20):  # slow: 5% of the run, all above the fast requests
         send("/items", good)
-    t.end = datetime.now(timezone.utc)
+    t.end = datetime.now(UTC)
     assert http.put(f"{api}/_admin/backend", json={"latency_ms": 1}, timeout=5).status_code == 200
     t.emulator_total = http.get(f"{api}/_admin/counts", timeout=5).json()["total"]
     http.close()
@@ -381,7 +381,7 @@ def test_save_and_load_empty_frame(tmp_path: Path) -> None:
 
 
 def test_rest_api_names_map_to_keys(cloudwatch: Any) -> None:
-    base = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=30)
+    base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
     dims = [{"Name": "ApiName", "Value": "orders-api"}, {"Name": "Stage", "Value": "prod"}]
 
     def datum(name: str, offset: int, values: list[float], counts: list[float], unit: str) -> dict[str, Any]:
@@ -424,7 +424,7 @@ def test_rest_api_names_map_to_keys(cloudwatch: Any) -> None:
 
 
 def test_a_window_without_traffic_is_nan_not_zero(cloudwatch: Any) -> None:
-    start = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(hours=2)
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
     queries = metrics.build_queries(api_id="never-called", stage="$default", lambda_functions=["idle"])
     df = metrics.fetch(cloudwatch, queries, start=start, end=start + timedelta(minutes=10), period=60)
     assert len(df) == 10 * len(queries)
@@ -437,7 +437,7 @@ def test_a_window_without_traffic_is_nan_not_zero(cloudwatch: Any) -> None:
 
 def test_more_than_500_queries_are_split(cloudwatch: Any) -> None:
     names = [f"fn-{i:03d}" for i in range(70)]
-    base = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=50)
+    base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=50)
     cloudwatch.put_metric_data(
         Namespace="AWS/Lambda",
         MetricData=[
@@ -469,7 +469,7 @@ def test_more_than_500_queries_are_split(cloudwatch: Any) -> None:
 
 def test_duplicate_ids_and_bad_periods_are_refused(cloudwatch: Any) -> None:
     q = metrics.build_queries(api_id="a")[0]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with pytest.raises(ValueError, match="used twice"):
         metrics.fetch(cloudwatch, [q, q], start=now - timedelta(minutes=1), end=now, period=60)
     with pytest.raises(UsageError, match="period=45"):
@@ -484,7 +484,7 @@ def _stubbed_client(region: str) -> Any:
 
 
 def _fetch_one(client: Any) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     metrics.fetch(client, metrics.build_queries(api_id="a")[:1], start=now - timedelta(minutes=5), end=now, period=60)
 
 

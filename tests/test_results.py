@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections import Counter
 from pathlib import Path
-
-import math
 
 import numpy as np
 import pytest
@@ -352,7 +351,7 @@ def test_summary_of_an_endpoint_with_no_successes() -> None:
 def with_retries(results: ResultSet, rng: random.Random, n: int) -> ResultSet:
     """``n`` requests of "a" whose first attempt got a 503 and which then were retried up to
     twice: ok on a retry, gave up, or a retry answered 404 (failed after retry)."""
-    for i in range(n):
+    for _ in range(n):
         t = T0 + rng.random() * 5
         results.record("a", "server", 503, start_time=t, response_time_ms=5.0)
         fate = rng.choice(RETRY_RESULTS[:3])

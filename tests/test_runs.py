@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -86,7 +86,7 @@ def test_a_fanout_runs_worker_lambdas_are_kept_apart_from_the_servers_numbers(
     monkeypatch.setenv(metrics.MIN_PERIOD_ENV, "1")
     worker, api_function = f"harness-worker-{uuid.uuid4().hex[:6]}", f"orders-{uuid.uuid4().hex[:6]}"
     now = time.time()
-    stamp = datetime.fromtimestamp(int(now) - 5, tz=timezone.utc)
+    stamp = datetime.fromtimestamp(int(now) - 5, tz=UTC)
     cw = boto3.client("cloudwatch")
     for name, invocations, duration in ((worker, 4.0, 9993.0), (api_function, 7.0, 12.0)):
         cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[

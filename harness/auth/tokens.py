@@ -319,7 +319,7 @@ class TokenPool:
                             self._refresh_locked(ident)
                 except AuthError as err:
                     log.warning("background refresh: %s", err)
-                except Exception as err:  # noqa: BLE001 - keep the refresher alive, never log secrets
+                except Exception as err:  # keep the refresher alive, never log secrets
                     log.warning("background refresh of %s failed: %s", ident.username, type(err).__name__)
 
     def _call(self, fn: Callable[[], Any]) -> Any:

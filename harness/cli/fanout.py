@@ -8,9 +8,10 @@ import argparse
 import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rich.markup import escape
 from rich.table import Table

@@ -30,11 +30,12 @@ import json
 import math
 import time
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from harness.fanout.spec import RunSpec
-from harness.faults.recovery import annotate
 from harness.fanout.store import RunStore
+from harness.faults.recovery import annotate
 from harness.load.session import merge_health
 from harness.meta import RunMeta
 from harness.plan import build_plan, planned_duration

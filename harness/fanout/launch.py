@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -45,7 +46,7 @@ class FanoutStack:
     worker_function: str
 
     @classmethod
-    def of(cls, outputs: dict[str, str]) -> "FanoutStack":
+    def of(cls, outputs: dict[str, str]) -> FanoutStack:
         try:
             return cls(
                 run_state_machine=outputs["RunStateMachineArn"],

@@ -70,7 +70,7 @@ class StackDefaults(BaseModel):
     time budget must fit in it."""
 
     @classmethod
-    def from_env(cls) -> "StackDefaults":
+    def from_env(cls) -> StackDefaults:
         """In a Lambda of the stack. ``region`` is the pool's (its id names it; the template
         lets the pool be in another region than the stack), else the Lambda's."""
         from harness.target import pool_region

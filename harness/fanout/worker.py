@@ -27,9 +27,9 @@ import time
 from typing import Any
 
 from harness.errors import ShardFailed
+from harness.fanout.heartbeat import silent_owner
 from harness.fanout.shards import Shard
 from harness.fanout.spec import UPLOAD_MARGIN
-from harness.fanout.heartbeat import silent_owner
 from harness.fanout.store import PROGRESS_EVERY, RunStore
 from harness.fanout.watch import ExecutionWatch
 from harness.load.inprocess import run_shard

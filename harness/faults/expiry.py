@@ -55,7 +55,7 @@ class Restore:
         return {"service": self.service, "operation": self.operation, "params": self.params}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Restore":
+    def from_dict(cls, data: dict[str, Any]) -> Restore:
         return cls(service=str(data["service"]), operation=str(data["operation"]), params=dict(data["params"]))
 
     def call(self, client: Any) -> Any:
@@ -106,7 +106,7 @@ class Expiry:
 
     def arm(self, *, where: str, when: float, restore: Restore) -> str:
         """Create the schedule that makes ``restore`` at ``when + margin``; its name."""
-        at = _dt.datetime.fromtimestamp(when + self.margin, tz=_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        at = _dt.datetime.fromtimestamp(when + self.margin, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
         name = _NAME.sub("-", f"harness-{self.run_id}")[:40] + f"-{uuid.uuid4().hex[:12]}"
         arn, payload = universal_target(restore, partition=_partition(self.role_arn))
         try:

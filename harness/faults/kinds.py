@@ -35,7 +35,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -100,7 +101,7 @@ def _http_json(method: str, url: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as resp:  # noqa: S310 - 127.0.0.1
+        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as resp:  # 127.0.0.1
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         try:

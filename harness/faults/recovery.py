@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from harness.faults.config import RecoverySettings
 from harness.results import Histogram, ResultSet

@@ -108,7 +108,7 @@ class FaultScheduler:
                     self._start(slot)
                 else:
                     self._stop(slot, "schedule")
-        except Exception as exc:  # noqa: BLE001 - never leave a fault behind, say why
+        except Exception as exc:  # never leave a fault behind, say why
             log.exception("harness: the fault scheduler failed; ending every fault")
             self.end_all("failed")
             if self._on_error is not None:
@@ -169,7 +169,7 @@ class FaultScheduler:
             except HarnessError as exc:
                 slot.error = f"not put back: {exc}"
                 log.error("harness: fault %r was not put back: %s", slot.action.spec.label, exc)
-            except Exception as exc:  # noqa: BLE001 - keep ending the others
+            except Exception as exc:  # keep ending the others
                 slot.error = f"not put back: {type(exc).__name__}: {exc}"
                 log.exception("harness: fault %r was not put back", slot.action.spec.label)
             else:
@@ -208,7 +208,7 @@ class FaultScheduler:
                 self._stop(slot, reason)
         try:
             atexit.unregister(self._at_exit)
-        except Exception:  # noqa: BLE001 - interpreter shutting down
+        except Exception:  # interpreter shutting down
             pass
         return [f"{s.action.spec.label}: {s.error}" for s in self._slots if s.error and s.error.startswith("not put back")]
 

@@ -13,8 +13,8 @@ import difflib
 import math
 import operator
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from harness.errors import ScenarioError, UsageError
 from harness.results import OUTCOMES
@@ -137,7 +137,7 @@ class Gate:
         return _OPS[self.op](actual, self.threshold)
 
     @classmethod
-    def parse(cls, text: str) -> "Gate":
+    def parse(cls, text: str) -> Gate:
         """Parse one gate expression; raises ``GateError`` (a ``ScenarioError``) when it is invalid.
 
         >>> Gate.parse("p99 < 1s").threshold

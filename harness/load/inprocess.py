@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gevent
 from locust.env import Environment
@@ -120,5 +121,5 @@ def _report_progress(
             if should_stop is not None and should_stop():
                 log.warning("harness: the run was stopped; ending this shard")
                 session.finish("interrupted")
-        except Exception as exc:  # noqa: BLE001 - a progress note must never stop the load
+        except Exception as exc:  # a progress note must never stop the load
             log.warning("harness: could not report progress: %s", exc)

@@ -144,7 +144,7 @@ def _watch(session: LoadSession, check: Any, every: float, stopped: Any, broken:
                 log.warning("harness: %s", stopped())
                 if session.pacer is not None:
                     session.pacer.stop()
-        except Exception:  # noqa: BLE001 - say so, keep watching
+        except Exception:  # say so, keep watching
             log.exception("harness: could not %s", broken)
 
 

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import gevent
 from gevent.event import Event

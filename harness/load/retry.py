@@ -7,13 +7,13 @@ with the backoff formula of ``jitter.py`` (``auth/backoff.py``'s too)::
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Discriminator, Tag, ValidationInfo, field_validator
 
-from harness.jitter import FullJitter, Uniform
 from harness.durations import PositiveDuration
 from harness.fields import Int, Model
+from harness.jitter import FullJitter, Uniform
 
 __all__ = ["Retry", "RetrySetting", "TRANSPORT", "MAX_RETRY_ATTEMPTS"]
 
@@ -110,7 +110,7 @@ def _retry_setting(value: Any) -> Any:
 
 
 RetrySetting = Annotated[
-    Union[Annotated[Retry, Tag("policy")], Annotated[Literal[False], Tag("off")]],
+    Annotated[Retry, Tag("policy")] | Annotated[Literal[False], Tag("off")],
     Discriminator(lambda v: "off" if v is False else "policy"),
     BeforeValidator(_retry_setting),
 ]

@@ -28,13 +28,13 @@ import gevent
 import gevent.event
 
 from harness.abort import breached, parse_abort_rules
-from harness.probe import GRACE as PROBE_GRACE
-from harness.probe import Probe, check_probe
 from harness.errors import HarnessError
 from harness.gates import format_amount
 from harness.load.pacer import IterationPacer, Pacer
 from harness.load.request import RequestTemplate
 from harness.plan import Plan, build_plan, planned_duration, shard_vus
+from harness.probe import GRACE as PROBE_GRACE
+from harness.probe import Probe, check_probe
 from harness.results import ResultSet, classify
 from harness.runs import new_run_id
 from harness.scenario import Calls, Scenario
@@ -210,8 +210,8 @@ class LoadSession:
         auth = self.scenario.auth
         if auth is None or self.tokens is not None:
             return
-        from harness.auth.tokens import TokenPool
         from harness.auth.secret import get_password
+        from harness.auth.tokens import TokenPool
         from harness.aws import AwsContext
 
         ctx = AwsContext(region=self.target.region)

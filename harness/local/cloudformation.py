@@ -173,7 +173,7 @@ def _change_sets() -> None:
         stack = self.stacks[change_set.stack_id]
         try:
             execute(self, change_set_name, stack_name)
-        except Exception as exc:  # noqa: BLE001 - on AWS a failed execution is a stack status, not an API error
+        except Exception as exc:  # on AWS a failed execution is a stack status, not an API error
             _roll_back(stack, change_set, exc)
             return
         stack.parameters = dict(change_set.parameters)
@@ -197,7 +197,7 @@ def _roll_back(stack: Any, change_set: Any, exc: BaseException) -> None:
         )
         try:
             stack.resource_map.delete()
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             stack._add_stack_event("ROLLBACK_FAILED", resource_status_reason=_reason(err))
             stack.status = "ROLLBACK_FAILED"
             return
@@ -301,7 +301,7 @@ def _event(stack: Any, logical_id: str, kind: str, status: str, *, physical_id: 
 def _physical_id(resource: Any) -> str:
     try:
         return str(getattr(resource, "physical_resource_id", "") or "")
-    except Exception:  # noqa: BLE001 - some models compute it and may fail half-built
+    except Exception:  # some models compute it and may fail half-built
         return ""
 
 

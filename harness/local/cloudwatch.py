@@ -41,7 +41,7 @@ import math
 import re
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -146,7 +146,7 @@ class _Distribution:
 def _epoch_seconds(ts: datetime) -> float:
     """moto keeps naive UTC datetimes; an aware one is converted first."""
     if ts.tzinfo is not None:
-        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
     return (ts - _EPOCH).total_seconds()
 
 
@@ -213,7 +213,7 @@ def _check_period(period: Any, where: str) -> int:
     try:
         p = int(period)
     except (TypeError, ValueError):
-        raise InvalidParameterValue(f"The parameter {where} must be an integer number of seconds.")
+        raise InvalidParameterValue(f"The parameter {where} must be an integer number of seconds.") from None
     if p <= 0 or (p not in (1, 5, 10, 20, 30) and p % 60):
         raise InvalidParameterValue(
             f"The parameter {where} must be 1, 5, 10, 20, 30 or a multiple of 60; got {period}."

@@ -45,12 +45,12 @@ def exceeded(*, failed: int, total: int, count: int | None, percentage: float | 
 
 def install() -> None:
     """Patch moto's Distributed Map (idempotent)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map import state_map as sm
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import distributed_iteration_component as dic
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
         distributed_item_processor_worker as dipw,
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iterator import distributed_iterator_worker as diw
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map import state_map as sm
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_failure import (
         ToleratedFailureCountDecl,
         ToleratedFailurePercentageDecl,
@@ -149,7 +149,7 @@ class _ThresholdPool(JobPool):  # type: ignore[misc]
             self._open_jobs.clear()  # no new child starts
         with self._frames_lock:
             running = list(self._frames)
-        now = datetime.datetime.now(tz=datetime.timezone.utc)
+        now = datetime.datetime.now(tz=datetime.UTC)
         for frame in running:  # the running children are aborted; their Lambda calls go on
             frame.set_stop(stop_date=now, cause="the Map Run failed", error="States.Aborted")
         self._termination_event.set()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import functools
 import importlib
 import json
 import logging
@@ -132,7 +133,7 @@ def start_process(
 
 def http_get_json(url: str, timeout: float = 2.0) -> Any:
     """GET ``url`` and decode its JSON body; raises ``OSError`` on any failure."""
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own 127.0.0.1 URLs
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # our own 127.0.0.1 URLs
         if resp.status != 200:
             raise OSError(f"HTTP {resp.status}")
         return json.loads(resp.read() or b"null")
@@ -141,7 +142,7 @@ def http_get_json(url: str, timeout: float = 2.0) -> Any:
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     """True when GET ``url`` answers 200."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own 127.0.0.1 URLs
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # our own 127.0.0.1 URLs
             return resp.status == 200
     except (OSError, ValueError):
         return False
@@ -195,7 +196,7 @@ def start_on_free_port(
         chosen = port or free_port(host)
         proc = launch(chosen)
         try:
-            wait_until_ready(f"{name} on {host}:{chosen}", proc, lambda: ready(chosen), timeout=timeout, log_path=log_path)
+            wait_until_ready(f"{name} on {host}:{chosen}", proc, functools.partial(ready, chosen), timeout=timeout, log_path=log_path)
         except LocalStackError:
             stop_process(proc)
             clash = "already in use" in log_tail(log_path, lines=20, width=10_000).lower()

@@ -41,9 +41,10 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 from pydantic import BaseModel, ConfigDict, Field
@@ -425,7 +426,7 @@ def _read_state() -> LocalStackInfo | None:
     except FileNotFoundError:
         return None
     except ValueError as exc:
-        raise LocalStackError(f"{path} is not a local stack state file ({exc}); delete it and run `harness local up`")
+        raise LocalStackError(f"{path} is not a local stack state file ({exc}); delete it and run `harness local up`") from exc
 
 
 def _health(info: LocalStackInfo) -> dict[str, dict[str, Any]]:

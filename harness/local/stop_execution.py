@@ -38,7 +38,7 @@ def install() -> None:
         execution = next((x for x in state_machine.executions if x.execution_arn == execution_arn), None)
         if execution is None:
             return state_machine.stop_execution(execution_arn)  # moto's own ExecutionDoesNotExist
-        execution.stop(stop_date=datetime.datetime.now(tz=datetime.timezone.utc), error=error, cause=cause)
+        execution.stop(stop_date=datetime.datetime.now(tz=datetime.UTC), error=error, cause=cause)
         return execution
 
     models.StepFunctionBackend.stop_execution = backend_stop_execution

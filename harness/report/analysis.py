@@ -76,7 +76,7 @@ class ThrottleFinding:
     def exact(self) -> bool:
         return self.resolution == 1
 
-    def overlaps(self, other: "ThrottleFinding") -> bool:
+    def overlaps(self, other: ThrottleFinding) -> bool:
         """Whether the two first rejections may have happened at the same time."""
         if None in (self.first_unix, self.until_unix, other.first_unix, other.until_unix):
             return False

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -19,7 +19,21 @@ from .analysis import BaselineComparison, ComparisonRow, Delta, ThrottleFinding,
 from .charts import Chart, build_charts, probe_chart
 from .quantiles import FlatHistograms
 from .server import ServerMetrics
-from .tables import endpoint_rows, error_rows, late_starts, probe_line, probe_rows, reconcile, recovery_of, recovery_rows, recovery_summary, retry_rows, run_facts, server_rows, status_table
+from .tables import (
+    endpoint_rows,
+    error_rows,
+    late_starts,
+    probe_line,
+    probe_rows,
+    reconcile,
+    recovery_of,
+    recovery_rows,
+    recovery_summary,
+    retry_rows,
+    run_facts,
+    server_rows,
+    status_table,
+)
 from .timeline import Timeline
 
 __all__ = ["ReportContent", "normalise_verdict", "outcome_of", "NO_GATES"]
@@ -91,7 +105,7 @@ class ReportContent:
     probe_line: str = ""
     probe_rows: list[dict[str, Any]] = field(default_factory=list)
     probe_chart: Chart | None = None
-    generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    generated_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
 
     @classmethod
     def build(
@@ -102,7 +116,7 @@ class ReportContent:
         verdict: Any = None,
         baseline: ResultSet | None = None,
         baseline_metrics: pd.DataFrame | None = None,
-    ) -> "ReportContent":
+    ) -> ReportContent:
         verdict_dict = normalise_verdict(verdict)
         outcome = outcome_of(verdict_dict, results)
         names = results.endpoint_names()

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["elapsed", "clock", "ms", "count", "pct", "rate", "signed", "signed_pct", "value", "is_missing", "FILTERS"]
@@ -35,7 +35,7 @@ def clock(unix: float | None) -> str:
     """A Unix time as ``HH:MM:SS`` UTC."""
     if is_missing(unix):
         return DASH
-    return datetime.fromtimestamp(float(unix), tz=timezone.utc).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(float(unix), tz=UTC).strftime("%H:%M:%S")
 
 
 def _ms_number(x: float) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -401,7 +401,7 @@ def _clean(value: Any) -> Any:
 def _utc(value: Any) -> str:
     if not isinstance(value, (int, float)) or value <= 0:
         return "–"
-    return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _int(value: Any) -> str:

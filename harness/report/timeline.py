@@ -76,7 +76,7 @@ class Timeline:
     abort: float | None = None  # when an abort_on rule stopped the run (s since origin)
 
     @classmethod
-    def of(cls, results: ResultSet, *, flat_ok: FlatHistograms | None = None) -> "Timeline":
+    def of(cls, results: ResultSet, *, flat_ok: FlatHistograms | None = None) -> Timeline:
         origin = run_origin(results)
         marks, abort = _marks(results, origin)
         span = results.span()

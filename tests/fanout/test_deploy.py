@@ -15,7 +15,6 @@ import json
 import shutil
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from harness.aws import AwsContext
 from harness.errors import HarnessError, UsageError
 from harness.fanout.deploy import check_stack_name, deploy_stack, destroy_stack, stack_outputs
 from harness.fanout.package import build_package
-from harness.local.moto import MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "fanout.yaml"

@@ -17,9 +17,10 @@ import time
 import urllib.request
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -273,7 +274,7 @@ class Counting(BaseHTTPRequestHandler):
 
     counts: Counter = Counter()
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         Counting.counts[self.path] += 1
         self.send_response(200)
         self.send_header("Content-Length", "2")

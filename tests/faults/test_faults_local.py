@@ -83,7 +83,7 @@ def test_latency_outage_and_throttle_happen_when_planned_and_are_recorded(stack:
     for second in (base + 2, base + 3, base + 11):
         assert p95_ms(results, second) < 100
     by_second: dict[int, dict[str, int]] = {}
-    for (endpoint, outcome, second), hist in results.windows.items():
+    for (_endpoint, outcome, second), hist in results.windows.items():
         by_second.setdefault(second, {}).setdefault(outcome, 0)
         by_second[second][outcome] += hist.count
     assert by_second[base + 14].get("server", 0) >= 30 and by_second[base + 14].get("ok", 0) == 0

@@ -93,7 +93,7 @@ def test_a_missing_permission_names_the_iam_action() -> None:
 
 # ---- FIS: what the experiment really did, at the boto3 seam ------------------------------------
 
-from datetime import datetime, timezone  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 
 
 def fis_stub() -> tuple[Any, Any]:
@@ -146,7 +146,7 @@ def test_a_fis_fault_records_its_actions_real_start_and_end_not_the_api_call_tim
 
     fis, lam = fis_stub()
     action = fis_action(fis, lam)
-    began, ended = datetime(2030, 1, 1, 0, 0, 3, tzinfo=timezone.utc), datetime(2030, 1, 1, 0, 0, 9, tzinfo=timezone.utc)
+    began, ended = datetime(2030, 1, 1, 0, 0, 3, tzinfo=UTC), datetime(2030, 1, 1, 0, 0, 9, tzinfo=UTC)
     running = experiment("running", actions={"delay": {"actionId": "aws:lambda:invocation-add-delay", "startTime": began}})
     stopped = experiment("stopped", actions={"delay": {"actionId": "aws:lambda:invocation-add-delay", "startTime": began, "endTime": ended}})
     scheduler = FaultScheduler([action], clock=lambda: 1_000.0)
@@ -399,7 +399,7 @@ def started_scheduler(s: Scenario, aws: AwsContext, *, t0: float) -> Any:
 
 def test_a_started_aws_fault_gets_a_one_time_schedule_with_the_exact_put_back_call_deleted_on_a_normal_end(aws_env: dict[str, str]) -> None:
     import json
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     aws = AwsContext(region="us-east-1")
     lambda_function(aws, "orders-expiry")
@@ -411,7 +411,7 @@ def test_a_started_aws_fault_gets_a_one_time_schedule_with_the_exact_put_back_ca
     assert record["error"] is None and record["details"]["previous_reserved"] == 7
     name = record["details"]["expiry_schedule"]
     got = aws.client("scheduler").get_schedule(Name=name)
-    at = datetime.fromtimestamp(1_900_000_000.0 + 6 + 120, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    at = datetime.fromtimestamp(1_900_000_000.0 + 6 + 120, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     assert got["ScheduleExpression"] == f"at({at})" and got["ScheduleExpressionTimezone"] == "UTC"
     assert got["ActionAfterCompletion"] == "DELETE" and got["FlexibleTimeWindow"] == {"Mode": "OFF"}
     assert got["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:lambda:putFunctionConcurrency" and got["Target"]["RoleArn"] == EXPIRY_ROLE

@@ -8,7 +8,7 @@ import pytest
 
 from harness.results import ResultSet
 
-from .data import T0, make_results, make_baseline, make_metrics, one, _recovery
+from .data import T0, _recovery, make_baseline, make_metrics, make_results, one
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +101,10 @@ duration = "30s"
     api = [{"Name": "ApiId", "Value": api_id}, {"Name": "Stage", "Value": STAGE}]
     data = []
     for i in range(1, 26):
-        ts = datetime.fromtimestamp(start + i, tz=timezone.utc)
+        ts = datetime.fromtimestamp(start + i, tz=UTC)
         hi = i % 5 == 0
 
-        def put(name: str, values: list[float], counts: list[float], unit: str, dims: list[dict[str, str]] = api) -> None:
+        def put(name: str, values: list[float], counts: list[float], unit: str, dims: list[dict[str, str]] = api, ts: datetime = ts) -> None:
             data.append((dims, {"MetricName": name, "Timestamp": ts, "Values": values, "Counts": counts, "Unit": unit, "StorageResolution": 1}))
 
         put("Count", [1.0], [10.0], "Count")
@@ -141,7 +141,7 @@ def test_server_values_match_a_get_metric_data_call_over_the_same_window(server_
     answer = app_for(ui).get("/harness/server").get_json()
     assert answer["status"] == "ok", answer["message"]
     window = answer["window"]
-    assert window["run_start"] == datetime.fromtimestamp(server_run["session"].started_at, tz=timezone.utc).isoformat()
+    assert window["run_start"] == datetime.fromtimestamp(server_run["session"].started_at, tz=UTC).isoformat()
     assert window["series_period"] == 1
     namespaces = {"apigw": "AWS/ApiGateway", "lambda": "AWS/Lambda", "cognito": "AWS/Cognito"}
     dims = {
@@ -160,13 +160,13 @@ def test_server_values_match_a_get_metric_data_call_over_the_same_window(server_
         per_second = direct(cloudwatch, ns, dm, m["metric"], m["stat"], start=window["start"], end=window["end"], period=window["series_period"])
         assert m["run"] == (whole[0][1] if whole else None), m
         assert m["newest"] == (per_second[-1][1] if per_second else None), m
-        assert m["newest_at"] == (per_second[-1][0].astimezone(timezone.utc).isoformat() if per_second else None), m
+        assert m["newest_at"] == (per_second[-1][0].astimezone(UTC).isoformat() if per_second else None), m
     # what the test put in, as CloudWatch sums it: 25 seconds of 10 requests, 5 of them 4xx
     assert by_label["API Gateway Count"]["run"] == 250.0
     assert by_label["API Gateway 4xx"]["run"] == 5.0
     assert by_label["API Gateway 5xx"]["run"] == 0.0  # a real zero: CloudWatch has datapoints
     assert by_label[f"Lambda Throttles ({server_run['fn']})"]["run"] == 6.0
-    assert by_label["API Gateway Count"]["newest_at"] == datetime.fromtimestamp(server_run["session"].started_at + 25, tz=timezone.utc).isoformat()
+    assert by_label["API Gateway Count"]["newest_at"] == datetime.fromtimestamp(server_run["session"].started_at + 25, tz=UTC).isoformat()
     # nothing put in: "no data yet", never 0
     assert by_label["Cognito TokenRefreshThrottles"]["run"] is None
     rows = {r["metric"]: r for r in answer["rows"]}

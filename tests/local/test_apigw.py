@@ -16,7 +16,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -511,7 +511,7 @@ def test_metrics_reach_cloudwatch(pool: Pool, tmp_path: Path) -> None:
         "cloudwatch", endpoint_url=pool.moto_url, region_name=REGION,
         aws_access_key_id="testing", aws_secret_access_key="testing",
     )
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def stats(name: str) -> dict[str, float]:
         points = cloudwatch.get_metric_statistics(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import urllib.request
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -37,7 +37,7 @@ def namespace() -> str:
 @pytest.fixture
 def t0() -> datetime:
     """A minute boundary ten minutes ago (naive UTC, as boto3 returns tz-aware UTC)."""
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     return now - timedelta(minutes=10)
 
 

@@ -12,7 +12,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -222,10 +222,10 @@ def test_lambda_concurrency_throttles_and_who_throttled_names_lambda(stack: Loca
     cloudwatch = boto3.client("cloudwatch", endpoint_url=info.endpoint_url, region_name=info.region,
                               aws_access_key_id="testing", aws_secret_access_key="testing")
     queries = metrics.build_queries(api_id=info.api_id, stage=info.stage, lambda_functions=[info.lambda_function])
-    start = datetime.fromtimestamp(int(started), tz=timezone.utc)
+    start = datetime.fromtimestamp(int(started), tz=UTC)
     deadline = time.monotonic() + 15
     while True:  # both publishers flush every second
-        frame = metrics.fetch(cloudwatch, queries, start=start, end=datetime.fromtimestamp(ended + 2, tz=timezone.utc), period=1)
+        frame = metrics.fetch(cloudwatch, queries, start=start, end=datetime.fromtimestamp(ended + 2, tz=UTC), period=1)
         throttles = frame[(frame.key == "throttles") & (frame.stat == "Sum")].value.sum()
         fivexx = frame[(frame.key == "5xx") & (frame.stat == "Sum")].value.sum()
         if (throttles >= 4 and fivexx >= 4) or time.monotonic() > deadline:

@@ -16,7 +16,7 @@ import urllib.request
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -364,7 +364,7 @@ def test_event_and_dry_run_invocations(aws: dict[str, Any], deploy: Deploy, role
 def test_reserved_concurrency_throttles_and_is_counted(aws: dict[str, Any], deploy: Deploy) -> None:
     name = deploy(SLEEPY)
     aws["lambda"].put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
 
     def late() -> Any:
         time.sleep(0.3)  # the first one is surely running by now
@@ -385,7 +385,7 @@ def test_reserved_concurrency_throttles_and_is_counted(aws: dict[str, Any], depl
 
     def totals() -> dict[str, float] | None:
         df = fetch(aws["cloudwatch"], queries, start=started - timedelta(seconds=5),
-                   end=datetime.now(timezone.utc) + timedelta(seconds=60), period=60)
+                   end=datetime.now(UTC) + timedelta(seconds=60), period=60)
         sums = {key: float(df[(df.key == key) & (df.stat == stat)].value.sum(min_count=1))
                 for key, stat in (("invocations", "Sum"), ("throttles", "Sum"), ("errors", "Sum"),
                                   ("concurrent_executions", "Maximum"), ("duration", "Average"))}

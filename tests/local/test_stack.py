@@ -96,7 +96,7 @@ def test_local_stack_comes_up_and_goes_away(tmp_path: Path) -> None:
         pids = dict(info.pids)
     assert not any(pid_alive(pid) for pid in pids.values())
     with pytest.raises(LocalStackError, match="not been started"):
-        stack.info
+        _ = stack.info
 
 
 def test_local_up_status_down_across_the_state_file(state_dir: Path) -> None:

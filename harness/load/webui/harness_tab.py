@@ -7,7 +7,8 @@ import bisect
 import math
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from harness.errors import HarnessError
 from harness.load.webui.report import ReportWriter

@@ -7,8 +7,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from harness import metrics
 from harness.errors import HarnessError

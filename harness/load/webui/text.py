@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["clock_text", "number", "percent", "utc"]
 
 
 def utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch, tz=UTC)
 
 
 def clock_text(ts: datetime | float) -> str:
     if not isinstance(ts, datetime):
         ts = utc(ts)
-    return ts.astimezone(timezone.utc).strftime("%H:%M:%S UTC")
+    return ts.astimezone(UTC).strftime("%H:%M:%S UTC")
 
 
 def number(value: float) -> str:

@@ -225,7 +225,7 @@ class JwtAuthorizer:
             for jwk in body.get("keys", []):
                 if jwk.get("kty") == "RSA" and jwk.get("kid"):
                     keys[jwk["kid"]] = RSAAlgorithm.from_jwk(jwk)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, AttributeError, jwt.PyJWTError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError, AttributeError, jwt.PyJWTError) as exc:
             self.stats["jwks_errors"] += 1
             log.warning("could not fetch the JWKS from %s (%s); tokens fail until it can be fetched", url, exc)
             return

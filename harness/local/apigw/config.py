@@ -52,7 +52,7 @@ class Fault(_Model):
     routes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _throttle_given(self) -> "Fault":
+    def _throttle_given(self) -> Fault:
         if (self.kind == "throttle") != (self.throttle is not None):
             raise ValueError("throttle: give {rate, burst} for kind \"throttle\", and only for it")
         return self

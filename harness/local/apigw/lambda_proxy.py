@@ -41,7 +41,7 @@ import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .backend import error_body
@@ -127,7 +127,7 @@ class LambdaProxy:
         future = loop.run_in_executor(self._executor, self._invoke, json.dumps(event).encode())
         try:
             kind, payload = await asyncio.wait_for(future, self.config.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._count("timeouts")
             return INTEGRATION_TIMEOUT, error_body(INTEGRATION_TIMEOUT), []
         if kind != "ok":
@@ -163,7 +163,7 @@ class LambdaProxy:
                 body = raw.decode("utf-8")
             except UnicodeDecodeError:
                 body, encoded = base64.b64encode(raw).decode(), True
-        stamp = datetime.fromtimestamp(now, tz=timezone.utc)
+        stamp = datetime.fromtimestamp(now, tz=UTC)
         host = headers.get("host", "")
         event: dict[str, Any] = {
             "version": "2.0",

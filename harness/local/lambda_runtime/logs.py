@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from moto.logs.models import logs_backends
 
@@ -26,7 +26,7 @@ log = logging.getLogger("harness.local.lambda_runtime")
 
 def log_stream(func: Function, request_id: str) -> str:
     """Lambda's stream name shape (``2024/05/01/[$LATEST]<hex>``); ours is one per invocation."""
-    day = datetime.now(timezone.utc).strftime("%Y/%m/%d")
+    day = datetime.now(UTC).strftime("%Y/%m/%d")
     return f"{day}/[{func.version}]{request_id.replace('-', '')}"
 
 

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,7 @@ def execute(
             outcome.payload = str(result["payload"]).encode()
     elif timed_out:  # the init phase or the handler ran out of time
         outcome.duration_ms = func.timeout * 1000 if ready else outcome.init_ms
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         message = f"{now} {request_id} Task timed out after {func.timeout:.2f} seconds"
         outcome.error = {"errorMessage": message, "errorType": "Sandbox.Timedout"}
         outcome.output += message + "\n"

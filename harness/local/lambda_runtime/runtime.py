@@ -140,5 +140,5 @@ def _event_bytes(body: Any) -> bytes:
     try:
         json.loads(data)
     except ValueError as exc:
-        raise LambdaClientError("InvalidRequestContentException", f"Could not parse request body into json: {exc}")
+        raise LambdaClientError("InvalidRequestContentException", f"Could not parse request body into json: {exc}") from exc
     return data
