@@ -82,10 +82,7 @@ class _Conn(asyncio.Protocol):
 
 
 async def _load(host: str, port: int, path: str, token: str, duration: float, connections: int) -> dict:
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-        "Connection: keep-alive\r\n\r\n"
-    ).encode()
+    request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\nConnection: keep-alive\r\n\r\n").encode()
     loop = asyncio.get_running_loop()
     tally: dict[int, int] = {}
     start = time.monotonic()
@@ -220,11 +217,24 @@ def driver_main(args: argparse.Namespace) -> None:
         t0 = time.monotonic()
         out = subprocess.run(
             [
-                sys.executable, __file__, "--load",
-                "--port", str(port), "--route", args.route, "--token", token,
-                "--duration", str(duration), "--connections", str(connections),
+                sys.executable,
+                __file__,
+                "--load",
+                "--port",
+                str(port),
+                "--route",
+                args.route,
+                "--token",
+                token,
+                "--duration",
+                str(duration),
+                "--connections",
+                str(connections),
             ],
-            capture_output=True, text=True, timeout=duration + 30, check=True,
+            capture_output=True,
+            text=True,
+            timeout=duration + 30,
+            check=True,
         )
         wall = time.monotonic() - t0
         cpu1 = proc.cpu_times()
@@ -240,9 +250,11 @@ def driver_main(args: argparse.Namespace) -> None:
 
     served = sum(result["statuses"].values())
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-    print(f"emulator benchmark: GET {args.route}, JWT authorizer on (cache hot), backend latency {args.latency_ms} ms,"
-          f" metrics {'off' if args.no_metrics else 'on'}, {connections} keep-alive connections, {duration:g} s,"
-          f" {os.cpu_count()} CPUs")
+    print(
+        f"emulator benchmark: GET {args.route}, JWT authorizer on (cache hot), backend latency {args.latency_ms} ms,"
+        f" metrics {'off' if args.no_metrics else 'on'}, {connections} keep-alive connections, {duration:g} s,"
+        f" {os.cpu_count()} CPUs"
+    )
     print(f"  statuses seen by client:        {result['statuses']}")
     print(f"  emulator counts (admin):        total {counts['total']} {counts['routes']}")
     print(f"  requests served per second:     {served / result['elapsed']:,.0f}")

@@ -209,7 +209,9 @@ def report(scaling: list[dict[str, Any]], rate: float, duration: float, worker: 
     from harness.fanout.spec import MAX_WORKER_RATE
 
     print(f"\n1. local scaling: steady {rate:g} rps for {duration:g} s, one emulator, the workers share {os.cpu_count()} CPUs")
-    print(f"   {'workers':>7} {'requests':>9} {'served':>7} {'planned':>8} {'achieved rps':>13} {'p95 ms':>7} {'dropped':>8} {'late start ms':>14} {'worst lag ms':>13}")
+    print(
+        f"   {'workers':>7} {'requests':>9} {'served':>7} {'planned':>8} {'achieved rps':>13} {'p95 ms':>7} {'dropped':>8} {'late start ms':>14} {'worst lag ms':>13}"
+    )
     for r in scaling:
         print(f"   {r['workers']:>7} {r['requests']:>9,} {r['served']:>7,} {r['planned']:>8,} {r['achieved']:>13,.1f} {r['p95_ms']:>7.1f} "
               f"{r['dropped']:>8,} {r['late_ms']:>14,.0f} {r['lag_ms']:>13,.1f}")  # fmt: skip

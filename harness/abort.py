@@ -77,7 +77,7 @@ class AbortRule:
         if gate.metric in RECOVERY_METRICS:
             raise ScenarioError(
                 f"{text!r}: a recovery time is known only after its event has ended and held, so it cannot stop a run; "
-                "put it in gates instead (gates = [\"max_recovery_time < 1m\"])"
+                'put it in gates instead (gates = ["max_recovery_time < 1m"])'
             )
         if "." in gate.metric:
             raise ScenarioError(

@@ -41,8 +41,15 @@ def check_number(option: str, value: Any, *, minimum: float = 0.0, integer: bool
 
 
 def check_scenario(
-    path: str | Path, *, gates: Sequence[str] = (), overrides: Sequence[str] = (), baseline: Path | None = None, override_limits: bool = False,
-    metrics: bool = True, fanout: bool | None = None, probe: bool = False,
+    path: str | Path,
+    *,
+    gates: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    baseline: Path | None = None,
+    override_limits: bool = False,
+    metrics: bool = True,
+    fanout: bool | None = None,
+    probe: bool = False,
 ) -> Any:
     """The scenario at ``path`` (with ``--set`` ``overrides``), loaded and checked as a run needs
     it (``harness.validation.validate``: its gates and ``--gate`` ones, abort rules, region).

@@ -80,9 +80,7 @@ class Overview:
             region_source=source,
             user_pool=scenario.auth.user_pool_id if scenario.auth else None,
             segments=len(plan.segments),
-            endpoints=[
-                EndpointShare(ep.name, ep.method, ep.path, ep.weight, ep.weight / weights, total * ep.weight / weights) for ep in scenario.endpoints
-            ],
+            endpoints=[EndpointShare(ep.name, ep.method, ep.path, ep.weight, ep.weight / weights, total * ep.weight / weights) for ep in scenario.endpoints],
             gates=[*scenario.gates, *(str(g) for g in gates)],
             abort_on=list(scenario.abort_on),
             faults=[_fault_text(f) for f in scenario.faults],
@@ -96,7 +94,11 @@ class Overview:
             ("scenario", self.name),
             ("target", self.target),
             ("region", f"{self.region} (from {self.region_source})"),
-            ("profile", f"{self.profile}, {len(self.endpoints)} endpoint{'s' if len(self.endpoints) != 1 else ''}" + (f", {self.segments} plan segments" if self.segments > 1 else "")),
+            (
+                "profile",
+                f"{self.profile}, {len(self.endpoints)} endpoint{'s' if len(self.endpoints) != 1 else ''}"
+                + (f", {self.segments} plan segments" if self.segments > 1 else ""),
+            ),
             ("duration", f"{_clock(self.duration)} ({self.duration:,.1f} s)" + (" at most" if self.profile == "calls" else "")),
             ("requests", f"{self.total_requests:,}" + ("" if self.peak_rate is None else f" (mean {mean:,.1f} rps)")),
             ("peak rate", "– (closed model: each user calls again when its last call returns)" if self.peak_rate is None else f"{self.peak_rate:,.1f} rps"),

@@ -178,8 +178,7 @@ class Plan:
 
     def describe(self) -> list[dict[str, float | str]]:
         return [
-            {"start": s.start, "end": s.end, "rate_from": s.rate_from * self.share, "rate_to": s.rate_to * self.share, "label": s.label}
-            for s in self.segments
+            {"start": s.start, "end": s.end, "rate_from": s.rate_from * self.share, "rate_to": s.rate_to * self.share, "label": s.label} for s in self.segments
         ]
 
 

@@ -66,7 +66,7 @@ class Ramp(_Profile):
     def _direction(cls, value: float, info: ValidationInfo) -> float:
         # a field validator (not a model validator) so that the error names load.to_rate
         if info.data.get("from_rate") == value:
-            raise ValueError("equals from_rate; use profile = \"steady\" for a constant rate")
+            raise ValueError('equals from_rate; use profile = "steady" for a constant rate')
         return value
 
     def steps(self) -> list[float]:
@@ -139,10 +139,7 @@ class Spike(_Profile):
     def _inside(cls, value: float, info: ValidationInfo) -> float:
         at, length = info.data.get("at"), info.data.get("spike_duration")
         if at is not None and length is not None and at + length > value:
-            raise ValueError(
-                f"is shorter than the spike's end (at + spike_duration = {at + length:g} s); "
-                "lengthen duration or move the spike earlier"
-            )
+            raise ValueError(f"is shorter than the spike's end (at + spike_duration = {at + length:g} s); lengthen duration or move the spike earlier")
         return value
 
     def peak_rate(self) -> float:

@@ -251,9 +251,7 @@ class ResultSet:
         return Histogram.merged(
             h
             for (ep, oc, sec), h in self.windows.items()
-            if (endpoint is None or ep == endpoint)
-            and (wanted is None or oc in wanted)
-            and (seconds is None or sec in seconds)
+            if (endpoint is None or ep == endpoint) and (wanted is None or oc in wanted) and (seconds is None or sec in seconds)
         )
 
     def percentile(self, q: float, **slice_: Any) -> float | None:
@@ -407,9 +405,7 @@ class ResultSet:
             }
         data["windows"] = _window_rows(self.windows)
         data["statuses"] = _status_rows(self.statuses)
-        data["pacer"] = [
-            {"t": sec, "target": round(w.target, 6), "released": w.released, "dropped": w.dropped} for sec, w in sorted(self.pacer.items())
-        ]
+        data["pacer"] = [{"t": sec, "target": round(w.target, 6), "released": w.released, "dropped": w.dropped} for sec, w in sorted(self.pacer.items())]
         data["errors"] = [{"endpoint": ep, "error": msg, "count": n} for (ep, msg), n in self.errors.items()]
         data["retry_windows"] = _window_rows(self.retry_windows)
         data["retry_statuses"] = _status_rows(self.retry_statuses)
@@ -506,8 +502,7 @@ def _status_rows(statuses: Counter) -> list[dict[str, Any]]:
 
 def _window_rows(windows: dict[tuple[str, str, int], Histogram]) -> list[dict[str, Any]]:
     return [
-        {"t": sec, "endpoint": ep, "outcome": oc, **h.to_dict()}
-        for (ep, oc, sec), h in sorted(windows.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
+        {"t": sec, "endpoint": ep, "outcome": oc, **h.to_dict()} for (ep, oc, sec), h in sorted(windows.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
     ]
 
 

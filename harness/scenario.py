@@ -95,7 +95,7 @@ class Target(Model):
         if value == LOCAL:
             return value
         if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http(s):// URL or \"local\" for the local stack")
+            raise ValueError('must be an http(s):// URL or "local" for the local stack')
         return value.rstrip("/")
 
 
@@ -118,7 +118,6 @@ class Auth(Model):
     @property
     def usernames(self) -> list[str]:
         return [self.username(i) for i in range(self.users)]
-
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -159,10 +158,7 @@ class Endpoint(Model):
             raise ValueError(f"is not a valid URI path: {bad!r} must be percent-encoded; write {encoded!r}")
         unknown = set(_PLACEHOLDER.findall(value)) - PLACEHOLDERS
         if unknown:
-            raise ValueError(
-                f"unknown placeholder {{{sorted(unknown)[0]}}}; use one of "
-                + ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
-            )
+            raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}; use one of " + ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS)))
         return value
 
     @field_validator("expect")
@@ -186,6 +182,8 @@ class Limits(Model):
 
 
 DEFAULT_LIMITS = Limits()
+
+
 class Scenario(Model):
     """A whole scenario file. Load with ``Scenario.load(path)``."""
 
@@ -224,13 +222,10 @@ class Scenario(Model):
         names: set[str] = set()
         for i, fault in enumerate(self.faults):
             if fault.at >= length - 1e-9:
-                raise ValueError(
-                    f"faults[{i}].at: the fault starts {fault.at:g} s into the run, when the load's {length:g} s are over; start it earlier"
-                )
+                raise ValueError(f"faults[{i}].at: the fault starts {fault.at:g} s into the run, when the load's {length:g} s are over; start it earlier")
             if fault.end > length + 1e-9:
                 raise ValueError(
-                    f"faults[{i}].duration: the fault ends {fault.end:g} s into the run, after the load's "
-                    f"{length:g} s; shorten it or start it earlier"
+                    f"faults[{i}].duration: the fault ends {fault.end:g} s into the run, after the load's {length:g} s; shorten it or start it earlier"
                 )
             if fault.label in names:
                 raise ValueError(f"faults[{i}].name: two faults are named {fault.label!r}; give each a unique name")
@@ -372,8 +367,7 @@ class Scenario(Model):
                 mine, default = getattr(self.limits, name), getattr(DEFAULT_LIMITS, name)
                 if mine > default:
                     raise LimitExceeded(
-                        f"{mine:g} raises the built-in safety limit of {default:g}; "
-                        "lower it or pass --override-limits",
+                        f"{mine:g} raises the built-in safety limit of {default:g}; lower it or pass --override-limits",
                         path=source,
                         field=f"limits.{name}",
                     )
@@ -381,8 +375,7 @@ class Scenario(Model):
         for field, rate in profile.rate_fields().items():
             if rate > self.limits.max_rate:
                 raise LimitExceeded(
-                    f"{rate:g} rps is over the safety limit of {self.limits.max_rate:g} rps; "
-                    "lower it, or raise limits.max_rate and pass --override-limits",
+                    f"{rate:g} rps is over the safety limit of {self.limits.max_rate:g} rps; lower it, or raise limits.max_rate and pass --override-limits",
                     path=source,
                     field=f"load.{field}",
                 )
@@ -399,8 +392,7 @@ class Scenario(Model):
                 value, limit = getattr(profile, name), getattr(self.limits, limit_name)
                 if value > limit:
                     raise LimitExceeded(
-                        f"{value} is over the safety limit of {limit}; use fewer, or raise "
-                        f"limits.{limit_name} and pass --override-limits",
+                        f"{value} is over the safety limit of {limit}; use fewer, or raise limits.{limit_name} and pass --override-limits",
                         path=source,
                         field=f"load.{name}",
                     )
@@ -413,15 +405,13 @@ class Scenario(Model):
             )
         if self.auth and self.auth.users > self.limits.max_users:
             raise LimitExceeded(
-                f"{self.auth.users} users is over the safety limit of {self.limits.max_users}; "
-                "use fewer, or raise limits.max_users and pass --override-limits",
+                f"{self.auth.users} users is over the safety limit of {self.limits.max_users}; use fewer, or raise limits.max_users and pass --override-limits",
                 path=source,
                 field="auth.users",
             )
         if self.vus > self.limits.max_vus:
             raise LimitExceeded(
-                f"{self.vus} virtual users is over the safety limit of {self.limits.max_vus}; "
-                "use fewer, or raise limits.max_vus and pass --override-limits",
+                f"{self.vus} virtual users is over the safety limit of {self.limits.max_vus}; use fewer, or raise limits.max_vus and pass --override-limits",
                 path=source,
                 field="load.vus",
             )
@@ -527,7 +517,6 @@ def _allowed(loc: tuple[Any, ...]) -> list[str]:
 _NAMED_FIELD = re.compile(r"^([a-z_]+(?:\[\d+\])?\.[a-z_.]+): (.*)$", re.S)
 
 
-
 def _one_line(exc: ValidationError, source: str) -> ScenarioError:
     """The first problem as one line; an unknown field comes first, since a typo (``rat = 5``)
     also makes the field it misspells missing. ``details`` lists every problem (``harness -v``)."""
@@ -561,10 +550,10 @@ def _describe(err: Any) -> tuple[str, str]:
             text = f"is not a known field; {hint}remove it or use one of: {', '.join(allowed)}"
     elif (kind == "union_tag_invalid" or kind == "union_tag_not_found") and loc and loc[0] == "faults":
         field = f"{field}.kind"
-        text = f"must be one of {', '.join(_FAULT_KINDS)}; set kind = \"latency\" (or another)"
+        text = f'must be one of {", ".join(_FAULT_KINDS)}; set kind = "latency" (or another)'
     elif kind == "union_tag_invalid" or kind == "union_tag_not_found":
         field = field if field.endswith("profile") else f"{field}.profile"
-        text = f"must be one of {_PROFILE_NAMES}; set profile = \"steady\" (or another)"
+        text = f'must be one of {_PROFILE_NAMES}; set profile = "steady" (or another)'
     else:
         got = err.get("input")
         shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"

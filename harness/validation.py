@@ -36,7 +36,13 @@ _CLOUDWATCH_LAYERS = ("apigw", "lambda", "cognito", "states")
 
 
 def validate(
-    scenario: Scenario, *, source: str, command: Command = "check", gates: Sequence[str] = (), baseline: bool = False, metrics: bool = True,
+    scenario: Scenario,
+    *,
+    source: str,
+    command: Command = "check",
+    gates: Sequence[str] = (),
+    baseline: bool = False,
+    metrics: bool = True,
 ) -> None:
     """Check ``scenario`` (read from ``source``) for ``command`` with the extra ``gates``:
     a gate for an endpoint the scenario does not have, a regression gate without a

@@ -181,25 +181,27 @@ def test_all_layers_and_ids() -> None:
     assert len(ids) == len(set(ids))
     assert all(metrics._ID.match(i) for i in ids)
     rest = {q.metric: q.key for q in queries if q.layer == "apigw"}
-    assert rest == {"Count": "count", "4XXError": "4xx", "5XXError": "5xx", "Latency": "latency",
-                    "IntegrationLatency": "integration_latency"}
+    assert rest == {"Count": "count", "4XXError": "4xx", "5XXError": "5xx", "Latency": "latency", "IntegrationLatency": "integration_latency"}
     assert {q.dimensions for q in queries if q.layer == "apigw"} == {(("ApiName", "orders-api"), ("Stage", "prod"))}
 
     orders = {(q.metric, q.stat) for q in queries if q.resource == "orders"}
     assert orders == {
-        ("Invocations", "Sum"), ("Errors", "Sum"), ("Throttles", "Sum"), ("ConcurrentExecutions", "Maximum"),
-        ("Duration", "p90"), ("Duration", "p99.9"), ("Duration", "Average"),
+        ("Invocations", "Sum"),
+        ("Errors", "Sum"),
+        ("Throttles", "Sum"),
+        ("ConcurrentExecutions", "Maximum"),
+        ("Duration", "p90"),
+        ("Duration", "p99.9"),
+        ("Duration", "Average"),
     }
     assert {q.namespace for q in queries if q.layer == "lambda"} == {"AWS/Lambda"}
     cognito = [q for q in queries if q.layer == "cognito"]
-    assert {q.key for q in cognito} == {"sign_in_successes", "sign_in_throttles", "token_refresh_successes",
-                                        "token_refresh_throttles"}
-    assert {(q.namespace, q.dimensions) for q in cognito} == {
-        ("AWS/Cognito", (("UserPool", "us-east-1_abc"), ("UserPoolClient", "client1")))
-    }
+    assert {q.key for q in cognito} == {"sign_in_successes", "sign_in_throttles", "token_refresh_successes", "token_refresh_throttles"}
+    assert {(q.namespace, q.dimensions) for q in cognito} == {("AWS/Cognito", (("UserPool", "us-east-1_abc"), ("UserPoolClient", "client1")))}
     states = [q for q in queries if q.layer == "states"]
     assert {(q.metric, q.key, q.stat) for q in states} == {
-        ("ExecutionThrottled", "execution_throttled", "Sum"), ("ExecutionsFailed", "executions_failed", "Sum")
+        ("ExecutionThrottled", "execution_throttled", "Sum"),
+        ("ExecutionsFailed", "executions_failed", "Sum"),
     }
     assert {(q.namespace, q.resource) for q in states} == {("AWS/States", arn)}
     assert set(metrics.KEYS) >= {q.key for q in queries}
@@ -385,8 +387,7 @@ def test_rest_api_names_map_to_keys(cloudwatch: Any) -> None:
     dims = [{"Name": "ApiName", "Value": "orders-api"}, {"Name": "Stage", "Value": "prod"}]
 
     def datum(name: str, offset: int, values: list[float], counts: list[float], unit: str) -> dict[str, Any]:
-        return {"MetricName": name, "Dimensions": dims, "Timestamp": base + timedelta(seconds=offset),
-                "Values": values, "Counts": counts, "Unit": unit}
+        return {"MetricName": name, "Dimensions": dims, "Timestamp": base + timedelta(seconds=offset), "Values": values, "Counts": counts, "Unit": unit}
 
     cloudwatch.put_metric_data(
         Namespace="AWS/ApiGateway",
@@ -441,8 +442,13 @@ def test_more_than_500_queries_are_split(cloudwatch: Any) -> None:
     cloudwatch.put_metric_data(
         Namespace="AWS/Lambda",
         MetricData=[
-            {"MetricName": "Invocations", "Dimensions": [{"Name": "FunctionName", "Value": n}],
-             "Timestamp": base + timedelta(seconds=10), "Value": float(i + 1), "Unit": "Count"}
+            {
+                "MetricName": "Invocations",
+                "Dimensions": [{"Name": "FunctionName", "Value": n}],
+                "Timestamp": base + timedelta(seconds=10),
+                "Value": float(i + 1),
+                "Unit": "Count",
+            }
             for i, n in enumerate(names)
         ],
     )
@@ -494,8 +500,7 @@ def test_access_denied_is_one_line() -> None:
         stub.add_client_error(
             "get_metric_data",
             service_error_code="AccessDenied",
-            service_message="User: arn:aws:sts::123456789012:assumed-role/ci/x is not authorized\nto perform: "
-            "cloudwatch:GetMetricData",
+            service_message="User: arn:aws:sts::123456789012:assumed-role/ci/x is not authorized\nto perform: cloudwatch:GetMetricData",
             http_status_code=403,
         )
         with pytest.raises(MetricsUnavailable) as info:
@@ -506,8 +511,7 @@ def test_access_denied_is_one_line() -> None:
 def test_other_client_errors_name_the_code() -> None:
     client = _stubbed_client("us-west-2")
     with Stubber(client) as stub:
-        stub.add_client_error("get_metric_data", service_error_code="Throttling",
-                              service_message="Rate exceeded\n  (try later)", http_status_code=400)
+        stub.add_client_error("get_metric_data", service_error_code="Throttling", service_message="Rate exceeded\n  (try later)", http_status_code=400)
         with pytest.raises(MetricsUnavailable) as info:
             _fetch_one(client)
     message = str(info.value)

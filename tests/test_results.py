@@ -203,9 +203,7 @@ def test_resultset_merge_across_workers_equals_one_resultset() -> None:
         assert_same_hist(merged.windows[key], hist)
     assert merged.statuses == single.statuses
     assert merged.errors == single.errors
-    assert {s: (w.target, w.released, w.dropped) for s, w in merged.pacer.items()} == {
-        s: (w.target, w.released, w.dropped) for s, w in single.pacer.items()
-    }
+    assert {s: (w.target, w.released, w.dropped) for s, w in merged.pacer.items()} == {s: (w.target, w.released, w.dropped) for s, w in single.pacer.items()}
     # rows come in the order endpoints were first seen, which differs between workers
     assert sorted(merged.summary(), key=lambda r: r["endpoint"]) == sorted(single.summary(), key=lambda r: r["endpoint"])
     for q in (0.5, 0.95, 0.99):

@@ -78,10 +78,7 @@ def test_an_empty_or_missing_folder_is_free(tmp_path: Path) -> None:
         claim_run_dir(tmp_path / "file")
 
 
-
-def test_a_fanout_runs_worker_lambdas_are_kept_apart_from_the_servers_numbers(
-    aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_fanout_runs_worker_lambdas_are_kept_apart_from_the_servers_numbers(aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARNESS_METRICS_DELAY", "0")
     monkeypatch.setenv(metrics.MIN_PERIOD_ENV, "1")
     worker, api_function = f"harness-worker-{uuid.uuid4().hex[:6]}", f"orders-{uuid.uuid4().hex[:6]}"
@@ -109,7 +106,7 @@ def test_a_fanout_runs_worker_lambdas_are_kept_apart_from_the_servers_numbers(
     assert worker not in set(frame.loc[frame["layer"] == "lambda", "resource"])
     assert metrics.run_value(frame, "invocations", "Sum", "generator") == 4.0  # measured, kept apart in metrics.csv
     html = (run_dir / "report.html").read_text()
-    server = html[html.index('id="server-table"'):html.index("</table>", html.index('id="server-table"'))]
+    server = html[html.index('id="server-table"') : html.index("</table>", html.index('id="server-table"'))]
     assert "Lambda Invocations" in server and ">7<" in server and "9,993" not in server and ">4<" not in server
 
 

@@ -1,5 +1,4 @@
-"""``harness run``, ``harness probe`` and ``harness check``: one scenario on this machine.
-"""
+"""``harness run``, ``harness probe`` and ``harness check``: one scenario on this machine."""
 
 from __future__ import annotations
 

@@ -272,4 +272,3 @@ def _finish(
 
 def _name(shard: dict[str, Any], spec: RunSpec) -> str:
     return f"shard {shard['index']}" + (f" of segment {shard['segment']}" if spec.segments > 1 else "")
-

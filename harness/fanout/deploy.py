@@ -183,9 +183,7 @@ def destroy_stack(
                             done=lambda s: s in ("DELETE_COMPLETE", "DELETE_FAILED"))  # fmt: skip
     if final != "DELETE_COMPLETE":
         cause = _root_cause(events) or final
-        raise HarnessError(
-            f"deleting stack {stack_name} failed: {cause}; fix that and destroy again (the stack is {final})"
-        )
+        raise HarnessError(f"deleting stack {stack_name} failed: {cause}; fix that and destroy again (the stack is {final})")
     return outputs
 
 

@@ -116,9 +116,9 @@ def parse_reference(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise UsageError(f"--input: not JSON ({exc}); pass e.g. '{{\"users\": {{\"NumberOfUsers\": \"100\", \"NumberOfCallsPerUser\": \"100\"}}}}'") from None
+        raise UsageError(f'--input: not JSON ({exc}); pass e.g. \'{{"users": {{"NumberOfUsers": "100", "NumberOfCallsPerUser": "100"}}}}\'') from None
     if not isinstance(data, dict):
-        raise UsageError("--input: must be a JSON object such as {\"users\": {...}}")
+        raise UsageError('--input: must be a JSON object such as {"users": {...}}')
     return data
 
 

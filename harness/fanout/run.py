@@ -147,7 +147,9 @@ def _interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _follow(execution: FanoutExecution, run_dir: Path, faults: Any, *, show: Callable[[str], contextlib.AbstractContextManager[Any]], on_progress: Any) -> Progress:
+def _follow(
+    execution: FanoutExecution, run_dir: Path, faults: Any, *, show: Callable[[str], contextlib.AbstractContextManager[Any]], on_progress: Any
+) -> Progress:
     """Wait for the execution; ``run_dir/progress.json`` holds the latest progress, as for
     ``harness run``. ``faults`` (``FanoutFaults``) are scheduled as the segments are planned."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +166,9 @@ def _follow(execution: FanoutExecution, run_dir: Path, faults: Any, *, show: Cal
         return execution.wait(on_progress=step)
 
 
-def _stop(execution: FanoutExecution, cause: str, faults: Any, *, reason: str, note: Note, show: Callable[[str], contextlib.AbstractContextManager[Any]]) -> Progress:
+def _stop(
+    execution: FanoutExecution, cause: str, faults: Any, *, reason: str, note: Note, show: Callable[[str], contextlib.AbstractContextManager[Any]]
+) -> Progress:
     """Stop a fan-out run: faults end at once (``reason``), the workers end their shards and
     save what they measured (waiting 30 s at most for them), StopExecution; the last progress."""
     if faults:

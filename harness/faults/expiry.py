@@ -120,7 +120,9 @@ class Expiry:
                 Target={"Arn": arn, "RoleArn": self.role_arn, "Input": payload, "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600}},
             )
         except (ClientError, BotoCoreError) as err:
-            raise _error(where, err, "creating the schedule that puts the fault back if harness cannot", "scheduler:CreateSchedule (and iam:PassRole on the role)") from None
+            raise _error(
+                where, err, "creating the schedule that puts the fault back if harness cannot", "scheduler:CreateSchedule (and iam:PassRole on the role)"
+            ) from None
         return name
 
     @staticmethod
@@ -137,7 +139,9 @@ class Expiry:
         try:
             self.delete_schedule(self.client, name)
         except ClientError as err:
-            raise _error(where, err, f"deleting schedule {name} (delete it by hand; it would only put back the same values)", "scheduler:DeleteSchedule") from None
+            raise _error(
+                where, err, f"deleting schedule {name} (delete it by hand; it would only put back the same values)", "scheduler:DeleteSchedule"
+            ) from None
         except BotoCoreError as err:
             raise _error(where, err, f"deleting schedule {name}", "scheduler:DeleteSchedule") from None
 

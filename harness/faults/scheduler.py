@@ -244,9 +244,7 @@ class FaultScheduler:
         return out
 
 
-def check_faults(
-    scenario: Any, *, target: Any, aws: Any, run_id: str = "", on_error: Callable[[str], None] | None = None
-) -> FaultScheduler:
+def check_faults(scenario: Any, *, target: Any, aws: Any, run_id: str = "", on_error: Callable[[str], None] | None = None) -> FaultScheduler:
     """Build and check a scenario's faults (before any load); raises ``FaultError``.
     ``on_error``: what a fault that cannot start does to the run (see ``FaultScheduler``)."""
     from harness.faults.kinds import build_actions
@@ -268,7 +266,6 @@ def expiry_for(actions: list[Action], *, target: Any, aws: Any, run_id: str) -> 
         first = aws_actions[0]
         raise FaultError(
             f"{first.where}.kind: {first.spec.kind!r} changes an AWS setting that must be put back even if harness dies; set target.fault_expiry_role "
-            "to a role EventBridge Scheduler may assume (the fan-out stack's FaultExpiryRoleArn output; see README \"Faults that expire by themselves\")"
+            'to a role EventBridge Scheduler may assume (the fan-out stack\'s FaultExpiryRoleArn output; see README "Faults that expire by themselves")'
         )
     return Expiry(client=aws.client("scheduler"), role_arn=str(role), run_id=run_id or "run")
-

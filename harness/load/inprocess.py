@@ -104,7 +104,10 @@ def run_shard(
 
 
 def _report_progress(
-    session: LoadSession, progress: Callable[[dict[str, Any]], None] | None, should_stop: Callable[[], bool] | None, every: float,
+    session: LoadSession,
+    progress: Callable[[dict[str, Any]], None] | None,
+    should_stop: Callable[[], bool] | None,
+    every: float,
     plan_length: float,
 ) -> None:
     """Every ``every`` seconds: the shard's progress snapshot (``harness.progress``, as ``harness

@@ -130,9 +130,7 @@ class LoadSession:
             self.pacer.results = self.results
         return taken
 
-    def record(
-        self, template: RequestTemplate, status: int, exception: BaseException | None, start_time: float, response_time: float, retry: int = 0
-    ) -> None:
+    def record(self, template: RequestTemplate, status: int, exception: BaseException | None, start_time: float, response_time: float, retry: int = 0) -> None:
         """Classify and record one request of ours (``status`` 0: no answer, ``exception`` why);
         ``retry`` > 0: a retry attempt, recorded apart from the first attempts."""
         if exception is not None and status == 0:
@@ -283,9 +281,7 @@ class LoadSession:
         self.started_at = self.started_at or time.time()
         profile = self.scenario.load_profile
         if isinstance(profile, Calls):
-            self.pacer = IterationPacer(
-                calls_per_user=profile.calls_per_user, users=self.pool_size, results=self.results, max_duration=profile.max_duration
-            )
+            self.pacer = IterationPacer(calls_per_user=profile.calls_per_user, users=self.pool_size, results=self.results, max_duration=profile.max_duration)
         else:
             self.pacer = Pacer(self.plan, self.results)
         try:
@@ -367,4 +363,3 @@ class LoadSession:
         self.ended_at = self.ended_at or time.time()
         self.done.set()
         self.end_faults()
-

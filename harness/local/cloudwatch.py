@@ -215,9 +215,7 @@ def _check_period(period: Any, where: str) -> int:
     except (TypeError, ValueError):
         raise InvalidParameterValue(f"The parameter {where} must be an integer number of seconds.") from None
     if p <= 0 or (p not in (1, 5, 10, 20, 30) and p % 60):
-        raise InvalidParameterValue(
-            f"The parameter {where} must be 1, 5, 10, 20, 30 or a multiple of 60; got {period}."
-        )
+        raise InvalidParameterValue(f"The parameter {where} must be 1, 5, 10, 20, 30 or a multiple of 60; got {period}.")
     return p
 
 
@@ -300,9 +298,7 @@ def _put_metric_data(self: CloudWatchBackend, namespace: str, metric_data: list[
     for i, metric in enumerate(metric_data, start=1):
         self._validate_parameters_put_metric_data(metric, i)
         if len(metric.get("Values") or ()) > MAX_VALUES_PER_DATUM:
-            raise InvalidParameterValue(
-                f"The collection MetricData.member.{i}.Values must not have a size greater than 150."
-            )
+            raise InvalidParameterValue(f"The collection MetricData.member.{i}.Values must not have a size greater than 150.")
     rest = []
     for metric in metric_data:
         if not metric.get("Values"):
@@ -349,8 +345,7 @@ def _get_metric_statistics(
     for i, stat in enumerate(extended, start=1):
         if parse_percentile(stat) is None:
             raise InvalidParameterValue(
-                f"The value {stat} for parameter ExtendedStatistics.member.{i} is not supported locally; "
-                "use a percentile such as p95 or p99.9."
+                f"The value {stat} for parameter ExtendedStatistics.member.{i} is not supported locally; use a percentile such as p95 or p99.9."
             )
     if start_time >= end_time:
         raise InvalidParameterValue("The parameter StartTime must be less than the parameter EndTime.")
@@ -370,9 +365,7 @@ def _get_metric_statistics(
     return points
 
 
-def _metric_stat_result(
-    backend: CloudWatchBackend, query: dict[str, Any], number: int, start_time: datetime, end_time: datetime
-) -> dict[str, Any]:
+def _metric_stat_result(backend: CloudWatchBackend, query: dict[str, Any], number: int, start_time: datetime, end_time: datetime) -> dict[str, Any]:
     """One MetricStat query's result, timestamps ascending."""
     metric_stat = query["MetricStat"]
     metric = metric_stat["Metric"]
@@ -454,9 +447,7 @@ def _get_metric_data(
     return _paginate(pages, results, max_datapoints)
 
 
-def _paginate(
-    pages: dict[str, list[dict[str, Any]]], results: list[dict[str, Any]], max_datapoints: int | None
-) -> tuple[list[dict[str, Any]], str | None]:
+def _paginate(pages: dict[str, list[dict[str, Any]]], results: list[dict[str, Any]], max_datapoints: int | None) -> tuple[list[dict[str, Any]], str | None]:
     """Return at most ``max_datapoints`` values in all; park the rest under a fresh token."""
     budget = max_datapoints or _DEFAULT_MAX_DATAPOINTS
     page: list[dict[str, Any]] = []
@@ -556,4 +547,3 @@ def storage_stats() -> dict[str, int]:
                 datums += 1
                 pairs += len(md.values) if isinstance(md, DistributionDatum) else 1
     return {"datums": datums, "value_pairs": pairs}
-

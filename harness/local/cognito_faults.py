@@ -49,7 +49,7 @@ class CognitoFaults:
     def add(self, data: Any) -> dict[str, Any]:
         """Validate and add one window; ``ValueError`` with a one-line message on bad input."""
         if not isinstance(data, dict):
-            raise ValueError("the body must be a JSON object: {\"start\": epoch_s, \"end\": epoch_s, \"operations\": [...]}")
+            raise ValueError('the body must be a JSON object: {"start": epoch_s, "end": epoch_s, "operations": [...]}')
         unknown = sorted(set(data) - {"start", "end", "operations"})
         if unknown:
             raise ValueError(f"unknown field(s) {', '.join(unknown)}; use start, end and operations")
@@ -62,12 +62,8 @@ class CognitoFaults:
         if end - start > _MAX_WINDOW_S:
             raise ValueError(f"a window lasts at most {_MAX_WINDOW_S:.0f} s; this one lasts {end - start:.0f} s")
         operations = data.get("operations", list(DEFAULT_OPERATIONS))
-        if (
-            not isinstance(operations, list)
-            or not operations
-            or not all(isinstance(op, str) and op.isalnum() and op[:1].isupper() for op in operations)
-        ):
-            raise ValueError("operations must be a non-empty list of cognito-idp operation names such as \"InitiateAuth\"")
+        if not isinstance(operations, list) or not operations or not all(isinstance(op, str) and op.isalnum() and op[:1].isupper() for op in operations):
+            raise ValueError('operations must be a non-empty list of cognito-idp operation names such as "InitiateAuth"')
         fault = {"id": uuid.uuid4().hex[:12], "start": float(start), "end": float(end), "operations": list(dict.fromkeys(operations))}
         with self._lock:
             self._expire()
@@ -108,7 +104,7 @@ faults = CognitoFaults()
 
 def handle(method: str, path: str, body: bytes) -> tuple[int, Any]:
     """Answer a request to ``/_harness/faults/cognito[/<id>]``: (HTTP status, JSON body)."""
-    rest = path[len(PATH):].strip("/")
+    rest = path[len(PATH) :].strip("/")
     if method == "GET" and not rest:
         return 200, {"faults": faults.list()}
     if method == "POST" and not rest:

@@ -120,8 +120,7 @@ def _matches(patterns: Any, value: str, *, ignore_case: bool) -> bool:
     return any(_pattern(str(p), ignore_case).match(value) for p in items)
 
 
-_OPERATORS = frozenset({"StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
-                        "StringLike", "StringNotLike", "Null"})
+_OPERATORS = frozenset({"StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike", "StringNotLike", "Null"})
 
 
 def _condition_holds(condition: Mapping[str, Any], context: Mapping[str, str]) -> bool | None:
@@ -165,9 +164,7 @@ def _statements(document: Any) -> list[Mapping[str, Any]]:
     return [statements] if isinstance(statements, Mapping) else list(statements)
 
 
-def evaluate(
-    documents: Iterable[Any], action: str, resource: str, context: Mapping[str, str] | None = None
-) -> Decision:
+def evaluate(documents: Iterable[Any], action: str, resource: str, context: Mapping[str, str] | None = None) -> Decision:
     """Evaluate identity-based policy ``documents`` (JSON text or dicts) for one request.
 
     An explicit Deny wins; otherwise an Allow is needed (IAM's policy evaluation logic for one
@@ -266,8 +263,7 @@ def role_credentials(role_arn: str, *, session_name: str, region: str) -> RoleCr
             region_name=region, role_session_name=session_name, role_arn=role_arn,
             policy="", duration=_SESSION_S, external_id="",
         )  # fmt: skip
-        creds = RoleCredentials(access_key_id=assumed.access_key_id, secret_access_key=assumed.secret_access_key,
-                                session_token=assumed.session_token)
+        creds = RoleCredentials(access_key_id=assumed.access_key_id, secret_access_key=assumed.secret_access_key, session_token=assumed.session_token)
         _sessions[key] = (creds, now)
         return creds
 
@@ -305,8 +301,7 @@ def authorize(
     if policies is None:
         policies = role_policies(_account_of(role_arn), role_arn)
     decision = evaluate(policies, action, resource, context)
-    _record(Call(principal=principal, role_arn=role_arn, action=action, resource=resource,
-                 context=dict(context or {}), decision=decision.value))
+    _record(Call(principal=principal, role_arn=role_arn, action=action, resource=resource, context=dict(context or {}), decision=decision.value))
     return decision
 
 
@@ -483,11 +478,9 @@ def check(response: Any, iam_request_cls: type, resource: str = "*") -> None:
             bucket, _ = missing
             bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"
             # no s3:prefix: the request has none (module docstring), so a prefix condition cannot hold
-            listing = authorize(session.principal, session.role_arn, "s3:ListBucket", bucket_arn, context,
-                                policies=policies)
+            listing = authorize(session.principal, session.role_arn, "s3:ListBucket", bucket_arn, context, policies=policies)
             if listing is not Decision.ALLOWED:
-                raise _refuse(response, s3=True, session=session, action="s3:ListBucket", resource=bucket_arn,
-                              decision=listing)
+                raise _refuse(response, s3=True, session=session, action="s3:ListBucket", resource=bucket_arn, decision=listing)
 
 
 _installed = False

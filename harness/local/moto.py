@@ -106,9 +106,7 @@ def log_tail(path: Path, lines: int = 5, width: int = 600) -> str:
     return joined[-width:]
 
 
-def start_process(
-    args: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None, detach: bool = False
-) -> subprocess.Popen[bytes]:
+def start_process(args: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None, detach: bool = False) -> subprocess.Popen[bytes]:
     """Start ``args`` with stdout and stderr appended to ``log_path``, in a session of its own:
     the terminal's Ctrl-C reaches only the caller, which stops it when it is done with it (a
     run's metrics are still pulled from moto after an interrupted load). ``detach`` says it is
@@ -162,18 +160,14 @@ def wait_until_ready(
     while True:
         code = proc.poll()
         if code is not None:
-            raise LocalStackError(
-                f"{name} exited with code {code} while starting; log {log_path}: {log_tail(log_path)}"
-            )
+            raise LocalStackError(f"{name} exited with code {code} while starting; log {log_path}: {log_tail(log_path)}")
         try:
             if check():
                 return
         except (OSError, ValueError):
             pass
         if time.monotonic() > deadline:
-            raise LocalStackError(
-                f"{name} did not become ready within {timeout:g}s; log {log_path}: {log_tail(log_path)}"
-            )
+            raise LocalStackError(f"{name} did not become ready within {timeout:g}s; log {log_path}: {log_tail(log_path)}")
         time.sleep(delay)
         delay = min(delay * 1.5, 0.5)
 
@@ -347,9 +341,7 @@ class MotoServer:
     def __enter__(self) -> MotoServer:
         return self.start()
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
     def __repr__(self) -> str:
@@ -392,8 +384,7 @@ def _with_harness_routes(app: Callable[..., Any], patches: list[str]) -> Callabl
     from harness.local import cognito_faults, iam
     from harness.local.cloudwatch import storage_stats
 
-    statuses = {200: "200 OK", 201: "201 Created", 400: "400 Bad Request", 404: "404 Not Found",
-                405: "405 Method Not Allowed"}
+    statuses = {200: "200 OK", 201: "201 Created", 400: "400 Bad Request", 404: "404 Not Found", 405: "405 Method Not Allowed"}
 
     def routes(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")

@@ -46,9 +46,7 @@ def install() -> None:
     def response_stop_execution(self: Any) -> Any:
         from moto.core.responses import ActionResult
 
-        execution = self.stepfunction_backend.stop_execution(
-            self._get_param("executionArn"), error=self._get_param("error"), cause=self._get_param("cause")
-        )
+        execution = self.stepfunction_backend.stop_execution(self._get_param("executionArn"), error=self._get_param("error"), cause=self._get_param("cause"))
         return ActionResult({"stopDate": execution.stop_date})
 
     responses.StepFunctionResponse.stop_execution = response_stop_execution

@@ -173,7 +173,9 @@ def server_latency_chart(timeline: Timeline, server: ServerMetrics, flat_ok: Fla
         n = int(bins.max()) - lo + 1
         p95 = flat_ok.percentiles(bins - lo, n, (0.95,))[:, 0] / 1000.0
         p.step(f["elapsed"], f["p95_ms"], color=COLORS["p95"], lw=0.7, alpha=0.35, label="client p95 per second", zorder=5)
-        p.step(grid0 + (np.arange(n) + lo) * period - timeline.origin, p95, width=period, color=COLORS["p95"], lw=2.2, label=f"client p95 per {period} s", zorder=6)
+        p.step(
+            grid0 + (np.arange(n) + lo) * period - timeline.origin, p95, width=period, color=COLORS["p95"], lw=2.2, label=f"client p95 per {period} s", zorder=6
+        )
     elif has_client:
         p.step(f["elapsed"], f["p95_ms"], color=COLORS["p95"], lw=1.6, label="client p95 per second", zorder=6)
     several = len(latency) > 1 or len(integration) > 1

@@ -1,7 +1,7 @@
 """Everything the report shows, computed once; the HTML and Markdown renderers only lay it out.
 
-    content = ReportContent.build(results=results, metrics=frame, verdict=verdict)
-    content.verdict_state, content.endpoints[-1]["p95_ms"], content.throttling[0].layer
+content = ReportContent.build(results=results, metrics=frame, verdict=verdict)
+content.verdict_state, content.endpoints[-1]["p95_ms"], content.throttling[0].layer
 """
 
 from __future__ import annotations
@@ -65,9 +65,7 @@ def outcome_of(verdict: dict[str, Any] | None, results: ResultSet) -> Outcome:
     if verdict is not None and verdict.get("outcome"):
         return Outcome(verdict["outcome"])
     gates = verdict["gates"] if verdict else []
-    return Outcome.decide(
-        status=results.meta.get("status"), gates=len(gates), passed=all(g.get("passed") for g in gates), probe=results.meta.get("probe")
-    )
+    return Outcome.decide(status=results.meta.get("status"), gates=len(gates), passed=all(g.get("passed") for g in gates), probe=results.meta.get("probe"))
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Numbers as text, the same way in the HTML report and the Markdown summary.
 
-    ms(12.345), ms(1234.5), count(1234567), pct(0.123), signed_pct(12.5)
-    # ('12.3 ms', '1,234 ms', '1,234,567', '0.12 %', '+12.5 %')
+ms(12.345), ms(1234.5), count(1234567), pct(0.123), signed_pct(12.5)
+# ('12.3 ms', '1,234 ms', '1,234,567', '0.12 %', '+12.5 %')
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The run second by second: requests by outcome, client percentiles, and the pacer's view.
 
-    timeline = Timeline.of(results)
-    timeline.frame.loc[timeline.frame["throttled"] > 0, "elapsed"].min()   # first 429, s since start
+timeline = Timeline.of(results)
+timeline.frame.loc[timeline.frame["throttled"] > 0, "elapsed"].min()   # first 429, s since start
 """
 
 from __future__ import annotations

@@ -120,9 +120,7 @@ def test_too_few_users_drop_iterations_and_count_them() -> None:
 
 
 def test_burst_starts_on_time() -> None:
-    profile = Burst(
-        profile="burst", base_rate=0, burst_rate=100, burst_length=0.2, idle_min=0.2, idle_max=0.2, cycles=1
-    )
+    profile = Burst(profile="burst", base_rate=0, burst_rate=100, burst_length=0.2, idle_min=0.2, idle_max=0.2, cycles=1)
     plan = build_plan(profile)
     burst = plan.segments[1]
     pacer, vus, _, t0 = run(plan, users=20, work=0.001)

@@ -50,7 +50,7 @@ def app_for(ui: HarnessWebUi) -> Any:
 
     @app.route("/")
     def index() -> Any:
-        return "<!doctype html><html><body><div id=\"root\"></div></body></html>"
+        return '<!doctype html><html><body><div id="root"></div></body></html>'
 
     ui.register(app)
     return app.test_client()
@@ -77,7 +77,9 @@ def server_run(tmp_path: Path, cloudwatch: Any) -> dict[str, Any]:
     """A session whose run started 40 s ago and ended 10 s ago, and its API Gateway, Lambda and
     Cognito metrics in moto at 1-second resolution."""
     api_id, fn, pool, client = f"webui{uuid.uuid4().hex[:8]}", f"orders-{uuid.uuid4().hex[:6]}", "us-east-1_webuitest", "webuiclient"
-    sc = scenario(tmp_path, f"""
+    sc = scenario(
+        tmp_path,
+        f"""
 name = "server"
 [target]
 base_url = "http://127.0.0.1:9"
@@ -96,7 +98,8 @@ path = "/items"
 profile = "steady"
 rate = 10
 duration = "30s"
-""")
+""",
+    )
     start = float(int(time.time()) - 40)
     api = [{"Name": "ApiId", "Value": api_id}, {"Name": "Stage", "Value": STAGE}]
     data = []
@@ -338,7 +341,9 @@ def test_harness_before_start_waits(tmp_path: Path) -> None:
     assert {r["item"]: r["value"] for r in rows_of(answer, "run")}["status"] == "waiting for Start"
     assert {r["value"] for r in rows_of(answer, "gate")} == {"waiting for Start"}
     assert answer["gates"] is None and answer["pacer"]["totals"] == {"planned": 0, "released": 0, "dropped": 0}
-    assert rows_of(answer, "tokens") == [{"section": "tokens", "item": "pool", "value": "none", "detail": "the scenario has no [auth]: requests carry no token"}]
+    assert rows_of(answer, "tokens") == [
+        {"section": "tokens", "item": "pool", "value": "none", "detail": "the scenario has no [auth]: requests carry no token"}
+    ]
 
 
 def test_harness_rows_fit_the_table_and_reach_the_stats_poll(spike: tuple[LoadSession, Clock, float]) -> None:

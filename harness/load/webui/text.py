@@ -23,4 +23,3 @@ def number(value: float) -> str:
 
 def percent(part: float, whole: float) -> str:
     return f"{part / whole * 100:.1f} %" if whole > 0 else "-"
-

@@ -54,7 +54,7 @@ class Fault(_Model):
     @model_validator(mode="after")
     def _throttle_given(self) -> Fault:
         if (self.kind == "throttle") != (self.throttle is not None):
-            raise ValueError("throttle: give {rate, burst} for kind \"throttle\", and only for it")
+            raise ValueError('throttle: give {rate, burst} for kind "throttle", and only for it')
         return self
 
 

@@ -199,9 +199,7 @@ class LambdaProxy:
         if params:
             event["pathParameters"] = dict(params)
         if claims is not None:
-            event["requestContext"]["authorizer"] = {
-                "jwt": {"claims": {k: _claim(v) for k, v in claims.items()}, "scopes": sorted(scopes) if scopes else None}
-            }
+            event["requestContext"]["authorizer"] = {"jwt": {"claims": {k: _claim(v) for k, v in claims.items()}, "scopes": sorted(scopes) if scopes else None}}
         return event
 
     def _invoke(self, payload: bytes) -> tuple[str, bytes]:
@@ -209,9 +207,7 @@ class LambdaProxy:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            response = self._lambda().invoke(
-                FunctionName=self.config.function_name, InvocationType="RequestResponse", Payload=payload
-            )
+            response = self._lambda().invoke(FunctionName=self.config.function_name, InvocationType="RequestResponse", Payload=payload)
             body = response["Payload"].read()
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
@@ -277,8 +273,7 @@ class LambdaProxy:
         kind = message.split(":", 1)[0]
         if kind not in self._errors_logged:  # once per kind: this runs under load
             self._errors_logged.add(kind)
-            log.warning("Lambda integration %s: %s; answering %d (logged once)", self.config.function_name, message,
-                        INTEGRATION_FAILURE)
+            log.warning("Lambda integration %s: %s; answering %d (logged once)", self.config.function_name, message, INTEGRATION_FAILURE)
 
     def _lambda(self) -> Any:
         if self._client is None:
@@ -312,4 +307,3 @@ def _claim(value: Any) -> str:
     if isinstance(value, list):
         return "[" + " ".join(str(v) for v in value) + "]"
     return str(value)
-

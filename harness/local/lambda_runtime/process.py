@@ -68,9 +68,7 @@ def child_env(func: Function, code_dir: Path, log_stream: str, creds: RoleCreden
     return env
 
 
-def execute(
-    func: Function, code_dir: Path, event: bytes, request_id: str, log_stream: str, creds: RoleCredentials
-) -> Outcome:
+def execute(func: Function, code_dir: Path, event: bytes, request_id: str, log_stream: str, creds: RoleCredentials) -> Outcome:
     """Run the handler once in its own process group; kill the group when it answered or ran out
     of time (as Lambda freezes the sandbox after the answer, nothing keeps running after it)."""
     outcome = Outcome(request_id=request_id)
