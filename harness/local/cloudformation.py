@@ -61,7 +61,7 @@ def _role_policies_as_json() -> None:
     def put(self: Any, policy_name: str, policy_json: Any) -> None:
         put_policy(self, policy_name, policy_json if isinstance(policy_json, str) else json.dumps(policy_json))
 
-    Role.put_policy = put  # type: ignore[method-assign]
+    Role.put_policy = put
 
 
 # --------------------------------------------------------------------------- state machines
@@ -180,7 +180,7 @@ def _change_sets() -> None:
         stack._parse_template()  # moto set stack.template, not the parsed template the outputs come from
         stack.output_map = stack._create_output_map()
 
-    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+    CloudFormationBackend.execute_change_set = execute_change_set
 
 
 def _roll_back(stack: Any, change_set: Any, exc: BaseException) -> None:
@@ -273,10 +273,10 @@ def _resource_events() -> None:
             raise
         _event(stack, logical_id, kind, "DELETE_COMPLETE", physical_id=physical_id)
 
-    cfn_models.Stack._create_resource_map = create_resource_map  # type: ignore[method-assign]
+    cfn_models.Stack._create_resource_map = create_resource_map
     parsing.parse_and_create_resource = parse_and_create_resource
     parsing.parse_and_update_resource = parse_and_update_resource
-    parsing.ResourceMap._delete_resource = delete_resource  # type: ignore[method-assign]
+    parsing.ResourceMap._delete_resource = delete_resource
 
 
 def _event(stack: Any, logical_id: str, kind: str, status: str, *, physical_id: str = "", reason: str | None = None) -> None:

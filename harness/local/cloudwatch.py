@@ -527,11 +527,11 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    CloudWatchBackend.put_metric_data = _put_metric_data  # type: ignore[method-assign]
-    CloudWatchBackend.get_metric_statistics = _get_metric_statistics  # type: ignore[method-assign,assignment]
-    CloudWatchBackend.get_metric_data = _get_metric_data  # type: ignore[method-assign,assignment]
-    cw_responses.CloudWatchResponse.get_metric_statistics = _response_get_metric_statistics  # type: ignore[method-assign]
-    cw_responses.CloudWatchResponse.get_metric_data = _response_get_metric_data  # type: ignore[method-assign]
+    CloudWatchBackend.put_metric_data = _put_metric_data
+    CloudWatchBackend.get_metric_statistics = _get_metric_statistics  # type: ignore[assignment]
+    CloudWatchBackend.get_metric_data = _get_metric_data  # type: ignore[assignment]
+    cw_responses.CloudWatchResponse.get_metric_statistics = _response_get_metric_statistics
+    cw_responses.CloudWatchResponse.get_metric_data = _response_get_metric_data
     _installed = True
 
 

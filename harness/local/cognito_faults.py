@@ -147,7 +147,7 @@ def install() -> None:
                 return 400, headers, THROTTLED_BODY
             return original(self)
 
-        CognitoIdpResponse.call_action = call_action  # type: ignore[method-assign]
+        CognitoIdpResponse.call_action = call_action
         _installed = True
 
 

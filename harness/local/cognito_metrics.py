@@ -157,7 +157,7 @@ def install() -> None:
                     log.exception("could not count a Cognito %s", action)
             return answer
 
-        CognitoIdpResponse.call_action = call_action  # type: ignore[method-assign]
+        CognitoIdpResponse.call_action = call_action
         _publisher = threading.Thread(target=_publish, name="cognito-metrics", daemon=True)
         _publisher.start()
         _installed = True

@@ -114,7 +114,7 @@ def _tracked(original: Any) -> Any:
     return eval_job
 
 
-class _ThresholdPool(JobPool):  # type: ignore[misc]
+class _ThresholdPool(JobPool):
     """moto's JobPool, plus the tolerated failure: checked each time a child ends."""
 
     def __init__(self, *, job_program: Any, job_inputs: list[Any], env: Any, record: Any, count: int | None, percentage: float | None) -> None:

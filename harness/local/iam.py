@@ -494,7 +494,7 @@ def install() -> None:
 
     with _install_lock:
         if not _installed:
-            ActionAuthenticatorMixin._authenticate_and_authorize_action = check  # type: ignore[method-assign]
+            ActionAuthenticatorMixin._authenticate_and_authorize_action = check
             _state_machines_act_as_their_role()
             _installed = True
 
@@ -545,4 +545,4 @@ def _state_machines_act_as_their_role() -> None:
             module = importlib.import_module(info.name)
             if getattr(module, "boto_client_for", None) is original:
                 module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
-    boto_client.boto_client_for = boto_client_for  # type: ignore[assignment]
+    boto_client.boto_client_for = boto_client_for

@@ -399,7 +399,7 @@ def _with_harness_routes(app: Callable[..., Any], patches: list[str]) -> Callabl
             code, body = cognito_faults.handle(environ.get("REQUEST_METHOD", "GET"), path, raw)
             status = statuses.get(code, f"{code} Error")
         elif path == "/_harness/health":
-            config = {k: default_user_config.get(k) for k in ("stepfunctions", "lambda")}  # type: ignore[misc]
+            config = {k: default_user_config.get(k) for k in ("stepfunctions", "lambda")}
             body: Any = {"ok": True, "pid": os.getpid(), "patches": patches, "config": config}
             status = "200 OK"
         elif path == "/_harness/cloudwatch/storage":

@@ -168,7 +168,7 @@ class Emulator:
                 grant = await authorizer.verify(header, wall)
             if grant.__class__ is Denial:
                 response = self._finish(route_key, 401, _UNAUTHORIZED, t0, None, wall)
-                response.headers["www-authenticate"] = grant.www_authenticate  # type: ignore[union-attr]
+                response.headers["www-authenticate"] = grant.www_authenticate
                 return response
             required = authorizer.route_scopes.get(route_key)
             if required is not None and not grant.allows(required):  # type: ignore[union-attr]
