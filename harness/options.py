@@ -56,10 +56,10 @@ def check_scenario(
     ``metrics`` False is --no-metrics; ``fanout``: True for `harness fanout`, False for `harness
     run`, None when either may follow; ``probe`` for `harness probe`. Raises exit-2 errors."""
     from harness.scenario import Scenario
-    from harness.validation import validate
+    from harness.validation import Command, validate
 
     scenario = Scenario.load(path, override_limits=override_limits, overrides=overrides)
-    command = "probe" if probe else "check" if fanout is None else "fanout" if fanout else "run"
+    command: Command = "probe" if probe else "check" if fanout is None else "fanout" if fanout else "run"
     validate(scenario, source=str(path), command=command, gates=gates, baseline=baseline is not None, metrics=metrics)
     return scenario
 

@@ -91,7 +91,7 @@ def run_fanout(
                                           bucket=stack.bucket, run_id=run_id, input=data)  # fmt: skip
         interrupted, failure, final = _follow_until_end(execution, run_dir, faults, note=note, show=show, on_progress=on_progress)
     stopped_outside = None
-    if not interrupted and failure is None and final is not None:
+    if not interrupted and failure is None:
         # ended by itself: before its merge (StopExecution from the console, a timeout), its workers may still load
         stopped_outside = execution.settle(final)
         if stopped_outside:
@@ -120,10 +120,11 @@ def _faults(scenario: Any, data: dict[str, Any], *, run_id: str, aws: Any) -> An
 
 def _follow_until_end(
     execution: FanoutExecution, run_dir: Path, faults: Any, *, note: Note, show: Callable[[str], contextlib.AbstractContextManager[Any]], on_progress: Any
-) -> tuple[bool, str | None, Progress | None]:
+) -> tuple[bool, str | None, Progress]:
     """Follow the execution until it ends, Ctrl-C (or SIGTERM) stops it, or a fault cannot
     start; every fault still active ends then. (interrupted, failure, the last progress)."""
-    interrupted, failure, final = False, None, None
+    interrupted, failure = False, None
+    final: Progress | None = None
     previous = signal.signal(signal.SIGTERM, _interrupt)  # CI cancels with SIGTERM: stop as on Ctrl-C
     try:
         final = _follow(execution, run_dir, faults, show=show, on_progress=on_progress)
