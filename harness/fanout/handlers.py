@@ -22,11 +22,13 @@ __all__ = ["controller", "worker", "aggregator"]
 
 
 def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from harness.fanout.worker import run_worker  # Locust first: it patches the process with gevent
+
+    # isort: split
     import time
 
     from harness.aws import AwsContext
     from harness.fanout.shards import Shard
-    from harness.fanout.worker import run_worker  # Locust first: it patches the process with gevent
 
     deadline = time.time() + context.get_remaining_time_in_millis() / 1000.0  # when Lambda ends this invocation
     aws = AwsContext()
