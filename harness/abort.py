@@ -22,6 +22,7 @@ scenario is loaded.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -120,7 +121,7 @@ def window_of(results: ResultSet, seconds: range) -> ResultSet:
         run_id=results.run_id,
         endpoints=results.endpoints,
         windows={key: hist for key, hist in list(results.windows.items()) if key[2] in inside},
-        statuses={key: n for key, n in list(results.statuses.items()) if key[2] in inside},
+        statuses=Counter({key: n for key, n in list(results.statuses.items()) if key[2] in inside}),
         pacer={sec: w for sec, w in list(results.pacer.items()) if sec in inside},
         meta={"duration": float(len(seconds))},
     )

@@ -385,7 +385,7 @@ def fetch(
     expected = list(_periods(s0, end, period))
     region = getattr(getattr(cloudwatch, "meta", None), "region_name", None) or "this region"
 
-    frames = []
+    frames: list[pd.DataFrame] = []
     for i in range(0, len(queries), MAX_QUERIES_PER_CALL):
         batch = queries[i : i + MAX_QUERIES_PER_CALL]
         found = _get_metric_data(cloudwatch, [q.to_api(period) for q in batch], start=start, end=end, max_datapoints=max_datapoints, region=region)

@@ -125,7 +125,7 @@ class FaultScheduler:
                 slot.details = slot.action.start(until=self.t0 + spec.end)
             except HarnessError as exc:
                 slot.error, slot.ended_by = str(exc), "failed"
-                message = str(exc)
+                message: str | None = str(exc)
             else:
                 actual = slot.action.window()[0]
                 slot.started_at, slot.active = (actual if actual is not None else started), True

@@ -225,7 +225,7 @@ def _resource_events() -> None:
 
     def create_resource_map(self: Any) -> Any:
         resource_map = make_map(self)
-        resource_map._harness_stack = self  # the stack whose events a resource's events join
+        setattr(resource_map, "_harness_stack", self)  # noqa: B010 - the stack whose events a resource's events join
         return resource_map
 
     def parse_and_create_resource(logical_id: str, resource_json: Any, resources_map: Any, account_id: str, region_name: str) -> Any:

@@ -97,7 +97,7 @@ def install() -> None:
     for worker_class in (dipw.DistributedItemProcessorWorker, diw.DistributedIteratorWorker):
         worker_class._eval_job = _tracked(worker_class._eval_job)
 
-    dic.DistributedIterationComponent._harness_patched = True
+    setattr(dic.DistributedIterationComponent, "_harness_patched", True)  # noqa: B010 - moto declares no such attribute
 
 
 def _tracked(original: Any) -> Any:

@@ -390,6 +390,7 @@ def _with_harness_routes(app: Callable[..., Any], patches: list[str]) -> Callabl
         path = environ.get("PATH_INFO", "")
         if not path.startswith("/_harness/"):
             return app(environ, start_response)
+        body: Any
         if path == cognito_faults.PATH or path.startswith(cognito_faults.PATH + "/"):
             try:
                 length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -400,7 +401,7 @@ def _with_harness_routes(app: Callable[..., Any], patches: list[str]) -> Callabl
             status = statuses.get(code, f"{code} Error")
         elif path == "/_harness/health":
             config = {k: default_user_config.get(k) for k in ("stepfunctions", "lambda")}
-            body: Any = {"ok": True, "pid": os.getpid(), "patches": patches, "config": config}
+            body = {"ok": True, "pid": os.getpid(), "patches": patches, "config": config}
             status = "200 OK"
         elif path == "/_harness/cloudwatch/storage":
             body, status = storage_stats(), "200 OK"

@@ -72,4 +72,4 @@ def install() -> None:
         original_reflect(self)
 
     communication._reflect_execution_status = reflect
-    parser_execution.Execution._harness_stop_patched = True
+    setattr(parser_execution.Execution, "_harness_stop_patched", True)  # noqa: B010 - moto declares no such attribute

@@ -457,7 +457,8 @@ class _Plot:
         dotted line; returns their legend entries (one per kind of mark)."""
         from matplotlib.transforms import blended_transform_factory
 
-        ax, legend = self.ax, {}
+        ax = self.ax
+        legend: dict[str, Any] = {}
         top = blended_transform_factory(ax.transData, ax.transAxes)
         for mark in self.timeline.marks:
             what = "burst" if mark.source == "plan" else "fault"
