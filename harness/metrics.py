@@ -244,8 +244,9 @@ def build_queries(
                     )
                 )
 
-    api_dim = ("ApiId", api_id) if api_kind == "http" else ("ApiName", api_name)
-    if api_dim[1]:
+    api_dim_name, api_dim_value = ("ApiId", api_id) if api_kind == "http" else ("ApiName", api_name)
+    if api_dim_value:
+        api_dim = (api_dim_name, api_dim_value)
         dims = [api_dim] if not stage else [api_dim, ("Stage", stage)]
         resource = f"{api_dim[1]}/{stage}" if stage else str(api_dim[1])
         add("apigw", "apigw", "AWS/ApiGateway", APIGW_HTTP if api_kind == "http" else APIGW_REST, dims, resource)

@@ -115,7 +115,7 @@ def rate_chart(timeline: Timeline, plan: Sequence[dict[str, Any]]) -> Chart:
     # The plan as planned requests per whole second (the pacer's count), on the same second
     # boundaries as the measured series, so that a step in the plan and in the measurements
     # line up; drawn wide and light underneath, so the measured lines stay visible on top.
-    planned = dict(color=COLORS["planned"], lw=3.2, alpha=0.28, solid_capstyle="butt", label="planned requests / s", zorder=2)
+    planned: dict[str, Any] = dict(color=COLORS["planned"], lw=3.2, alpha=0.28, solid_capstyle="butt", label="planned requests / s", zorder=2)
     if timeline.has_pacer and f["target"].sum() > 0:
         p.step(f["elapsed"], f["target"], **planned)
     elif plan:
@@ -163,7 +163,8 @@ def server_latency_chart(timeline: Timeline, server: ServerMetrics, flat_ok: Fla
     f = timeline.frame
     latency = server.series_by_resource("apigw", "latency", "p95")
     integration = server.series_by_resource("apigw", "integration_latency", "p95")
-    first = (latency or integration or [None])[0]
+    found = latency or integration
+    first = found[0] if found else None
     has_client = not f.empty and not f["p95_ms"].isna().all()
     if first is not None and first.period > 1 and has_client and flat_ok is not None:
         # the client's p95 over CloudWatch's own periods (merged histograms): like against like
