@@ -232,8 +232,8 @@ def _finish(
     table = [by_shard[k] for k in sorted(by_shard)]
     stopped = [s for s in table if s["status"] == "interrupted"]  # ended early by stop.json, results kept
     # a run stopped by harness: a shard that had not saved its results yet was stopped, not failed
-    ended = ("completed", "interrupted", "missing") if interrupted else ("completed", "interrupted")
-    failed = [s for s in table if s["status"] not in ended]
+    finished = ("completed", "interrupted", "missing") if interrupted else ("completed", "interrupted")
+    failed = [s for s in table if s["status"] not in finished]
 
     if interrupted:
         status, error = "interrupted", None

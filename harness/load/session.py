@@ -212,6 +212,8 @@ class LoadSession:
         from harness.auth.tokens import TokenPool
         from harness.aws import AwsContext
 
+        # resolve_target fills both whenever the scenario has [auth]
+        assert self.target.user_pool_id is not None and self.target.client_id is not None
         ctx = AwsContext(region=self.target.region)
         password = get_password(secrets=ctx.client("secretsmanager"), user_pool_id=self.target.user_pool_id)
         self.tokens = TokenPool(
