@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = ["DEFAULT_OPERATIONS", "PATH", "CognitoFaults", "faults", "handle", "install"]
 
@@ -53,10 +53,7 @@ class CognitoFaults:
         unknown = sorted(set(data) - {"start", "end", "operations"})
         if unknown:
             raise ValueError(f"unknown field(s) {', '.join(unknown)}; use start, end and operations")
-        start, end = data.get("start"), data.get("end")
-        for name, value in (("start", start), ("end", end)):
-            if not _is_number(value) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a number of epoch seconds, not {value!r}")
+        start, end = _epoch(data.get("start"), "start"), _epoch(data.get("end"), "end")
         if end <= start:
             raise ValueError(f"end ({end}) must be after start ({start})")
         if end - start > _MAX_WINDOW_S:
@@ -64,7 +61,7 @@ class CognitoFaults:
         operations = data.get("operations", list(DEFAULT_OPERATIONS))
         if not isinstance(operations, list) or not operations or not all(isinstance(op, str) and op.isalnum() and op[:1].isupper() for op in operations):
             raise ValueError('operations must be a non-empty list of cognito-idp operation names such as "InitiateAuth"')
-        fault = {"id": uuid.uuid4().hex[:12], "start": float(start), "end": float(end), "operations": list(dict.fromkeys(operations))}
+        fault: dict[str, Any] = {"id": uuid.uuid4().hex[:12], "start": float(start), "end": float(end), "operations": list(dict.fromkeys(operations))}
         with self._lock:
             self._expire()
             self._faults[fault["id"]] = fault
@@ -151,5 +148,12 @@ def install() -> None:
         _installed = True
 
 
-def _is_number(value: Any) -> bool:
+def _epoch(value: Any, name: str) -> float:
+    """``value`` when it is a finite number of epoch seconds; ``ValueError`` naming ``name`` otherwise."""
+    if not _is_number(value) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number of epoch seconds, not {value!r}")
+    return value
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
