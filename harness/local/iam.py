@@ -56,6 +56,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -403,9 +404,9 @@ def _refuse(response: Any, *, s3: bool, session: _Session, action: str, resource
     if s3:
         from moto.s3.exceptions import S3AccessDeniedError
 
-        error = S3AccessDeniedError()
-        error.message = message
-        return error
+        s3_error = S3AccessDeniedError()
+        s3_error.message = message
+        return s3_error
     from moto.core.exceptions import JsonRESTError, _RESTError
 
     protocol = _protocol(response)
@@ -494,7 +495,7 @@ def install() -> None:
 
     with _install_lock:
         if not _installed:
-            ActionAuthenticatorMixin._authenticate_and_authorize_action = check
+            ActionAuthenticatorMixin._authenticate_and_authorize_action = check  # type: ignore[assignment]  # the response is its self
             _state_machines_act_as_their_role()
             _installed = True
 
@@ -536,9 +537,9 @@ def _state_machines_act_as_their_role() -> None:
     # the interpreter's modules import the function by name: replace it in each of them
     for info in pkgutil.walk_packages(asl.__path__, prefix=f"{asl.__name__}."):
         spec = importlib.util.find_spec(info.name)
-        origin = getattr(spec, "origin", None)
+        origin = getattr(spec, "origin", None) or ""
         try:
-            uses = bool(origin) and "boto_client_for" in open(origin, encoding="utf-8").read()  # noqa: SIM115
+            uses = bool(origin) and "boto_client_for" in Path(origin).read_text(encoding="utf-8")
         except OSError:
             uses = False
         if uses:
