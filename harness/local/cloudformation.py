@@ -85,7 +85,7 @@ def _state_machines() -> None:
     from moto.stepfunctions import models
     from moto.stepfunctions.utils import cfn_to_api_tags
 
-    models.stepfunctions_backends = _ApiBackends()  # read by StateMachine's CloudFormation methods only
+    models.stepfunctions_backends = _ApiBackends()  # type: ignore[assignment]  # a stand-in, read by StateMachine's CloudFormation methods only
     cls = models.StateMachine
 
     def create(cls_: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any) -> Any:

@@ -481,7 +481,8 @@ def _response_get_metric_statistics(self: cw_responses.CloudWatchResponse) -> Ac
     if statistics and extended:
         raise InvalidParameterCombination("Must specify either Statistics or ExtendedStatistics, but not both")
     metric_name = self._get_param("MetricName")
-    datapoints = self.cloudwatch_backend.get_metric_statistics(
+    datapoints = _get_metric_statistics(  # the backend method, as installed below, typed
+        self.cloudwatch_backend,
         self._get_param("Namespace"),
         metric_name,
         self._get_param("StartTime"),
@@ -502,7 +503,8 @@ def _response_get_metric_data(self: cw_responses.CloudWatchResponse) -> ActionRe
     for number, query in enumerate(queries, start=1):
         if "MetricStat" not in query and "Expression" not in query:
             raise ValidationError(f"The parameter MetricDataQueries.member.{number}.MetricStat is required.\n")
-    results, token = self.cloudwatch_backend.get_metric_data(
+    results, token = _get_metric_data(  # the backend method, as installed below, typed
+        self.cloudwatch_backend,
         queries=queries,
         start_time=params["StartTime"],
         end_time=params["EndTime"],

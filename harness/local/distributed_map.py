@@ -168,6 +168,6 @@ def _threshold_error(env: Any) -> Exception:
             env=env,
             error_name=name,
             event_type=HistoryEventType.MapRunFailed,
-            event_details=EventDetails(executionFailedEventDetails=ExecutionFailedEventDetails(error=name.error_name, cause=THRESHOLD_CAUSE)),
+            event_details=EventDetails(executionFailedEventDetails=ExecutionFailedEventDetails(error=name.error_name, cause=THRESHOLD_CAUSE)),  # type: ignore[typeddict-item]  # moto types every kind as required; one is set, as moto does
         )
     )

@@ -60,12 +60,20 @@ _Headers = list[tuple[str, str]]
 
 
 class _Request(Protocol):
-    method: str
-    path: str
-    query_string: str
-    headers: Any
-    host: str
-    remote: str | None
+    """What the proxy reads of an aiohttp request (read-only, as aiohttp's are)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def query_string(self) -> str: ...
+    @property
+    def headers(self) -> Any: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def remote(self) -> str | None: ...
 
     async def read(self) -> bytes: ...
 
