@@ -50,8 +50,8 @@ class _Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        transport.write(self.request)  # type: ignore[attr-defined]
+        self.transport = transport
+        transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -72,9 +72,9 @@ class _Conn(asyncio.Protocol):
             self.tally[status] = self.tally.get(status, 0) + 1
             self.buf = self.buf[total:]
             if time.monotonic() >= self.deadline:
-                self.transport.close()  # type: ignore[union-attr]
+                self.transport.close()
                 return
-            self.transport.write(self.request)  # type: ignore[union-attr]
+            self.transport.write(self.request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
@@ -203,7 +203,7 @@ def driver_main(args: argparse.Namespace) -> None:
             cwd=ROOT,
             env={**os.environ, **_CREDENTIALS},
         )
-        ready = json.loads(emulator.stdout.readline())  # type: ignore[union-attr]
+        ready = json.loads(emulator.stdout.readline())
         port, url = ready["port"], ready["url"]
         warm = urllib.request.Request(f"{url}{args.route}", headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(warm, timeout=5) as resp:  # warms the JWT cache

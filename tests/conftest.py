@@ -47,5 +47,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"),
             user_pool_id=stack.info.user_pool_id, count=6, progress=False,
         )  # fmt: skip
-        stack.run_env = env  # type: ignore[attr-defined]
+        stack.run_env = env
         yield stack

@@ -195,7 +195,7 @@ def test_linear_segment_counts_exactly() -> None:
 def release_times(plan: Plan) -> list[float]:
     times = [plan.release_time(k) for k in range(plan.total)]
     assert all(t is not None for t in times)
-    return times  # type: ignore[return-value]
+    return times
 
 
 @pytest.mark.parametrize("name", ALL_PLANS)

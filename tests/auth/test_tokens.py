@@ -42,7 +42,7 @@ def _pool(aws: AwsContext, pool: Pool, password: str, **kwargs: object) -> Token
         usernames=make_usernames(N),
         password=password,
         login_rate=200.0,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

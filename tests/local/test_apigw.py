@@ -432,7 +432,7 @@ def test_admin_misc(api: EmulatorProcess, pool: Pool) -> None:
     assert api.admin_call("PUT", "/backend", raw=b"{not json").status_code == 400
     assert api.admin_call("GET", "/nothing").status_code == 404
     config = api.admin_call("GET", "/config").json()
-    assert EmulatorConfig.model_validate(config).authorizer.user_pool_id == pool.id  # type: ignore[union-attr]
+    assert EmulatorConfig.model_validate(config).authorizer.user_pool_id == pool.id
     api.call("GET", "/items", "GET /items", token=pool.access)
     api.call("GET", "/items", "GET /items")
     expected = api.expected_counts()
@@ -522,7 +522,7 @@ def test_metrics_reach_cloudwatch(pool: Pool, tmp_path: Path) -> None:
         return {
             "Sum": round(sum(p["Sum"] for p in points), 6),
             "SampleCount": sum(p["SampleCount"] for p in points),
-            "units": {p["Unit"] for p in points},  # type: ignore[dict-item]
+            "units": {p["Unit"] for p in points},
         }
 
     sent = 9  # 5 x 200, 1 x 401, 1 x 429, 1 x 404, 1 x 500

@@ -114,7 +114,7 @@ def test_nearest_rank_definition() -> None:
     assert nearest_rank(pairs, Fraction(1)) == 9.0
     assert nearest_rank([], Fraction(1, 2)) is None
     # 7 of 100: 0.07 * 100 is 7.000000000000001 in floats; the rank must still be 7
-    assert nearest_rank([(float(v), 1.0) for v in range(1, 101)], parse_percentile("p7")) == 7.0  # type: ignore[arg-type]
+    assert nearest_rank([(float(v), 1.0) for v in range(1, 101)], parse_percentile("p7")) == 7.0
 
 
 def test_parse_percentile() -> None:
