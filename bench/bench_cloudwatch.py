@@ -13,11 +13,12 @@ figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 import urllib.request
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -55,32 +56,27 @@ def main() -> None:
         parser.error("--seconds must be a multiple of 60 (it is also the whole-window period)")
 
     rng = np.random.default_rng(7)
-    t0 = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(seconds=args.seconds + 60)
+    t0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(seconds=args.seconds + 60)
     batches = []
     for s in range(args.seconds):
         values, counts = one_second(rng, args.rps)
         ts = t0 + timedelta(seconds=s)
         batches.append(
             [
-                {"MetricName": "Count", "Dimensions": DIMS, "Timestamp": ts, "Unit": "Count",
-                 "Values": [1.0], "Counts": [float(args.rps)]},
-                {"MetricName": "Latency", "Dimensions": DIMS, "Timestamp": ts, "Unit": "Milliseconds",
-                 "Values": values, "Counts": counts},
+                {"MetricName": "Count", "Dimensions": DIMS, "Timestamp": ts, "Unit": "Count", "Values": [1.0], "Counts": [float(args.rps)]},
+                {"MetricName": "Latency", "Dimensions": DIMS, "Timestamp": ts, "Unit": "Milliseconds", "Values": values, "Counts": counts},
             ]
         )
 
     with MotoServer() as moto:
-        cw = boto3.client("cloudwatch", endpoint_url=moto.url, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-        print(f"moto {moto.url}: {args.seconds} s at {args.rps:,} rps "
-              f"({args.seconds * args.rps:,} latency values), one PutMetricData per second")
+        cw = boto3.client("cloudwatch", endpoint_url=moto.url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        print(f"moto {moto.url}: {args.seconds} s at {args.rps:,} rps ({args.seconds * args.rps:,} latency values), one PutMetricData per second")
 
         t = time.perf_counter()
         for batch in batches:
             cw.put_metric_data(Namespace=NAMESPACE, MetricData=batch)
         elapsed = time.perf_counter() - t
-        print(f"  {'PutMetricData x ' + str(len(batches)):<44} {elapsed * 1000:9.1f} ms "
-              f"({elapsed / len(batches) * 1000:.2f} ms per call)")
+        print(f"  {'PutMetricData x ' + str(len(batches)):<44} {elapsed * 1000:9.1f} ms ({elapsed / len(batches) * 1000:.2f} ms per call)")
         with urllib.request.urlopen(f"{moto.url}/_harness/cloudwatch/storage", timeout=5) as resp:
             print(f"  stored: {json.loads(resp.read())}")
 
@@ -88,20 +84,24 @@ def main() -> None:
 
         def query(stat: str, period: int) -> Any:
             return cw.get_metric_data(
-                MetricDataQueries=[{"Id": "q", "MetricStat": {
-                    "Metric": {"Namespace": NAMESPACE, "MetricName": "Latency", "Dimensions": DIMS},
-                    "Period": period, "Stat": stat}}],
-                StartTime=start, EndTime=end,
+                MetricDataQueries=[
+                    {"Id": "q", "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": "Latency", "Dimensions": DIMS}, "Period": period, "Stat": stat}}
+                ],
+                StartTime=start,
+                EndTime=end,
             )["MetricDataResults"][0]
 
         for period in (1, 60, args.seconds):
             for stat in ("p95", "Sum", "SampleCount"):
-                r = timed(f"GetMetricData {stat} period {period} s", lambda: query(stat, period))
+                r = timed(f"GetMetricData {stat} period {period} s", functools.partial(query, stat, period))
                 if period == args.seconds:
                     print(f"  {'':<44} -> {r['Values']}")
-        timed("GetMetricStatistics p50/p95/p99 period 60 s", lambda: cw.get_metric_statistics(
-            Namespace=NAMESPACE, MetricName="Latency", Dimensions=DIMS, StartTime=start, EndTime=end,
-            Period=60, ExtendedStatistics=["p50", "p95", "p99"]))
+        timed(
+            "GetMetricStatistics p50/p95/p99 period 60 s",
+            lambda: cw.get_metric_statistics(
+                Namespace=NAMESPACE, MetricName="Latency", Dimensions=DIMS, StartTime=start, EndTime=end, Period=60, ExtendedStatistics=["p50", "p95", "p99"]
+            ),
+        )
 
 
 if __name__ == "__main__":

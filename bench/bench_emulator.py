@@ -50,8 +50,8 @@ class _Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        transport.write(self.request)  # type: ignore[attr-defined]
+        self.transport = transport
+        transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -72,9 +72,9 @@ class _Conn(asyncio.Protocol):
             self.tally[status] = self.tally.get(status, 0) + 1
             self.buf = self.buf[total:]
             if time.monotonic() >= self.deadline:
-                self.transport.close()  # type: ignore[union-attr]
+                self.transport.close()
                 return
-            self.transport.write(self.request)  # type: ignore[union-attr]
+            self.transport.write(self.request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
@@ -82,10 +82,7 @@ class _Conn(asyncio.Protocol):
 
 
 async def _load(host: str, port: int, path: str, token: str, duration: float, connections: int) -> dict:
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-        "Connection: keep-alive\r\n\r\n"
-    ).encode()
+    request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\nConnection: keep-alive\r\n\r\n").encode()
     loop = asyncio.get_running_loop()
     tally: dict[int, int] = {}
     start = time.monotonic()
@@ -115,7 +112,7 @@ def load_main(args: argparse.Namespace) -> None:
 
 
 def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - 127.0.0.1 only
+    with urllib.request.urlopen(url, timeout=5) as resp:  # 127.0.0.1 only
         return json.loads(resp.read())
 
 
@@ -142,7 +139,7 @@ def _moto():
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)  # noqa: S310
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
             break
         except OSError:
             time.sleep(0.1)
@@ -206,25 +203,38 @@ def driver_main(args: argparse.Namespace) -> None:
             cwd=ROOT,
             env={**os.environ, **_CREDENTIALS},
         )
-        ready = json.loads(emulator.stdout.readline())  # type: ignore[union-attr]
+        ready = json.loads(emulator.stdout.readline())
         port, url = ready["port"], ready["url"]
         warm = urllib.request.Request(f"{url}{args.route}", headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(warm, timeout=5) as resp:  # noqa: S310 - warms the JWT cache
+        with urllib.request.urlopen(warm, timeout=5) as resp:  # warms the JWT cache
             if resp.status != 200:
                 raise SystemExit(f"the warm-up request answered {resp.status}; see {workdir / 'apigw.log'}")
         reset = urllib.request.Request(f"{url}/_admin/counts/reset", method="POST")
-        urllib.request.urlopen(reset, timeout=5).close()  # noqa: S310
+        urllib.request.urlopen(reset, timeout=5).close()
 
         proc = psutil.Process(emulator.pid)
         cpu0 = proc.cpu_times()
         t0 = time.monotonic()
         out = subprocess.run(
             [
-                sys.executable, __file__, "--load",
-                "--port", str(port), "--route", args.route, "--token", token,
-                "--duration", str(duration), "--connections", str(connections),
+                sys.executable,
+                __file__,
+                "--load",
+                "--port",
+                str(port),
+                "--route",
+                args.route,
+                "--token",
+                token,
+                "--duration",
+                str(duration),
+                "--connections",
+                str(connections),
             ],
-            capture_output=True, text=True, timeout=duration + 30, check=True,
+            capture_output=True,
+            text=True,
+            timeout=duration + 30,
+            check=True,
         )
         wall = time.monotonic() - t0
         cpu1 = proc.cpu_times()
@@ -240,9 +250,11 @@ def driver_main(args: argparse.Namespace) -> None:
 
     served = sum(result["statuses"].values())
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-    print(f"emulator benchmark: GET {args.route}, JWT authorizer on (cache hot), backend latency {args.latency_ms} ms,"
-          f" metrics {'off' if args.no_metrics else 'on'}, {connections} keep-alive connections, {duration:g} s,"
-          f" {os.cpu_count()} CPUs")
+    print(
+        f"emulator benchmark: GET {args.route}, JWT authorizer on (cache hot), backend latency {args.latency_ms} ms,"
+        f" metrics {'off' if args.no_metrics else 'on'}, {connections} keep-alive connections, {duration:g} s,"
+        f" {os.cpu_count()} CPUs"
+    )
     print(f"  statuses seen by client:        {result['statuses']}")
     print(f"  emulator counts (admin):        total {counts['total']} {counts['routes']}")
     print(f"  requests served per second:     {served / result['elapsed']:,.0f}")

@@ -33,8 +33,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -70,7 +71,7 @@ class Bench:
 
     def admin(self, method: str, path: str) -> dict[str, Any]:
         request = urllib.request.Request(f"{self.api_url}/_admin/{path}", method=method)
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - 127.0.0.1 only
+        with urllib.request.urlopen(request, timeout=5) as response:  # 127.0.0.1 only
             return json.loads(response.read())
 
     def served(self) -> int:
@@ -208,7 +209,9 @@ def report(scaling: list[dict[str, Any]], rate: float, duration: float, worker: 
     from harness.fanout.spec import MAX_WORKER_RATE
 
     print(f"\n1. local scaling: steady {rate:g} rps for {duration:g} s, one emulator, the workers share {os.cpu_count()} CPUs")
-    print(f"   {'workers':>7} {'requests':>9} {'served':>7} {'planned':>8} {'achieved rps':>13} {'p95 ms':>7} {'dropped':>8} {'late start ms':>14} {'worst lag ms':>13}")
+    print(
+        f"   {'workers':>7} {'requests':>9} {'served':>7} {'planned':>8} {'achieved rps':>13} {'p95 ms':>7} {'dropped':>8} {'late start ms':>14} {'worst lag ms':>13}"
+    )
     for r in scaling:
         print(f"   {r['workers']:>7} {r['requests']:>9,} {r['served']:>7,} {r['planned']:>8,} {r['achieved']:>13,.1f} {r['p95_ms']:>7.1f} "
               f"{r['dropped']:>8,} {r['late_ms']:>14,.0f} {r['lag_ms']:>13,.1f}")  # fmt: skip

@@ -58,7 +58,7 @@ class FolderS3:
             raise self.exceptions.NoSuchKey(Key)
         return {"Body": io.BytesIO(path.read_bytes())}
 
-    def get_paginator(self, _: str) -> "FolderS3":
+    def get_paginator(self, _: str) -> FolderS3:
         return self
 
     def paginate(self, *, Bucket: str, Prefix: str) -> list[dict[str, Any]]:  # noqa: N803
@@ -132,7 +132,9 @@ def scaled(data: dict[str, Any], factor: float) -> dict[str, Any]:
         for key, n in row["h"]:
             new = bucket(int(key * factor))
             counts[new] = counts.get(new, 0) + n
-        windows.append({**row, "h": sorted(counts.items()), "sum": int(row["sum"] * factor), "min": bucket(int(row["min"] * factor)), "max": int(row["max"] * factor)})
+        windows.append(
+            {**row, "h": sorted(counts.items()), "sum": int(row["sum"] * factor), "min": bucket(int(row["min"] * factor)), "max": int(row["max"] * factor)}
+        )
     return {**data, "windows": windows, "meta": json.loads(json.dumps(data["meta"]))}
 
 
@@ -142,7 +144,12 @@ def step(root: Path, action: str, group: int) -> None:
 
     store = store_for(root)
     began = time.perf_counter()
-    steps = {"plan": lambda: plan_merge(store), "group": lambda: merge_group(store, group), "slice": lambda: merge_slice(store, group), "final": lambda: merge_final(store)}
+    steps = {
+        "plan": lambda: plan_merge(store),
+        "group": lambda: merge_group(store, group),
+        "slice": lambda: merge_slice(store, group),
+        "final": lambda: merge_final(store),
+    }
     out: Any = steps[action]()
     seconds = time.perf_counter() - began
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -134,7 +134,7 @@ class Bench:
     def admin(self, method: str, path: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(f"{self.api_url}/_admin/{path}", data=data, method=method, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - 127.0.0.1 only
+        with urllib.request.urlopen(req, timeout=5) as resp:  # 127.0.0.1 only
             return json.loads(resp.read())
 
     def served(self) -> tuple[int, int]:
@@ -250,7 +250,9 @@ class Bench:
         scenario = self.scenario("steady", f'profile = "steady"\nrate = {rate:g}\nduration = "{duration:g}s"\nvus = {users}\n', max_rate=max(rate, 2000))
         plan = build_plan(Scenario.load(scenario, override_limits=True).load_profile)
         run_dir = self.workdir / "steady-harness"
-        ours = self.locust("steady-harness", LOCUSTFILES / "harness_times.py", self.harness_args(scenario, run_dir), sample=self.cpu_window(0.5, duration - 1.5))
+        ours = self.locust(
+            "steady-harness", LOCUSTFILES / "harness_times.py", self.harness_args(scenario, run_dir), sample=self.cpu_window(0.5, duration - 1.5)
+        )
         results = ours.results()
         t0 = float(results["meta"]["started_at"])
         mine = smoothness(ours.times()["starts"], t0, plan.duration, plan.total / plan.duration)
@@ -380,8 +382,10 @@ def report(eff: dict, steady: dict, burst: dict, emu: dict) -> None:
     print(f"\n  {'':<44}{'harness (HarnessUser)':<{col}}Locust")
     b, o = eff["bare"], eff["ours"]
     b_eff, o_eff = b["requests"] / b["cpu"], o["requests"] / o["cpu"]
-    print(f"1. efficiency: {eff['users']} users, GET /items, {eff['rounds']} interleaved rounds of a {eff['window']:g} s window;"
-          f" harness at {eff['rate']} rps planned (Locust: bare FastHttpUser, constant(0))")
+    print(
+        f"1. efficiency: {eff['users']} users, GET /items, {eff['rounds']} interleaved rounds of a {eff['window']:g} s window;"
+        f" harness at {eff['rate']} rps planned (Locust: bare FastHttpUser, constant(0))"
+    )
     row("requests in windows (not 200)", f"{o['requests']:,} ({o['not_200']})", f"{b['requests']:,} ({b['not_200']})")
     row("requests per second", f"{o['requests'] / o['wall']:,.0f}", f"{b['requests'] / b['wall']:,.0f}")
     row("Locust CPU (share of one core)", f"{o['cpu']:.2f} s ({_pct(o['cpu'] / o['wall'])})", f"{b['cpu']:.2f} s ({_pct(b['cpu'] / b['wall'])})")
@@ -392,12 +396,22 @@ def report(eff: dict, steady: dict, burst: dict, emu: dict) -> None:
     row("pacer released / dropped (whole runs)", f"{eff['released']:,} / {eff['dropped']:,}")
 
     o, t = steady["ours"], steady["theirs"]
-    print(f"2. steady {steady['rate']:g} rps for {steady['duration']:g} s, {steady['users']} users"
-          f" (Locust: constant_throughput({steady['per_user']:g}) x {steady['users']})")
+    print(
+        f"2. steady {steady['rate']:g} rps for {steady['duration']:g} s, {steady['users']} users"
+        f" (Locust: constant_throughput({steady['per_user']:g}) x {steady['users']})"
+    )
     row("requests in window", f"{o['requests']:,} (dropped {o['dropped']})", f"{t['requests']:,}")
     row("achieved rps / target (goal within 0.5%)", f"{o['achieved']:,.1f} / {_pct(o['ratio'])}", f"{t['achieved']:,.1f} / {_pct(t['ratio'])}")
-    row("busiest 10 ms bin / mean (goal <= 2x)", f"{o['busiest']} / {o['mean_bin']:.1f} = {o['peak_ratio']:.2f}x", f"{t['busiest']} / {t['mean_bin']:.1f} = {t['peak_ratio']:.2f}x")
-    row("99th percentile 10 ms bin / mean", f"{o['p99_bin']} / {o['mean_bin']:.1f} = {o['p99_bin'] / o['mean_bin']:.2f}x", f"{t['p99_bin']} / {t['mean_bin']:.1f} = {t['p99_bin'] / t['mean_bin']:.2f}x")
+    row(
+        "busiest 10 ms bin / mean (goal <= 2x)",
+        f"{o['busiest']} / {o['mean_bin']:.1f} = {o['peak_ratio']:.2f}x",
+        f"{t['busiest']} / {t['mean_bin']:.1f} = {t['peak_ratio']:.2f}x",
+    )
+    row(
+        "99th percentile 10 ms bin / mean",
+        f"{o['p99_bin']} / {o['mean_bin']:.1f} = {o['p99_bin'] / o['mean_bin']:.2f}x",
+        f"{t['p99_bin']} / {t['mean_bin']:.1f} = {t['p99_bin'] / t['mean_bin']:.2f}x",
+    )
     row("empty 10 ms bins / longest gap", f"{o['empty_bins']} / {o['longest_gap_ms']:.0f} ms", f"{t['empty_bins']} / {t['longest_gap_ms']:.0f} ms")
     row("Locust CPU (share of one core)", _pct(o["busy"]), _pct(t["busy"]))
     row("CPU 0 taken by the hypervisor (steal)", _pct(o["stolen"]), _pct(t["stolen"]))
@@ -405,15 +419,21 @@ def report(eff: dict, steady: dict, burst: dict, emu: dict) -> None:
     if g:
         row("generator stalls / longest / worst lag", f"{g['stalls']} / {g['longest_stall_ms']:g} ms / {g['max_lag_ms']:g} ms")
 
-    print(f"3. burst onset: base {burst['base']:g} rps, bursts of {burst['rate']:g} rps for {burst['length']:g} s at "
-          + ", ".join(f"{s:.2f}" for s in burst["starts"])
-          + " s (Locust: LoadTestShape of constant_throughput(10) users)")
+    print(
+        f"3. burst onset: base {burst['base']:g} rps, bursts of {burst['rate']:g} rps for {burst['length']:g} s at "
+        + ", ".join(f"{s:.2f}" for s in burst["starts"])
+        + " s (Locust: LoadTestShape of constant_throughput(10) users)"
+    )
     for i, (mine, theirs) in enumerate(zip(burst["ours"], burst["theirs"]), 1):
         row(f"burst {i}: share of rate in first 100 ms", _pct(mine), _pct(theirs))
     row("lowest (goal >= 95%)", _pct(min(burst["ours"])), _pct(min(burst["theirs"])))
 
     print("4. emulator capacity on its core (bench_emulator.py's client, 32 connections, on the Locust core)")
-    row("requests per emulator CPU-second", f"{emu['per_cpu']:,.0f}", f"(served {emu['rps']:,.0f} rps with the emulator {_pct(emu['busy'])} busy{': client-bound' if emu['busy'] < 0.9 else ''})")
+    row(
+        "requests per emulator CPU-second",
+        f"{emu['per_cpu']:,.0f}",
+        f"(served {emu['rps']:,.0f} rps with the emulator {_pct(emu['busy'])} busy{': client-bound' if emu['busy'] < 0.9 else ''})",
+    )
 
 
 def main() -> None:
@@ -448,7 +468,9 @@ def main() -> None:
             env = {**stack.env(), "HARNESS_LOCAL_INFO": stack.info.model_dump_json()}
             os.environ.update(env)
             aws = boto3.session.Session(region_name=stack.info.region)
-            create_users(cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=stack.info.user_pool_id, count=AUTH_USERS, progress=False)
+            create_users(
+                cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=stack.info.user_pool_id, count=AUTH_USERS, progress=False
+            )
             token = _access_token(stack)
             for pid in stack.info.pids.values():
                 _pin(pid, EMULATOR_CPU)
@@ -459,8 +481,10 @@ def main() -> None:
             burst = bench.burst(50.0, 1000.0, 2.0, 3, users=100)
         from importlib.metadata import version
 
-        print(f"load benchmark: Locust {version('locust')} on CPU {LOCUST_CPU}, emulator and moto on CPU {EMULATOR_CPU},"
-              f" backend latency 0 ms, no throttling, {os.cpu_count()} CPUs, {time.monotonic() - began:.0f} s in all")
+        print(
+            f"load benchmark: Locust {version('locust')} on CPU {LOCUST_CPU}, emulator and moto on CPU {EMULATOR_CPU},"
+            f" backend latency 0 ms, no throttling, {os.cpu_count()} CPUs, {time.monotonic() - began:.0f} s in all"
+        )
         report(eff, steady, burst, emu)
     finally:
         if args.keep:

@@ -88,7 +88,7 @@ def main() -> None:
                 print(f"{limit:>7g} probe failed (exit {row['exit']}, {row['wall']:.0f} s): {row['error'][0]}", flush=True)
                 continue
             sustainable, knee = row["sustainable"], row["knee"]
-            error = "-" if sustainable is None else f"{float(sustainable) - limit:+g}"  # type: ignore[arg-type]
+            error = "-" if sustainable is None else f"{float(sustainable) - limit:+g}"
             print(
                 f"{limit:>7g} {('-' if sustainable is None else f'{sustainable:g}'):>12} {('-' if knee is None else f'{knee:g}'):>6} "
                 f"{error:>7} {row['exit']:>5} {row['steps']:>6} {row['load']:>8.1f} {row['planned']:>10.0f} {row['wall']:>7.1f}  {row['breached']}",

@@ -74,10 +74,10 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=200)
     args = parser.parse_args()
 
+    import boto3
+
     from harness.auth.users import create_users
     from harness.local.stack import LocalStack
-
-    import boto3
 
     began = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-recovery-") as tmp, LocalStack(log_dir=Path(tmp) / "logs") as stack, stack.activate() as env:

@@ -159,9 +159,7 @@ def main() -> None:
     print(f"  {'step':<14} {'time':>8} {'RSS before':>11} {'peak in step':>13} {'process peak':>13}")
     mb = lambda v: "n/a" if v is None else f"{v:,.0f} MB"  # noqa: E731
     for step in ("report", "load", "load+report"):
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", step, "--workdir", str(workdir)], capture_output=True, text=True, check=False
-        )
+        proc = subprocess.run([sys.executable, __file__, "--child", step, "--workdir", str(workdir)], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             print(f"  {step}: failed\n{proc.stderr}")
             continue

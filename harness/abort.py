@@ -22,8 +22,10 @@ scenario is loaded.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from harness.errors import ScenarioError
 from harness.gates import RECOVERY_METRICS, Gate, GateError, measure_client
@@ -50,7 +52,7 @@ class AbortRule:
         return self.text
 
     @classmethod
-    def parse(cls, text: Any) -> "AbortRule":
+    def parse(cls, text: Any) -> AbortRule:
         """Parse one entry; raises ``ScenarioError`` with the problem and an example."""
         from harness.durations import parse_duration
 
@@ -76,7 +78,7 @@ class AbortRule:
         if gate.metric in RECOVERY_METRICS:
             raise ScenarioError(
                 f"{text!r}: a recovery time is known only after its event has ended and held, so it cannot stop a run; "
-                "put it in gates instead (gates = [\"max_recovery_time < 1m\"])"
+                'put it in gates instead (gates = ["max_recovery_time < 1m"])'
             )
         if "." in gate.metric:
             raise ScenarioError(
@@ -119,7 +121,7 @@ def window_of(results: ResultSet, seconds: range) -> ResultSet:
         run_id=results.run_id,
         endpoints=results.endpoints,
         windows={key: hist for key, hist in list(results.windows.items()) if key[2] in inside},
-        statuses={key: n for key, n in list(results.statuses.items()) if key[2] in inside},
+        statuses=Counter({key: n for key, n in list(results.statuses.items()) if key[2] in inside}),
         pacer={sec: w for sec, w in list(results.pacer.items()) if sec in inside},
         meta={"duration": float(len(seconds))},
     )

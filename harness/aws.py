@@ -52,6 +52,7 @@ class AwsContext:
     def client(self, service: str) -> Any:
         """A cached client for ``service`` (``"cognito-idp"``, ``"cloudwatch"``, ...)."""
         if service not in self._clients:
+            assert self.session is not None  # __post_init__ made one when none was passed
             kwargs: dict[str, Any] = {"region_name": self.region, "config": self.config}
             if self.endpoint_url:
                 kwargs["endpoint_url"] = self.endpoint_url

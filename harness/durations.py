@@ -52,6 +52,5 @@ def parse_duration(value: Any) -> float:
     raise ValueError(f"{value!r} is not a duration; write seconds or a string like '30s', '5m', '250ms'")
 
 
-
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]

@@ -42,7 +42,7 @@ def _share(value: Any) -> Any:
         try:
             percent = float(value.strip()[:-1])
         except ValueError:
-            raise ValueError(f"{value!r} is not a share; write 0.3 or \"30%\"") from None
+            raise ValueError(f'{value!r} is not a share; write 0.3 or "30%"') from None
         if not 0 <= percent <= 100:  # said in the unit it was written in, not as a fraction
             raise ValueError("must be between 0% and 100%")
         return percent / 100.0
@@ -63,7 +63,7 @@ def _percent(value: Any) -> float:
             return number
     elif not isinstance(value, bool) and isinstance(value, (int, float)) and value == 0:
         return 0.0
-    raise ValueError(f"{value!r} is not a percentage; write it with %, like \"50%\"")
+    raise ValueError(f'{value!r} is not a percentage; write it with %, like "50%"')
 
 
 Percent = Annotated[float, BeforeValidator(_percent)]

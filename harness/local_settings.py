@@ -40,14 +40,14 @@ class LocalSettings(Model):
     lambda_timeout: Int | None = Field(default=None, ge=1, le=900)
 
     @model_validator(mode="after")
-    def _pair(self) -> "LocalSettings":
+    def _pair(self) -> LocalSettings:
         if (self.throttle_rate is None) != (self.throttle_burst is None):
             raise ValueError("set both throttle_rate and throttle_burst, or neither")
-        lambda_fields = [name for name in ("lambda_reserved_concurrency", "lambda_latency_ms", "lambda_timeout")
-                         if getattr(self, name) is not None]
+        lambda_fields = [name for name in ("lambda_reserved_concurrency", "lambda_latency_ms", "lambda_timeout") if getattr(self, name) is not None]
         if lambda_fields and self.integration != "lambda":
-            raise ValueError(f"{', '.join(lambda_fields)} need integration = \"lambda\"")
+            raise ValueError(f'{", ".join(lambda_fields)} need integration = "lambda"')
         if self.lambda_latency_ms and self.lambda_latency_ms >= (self.lambda_timeout or 10) * 1000:
-            raise ValueError(f"lambda_latency_ms {self.lambda_latency_ms:g} must be below lambda_timeout "
-                             f"({self.lambda_timeout or 10} s), or every invocation times out")
+            raise ValueError(
+                f"lambda_latency_ms {self.lambda_latency_ms:g} must be below lambda_timeout ({self.lambda_timeout or 10} s), or every invocation times out"
+            )
         return self

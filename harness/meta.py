@@ -35,7 +35,7 @@ class RunMeta:
     generator: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, scenario: Any, **facts: Any) -> "RunMeta":
+    def of(cls, scenario: Any, **facts: Any) -> RunMeta:
         """The meta of a run of ``scenario`` (a ``Scenario``): its name, profile, virtual users
         and test users from it, the rest (run id, target, times, workers, status...) given."""
         return cls(scenario=scenario.name, profile=scenario.load_profile.profile, vus=scenario.vus,

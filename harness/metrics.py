@@ -44,7 +44,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -227,8 +227,7 @@ def build_queries(
 
     out: list[MetricQuery] = []
 
-    def add(layer: Layer, prefix: str, namespace: str, specs: Iterable[MetricSpec],
-            dims: list[tuple[str, str]], resource: str) -> None:
+    def add(layer: Layer, prefix: str, namespace: str, specs: Iterable[MetricSpec], dims: list[tuple[str, str]], resource: str) -> None:
         for spec in specs:
             stats = (*pcts, *spec.stats) if spec.key in _WITH_PERCENTILES else spec.stats
             for stat in stats:
@@ -245,8 +244,9 @@ def build_queries(
                     )
                 )
 
-    api_dim = ("ApiId", api_id) if api_kind == "http" else ("ApiName", api_name)
-    if api_dim[1]:
+    api_dim_name, api_dim_value = ("ApiId", api_id) if api_kind == "http" else ("ApiName", api_name)
+    if api_dim_value:
+        api_dim = (api_dim_name, api_dim_value)
         dims = [api_dim] if not stage else [api_dim, ("Stage", stage)]
         resource = f"{api_dim[1]}/{stage}" if stage else str(api_dim[1])
         add("apigw", "apigw", "AWS/ApiGateway", APIGW_HTTP if api_kind == "http" else APIGW_REST, dims, resource)
@@ -283,9 +283,7 @@ def _check_period(value: Any, where: str) -> int:
     elif isinstance(value, str) and value.strip().isdigit():
         p = int(value.strip())
     if not _is_period(p):
-        raise UsageError(
-            f"{where}={value!r} is not a CloudWatch period; use 1, 5, 10, 20, 30 or a multiple of 60 seconds"
-        )
+        raise UsageError(f"{where}={value!r} is not a CloudWatch period; use 1, 5, 10, 20, 30 or a multiple of 60 seconds")
     return p
 
 
@@ -334,7 +332,7 @@ def _aligned_start(start: datetime, period: int, now: datetime) -> datetime:
     else:
         grain = max(60, _retention_floor(start, now))
     epoch = start.timestamp()
-    return datetime.fromtimestamp(epoch // grain * grain, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch // grain * grain, tz=UTC)
 
 
 def _run_window(start: datetime, end: datetime, *, min_period: int, now: datetime) -> tuple[datetime, int]:
@@ -355,7 +353,7 @@ def _run_window(start: datetime, end: datetime, *, min_period: int, now: datetim
 
 def _utc(ts: datetime) -> datetime:
     """An aware UTC datetime; a naive one is taken as UTC (as boto3 does)."""
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 # --------------------------------------------------------------------------- reading
@@ -383,16 +381,15 @@ def fetch(
     if end <= start:
         raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
     _check_ids(queries)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     s0 = _aligned_start(start, period, now)
     expected = list(_periods(s0, end, period))
     region = getattr(getattr(cloudwatch, "meta", None), "region_name", None) or "this region"
 
-    frames = []
+    frames: list[pd.DataFrame] = []
     for i in range(0, len(queries), MAX_QUERIES_PER_CALL):
         batch = queries[i : i + MAX_QUERIES_PER_CALL]
-        found = _get_metric_data(cloudwatch, [q.to_api(period) for q in batch], start=start, end=end,
-                                 max_datapoints=max_datapoints, region=region)
+        found = _get_metric_data(cloudwatch, [q.to_api(period) for q in batch], start=start, end=end, max_datapoints=max_datapoints, region=region)
         frames.extend(_rows(q, found.get(q.id, {}), expected, period, scope) for q in batch)
     if not frames:
         return _empty()
@@ -443,8 +440,7 @@ def _get_metric_data(
             raise _unavailable(exc, region) from exc
         except BotoCoreError as exc:
             raise MetricsUnavailable(
-                f"could not reach CloudWatch in {region} ({_one_line(str(exc))}); "
-                "check the network, credentials and AWS_ENDPOINT_URL"
+                f"could not reach CloudWatch in {region} ({_one_line(str(exc))}); check the network, credentials and AWS_ENDPOINT_URL"
             ) from exc
         for result in response.get("MetricDataResults", []):
             status = result.get("StatusCode", "Complete")
@@ -466,13 +462,9 @@ def _unavailable(exc: ClientError, region: str) -> MetricsUnavailable:
     error = exc.response.get("Error", {})
     code = error.get("Code") or "UnknownError"
     if code in _ACCESS_DENIED:
-        return MetricsUnavailable(
-            f"CloudWatch denied GetMetricData in {region}; the role needs cloudwatch:GetMetricData"
-        )
+        return MetricsUnavailable(f"CloudWatch denied GetMetricData in {region}; the role needs cloudwatch:GetMetricData")
     message = _one_line(error.get("Message") or "")
-    return MetricsUnavailable(
-        f"CloudWatch GetMetricData failed in {region}: {code}" + (f" ({message})" if message else "")
-    )
+    return MetricsUnavailable(f"CloudWatch GetMetricData failed in {region}: {code}" + (f" ({message})" if message else ""))
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -480,9 +472,7 @@ def _one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def _rows(
-    q: MetricQuery, values: dict[datetime, float], expected: list[datetime], period: int, scope: Scope
-) -> pd.DataFrame:
+def _rows(q: MetricQuery, values: dict[datetime, float], expected: list[datetime], period: int, scope: Scope) -> pd.DataFrame:
     stamps = sorted(set(expected).union(values))
     return pd.DataFrame(
         {
@@ -534,18 +524,16 @@ def pull(
     start, end = _utc(start), _utc(end)
     if end <= start:
         raise ValueError(f"the run must end after it starts ({start.isoformat()} .. {end.isoformat()})")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     floor = _resolve_min_period(min_period)
     s_start = start - timedelta(seconds=margin)
     s_end = end + timedelta(seconds=margin)
     if period is None:
         floor_now = max(floor, _retention_floor(s_start, now))  # both are CloudWatch periods
         period = choose_period((s_end - s_start).total_seconds(), min_period=floor_now)
-    series_df = fetch(cloudwatch, queries, start=s_start, end=s_end, period=period, scope="series",
-                      max_datapoints=max_datapoints)
+    series_df = fetch(cloudwatch, queries, start=s_start, end=s_end, period=period, scope="series", max_datapoints=max_datapoints)
     r_start, r_period = _run_window(start, end, min_period=floor, now=now)
-    run_df = fetch(cloudwatch, queries, start=r_start, end=end, period=r_period, scope="run",
-                   max_datapoints=max_datapoints)
+    run_df = fetch(cloudwatch, queries, start=r_start, end=end, period=r_period, scope="run", max_datapoints=max_datapoints)
     return _typed(pd.concat([series_df, run_df], ignore_index=True))
 
 
@@ -574,7 +562,7 @@ def snapshot(
     if end <= start:
         raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
     _check_ids(queries)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     floor = _resolve_min_period(min_period)
     r_start, r_period = _run_window(start, end, min_period=floor, now=now)
     s_period = max(floor, _retention_floor(r_start, now))
@@ -586,11 +574,12 @@ def snapshot(
     region = getattr(getattr(cloudwatch, "meta", None), "region_name", None) or "this region"
     found: dict[str, dict[datetime, float]] = {}
     for i in range(0, len(api), MAX_QUERIES_PER_CALL):
-        found.update(_get_metric_data(cloudwatch, api[i : i + MAX_QUERIES_PER_CALL], start=r_start, end=end,
-                                      max_datapoints=None, region=region))
+        found.update(_get_metric_data(cloudwatch, api[i : i + MAX_QUERIES_PER_CALL], start=r_start, end=end, max_datapoints=None, region=region))
     expected = {"run": [r_start], "series": list(_periods(_aligned_start(r_start, s_period, now), end, s_period))}
-    frames = [_rows(q, found.get(f"{scope[0]}_{q.id}", {}), expected[scope], period, scope)  # type: ignore[arg-type]
-              for q, scope, period in pairs]
+    frames = [
+        _rows(q, found.get(f"{scope[0]}_{q.id}", {}), expected[scope], period, scope)  # type: ignore[arg-type]
+        for q, scope, period in pairs
+    ]
     return _typed(pd.concat(frames, ignore_index=True)) if frames else _empty()
 
 
@@ -627,9 +616,7 @@ def load(run_dir: Path | str) -> pd.DataFrame | None:
         df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601")
         return _typed(df)
     except (ValueError, pd.errors.ParserError) as exc:
-        raise MetricsUnavailable(
-            f"{path} is not a harness metrics file ({_one_line(str(exc))}); delete it and pull the metrics again"
-        ) from exc
+        raise MetricsUnavailable(f"{path} is not a harness metrics file ({_one_line(str(exc))}); delete it and pull the metrics again") from exc
 
 
 # --------------------------------------------------------------------------- reading the frame
@@ -734,11 +721,8 @@ class RunValues:
         if len(present) > 1:
             names = ", ".join(sorted(set(present["resource"])))
             per = tuple(sorted((str(r), float(v)) for r, v in zip(present["resource"], values)))
-            return RunValue(
-                None, note, f"{what} is reported by several resources ({names}); pick one with {{resource=\"...\"}}", per_resource=per
-            )
+            return RunValue(None, note, f'{what} is reported by several resources ({names}); pick one with {{resource="..."}}', per_resource=per)
         return RunValue(float(values.iloc[0]), note)
-
 
     def _from_series(self, layer: str, key: str, stat: str, resource: str | None) -> RunValue | None:
         """A sum without a whole-run datapoint is the sum of its periods (missing ones count as
@@ -761,15 +745,11 @@ def _select(df: pd.DataFrame, key: str, stat: str, layer: str, resource: str | N
         return rows[rows["resource"] == resource]
     resources = rows["resource"].unique()
     if len(resources) > 1:
-        raise ValueError(
-            f"{layer} {key} {stat} exists for several resources ({', '.join(map(str, resources))}); pass resource="
-        )
+        raise ValueError(f"{layer} {key} {stat} exists for several resources ({', '.join(map(str, resources))}); pass resource=")
     return rows
 
 
-def run_value(
-    df: pd.DataFrame | None, key: str, stat: str, layer: str = "apigw", *, resource: str | None = None
-) -> float | None:
+def run_value(df: pd.DataFrame | None, key: str, stat: str, layer: str = "apigw", *, resource: str | None = None) -> float | None:
     """The whole-run value of ``key``/``stat`` (CloudWatch's own), or None when it is missing."""
     if df is None or df.empty:
         return None
@@ -779,9 +759,7 @@ def run_value(
     return RunValues(rows).get(layer, key, stat, resource=resource).value
 
 
-def series(
-    df: pd.DataFrame | None, key: str, stat: str, layer: str = "apigw", *, resource: str | None = None
-) -> pd.Series:
+def series(df: pd.DataFrame | None, key: str, stat: str, layer: str = "apigw", *, resource: str | None = None) -> pd.Series:
     """Per-period values of ``key``/``stat`` indexed by timestamp; NaN where data is missing."""
     name = f"{key} {stat}"
     if df is None or df.empty:

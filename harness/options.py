@@ -12,8 +12,9 @@ that bad usage never costs a run (``UsageError``, exit 2).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from harness.errors import UsageError
 
@@ -40,18 +41,25 @@ def check_number(option: str, value: Any, *, minimum: float = 0.0, integer: bool
 
 
 def check_scenario(
-    path: str | Path, *, gates: Sequence[str] = (), overrides: Sequence[str] = (), baseline: Path | None = None, override_limits: bool = False,
-    metrics: bool = True, fanout: bool | None = None, probe: bool = False,
+    path: str | Path,
+    *,
+    gates: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    baseline: Path | None = None,
+    override_limits: bool = False,
+    metrics: bool = True,
+    fanout: bool | None = None,
+    probe: bool = False,
 ) -> Any:
     """The scenario at ``path`` (with ``--set`` ``overrides``), loaded and checked as a run needs
     it (``harness.validation.validate``: its gates and ``--gate`` ones, abort rules, region).
     ``metrics`` False is --no-metrics; ``fanout``: True for `harness fanout`, False for `harness
     run`, None when either may follow; ``probe`` for `harness probe`. Raises exit-2 errors."""
     from harness.scenario import Scenario
-    from harness.validation import validate
+    from harness.validation import Command, validate
 
     scenario = Scenario.load(path, override_limits=override_limits, overrides=overrides)
-    command = "probe" if probe else "check" if fanout is None else "fanout" if fanout else "run"
+    command: Command = "probe" if probe else "check" if fanout is None else "fanout" if fanout else "run"
     validate(scenario, source=str(path), command=command, gates=gates, baseline=baseline is not None, metrics=metrics)
     return scenario
 

@@ -9,8 +9,9 @@ region is the one the scenario names (or the environment's default).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from harness.plan import build_plan, planned_duration
 from harness.scenario import LOCAL, Calls, Scenario
@@ -53,7 +54,7 @@ class Overview:
     retries: dict[str, str] = field(default_factory=dict)  # endpoint -> its retry policy, described
 
     @classmethod
-    def of(cls, scenario: Scenario, *, gates: Sequence[Any] = ()) -> "Overview":
+    def of(cls, scenario: Scenario, *, gates: Sequence[Any] = ()) -> Overview:
         from harness.target import default_region, scenario_region
 
         profile = scenario.load_profile
@@ -79,9 +80,7 @@ class Overview:
             region_source=source,
             user_pool=scenario.auth.user_pool_id if scenario.auth else None,
             segments=len(plan.segments),
-            endpoints=[
-                EndpointShare(ep.name, ep.method, ep.path, ep.weight, ep.weight / weights, total * ep.weight / weights) for ep in scenario.endpoints
-            ],
+            endpoints=[EndpointShare(ep.name, ep.method, ep.path, ep.weight, ep.weight / weights, total * ep.weight / weights) for ep in scenario.endpoints],
             gates=[*scenario.gates, *(str(g) for g in gates)],
             abort_on=list(scenario.abort_on),
             faults=[_fault_text(f) for f in scenario.faults],
@@ -95,7 +94,11 @@ class Overview:
             ("scenario", self.name),
             ("target", self.target),
             ("region", f"{self.region} (from {self.region_source})"),
-            ("profile", f"{self.profile}, {len(self.endpoints)} endpoint{'s' if len(self.endpoints) != 1 else ''}" + (f", {self.segments} plan segments" if self.segments > 1 else "")),
+            (
+                "profile",
+                f"{self.profile}, {len(self.endpoints)} endpoint{'s' if len(self.endpoints) != 1 else ''}"
+                + (f", {self.segments} plan segments" if self.segments > 1 else ""),
+            ),
             ("duration", f"{_clock(self.duration)} ({self.duration:,.1f} s)" + (" at most" if self.profile == "calls" else "")),
             ("requests", f"{self.total_requests:,}" + ("" if self.peak_rate is None else f" (mean {mean:,.1f} rps)")),
             ("peak rate", "– (closed model: each user calls again when its last call returns)" if self.peak_rate is None else f"{self.peak_rate:,.1f} rps"),

@@ -144,14 +144,14 @@ class Plan:
             i += 1
         return self.duration  # the last request, reached only up to float rounding
 
-    def shard(self, index: int, count: int) -> "Plan":
+    def shard(self, index: int, count: int) -> Plan:
         """Shard ``index`` of ``count``: 1/count of the rate, offset by index/count of a
         request so that the shards' releases interleave instead of landing together."""
         if not 0 <= index < count:
             raise ValueError(f"shard index {index} is outside 0..{count - 1}")
         return Plan(self.segments, share=self.share / count, phase=index / count, profile=self.profile)
 
-    def between(self, start: float, end: float) -> "Plan":
+    def between(self, start: float, end: float) -> Plan:
         """The part of this plan from ``start`` to ``end`` seconds, as a plan of its own that
         starts at 0: a segment of a run longer than one Lambda may run. The parts of
         consecutive windows release exactly the requests of the whole, none twice::
@@ -178,8 +178,7 @@ class Plan:
 
     def describe(self) -> list[dict[str, float | str]]:
         return [
-            {"start": s.start, "end": s.end, "rate_from": s.rate_from * self.share, "rate_to": s.rate_to * self.share, "label": s.label}
-            for s in self.segments
+            {"start": s.start, "end": s.end, "rate_from": s.rate_from * self.share, "rate_to": s.rate_to * self.share, "label": s.label} for s in self.segments
         ]
 
 

@@ -21,7 +21,7 @@ catch a wrong pool id or users that were never created.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -108,7 +108,7 @@ def check_password_secret(aws: AwsContext, *, user_pool_id: str) -> None:
 
 def check_cloudwatch(aws: AwsContext) -> None:
     """``cloudwatch:GetMetricData`` is allowed (one tiny query over the last minutes)."""
-    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
     query = {"Id": "preflight", "MetricStat": {"Metric": {"Namespace": "AWS/ApiGateway", "MetricName": "Count"}, "Period": 60, "Stat": "Sum"}}
     try:
         aws.client("cloudwatch").get_metric_data(MetricDataQueries=[query], StartTime=end - timedelta(minutes=5), EndTime=end)

@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from harness.abort import window_of
 from harness.errors import ScenarioError
 from harness.gates import RECOVERY_METRICS, Gate, format_amount, measure_client, parse_gates
 from harness.plan import Plan
-from harness.results import ResultSet
 from harness.profiles import Ramp
+from harness.results import ResultSet
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
@@ -109,7 +110,9 @@ def check_probe(scenario: Scenario, *, gates: Sequence[str] = (), path: str) -> 
             f"{profile.to_rate:g} is below from_rate ({profile.from_rate:g}); the probe ramps up to find the knee: swap them", path=path, field="load.to_rate"
         )
     if profile.from_rate <= 0:
-        raise ScenarioError("is 0; the probe judges every step, and a step without requests has nothing to judge: start at 1 rps or more", path=path, field="load.from_rate")
+        raise ScenarioError(
+            "is 0; the probe judges every step, and a step without requests has nothing to judge: start at 1 rps or more", path=path, field="load.from_rate"
+        )
     if scenario.faults:
         raise ScenarioError(
             "a fault during a probe would move the knee to wherever it happens to fall; probe without faults "
@@ -124,7 +127,11 @@ def check_probe(scenario: Scenario, *, gates: Sequence[str] = (), path: str) -> 
         )  # fmt: skip
     parsed = knee_gates(scenario.gates, path=path) + knee_gates(gates, path="--gate")
     if not parsed:
-        raise ScenarioError(f"the probe finds the knee by the scenario's gates and it has none; add client-side gates, e.g. {_GATES_EXAMPLE} (or pass --gate)", path=path, field="gates")
+        raise ScenarioError(
+            f"the probe finds the knee by the scenario's gates and it has none; add client-side gates, e.g. {_GATES_EXAMPLE} (or pass --gate)",
+            path=path,
+            field="gates",
+        )
     return parsed
 
 

@@ -8,7 +8,7 @@ turns a profile into a rate over time::
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -66,7 +66,7 @@ class Ramp(_Profile):
     def _direction(cls, value: float, info: ValidationInfo) -> float:
         # a field validator (not a model validator) so that the error names load.to_rate
         if info.data.get("from_rate") == value:
-            raise ValueError("equals from_rate; use profile = \"steady\" for a constant rate")
+            raise ValueError('equals from_rate; use profile = "steady" for a constant rate')
         return value
 
     def steps(self) -> list[float]:
@@ -139,10 +139,7 @@ class Spike(_Profile):
     def _inside(cls, value: float, info: ValidationInfo) -> float:
         at, length = info.data.get("at"), info.data.get("spike_duration")
         if at is not None and length is not None and at + length > value:
-            raise ValueError(
-                f"is shorter than the spike's end (at + spike_duration = {at + length:g} s); "
-                "lengthen duration or move the spike earlier"
-            )
+            raise ValueError(f"is shorter than the spike's end (at + spike_duration = {at + length:g} s); lengthen duration or move the spike earlier")
         return value
 
     def peak_rate(self) -> float:
@@ -174,5 +171,5 @@ class Calls(_Profile):
         return self.users * self.calls_per_user
 
 
-LoadProfile = Annotated[Union[Steady, Ramp, Burst, Spike, Calls], Field(discriminator="profile")]
+LoadProfile = Annotated[Steady | Ramp | Burst | Spike | Calls, Field(discriminator="profile")]
 PROFILES: dict[str, type[_Profile]] = {"steady": Steady, "ramp": Ramp, "burst": Burst, "spike": Spike, "calls": Calls}

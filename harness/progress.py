@@ -68,7 +68,9 @@ class ProgressTracker:
         window = results.pacer.get(second)
         return (window.target, window.dropped) if window is not None else (0.0, 0)
 
-    def snapshot(self, results: ResultSet, *, started_at: float | None, now: float | None = None, status: str = "running", phase: str | None = None) -> dict[str, Any]:
+    def snapshot(
+        self, results: ResultSet, *, started_at: float | None, now: float | None = None, status: str = "running", phase: str | None = None
+    ) -> dict[str, Any]:
         """The progress at ``now`` as a JSON-ready dict (see the module)."""
         now = time.time() if now is None else now
         if started_at is None or now < started_at:
@@ -231,9 +233,7 @@ class LiveProgress:
     snapshots come; otherwise a plain line every ``interval`` seconds (and none when nothing
     changed). ``update`` takes a snapshot (or None, with ``elapsed``, before the first one)."""
 
-    def __init__(
-        self, *, console: Any, total: float, interval: float = 10.0, label: str = "running", preparing: str = "signing in the virtual users"
-    ) -> None:
+    def __init__(self, *, console: Any, total: float, interval: float = 10.0, label: str = "running", preparing: str = "signing in the virtual users") -> None:
         self.console = console
         self.preparing = preparing
         self.total = float(total)
@@ -245,7 +245,7 @@ class LiveProgress:
         self._snapshot: dict[str, Any] | None = None
         self._elapsed = 0.0
 
-    def __enter__(self) -> "LiveProgress":
+    def __enter__(self) -> LiveProgress:
         if self.console.is_terminal:
             from rich.live import Live
 

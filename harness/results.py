@@ -39,9 +39,10 @@ import math
 import os
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = ["OUTCOMES", "RETRY_RESULTS", "Histogram", "ResultSet", "classify", "PRECISION"]
 
@@ -102,7 +103,7 @@ class Histogram:
         self.count += n
         self.sum += us * n
 
-    def merge(self, other: "Histogram") -> "Histogram":
+    def merge(self, other: Histogram) -> Histogram:
         if other.count == 0:
             return self
         counts = self.counts
@@ -139,14 +140,14 @@ class Histogram:
         return {"h": sorted(self.counts.items()), "n": self.count, "sum": self.sum, "min": self.min, "max": self.max}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Histogram":
+    def from_dict(cls, data: dict[str, Any]) -> Histogram:
         hist = cls()
         hist.counts = {int(k): int(v) for k, v in data["h"]}
         hist.count, hist.sum, hist.min, hist.max = int(data["n"]), int(data["sum"]), int(data["min"]), int(data["max"])
         return hist
 
     @classmethod
-    def merged(cls, hists: Iterable["Histogram"]) -> "Histogram":
+    def merged(cls, hists: Iterable[Histogram]) -> Histogram:
         out = cls()
         for h in hists:
             out.merge(h)
@@ -161,7 +162,7 @@ class PacerWindow:
     released: int = 0
     dropped: int = 0
 
-    def merge(self, other: "PacerWindow") -> None:
+    def merge(self, other: PacerWindow) -> None:
         self.target += other.target
         self.released += other.released
         self.dropped += other.dropped
@@ -224,7 +225,7 @@ class ResultSet:
         window.released += released
         window.dropped += dropped
 
-    def merge(self, other: "ResultSet") -> "ResultSet":
+    def merge(self, other: ResultSet) -> ResultSet:
         """Add ``other``'s measurements to these (exact: histogram counts add up)."""
         for mine_all, theirs in ((self.windows, other.windows), (self.retry_windows, other.retry_windows), (self.retried, other.retried)):
             for key, hist in theirs.items():
@@ -250,9 +251,7 @@ class ResultSet:
         return Histogram.merged(
             h
             for (ep, oc, sec), h in self.windows.items()
-            if (endpoint is None or ep == endpoint)
-            and (wanted is None or oc in wanted)
-            and (seconds is None or sec in seconds)
+            if (endpoint is None or ep == endpoint) and (wanted is None or oc in wanted) and (seconds is None or sec in seconds)
         )
 
     def percentile(self, q: float, **slice_: Any) -> float | None:
@@ -406,9 +405,7 @@ class ResultSet:
             }
         data["windows"] = _window_rows(self.windows)
         data["statuses"] = _status_rows(self.statuses)
-        data["pacer"] = [
-            {"t": sec, "target": round(w.target, 6), "released": w.released, "dropped": w.dropped} for sec, w in sorted(self.pacer.items())
-        ]
+        data["pacer"] = [{"t": sec, "target": round(w.target, 6), "released": w.released, "dropped": w.dropped} for sec, w in sorted(self.pacer.items())]
         data["errors"] = [{"endpoint": ep, "error": msg, "count": n} for (ep, msg), n in self.errors.items()]
         data["retry_windows"] = _window_rows(self.retry_windows)
         data["retry_statuses"] = _status_rows(self.retry_statuses)
@@ -416,7 +413,7 @@ class ResultSet:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ResultSet":
+    def from_dict(cls, data: dict[str, Any]) -> ResultSet:
         if data.get("schema") != SCHEMA:
             raise ValueError(f"not a harness results file (schema {data.get('schema')!r}, expected {SCHEMA!r})")
         results = cls(
@@ -461,12 +458,12 @@ class ResultSet:
         return path
 
     @classmethod
-    def loads(cls, text: str | bytes) -> "ResultSet":
+    def loads(cls, text: str | bytes) -> ResultSet:
         """Parse a results file's content (histograms built while parsing, as ``load`` does)."""
         return cls.from_dict(json.loads(text, object_hook=_window_hook))
 
     @classmethod
-    def load(cls, path: str | Path) -> "ResultSet":
+    def load(cls, path: str | Path) -> ResultSet:
         """Read a results file. Windows become histograms while the JSON is parsed, so a
         large file (an hour at 1,000 rps) never holds every window twice in memory."""
         with open(path, encoding="utf-8") as fh:
@@ -505,8 +502,7 @@ def _status_rows(statuses: Counter) -> list[dict[str, Any]]:
 
 def _window_rows(windows: dict[tuple[str, str, int], Histogram]) -> list[dict[str, Any]]:
     return [
-        {"t": sec, "endpoint": ep, "outcome": oc, **h.to_dict()}
-        for (ep, oc, sec), h in sorted(windows.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
+        {"t": sec, "endpoint": ep, "outcome": oc, **h.to_dict()} for (ep, oc, sec), h in sorted(windows.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
     ]
 
 

@@ -17,7 +17,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,9 +49,7 @@ def is_run_id(value: Any) -> bool:
     return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
 
 
-def run_folder(
-    *, run_id: str | None, results_dir: str | os.PathLike[str] | None, overwrite: bool = False, locust_files: bool = True
-) -> tuple[str, Path]:
+def run_folder(*, run_id: str | None, results_dir: str | os.PathLike[str] | None, overwrite: bool = False, locust_files: bool = True) -> tuple[str, Path]:
     """A new run's id and folder (``--run-id``, ``--results-dir``; default ``reports/<run-id>``),
     checked before anything starts: a bad run id or an existing run folder is a ``UsageError``
     (exit 2). With ``overwrite`` the earlier run's files are removed (see ``claim_run_dir``)."""
@@ -74,9 +72,7 @@ def claim_run_dir(path: Path, *, overwrite: bool = False, locust_files: bool = T
     if not any(path.iterdir()):
         return
     if not overwrite:
-        raise UsageError(
-            f"{path}: a run folder that already holds a run; pick another --run-id or --results-dir, or pass --overwrite to replace it"
-        )
+        raise UsageError(f"{path}: a run folder that already holds a run; pick another --run-id or --results-dir, or pass --overwrite to replace it")
     for name in RUN_FILES:
         (path / name).unlink(missing_ok=True)
     if locust_files:
@@ -156,8 +152,8 @@ def pull_run_metrics(results: ResultSet, *, aws: AwsContext, period: int | None 
     if wait > 0:
         log.info("waiting %.0f s for CloudWatch to receive the last metrics", wait)
         time.sleep(wait)
-    start = datetime.fromtimestamp(float(meta.get("started_at") or ended), tz=timezone.utc)
-    end = datetime.fromtimestamp(ended, tz=timezone.utc)
+    start = datetime.fromtimestamp(float(meta.get("started_at") or ended), tz=UTC)
+    end = datetime.fromtimestamp(ended, tz=UTC)
     return metrics.pull(aws.client("cloudwatch"), queries, start=start, end=end, period=period)
 
 
@@ -253,5 +249,7 @@ def _not_judged_reason(results: ResultSet, outcome: Any) -> str:
         return ""
     status = results.meta.get("status") or "completed"
     error = results.meta.get("error")
-    why = {"interrupted": "the run was interrupted", "aborted": "an abort_on rule stopped the run", "failed": "the run failed"}.get(status, f"the run ended {status}")
+    why = {"interrupted": "the run was interrupted", "aborted": "an abort_on rule stopped the run", "failed": "the run failed"}.get(
+        status, f"the run ended {status}"
+    )
     return f"not judged: {why} after {results.duration():.0f} s" + (f" ({error})" if error else "")

@@ -22,10 +22,11 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-import urllib.parse
 import tomllib
+import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
@@ -94,7 +95,7 @@ class Target(Model):
         if value == LOCAL:
             return value
         if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http(s):// URL or \"local\" for the local stack")
+            raise ValueError('must be an http(s):// URL or "local" for the local stack')
         return value.rstrip("/")
 
 
@@ -117,7 +118,6 @@ class Auth(Model):
     @property
     def usernames(self) -> list[str]:
         return [self.username(i) for i in range(self.users)]
-
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -158,10 +158,7 @@ class Endpoint(Model):
             raise ValueError(f"is not a valid URI path: {bad!r} must be percent-encoded; write {encoded!r}")
         unknown = set(_PLACEHOLDER.findall(value)) - PLACEHOLDERS
         if unknown:
-            raise ValueError(
-                f"unknown placeholder {{{sorted(unknown)[0]}}}; use one of "
-                + ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
-            )
+            raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}; use one of " + ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS)))
         return value
 
     @field_validator("expect")
@@ -185,6 +182,8 @@ class Limits(Model):
 
 
 DEFAULT_LIMITS = Limits()
+
+
 class Scenario(Model):
     """A whole scenario file. Load with ``Scenario.load(path)``."""
 
@@ -214,7 +213,7 @@ class Scenario(Model):
         return value
 
     @model_validator(mode="after")
-    def _fault_windows(self) -> "Scenario":
+    def _fault_windows(self) -> Scenario:
         """Faults fit in the load, have unique names, and never overlap where putting back
         what was there would be ambiguous (two changes of one setting at once)."""
         if not self.faults:
@@ -223,13 +222,10 @@ class Scenario(Model):
         names: set[str] = set()
         for i, fault in enumerate(self.faults):
             if fault.at >= length - 1e-9:
-                raise ValueError(
-                    f"faults[{i}].at: the fault starts {fault.at:g} s into the run, when the load's {length:g} s are over; start it earlier"
-                )
+                raise ValueError(f"faults[{i}].at: the fault starts {fault.at:g} s into the run, when the load's {length:g} s are over; start it earlier")
             if fault.end > length + 1e-9:
                 raise ValueError(
-                    f"faults[{i}].duration: the fault ends {fault.end:g} s into the run, after the load's "
-                    f"{length:g} s; shorten it or start it earlier"
+                    f"faults[{i}].duration: the fault ends {fault.end:g} s into the run, after the load's {length:g} s; shorten it or start it earlier"
                 )
             if fault.label in names:
                 raise ValueError(f"faults[{i}].name: two faults are named {fault.label!r}; give each a unique name")
@@ -245,7 +241,7 @@ class Scenario(Model):
         return self
 
     @model_validator(mode="after")
-    def _plans_requests(self) -> "Scenario":
+    def _plans_requests(self) -> Scenario:
         """An open profile that plans no whole request (``rate = 0.1`` for 5 s) would run doing
         nothing and report an empty run: refused, naming the fields that size the plan."""
         profile = self.load_profile
@@ -262,7 +258,7 @@ class Scenario(Model):
         return self
 
     @model_validator(mode="after")
-    def _retry_expect(self) -> "Scenario":
+    def _retry_expect(self) -> Scenario:
         for i, endpoint in enumerate(self.endpoints):
             retry = self.retry_for(endpoint)
             if retry is None:
@@ -284,7 +280,7 @@ class Scenario(Model):
         return setting if isinstance(setting, Retry) else None
 
     @model_validator(mode="after")
-    def _calls_users(self) -> "Scenario":
+    def _calls_users(self) -> Scenario:
         profile = self.load_profile
         if isinstance(profile, Calls):
             if profile.vus is not None and profile.vus != profile.users:
@@ -309,7 +305,7 @@ class Scenario(Model):
     # ---- loading -------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path, *, override_limits: bool = False, overrides: Sequence[str] = ()) -> "Scenario":
+    def load(cls, path: str | Path, *, override_limits: bool = False, overrides: Sequence[str] = ()) -> Scenario:
         """Read, validate and check ``path`` against the safety limits. ``overrides`` are
         ``FIELD=VALUE`` texts (``load.rate=200``) applied before validation: see ``apply_overrides``."""
         path = Path(path)
@@ -335,7 +331,7 @@ class Scenario(Model):
         return scenario
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "<scenario>", override_limits: bool = False) -> "Scenario":
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<scenario>", override_limits: bool = False) -> Scenario:
         """Validate already-parsed data (a Lambda worker receives a scenario this way)."""
         try:
             scenario = cls.model_validate(data)
@@ -371,8 +367,7 @@ class Scenario(Model):
                 mine, default = getattr(self.limits, name), getattr(DEFAULT_LIMITS, name)
                 if mine > default:
                     raise LimitExceeded(
-                        f"{mine:g} raises the built-in safety limit of {default:g}; "
-                        "lower it or pass --override-limits",
+                        f"{mine:g} raises the built-in safety limit of {default:g}; lower it or pass --override-limits",
                         path=source,
                         field=f"limits.{name}",
                     )
@@ -380,8 +375,7 @@ class Scenario(Model):
         for field, rate in profile.rate_fields().items():
             if rate > self.limits.max_rate:
                 raise LimitExceeded(
-                    f"{rate:g} rps is over the safety limit of {self.limits.max_rate:g} rps; "
-                    "lower it, or raise limits.max_rate and pass --override-limits",
+                    f"{rate:g} rps is over the safety limit of {self.limits.max_rate:g} rps; lower it, or raise limits.max_rate and pass --override-limits",
                     path=source,
                     field=f"load.{field}",
                 )
@@ -398,8 +392,7 @@ class Scenario(Model):
                 value, limit = getattr(profile, name), getattr(self.limits, limit_name)
                 if value > limit:
                     raise LimitExceeded(
-                        f"{value} is over the safety limit of {limit}; use fewer, or raise "
-                        f"limits.{limit_name} and pass --override-limits",
+                        f"{value} is over the safety limit of {limit}; use fewer, or raise limits.{limit_name} and pass --override-limits",
                         path=source,
                         field=f"load.{name}",
                     )
@@ -412,15 +405,13 @@ class Scenario(Model):
             )
         if self.auth and self.auth.users > self.limits.max_users:
             raise LimitExceeded(
-                f"{self.auth.users} users is over the safety limit of {self.limits.max_users}; "
-                "use fewer, or raise limits.max_users and pass --override-limits",
+                f"{self.auth.users} users is over the safety limit of {self.limits.max_users}; use fewer, or raise limits.max_users and pass --override-limits",
                 path=source,
                 field="auth.users",
             )
         if self.vus > self.limits.max_vus:
             raise LimitExceeded(
-                f"{self.vus} virtual users is over the safety limit of {self.limits.max_vus}; "
-                "use fewer, or raise limits.max_vus and pass --override-limits",
+                f"{self.vus} virtual users is over the safety limit of {self.limits.max_vus}; use fewer, or raise limits.max_vus and pass --override-limits",
                 path=source,
                 field="load.vus",
             )
@@ -526,7 +517,6 @@ def _allowed(loc: tuple[Any, ...]) -> list[str]:
 _NAMED_FIELD = re.compile(r"^([a-z_]+(?:\[\d+\])?\.[a-z_.]+): (.*)$", re.S)
 
 
-
 def _one_line(exc: ValidationError, source: str) -> ScenarioError:
     """The first problem as one line; an unknown field comes first, since a typo (``rat = 5``)
     also makes the field it misspells missing. ``details`` lists every problem (``harness -v``)."""
@@ -560,10 +550,10 @@ def _describe(err: Any) -> tuple[str, str]:
             text = f"is not a known field; {hint}remove it or use one of: {', '.join(allowed)}"
     elif (kind == "union_tag_invalid" or kind == "union_tag_not_found") and loc and loc[0] == "faults":
         field = f"{field}.kind"
-        text = f"must be one of {', '.join(_FAULT_KINDS)}; set kind = \"latency\" (or another)"
+        text = f'must be one of {", ".join(_FAULT_KINDS)}; set kind = "latency" (or another)'
     elif kind == "union_tag_invalid" or kind == "union_tag_not_found":
         field = field if field.endswith("profile") else f"{field}.profile"
-        text = f"must be one of {_PROFILE_NAMES}; set profile = \"steady\" (or another)"
+        text = f'must be one of {_PROFILE_NAMES}; set profile = "steady" (or another)'
     else:
         got = err.get("input")
         shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"

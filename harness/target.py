@@ -33,8 +33,17 @@ class ResolvedTarget:
     """The scenario's target with ``local`` names replaced by the local stack's values."""
 
     def __init__(
-        self, *, base_url: str, user_pool_id: str | None, client_id: str | None, region: str, api_id: str | None, stage: str | None, region_source: str = "",
-        lambda_functions: list[str] | None = None, fault_expiry_role: str | None = None,
+        self,
+        *,
+        base_url: str,
+        user_pool_id: str | None,
+        client_id: str | None,
+        region: str,
+        api_id: str | None,
+        stage: str | None,
+        region_source: str = "",
+        lambda_functions: list[str] | None = None,
+        fault_expiry_role: str | None = None,
     ) -> None:
         self.base_url = base_url
         self.user_pool_id = user_pool_id
@@ -70,10 +79,14 @@ def resolve_target(scenario: Scenario) -> ResolvedTarget:
         region_source=source,
         api_id=target.api_id or (info.api_id if info and target.base_url == LOCAL else _url_api(scenario)[0]),
         stage=target.stage or (info.stage if info and target.base_url == LOCAL else _url_api(scenario)[1]),
-        lambda_functions=list(dict.fromkeys([
-            *target.lambda_functions,
-            *([info.lambda_function] if info and target.base_url == LOCAL and info.lambda_function else []),
-        ])),
+        lambda_functions=list(
+            dict.fromkeys(
+                [
+                    *target.lambda_functions,
+                    *([info.lambda_function] if info and target.base_url == LOCAL and info.lambda_function else []),
+                ]
+            )
+        ),
         fault_expiry_role=target.fault_expiry_role or (LOCAL_FAULT_EXPIRY_ROLE if info else None),
     )
 
@@ -95,9 +108,7 @@ def unmeasured_layers(scenario: Scenario, *, fanout: bool = False) -> dict[str, 
         if not target.api_name:
             missing["apigw"] = "a REST API is named in CloudWatch by its name, and the scenario sets no target.api_name"
     elif not (target.api_id or target.base_url == LOCAL or _url_api(scenario)[0]):
-        missing["apigw"] = (
-            f"{target.base_url} is not an API Gateway URL and the scenario names no target.api_id (or target.api_name for a REST API)"
-        )
+        missing["apigw"] = f"{target.base_url} is not an API Gateway URL and the scenario names no target.api_id (or target.api_name for a REST API)"
     local_lambda = target.base_url == LOCAL and scenario.local.integration == "lambda"
     if not (target.lambda_functions or local_lambda):
         missing["lambda"] = "the scenario names no Lambda function of the API: list them in target.lambda_functions"

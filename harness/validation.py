@@ -16,7 +16,8 @@ Lambda's execution input, the Locust web UI), ``"check"`` (either kind of run ma
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.abort import AbortRule, parse_abort_rules
 from harness.errors import ScenarioError
@@ -35,7 +36,13 @@ _CLOUDWATCH_LAYERS = ("apigw", "lambda", "cognito", "states")
 
 
 def validate(
-    scenario: Scenario, *, source: str, command: Command = "check", gates: Sequence[str] = (), baseline: bool = False, metrics: bool = True,
+    scenario: Scenario,
+    *,
+    source: str,
+    command: Command = "check",
+    gates: Sequence[str] = (),
+    baseline: bool = False,
+    metrics: bool = True,
 ) -> None:
     """Check ``scenario`` (read from ``source``) for ``command`` with the extra ``gates``:
     a gate for an endpoint the scenario does not have, a regression gate without a

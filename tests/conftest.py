@@ -9,9 +9,8 @@ import boto3
 import pytest
 
 from harness.auth.users import create_users
-from harness.local.stack import LocalStack
-
 from harness.local.moto import MotoServer
+from harness.local.stack import LocalStack
 
 
 @pytest.fixture(scope="session")
@@ -48,5 +47,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"),
             user_pool_id=stack.info.user_pool_id, count=6, progress=False,
         )  # fmt: skip
-        stack.run_env = env  # type: ignore[attr-defined]
+        stack.run_env = env
         yield stack

@@ -23,7 +23,9 @@ from harness.results import ResultSet
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def harness(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 180, drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def harness(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 180, drop: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     """``harness ARGS`` in a subprocess (its output is not a terminal); ``drop`` leaves
     variables out of the environment (names ending in ``*`` are prefixes)."""
     base = {k: v for k, v in os.environ.items() if not any(k == d or (d.endswith("*") and k.startswith(d[:-1])) for d in drop)}
@@ -237,7 +239,9 @@ def test_check_shows_the_plan_and_sends_nothing(tmp_path: Path) -> None:
 
 def test_check_of_a_scenario_without_auth_says_so_in_plain_text(tmp_path: Path) -> None:
     plain = tmp_path / "open.toml"
-    plain.write_text('name = "open"\n[target]\nbase_url = "local"\n[[endpoints]]\nname = "a [b]"\npath = "/a"\n[load]\nprofile = "steady"\nrate = 5\nduration = "10s"\n')
+    plain.write_text(
+        'name = "open"\n[target]\nbase_url = "local"\n[[endpoints]]\nname = "a [b]"\npath = "/a"\n[load]\nprofile = "steady"\nrate = 5\nduration = "10s"\n'
+    )
     proc = harness("check", str(plain))
     assert proc.returncode == 0, proc.stderr
     assert "none (no [auth])" in proc.stdout and "a [b]" in proc.stdout
@@ -315,7 +319,11 @@ def test_overlapping_faults_of_one_kind_are_warned_about_since_they_add_up(tmp_p
     assert ("warning: faults[1] ('latency at 4s') overlaps faults[0] ('latency at 2s') from 4 to 7 s: "
             "both latency faults apply at once there, so their effects add up") in proc.stderr  # fmt: skip
     apart = tmp_path / "apart.toml"
-    apart.write_text(scenario.read_text().replace('latency = "200ms"', 'latency = "200ms"\nroute = "GET /a"').replace('latency = "100ms"', 'latency = "100ms"\nroute = "GET /b"'))
+    apart.write_text(
+        scenario.read_text()
+        .replace('latency = "200ms"', 'latency = "200ms"\nroute = "GET /a"')
+        .replace('latency = "100ms"', 'latency = "100ms"\nroute = "GET /b"')
+    )
     assert "warning" not in harness("check", str(apart)).stderr
 
 
@@ -329,7 +337,12 @@ def test_output_that_is_not_a_terminal_is_not_wrapped() -> None:
 def test_report_help_says_what_it_rewrites() -> None:
     text = " ".join(harness("report", "--help").stdout.split())
     assert "rewrites the folder's verdict.json, junit.xml, report.html and summary.md in place" in text
-    for option in ("--baseline BASELINE an earlier run folder", "--gate EXPR a gate to judge the run by", "--pull-metrics pull the run's CloudWatch", "--period PERIOD CloudWatch period"):
+    for option in (
+        "--baseline BASELINE an earlier run folder",
+        "--gate EXPR a gate to judge the run by",
+        "--pull-metrics pull the run's CloudWatch",
+        "--period PERIOD CloudWatch period",
+    ):
         assert option in text, option
 
 
@@ -419,7 +432,7 @@ def test_a_run_not_judged_skips_its_gates_in_junit_and_says_why_in_the_verdict(t
     verdict = json.loads((run / "verdict.json").read_text())
     assert verdict["status"] == status and verdict["outcome"] == outcome
     assert verdict["passed"] is (False if status == "aborted" else None)
-    assert verdict["reason"].startswith(f"not judged: ") and "after 10 s" in verdict["reason"]
+    assert verdict["reason"].startswith("not judged: ") and "after 10 s" in verdict["reason"]
     suite, cases = junit_cases(run)
     gates = [c for c in cases if c.get("classname") == "harness.gates"]
     assert len(gates) == 2 and all(c.find("skipped") is not None and c.find("failure") is None for c in gates)
@@ -479,7 +492,9 @@ def test_a_failed_run_never_waits_for_cloudwatch(tmp_path: Path) -> None:
 
     run = make_run(tmp_path / "run", latency_ms=50)
     data = json.loads((run / "results.json").read_text())
-    data["meta"].update(status="failed", error="no test user could sign in", ended_at=time.time(), target={"api_id": "abc123", "stage": "$default", "region": "eu-west-1"})
+    data["meta"].update(
+        status="failed", error="no test user could sign in", ended_at=time.time(), target={"api_id": "abc123", "stage": "$default", "region": "eu-west-1"}
+    )
     (run / "results.json").write_text(json.dumps(data))
     started = time.time()
     proc = harness("report", str(run), "--pull-metrics", env={"HARNESS_METRICS_DELAY": "60"}, timeout=50)
@@ -517,7 +532,13 @@ def test_harness_run_on_the_local_stack_writes_every_file_and_no_secret(tmp_path
         env = {**stack.env(), "HARNESS_LOCAL_INFO": stack.info.model_dump_json()}
         aws = boto3.session.Session(region_name=stack.info.region, aws_access_key_id="testing", aws_secret_access_key="testing")
         secrets = aws.client("secretsmanager", endpoint_url=stack.info.endpoint_url)
-        create_users(cognito=aws.client("cognito-idp", endpoint_url=stack.info.endpoint_url), secrets=secrets, user_pool_id=stack.info.user_pool_id, count=5, progress=False)
+        create_users(
+            cognito=aws.client("cognito-idp", endpoint_url=stack.info.endpoint_url),
+            secrets=secrets,
+            user_pool_id=stack.info.user_pool_id,
+            count=5,
+            progress=False,
+        )
         password = get_password(secrets=secrets, user_pool_id=stack.info.user_pool_id)
         run_dir = tmp_path / "run"
         proc = harness("run", "scenarios/smoke.toml", "--results-dir", str(run_dir), "--gate", "p95 < 2s", env=env)
@@ -527,7 +548,11 @@ def test_harness_run_on_the_local_stack_writes_every_file_and_no_secret(tmp_path
     assert not (run_dir / "progress.json").exists()  # the live progress is gone with the run
     assert "report.html" in proc.stdout and "verdict: PASSED" in proc.stdout
     # not a terminal: plain progress lines (elapsed of total, planned vs achieved, p95, errors, dropped)
-    assert re.search(r"^\d:\d\d / \d:\d\d \(\d+%\) · planned [\d.]+ rps, achieved [\d.]+ rps · [\d,]+ requests · p95 [\d.]+ ms · errors: none · dropped 0$", proc.stderr, re.M), proc.stderr
+    assert re.search(
+        r"^\d:\d\d / \d:\d\d \(\d+%\) · planned [\d.]+ rps, achieved [\d.]+ rps · [\d,]+ requests · p95 [\d.]+ ms · errors: none · dropped 0$",
+        proc.stderr,
+        re.M,
+    ), proc.stderr
     assert "region us-east-1 (from the local stack)" in proc.stderr
     log = (run_dir / "locust.log").read_text()
     assert log.count("results written") == 1 and f"build the report with: harness report {run_dir}" in log
@@ -585,7 +610,9 @@ def test_users_create_is_idempotent_and_delete_removes_them(tmp_path: Path) -> N
         again = harness("users", "create", "--pool", pool, "--count", "4", env=env)
         assert again.returncode == 0, again.stderr
         assert "created 1" in again.stderr and "reused 3" in again.stderr
-        cognito = boto3.client("cognito-idp", region_name=stack.info.region, endpoint_url=stack.info.endpoint_url, aws_access_key_id="testing", aws_secret_access_key="testing")
+        cognito = boto3.client(
+            "cognito-idp", region_name=stack.info.region, endpoint_url=stack.info.endpoint_url, aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
         cognito.admin_create_user(UserPoolId=pool, Username="alice", MessageAction="SUPPRESS")
         names = sorted(u["Username"] for u in cognito.list_users(UserPoolId=pool)["Users"])
         assert names == ["alice", "loadtestuser0", "loadtestuser1", "loadtestuser2", "loadtestuser3"]

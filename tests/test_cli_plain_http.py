@@ -17,7 +17,7 @@ from tests.test_cli import harness, one_line_error
 class _Items(BaseHTTPRequestHandler):
     """GET /items answers 200 with a small JSON list; nothing else is served."""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         body = json.dumps([{"id": 1}]).encode()
         self.send_response(200 if self.path == "/items" else 404)
         self.send_header("Content-Type", "application/json")

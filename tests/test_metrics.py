@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ def traffic(stack: LocalStack, cloudwatch: Any, token: str) -> Traffic:
     http = requests.Session()
     good = {"Authorization": f"Bearer {token}"}
     bad = {"Authorization": "Bearer not-a-token"}
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     t = Traffic(start=start, end=start)
 
     def send(path: str, headers: dict[str, str]) -> None:
@@ -114,7 +114,7 @@ def traffic(stack: LocalStack, cloudwatch: Any, token: str) -> Traffic:
 
     for _ in range(3):  # fast: ~1 ms backend
         _wait_for_next_second()
-        for i in range(40):
+        for _ in range(40):
             send("/items", good)
         for _ in range(3):
             send("/items", bad)  # 401
@@ -124,7 +124,7 @@ def traffic(stack: LocalStack, cloudwatch: Any, token: str) -> Traffic:
     assert http.put(f"{api}/_admin/backend", json={"latency_ms": SLOW_MS}, timeout=5).status_code == 200
     for _ in range(20):  # slow: 5% of the run, all above the fast requests
         send("/items", good)
-    t.end = datetime.now(timezone.utc)
+    t.end = datetime.now(UTC)
     assert http.put(f"{api}/_admin/backend", json={"latency_ms": 1}, timeout=5).status_code == 200
     t.emulator_total = http.get(f"{api}/_admin/counts", timeout=5).json()["total"]
     http.close()
@@ -181,25 +181,27 @@ def test_all_layers_and_ids() -> None:
     assert len(ids) == len(set(ids))
     assert all(metrics._ID.match(i) for i in ids)
     rest = {q.metric: q.key for q in queries if q.layer == "apigw"}
-    assert rest == {"Count": "count", "4XXError": "4xx", "5XXError": "5xx", "Latency": "latency",
-                    "IntegrationLatency": "integration_latency"}
+    assert rest == {"Count": "count", "4XXError": "4xx", "5XXError": "5xx", "Latency": "latency", "IntegrationLatency": "integration_latency"}
     assert {q.dimensions for q in queries if q.layer == "apigw"} == {(("ApiName", "orders-api"), ("Stage", "prod"))}
 
     orders = {(q.metric, q.stat) for q in queries if q.resource == "orders"}
     assert orders == {
-        ("Invocations", "Sum"), ("Errors", "Sum"), ("Throttles", "Sum"), ("ConcurrentExecutions", "Maximum"),
-        ("Duration", "p90"), ("Duration", "p99.9"), ("Duration", "Average"),
+        ("Invocations", "Sum"),
+        ("Errors", "Sum"),
+        ("Throttles", "Sum"),
+        ("ConcurrentExecutions", "Maximum"),
+        ("Duration", "p90"),
+        ("Duration", "p99.9"),
+        ("Duration", "Average"),
     }
     assert {q.namespace for q in queries if q.layer == "lambda"} == {"AWS/Lambda"}
     cognito = [q for q in queries if q.layer == "cognito"]
-    assert {q.key for q in cognito} == {"sign_in_successes", "sign_in_throttles", "token_refresh_successes",
-                                        "token_refresh_throttles"}
-    assert {(q.namespace, q.dimensions) for q in cognito} == {
-        ("AWS/Cognito", (("UserPool", "us-east-1_abc"), ("UserPoolClient", "client1")))
-    }
+    assert {q.key for q in cognito} == {"sign_in_successes", "sign_in_throttles", "token_refresh_successes", "token_refresh_throttles"}
+    assert {(q.namespace, q.dimensions) for q in cognito} == {("AWS/Cognito", (("UserPool", "us-east-1_abc"), ("UserPoolClient", "client1")))}
     states = [q for q in queries if q.layer == "states"]
     assert {(q.metric, q.key, q.stat) for q in states} == {
-        ("ExecutionThrottled", "execution_throttled", "Sum"), ("ExecutionsFailed", "executions_failed", "Sum")
+        ("ExecutionThrottled", "execution_throttled", "Sum"),
+        ("ExecutionsFailed", "executions_failed", "Sum"),
     }
     assert {(q.namespace, q.resource) for q in states} == {("AWS/States", arn)}
     assert set(metrics.KEYS) >= {q.key for q in queries}
@@ -315,7 +317,7 @@ def test_server_latency_is_below_client_latency(traffic: Traffic) -> None:
     client_p95 = float(pd.Series(traffic.latencies_ms).quantile(0.95, interpolation="higher"))
     server_p95 = metrics.run_value(df, "latency", "p95")
     assert server_p95 is not None and 0 < server_p95 <= client_p95
-    assert metrics.run_value(df, "latency", "Maximum") <= max(traffic.latencies_ms)  # type: ignore[operator]
+    assert metrics.run_value(df, "latency", "Maximum") <= max(traffic.latencies_ms)
 
 
 def test_whole_run_p95_is_not_the_mean_of_period_p95s(traffic: Traffic) -> None:
@@ -328,7 +330,7 @@ def test_whole_run_p95_is_not_the_mean_of_period_p95s(traffic: Traffic) -> None:
     assert len(per_second) >= 4
     assert per_second.min() < 20  # the fast seconds
     assert per_second.mean() < 0.8 * whole
-    assert metrics.run_value(df, "latency", "p50") < 20  # type: ignore[operator]
+    assert metrics.run_value(df, "latency", "p50") < 20
 
 
 def test_pagination_gives_the_same_frame(traffic: Traffic, stack: LocalStack, cloudwatch: Any) -> None:
@@ -381,12 +383,11 @@ def test_save_and_load_empty_frame(tmp_path: Path) -> None:
 
 
 def test_rest_api_names_map_to_keys(cloudwatch: Any) -> None:
-    base = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=30)
+    base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
     dims = [{"Name": "ApiName", "Value": "orders-api"}, {"Name": "Stage", "Value": "prod"}]
 
     def datum(name: str, offset: int, values: list[float], counts: list[float], unit: str) -> dict[str, Any]:
-        return {"MetricName": name, "Dimensions": dims, "Timestamp": base + timedelta(seconds=offset),
-                "Values": values, "Counts": counts, "Unit": unit}
+        return {"MetricName": name, "Dimensions": dims, "Timestamp": base + timedelta(seconds=offset), "Values": values, "Counts": counts, "Unit": unit}
 
     cloudwatch.put_metric_data(
         Namespace="AWS/ApiGateway",
@@ -424,7 +425,7 @@ def test_rest_api_names_map_to_keys(cloudwatch: Any) -> None:
 
 
 def test_a_window_without_traffic_is_nan_not_zero(cloudwatch: Any) -> None:
-    start = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(hours=2)
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
     queries = metrics.build_queries(api_id="never-called", stage="$default", lambda_functions=["idle"])
     df = metrics.fetch(cloudwatch, queries, start=start, end=start + timedelta(minutes=10), period=60)
     assert len(df) == 10 * len(queries)
@@ -437,12 +438,17 @@ def test_a_window_without_traffic_is_nan_not_zero(cloudwatch: Any) -> None:
 
 def test_more_than_500_queries_are_split(cloudwatch: Any) -> None:
     names = [f"fn-{i:03d}" for i in range(70)]
-    base = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=50)
+    base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=50)
     cloudwatch.put_metric_data(
         Namespace="AWS/Lambda",
         MetricData=[
-            {"MetricName": "Invocations", "Dimensions": [{"Name": "FunctionName", "Value": n}],
-             "Timestamp": base + timedelta(seconds=10), "Value": float(i + 1), "Unit": "Count"}
+            {
+                "MetricName": "Invocations",
+                "Dimensions": [{"Name": "FunctionName", "Value": n}],
+                "Timestamp": base + timedelta(seconds=10),
+                "Value": float(i + 1),
+                "Unit": "Count",
+            }
             for i, n in enumerate(names)
         ],
     )
@@ -469,7 +475,7 @@ def test_more_than_500_queries_are_split(cloudwatch: Any) -> None:
 
 def test_duplicate_ids_and_bad_periods_are_refused(cloudwatch: Any) -> None:
     q = metrics.build_queries(api_id="a")[0]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with pytest.raises(ValueError, match="used twice"):
         metrics.fetch(cloudwatch, [q, q], start=now - timedelta(minutes=1), end=now, period=60)
     with pytest.raises(UsageError, match="period=45"):
@@ -484,7 +490,7 @@ def _stubbed_client(region: str) -> Any:
 
 
 def _fetch_one(client: Any) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     metrics.fetch(client, metrics.build_queries(api_id="a")[:1], start=now - timedelta(minutes=5), end=now, period=60)
 
 
@@ -494,8 +500,7 @@ def test_access_denied_is_one_line() -> None:
         stub.add_client_error(
             "get_metric_data",
             service_error_code="AccessDenied",
-            service_message="User: arn:aws:sts::123456789012:assumed-role/ci/x is not authorized\nto perform: "
-            "cloudwatch:GetMetricData",
+            service_message="User: arn:aws:sts::123456789012:assumed-role/ci/x is not authorized\nto perform: cloudwatch:GetMetricData",
             http_status_code=403,
         )
         with pytest.raises(MetricsUnavailable) as info:
@@ -506,8 +511,7 @@ def test_access_denied_is_one_line() -> None:
 def test_other_client_errors_name_the_code() -> None:
     client = _stubbed_client("us-west-2")
     with Stubber(client) as stub:
-        stub.add_client_error("get_metric_data", service_error_code="Throttling",
-                              service_message="Rate exceeded\n  (try later)", http_status_code=400)
+        stub.add_client_error("get_metric_data", service_error_code="Throttling", service_message="Rate exceeded\n  (try later)", http_status_code=400)
         with pytest.raises(MetricsUnavailable) as info:
             _fetch_one(client)
     message = str(info.value)

@@ -15,13 +15,9 @@ STEADY = Steady(profile="steady", rate=100, duration=10)
 RAMP_UP = Ramp(profile="ramp", from_rate=20, to_rate=200, step=30, step_duration="2s")
 RAMP_DOWN = Ramp(profile="ramp", from_rate=200, to_rate=20, step=30, step_duration="1500ms")
 RAMP_UNEVEN = Ramp(profile="ramp", from_rate=0, to_rate=10, step=3, step_duration=2)
-BURST = Burst(
-    profile="burst", base_rate=20, burst_rate=300, burst_length="1s", idle_min="2s", idle_max="4s", cycles=4, seed=7
-)
+BURST = Burst(profile="burst", base_rate=20, burst_rate=300, burst_length="1s", idle_min="2s", idle_max="4s", cycles=4, seed=7)
 # Bursts out of silence: every request belongs to a burst, so the edges show clearly.
-BURST_SILENT = Burst(
-    profile="burst", base_rate=0, burst_rate=10, burst_length=1, idle_min=1, idle_max=2, cycles=3, seed=1
-)
+BURST_SILENT = Burst(profile="burst", base_rate=0, burst_rate=10, burst_length=1, idle_min=1, idle_max=2, cycles=3, seed=1)
 SPIKE = Spike(profile="spike", base_rate=10, spike_rate=100, at=20, spike_duration=5, duration=40)
 # Rates whose products are not exact in binary floating point.
 ODD = Steady(profile="steady", rate=33.3, duration=7.7)
@@ -199,7 +195,7 @@ def test_linear_segment_counts_exactly() -> None:
 def release_times(plan: Plan) -> list[float]:
     times = [plan.release_time(k) for k in range(plan.total)]
     assert all(t is not None for t in times)
-    return times  # type: ignore[return-value]
+    return times
 
 
 @pytest.mark.parametrize("name", ALL_PLANS)

@@ -211,7 +211,14 @@ def test_the_report_shows_the_probe_and_the_sustainable_rate(tmp_path: Path) -> 
     probe = probe_of(scenario())
     results = results_with({**steady(0, 5, 10), **steady(5, 10, 20), **steady(10, 15, 24, 6)})
     probe.judge_due(results, now=T0 + 20, started_at=T0)
-    results.meta = {"status": "completed", "scenario": "p", "profile": "ramp", "started_at": T0, "ended_at": T0 + 15, "probe": probe.summary(stopped_at_knee=True)}
+    results.meta = {
+        "status": "completed",
+        "scenario": "p",
+        "profile": "ramp",
+        "started_at": T0,
+        "ended_at": T0 + 15,
+        "probe": probe.summary(stopped_at_knee=True),
+    }
     files = write_report(tmp_path, results=results)
     page = files.html.read_text()
     assert 'id="probe-table"' in page and 'id="chart-probe"' in page and 'id="probe-knee"' in page

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections import Counter
 from pathlib import Path
-
-import math
 
 import numpy as np
 import pytest
@@ -204,9 +203,7 @@ def test_resultset_merge_across_workers_equals_one_resultset() -> None:
         assert_same_hist(merged.windows[key], hist)
     assert merged.statuses == single.statuses
     assert merged.errors == single.errors
-    assert {s: (w.target, w.released, w.dropped) for s, w in merged.pacer.items()} == {
-        s: (w.target, w.released, w.dropped) for s, w in single.pacer.items()
-    }
+    assert {s: (w.target, w.released, w.dropped) for s, w in merged.pacer.items()} == {s: (w.target, w.released, w.dropped) for s, w in single.pacer.items()}
     # rows come in the order endpoints were first seen, which differs between workers
     assert sorted(merged.summary(), key=lambda r: r["endpoint"]) == sorted(single.summary(), key=lambda r: r["endpoint"])
     for q in (0.5, 0.95, 0.99):
@@ -352,7 +349,7 @@ def test_summary_of_an_endpoint_with_no_successes() -> None:
 def with_retries(results: ResultSet, rng: random.Random, n: int) -> ResultSet:
     """``n`` requests of "a" whose first attempt got a 503 and which then were retried up to
     twice: ok on a retry, gave up, or a retry answered 404 (failed after retry)."""
-    for i in range(n):
+    for _ in range(n):
         t = T0 + rng.random() * 5
         results.record("a", "server", 503, start_time=t, response_time_ms=5.0)
         fate = rng.choice(RETRY_RESULTS[:3])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -78,15 +78,12 @@ def test_an_empty_or_missing_folder_is_free(tmp_path: Path) -> None:
         claim_run_dir(tmp_path / "file")
 
 
-
-def test_a_fanout_runs_worker_lambdas_are_kept_apart_from_the_servers_numbers(
-    aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_fanout_runs_worker_lambdas_are_kept_apart_from_the_servers_numbers(aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARNESS_METRICS_DELAY", "0")
     monkeypatch.setenv(metrics.MIN_PERIOD_ENV, "1")
     worker, api_function = f"harness-worker-{uuid.uuid4().hex[:6]}", f"orders-{uuid.uuid4().hex[:6]}"
     now = time.time()
-    stamp = datetime.fromtimestamp(int(now) - 5, tz=timezone.utc)
+    stamp = datetime.fromtimestamp(int(now) - 5, tz=UTC)
     cw = boto3.client("cloudwatch")
     for name, invocations, duration in ((worker, 4.0, 9993.0), (api_function, 7.0, 12.0)):
         cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[
@@ -109,7 +106,7 @@ def test_a_fanout_runs_worker_lambdas_are_kept_apart_from_the_servers_numbers(
     assert worker not in set(frame.loc[frame["layer"] == "lambda", "resource"])
     assert metrics.run_value(frame, "invocations", "Sum", "generator") == 4.0  # measured, kept apart in metrics.csv
     html = (run_dir / "report.html").read_text()
-    server = html[html.index('id="server-table"'):html.index("</table>", html.index('id="server-table"'))]
+    server = html[html.index('id="server-table"') : html.index("</table>", html.index('id="server-table"'))]
     assert "Lambda Invocations" in server and ">7<" in server and "9,993" not in server and ">4<" not in server
 
 

@@ -369,7 +369,16 @@ def test_overrides_set_fields_validated_like_the_file(tmp_path: Path) -> None:
         Scenario.load(path, overrides=["load.rate=5000"])
 
 
-@pytest.mark.parametrize("item, fragment", [("load.rate", "write FIELD=VALUE"), ("=5", "write FIELD=VALUE"), ("load..rate=5", "write FIELD=VALUE"), ("endpoints.9.weight=1", "not an item of the list"), ("name.x=1", "is a value, not a table")])
+@pytest.mark.parametrize(
+    "item, fragment",
+    [
+        ("load.rate", "write FIELD=VALUE"),
+        ("=5", "write FIELD=VALUE"),
+        ("load..rate=5", "write FIELD=VALUE"),
+        ("endpoints.9.weight=1", "not an item of the list"),
+        ("name.x=1", "is a value, not a table"),
+    ],
+)
 def test_bad_overrides_say_how_to_write_them(tmp_path: Path, item: str, fragment: str) -> None:
     path = write(tmp_path, VALID)
     with pytest.raises(ScenarioError, match=re.escape(fragment)):
@@ -661,8 +670,11 @@ def test_bad_retry_names_file_field_and_fix(tmp_path: Path, text: str, field: st
     "load, field, fields",
     [
         (STEADY.replace("rate = 5", "rate = 0.1").replace('"10s"', '"5s"'), "load.rate", "load.rate or load.duration"),
-        (RAMP.replace("from_rate = 10", "from_rate = 0.01").replace("to_rate = 50", "to_rate = 0.02").replace("step = 10", "step = 0.01"), "load.from_rate",
-         "load.from_rate, load.to_rate or load.step_duration"),
+        (
+            RAMP.replace("from_rate = 10", "from_rate = 0.01").replace("to_rate = 50", "to_rate = 0.02").replace("step = 10", "step = 0.01"),
+            "load.from_rate",
+            "load.from_rate, load.to_rate or load.step_duration",
+        ),
     ],
     ids=["steady", "ramp"],
 )

@@ -57,7 +57,13 @@ def scenario(base_url: str = URL, pool: str = "eu-west-1_AbCdEf123", region: str
     if region:
         auth["region"] = region
     return Scenario.from_dict(
-        {"name": "s", "target": {"base_url": base_url}, "auth": auth, "endpoints": [{"name": "a", "path": "/a"}], "load": {"profile": "steady", "rate": 1, "duration": 1}}
+        {
+            "name": "s",
+            "target": {"base_url": base_url},
+            "auth": auth,
+            "endpoints": [{"name": "a", "path": "/a"}],
+            "load": {"profile": "steady", "rate": 1, "duration": 1},
+        }
     )
 
 

@@ -1,6 +1,6 @@
 """The baseline for requests per CPU-second: a bare FastHttpUser, no wait, one fixed header.
 
-    BENCH_TOKEN=<access token> locust -f bench/locustfiles/bare.py --host http://127.0.0.1:PORT
+BENCH_TOKEN=<access token> locust -f bench/locustfiles/bare.py --host http://127.0.0.1:PORT
 """
 
 import os

@@ -2,6 +2,6 @@
 
 import _timestamps
 
-from harness.load.locustfile import *  # noqa: F401,F403
+from harness.load.locustfile import *  # noqa: F403
 
 _timestamps.install()

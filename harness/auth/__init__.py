@@ -1,10 +1,10 @@
 """Cognito test users (provisioning, cleanup), their password secret, and the token pool.
 
-    report = create_users(cognito=cognito, secrets=secrets, user_pool_id=pool_id, count=100)
-    pool = TokenPool(cognito=cognito, user_pool_id=pool_id, client_id=client_id,
-                     usernames=make_usernames(100), password=get_password(secrets=secrets, user_pool_id=pool_id))
-    pool.login_all(); pool.start_refresher()
-    token = pool.token(i)
+report = create_users(cognito=cognito, secrets=secrets, user_pool_id=pool_id, count=100)
+pool = TokenPool(cognito=cognito, user_pool_id=pool_id, client_id=client_id,
+                 usernames=make_usernames(100), password=get_password(secrets=secrets, user_pool_id=pool_id))
+pool.login_all(); pool.start_refresher()
+token = pool.token(i)
 """
 
 from harness.auth.backoff import Backoff, is_throttling

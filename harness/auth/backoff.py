@@ -129,4 +129,3 @@ class Backoff(FullJitter):
                     on_retry(attempt, wait, err)
                 (sleep or time.sleep)(wait)
                 attempt += 1
-

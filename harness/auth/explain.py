@@ -37,6 +37,7 @@ CREDENTIAL_ERROR_CODES = frozenset(
     }
 )
 
+
 def iam_action(err: ClientError, service: str) -> str:
     """The IAM action a failed call needed, e.g. ``cognito-idp:AdminCreateUser``."""
     return f"{service}:{err.operation_name}"  # botocore's service names are IAM's prefixes
@@ -60,16 +61,12 @@ def explain(
     if isinstance(err, AuthError):
         return err
     if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
-        return AuthError(
-            f"{doing}: no AWS credentials found; configure a profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
-            "(or run against the local stack)"
-        )
+        return AuthError(f"{doing}: no AWS credentials found; configure a profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or run against the local stack)")
     if isinstance(err, NoRegionError):
         return AuthError(f"{doing}: no AWS region set; pass --region or set AWS_REGION")
     if isinstance(err, EndpointConnectionError):
         return AuthError(
-            f"{doing}: could not reach {service} at {err.kwargs.get('endpoint_url', '?')}; "
-            "check the region and AWS_ENDPOINT_URL (is the local stack running?)"
+            f"{doing}: could not reach {service} at {err.kwargs.get('endpoint_url', '?')}; check the region and AWS_ENDPOINT_URL (is the local stack running?)"
         )
     if isinstance(err, BotoCoreError):
         return AuthError(f"{doing}: {type(err).__name__} talking to {service}; check the network and AWS settings")
@@ -88,7 +85,5 @@ def explain(
         return AuthError(f"{doing}: {not_found}")
     if is_throttling(err):
         tries = f" after {attempts} attempts" if attempts else ""
-        return AuthError(
-            f"{doing}: {service} still throttled {action}{tries} ({code}); lower the rate or ask AWS for a higher quota"
-        )
+        return AuthError(f"{doing}: {service} still throttled {action}{tries} ({code}); lower the rate or ask AWS for a higher quota")
     return AuthError(f"{doing}: {action} failed with {code}")

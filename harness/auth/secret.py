@@ -72,8 +72,7 @@ def _read(secrets: Any, user_pool_id: str) -> dict[str, Any] | None:
             return None
         if code == "InvalidRequestException":
             raise AuthError(
-                f"{doing}: the secret is scheduled for deletion; restore it "
-                f"(aws secretsmanager restore-secret --secret-id {name}) or wait until it is gone"
+                f"{doing}: the secret is scheduled for deletion; restore it (aws secretsmanager restore-secret --secret-id {name}) or wait until it is gone"
             ) from None
         raise explain(
             err,
@@ -88,10 +87,7 @@ def _read(secrets: Any, user_pool_id: str) -> dict[str, Any] | None:
         if not isinstance(data, dict) or not isinstance(data.get("password"), str) or not data["password"]:
             raise ValueError
     except ValueError:
-        raise AuthError(
-            f"{doing}: the secret is not harness's JSON ({{\"password\": ...}}); delete it and run "
-            "`harness users create` again"
-        ) from None
+        raise AuthError(f'{doing}: the secret is not harness\'s JSON ({{"password": ...}}); delete it and run `harness users create` again') from None
     return data
 
 
@@ -102,10 +98,7 @@ def get_password(*, secrets: Any, user_pool_id: str) -> str:
     """
     data = _read(secrets, user_pool_id)
     if data is None:
-        raise AuthError(
-            f"no test-user password for pool {user_pool_id} in Secrets Manager ({secret_name(user_pool_id)}); "
-            "run `harness users create` first"
-        )
+        raise AuthError(f"no test-user password for pool {user_pool_id} in Secrets Manager ({secret_name(user_pool_id)}); run `harness users create` first")
     return str(data["password"])
 
 
@@ -127,8 +120,7 @@ def ensure_password(*, secrets: Any, user_pool_id: str, prefix: str, min_length:
     def create() -> None:
         secrets.create_secret(
             Name=name,
-            Description=f"harness: password of the load-test users in Cognito pool {user_pool_id}; "
-            "removed by `harness users delete`",
+            Description=f"harness: password of the load-test users in Cognito pool {user_pool_id}; removed by `harness users delete`",
             SecretString=body,
         )
 
@@ -143,9 +135,7 @@ def ensure_password(*, secrets: Any, user_pool_id: str, prefix: str, min_length:
             if data is not None:
                 return str(data["password"]), False
         if error_code(err) == "InvalidRequestException":
-            raise AuthError(
-                f"{doing}: a secret of that name is still being deleted; wait a minute and try again"
-            ) from None
+            raise AuthError(f"{doing}: a secret of that name is still being deleted; wait a minute and try again") from None
         raise explain(err, doing=doing, service="secretsmanager") from None
     except BotoCoreError as err:
         raise explain(err, doing=doing, service="secretsmanager") from None

@@ -152,10 +152,7 @@ class TokenPool:
 
     def __repr__(self) -> str:
         signed_in = sum(1 for ident in self._identities if ident.signed_in)
-        return (
-            f"<TokenPool {self.user_pool_id} flow={self.flow} identities={len(self)} signed_in={signed_in} "
-            f"logins={self.logins} refreshes={self.refreshes}>"
-        )
+        return f"<TokenPool {self.user_pool_id} flow={self.flow} identities={len(self)} signed_in={signed_in} logins={self.logins} refreshes={self.refreshes}>"
 
     def __len__(self) -> int:
         return len(self._identities)
@@ -267,9 +264,7 @@ class TokenPool:
             return
         self._stop.clear()
         interval = max(0.01, float(interval))
-        self._refresher = threading.Thread(
-            target=self._refresh_loop, args=(interval,), name="harness-token-refresher", daemon=True
-        )
+        self._refresher = threading.Thread(target=self._refresh_loop, args=(interval,), name="harness-token-refresher", daemon=True)
         self._refresher.start()
 
     def close(self) -> None:
@@ -319,7 +314,7 @@ class TokenPool:
                             self._refresh_locked(ident)
                 except AuthError as err:
                     log.warning("background refresh: %s", err)
-                except Exception as err:  # noqa: BLE001 - keep the refresher alive, never log secrets
+                except Exception as err:  # keep the refresher alive, never log secrets
                     log.warning("background refresh of %s failed: %s", ident.username, type(err).__name__)
 
     def _call(self, fn: Callable[[], Any]) -> Any:
@@ -493,10 +488,7 @@ class TokenPool:
         elif code in CREDENTIAL_ERROR_CODES:
             hint = "AWS rejected the credentials; refresh or fix them"
         elif is_throttling(err):
-            hint = (
-                f"still throttled after {self._backoff.attempts} attempts; lower login_rate or ask AWS "
-                "for a higher UserAuthentication quota"
-            )
+            hint = f"still throttled after {self._backoff.attempts} attempts; lower login_rate or ask AWS for a higher UserAuthentication quota"
         elif code == "InvalidParameterException":
             hint = f"check app client {self.client_id}'s auth flows ({flow_name}) and client secret"
         else:

@@ -207,10 +207,8 @@ def create_users(
         secrets=secrets, user_pool_id=user_pool_id, prefix=prefix, min_length=int(policy.get("MinimumLength") or 12)
     )
     advice = {
-        "InvalidPasswordException": "the pool's password policy rejects harness's generated password; "
-        "delete the secret and run again, or relax the policy",
-        "InvalidParameterException": "the pool rejects these usernames or attributes (does it use email "
-        "addresses as usernames? then pass an email domain)",
+        "InvalidPasswordException": "the pool's password policy rejects harness's generated password; delete the secret and run again, or relax the policy",
+        "InvalidParameterException": "the pool rejects these usernames or attributes (does it use email addresses as usernames? then pass an email domain)",
         "UserLambdaValidationException": "a pre sign-up Lambda trigger rejected the user",
     }
 
@@ -258,8 +256,15 @@ def create_users(
 
 
 def ensure_test_users(
-    *, count: int, prefix: str = DEFAULT_PREFIX, pool: str, region: str | None = None, rate: float = 25.0, progress: bool = False,
-    on_report: Any = None, where: str = "",
+    *,
+    count: int,
+    prefix: str = DEFAULT_PREFIX,
+    pool: str,
+    region: str | None = None,
+    rate: float = 25.0,
+    progress: bool = False,
+    on_report: Any = None,
+    where: str = "",
 ) -> UsersReport:
     """Create (or reuse) a run's test users, or fail: what ``harness run --local``, ``harness
     users create``, ``locust --local`` and the fan-out's PrepareUsers step do first.

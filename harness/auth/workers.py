@@ -41,7 +41,7 @@ def run_each(items: Iterable[T], fn: Callable[[T], object], *, concurrency: int 
                     return
             try:
                 fn(item)
-            except BaseException as err:  # noqa: BLE001 - handed to the caller below
+            except BaseException as err:  # handed to the caller below
                 with lock:
                     errors.append(err)
                 stop.set()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from rich.markup import escape
 

@@ -8,9 +8,10 @@ import argparse
 import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -235,10 +236,15 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                 note_bytecode(package, lambda_runtime()[0])
             code = package.path
         with err.status(f"deploying {args.stack}...") as status:
+
+            def on_event(event: dict[str, Any]) -> None:
+                status.update(stack_event(event))
+                err.print(stack_event(event), highlight=False)
+
             outputs = deploy_stack(
                 cloudformation=aws.client("cloudformation"), s3=aws.client("s3"), sts=aws.client("sts"), stack_name=args.stack,
                 template=TEMPLATE, parameters=parameters, code_zip=code,
-                on_event=lambda e: (status.update(stack_event(e)), err.print(stack_event(e), highlight=False)),
+                on_event=on_event,
             )  # fmt: skip
     table = Table(title=f"stack {args.stack}", show_header=False, title_justify="left")
     for key, value in sorted(outputs.items()):

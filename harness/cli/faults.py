@@ -1,5 +1,4 @@
-"""``harness faults restore RUN_DIR``: put back what a run's AWS faults changed.
-"""
+"""``harness faults restore RUN_DIR``: put back what a run's AWS faults changed."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The command line's grammar: every command, option and its ``HARNESS_*`` environment variable.
 
-    args = build_parser().parse_args(["run", "scenarios/smoke.toml", "--local"])
+args = build_parser().parse_args(["run", "scenarios/smoke.toml", "--local"])
 """
 
 from __future__ import annotations
@@ -74,7 +74,9 @@ def _add_run_commands(sub: Any) -> None:
     )
     report.add_argument("run_dir", type=Path, help="a run folder written by `harness run` (reports/<run-id>)")
     report.add_argument("--baseline", type=Path, default=_env("BASELINE"), help="an earlier run folder to compare with (side by side, regressions marked)")
-    report.add_argument("--gate", action="append", default=[], metavar="EXPR", help='a gate to judge the run by, besides the scenario\'s, e.g. "p95 < 300ms" (repeatable)')
+    report.add_argument(
+        "--gate", action="append", default=[], metavar="EXPR", help='a gate to judge the run by, besides the scenario\'s, e.g. "p95 < 300ms" (repeatable)'
+    )
     report.add_argument("--pull-metrics", action="store_true", help="pull the run's CloudWatch metrics again into metrics.csv (needs AWS access)")
     report.add_argument("--period", type=int, default=None, help="CloudWatch period in seconds for --pull-metrics (default: chosen from the run length)")
 
@@ -92,7 +94,9 @@ def _add_local_commands(sub: Any) -> None:
     local.add_argument("action", choices=["up", "run", "status", "down", "env"], help="up: start in the background; run: in the foreground until Ctrl-C")
     local.add_argument("--throttle-rate", type=float, default=None, help="stage throttle rate (requests per second)")
     local.add_argument("--throttle-burst", type=int, default=None, help="stage throttle burst")
-    local.add_argument("--scenario", default=None, help="up/run: set the stack up as this scenario's [local] table says (throttling, backend latency, the Lambda integration)")
+    local.add_argument(
+        "--scenario", default=None, help="up/run: set the stack up as this scenario's [local] table says (throttling, backend latency, the Lambda integration)"
+    )
 
     users = sub.add_parser("users", help="create or delete the Cognito test users")
     users.add_argument("action", choices=["create", "delete"])
@@ -115,19 +119,34 @@ def _add_fanout_commands(sub: Any) -> None:
         "Prints what the run costs on AWS first and asks before it starts (--yes skips the question).",
     )
     fanout.add_argument("scenario", nargs="?", help="scenario file (or --input)")
-    fanout.add_argument("--input", dest="reference", metavar="JSON", help='the AWS reference design\'s input instead of a scenario: \'{"users": {"NumberOfUsers": "100", "NumberOfCallsPerUser": "100"}}\'')
-    fanout.add_argument("--workers", type=int, default=_env("WORKERS"), help="worker Lambdas (default: the scenario's fanout.workers; with --input one per 25 users)")
+    fanout.add_argument(
+        "--input",
+        dest="reference",
+        metavar="JSON",
+        help='the AWS reference design\'s input instead of a scenario: \'{"users": {"NumberOfUsers": "100", "NumberOfCallsPerUser": "100"}}\'',
+    )
+    fanout.add_argument(
+        "--workers", type=int, default=_env("WORKERS"), help="worker Lambdas (default: the scenario's fanout.workers; with --input one per 25 users)"
+    )
     fanout.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="start a local stack, deploy the fan-out stack into it and run there")
     fanout.add_argument("--yes", "-y", action="store_true", default=_flag("YES"), help="start without asking (CI)")
     fanout.add_argument("--stack", default=_env("STACK"), help="the fan-out stack's name (default: the scenario's fanout.stack_name, harness-fanout)")
-    fanout.add_argument("--region", default=_env("STACK_REGION"), help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere")
+    fanout.add_argument(
+        "--region",
+        default=_env("STACK_REGION"),
+        help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere",
+    )
     fanout.add_argument("--results-dir", default=_env("RESULTS_DIR"), help="run folder (default reports/<run-id>)")
-    fanout.add_argument("--run-id", default=_env("RUN_ID"), help="run id, also the execution's name: letters, digits, - and _ (default: time and a random suffix)")
+    fanout.add_argument(
+        "--run-id", default=_env("RUN_ID"), help="run id, also the execution's name: letters, digits, - and _ (default: time and a random suffix)"
+    )
     fanout.add_argument("--overwrite", action="store_true", default=_flag("OVERWRITE"), help="replace the run already in the run folder (else it is refused)")
     fanout.add_argument("--gate", action="append", default=[], metavar="EXPR", help='extra gate, e.g. "p95 < 300ms" (repeatable)')
     fanout.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a scenario field, as for `harness run`")
     fanout.add_argument("--baseline", type=Path, default=_env("BASELINE"), help="earlier run folder to compare with")
-    fanout.add_argument("--override-limits", action="store_true", default=_flag("OVERRIDE_LIMITS"), help="allow a scenario (or --input) to raise its safety limits")
+    fanout.add_argument(
+        "--override-limits", action="store_true", default=_flag("OVERRIDE_LIMITS"), help="allow a scenario (or --input) to raise its safety limits"
+    )
     fanout.add_argument("--memory", type=int, default=1769, help="the workers' memory in MB, for the cost estimate (the stack's WorkerMemory)")
     fanout.add_argument("--period", type=int, default=_env("METRICS_PERIOD"), help="CloudWatch period in seconds (default: chosen from the run length)")
     fanout.add_argument("--no-metrics", action="store_true", help="do not pull CloudWatch metrics")
@@ -142,22 +161,34 @@ def _add_fanout_commands(sub: Any) -> None:
     deploy = sub.add_parser("deploy", help="create or update the fan-out stack (infra/fanout.yaml) with a CloudFormation change set")
     deploy.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="deploy into the running local stack (harness local up)")
     deploy.add_argument("--stack", default=_env("STACK") or "harness-fanout", help="stack name (default harness-fanout)")
-    deploy.add_argument("--region", default=_env("STACK_REGION"), help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere")
+    deploy.add_argument(
+        "--region",
+        default=_env("STACK_REGION"),
+        help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere",
+    )
     deploy.add_argument("--scenario", help="take the target URL, user pool and client from this scenario")
     deploy.add_argument("--target-url", help="the API the reference input loads (TargetUrl)")
     deploy.add_argument("--path", default=None, help="the path the reference input calls (TargetPath, default /)")
     deploy.add_argument("--user-pool-id", help="the test users' pool (UserPoolId)")
     deploy.add_argument("--client-id", help="the pool's app client (UserPoolClientId)")
     deploy.add_argument("--code", type=Path, help="a zip from `harness package` (default: built now)")
-    deploy.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE", help="any other template parameter, e.g. WorkerMemory=3008 (repeatable)")
+    deploy.add_argument(
+        "--parameter", action="append", default=[], metavar="NAME=VALUE", help="any other template parameter, e.g. WorkerMemory=3008 (repeatable)"
+    )
 
     cleanup = sub.add_parser("cleanup", help="run the cleanup state machine: delete the test users and their password secret")
     cleanup.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="the fan-out stack deployed into the running local stack")
     cleanup.add_argument("--stack", default=_env("STACK") or "harness-fanout", help="stack name (default harness-fanout)")
-    cleanup.add_argument("--region", default=_env("STACK_REGION"), help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere")
+    cleanup.add_argument(
+        "--region",
+        default=_env("STACK_REGION"),
+        help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere",
+    )
     cleanup.add_argument("--scenario", help="delete this scenario's test users (its pool and prefix)")
     cleanup.add_argument("--input", dest="reference", metavar="JSON", help='the reference design\'s cleanup input, e.g. \'{"NumberOfUsers": "100"}\'')
-    cleanup.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS", help="give up waiting after this long (default 1800); the execution goes on")
+    cleanup.add_argument(
+        "--timeout", type=float, default=1800.0, metavar="SECONDS", help="give up waiting after this long (default 1800); the execution goes on"
+    )
 
 
 def _add_faults_commands(sub: Any) -> None:
@@ -166,7 +197,9 @@ def _add_faults_commands(sub: Any) -> None:
     faults_sub = faults.add_subparsers(dest="faults_action", required=True)
     restore = faults_sub.add_parser("restore", help="put back what a run's AWS faults changed (from its results.json), and delete their expiry schedules")
     restore.add_argument("run_dir", type=Path, help="the run folder (holds results.json)")
-    restore.add_argument("--all", dest="everything", action="store_true", help="also put back the faults harness already put back (the same previous values again)")
+    restore.add_argument(
+        "--all", dest="everything", action="store_true", help="also put back the faults harness already put back (the same previous values again)"
+    )
     restore.add_argument("--region", default=None, help="the region the faults were applied in (default: the run's target region)")
 
 
@@ -178,7 +211,9 @@ def _run_options(parser: argparse.ArgumentParser, *, gate: str, set_help: str) -
     parser.add_argument("--overwrite", action="store_true", default=_flag("OVERWRITE"), help="replace the run already in the run folder (else it is refused)")
     parser.add_argument("--gate", action="append", default=[], metavar="EXPR", help=gate)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=set_help)
-    parser.add_argument("--create-users", action=argparse.BooleanOptionalAction, default=None, help="create the scenario's test users first (default: on with --local)")
+    parser.add_argument(
+        "--create-users", action=argparse.BooleanOptionalAction, default=None, help="create the scenario's test users first (default: on with --local)"
+    )
     parser.add_argument("--override-limits", action="store_true", default=_flag("OVERRIDE_LIMITS"), help="allow a scenario to raise its safety limits")
     parser.add_argument("--period", type=int, default=_env("METRICS_PERIOD"), help="CloudWatch period in seconds (default: chosen from the run length)")
     parser.add_argument("--no-metrics", action="store_true", help="do not pull CloudWatch metrics")

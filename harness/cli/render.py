@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -163,7 +164,7 @@ def _print_probe(artifacts: Any) -> None:
     if knee is not None:
         breached = "; ".join(b.replace(": ", " breached: ", 1) for b in knee["breached"])
         out.print(f"knee: {format_amount(knee['rate'], 'rps')} ({escape(breached)})", highlight=False)
-    elif probe["top_held"]:
+    elif probe["top_held"] and top is not None:  # the top of a ramp that had steps
         out.print(f"knee: not reached: the ramp's top ({format_amount(top, 'rps')}) held; raise load.to_rate to probe further", highlight=False)
     elif artifacts.outcome is Outcome.NOT_JUDGED:
         out.print("knee: not reached before the run was interrupted", highlight=False)

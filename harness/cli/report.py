@@ -1,5 +1,4 @@
-"""``harness report RUN_DIR``: a run folder's report built again, offline or with its metrics.
-"""
+"""``harness report RUN_DIR``: a run folder's report built again, offline or with its metrics."""
 
 from __future__ import annotations
 

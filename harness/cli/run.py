@@ -1,5 +1,4 @@
-"""``harness run``, ``harness probe`` and ``harness check``: one scenario on this machine.
-"""
+"""``harness run``, ``harness probe`` and ``harness check``: one scenario on this machine."""
 
 from __future__ import annotations
 
@@ -146,7 +145,9 @@ def _planned_duration(scenario: Any) -> float:
     return planned_duration(scenario.load_profile)
 
 
-def _tail(path: Path, lines: int = 1) -> str:
+def _tail(path: Path | None, lines: int = 1) -> str:
+    if path is None:
+        return ""
     try:
         text = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     except OSError:

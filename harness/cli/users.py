@@ -1,5 +1,4 @@
-"""``harness users create | delete``.
-"""
+"""``harness users create | delete``."""
 
 from __future__ import annotations
 
@@ -22,8 +21,7 @@ def cmd_users(args: argparse.Namespace) -> int:
     check_number("--rate", args.rate, minimum=0, inclusive=False)
     if args.action == "delete" and args.count is not None:
         raise UsageError(
-            "users delete: --count is for create; delete removes every <prefix>N user of the pool (and then the password secret); "
-            "pick the users with --prefix"
+            "users delete: --count is for create; delete removes every <prefix>N user of the pool (and then the password secret); pick the users with --prefix"
         )
     pool, count, prefix, region = args.user_pool_id, args.count, args.prefix, args.region
     if args.scenario:
@@ -51,6 +49,8 @@ def cmd_users(args: argparse.Namespace) -> int:
         return EXIT_OK
     pool_id, region = resolve_pool(pool, region)
     aws = AwsContext(region=region)
-    report = delete_users(cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=pool_id, prefix=prefix, rate=args.rate, progress=err.is_terminal)
+    report = delete_users(
+        cognito=aws.client("cognito-idp"), secrets=aws.client("secretsmanager"), user_pool_id=pool_id, prefix=prefix, rate=args.rate, progress=err.is_terminal
+    )
     err.print(report.summary())
     return EXIT_OK if report.ok else EXIT_RUN_FAILED

@@ -30,11 +30,12 @@ import json
 import math
 import time
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from harness.fanout.spec import RunSpec
-from harness.faults.recovery import annotate
 from harness.fanout.store import RunStore
+from harness.faults.recovery import annotate
 from harness.load.session import merge_health
 from harness.meta import RunMeta
 from harness.plan import build_plan, planned_duration
@@ -231,8 +232,8 @@ def _finish(
     table = [by_shard[k] for k in sorted(by_shard)]
     stopped = [s for s in table if s["status"] == "interrupted"]  # ended early by stop.json, results kept
     # a run stopped by harness: a shard that had not saved its results yet was stopped, not failed
-    ended = ("completed", "interrupted", "missing") if interrupted else ("completed", "interrupted")
-    failed = [s for s in table if s["status"] not in ended]
+    finished = ("completed", "interrupted", "missing") if interrupted else ("completed", "interrupted")
+    failed = [s for s in table if s["status"] not in finished]
 
     if interrupted:
         status, error = "interrupted", None
@@ -271,4 +272,3 @@ def _finish(
 
 def _name(shard: dict[str, Any], spec: RunSpec) -> str:
     return f"shard {shard['index']}" + (f" of segment {shard['segment']}" if spec.segments > 1 else "")
-

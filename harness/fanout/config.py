@@ -1,6 +1,6 @@
 """The ``[fanout]`` table of a scenario: how ``harness fanout`` spreads it over worker Lambdas::
 
-    FanoutSettings(workers=10, segment="10m")
+FanoutSettings(workers=10, segment="10m")
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ def deploy_stack(
 
     stack = _describe(cloudformation, stack_name)
     status = stack["StackStatus"] if stack else None
-    if status == "ROLLBACK_COMPLETE":  # a failed first create: nothing in it, and not updatable
+    if stack is not None and status == "ROLLBACK_COMPLETE":  # a failed first create: nothing in it, and not updatable
         destroy_stack(cloudformation=cloudformation, stack_name=stack["StackId"], on_event=on_event, timeout=timeout, poll=poll)
         stack, status = None, None
     elif status is not None and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
@@ -118,7 +118,7 @@ def deploy_stack(
         )
     change_type = "CREATE" if status in (None, "REVIEW_IN_PROGRESS") else "UPDATE"
     previous = {p["ParameterKey"] for p in (stack or {}).get("Parameters", [])} if change_type == "UPDATE" else set()
-    stack_parameters = [{"ParameterKey": k, "ParameterValue": str(v)} for k, v in sorted(values.items())]
+    stack_parameters: list[dict[str, Any]] = [{"ParameterKey": k, "ParameterValue": str(v)} for k, v in sorted(values.items())]
     stack_parameters += [{"ParameterKey": k, "UsePreviousValue": True} for k in sorted(set(declared) & previous - set(values))]
 
     change_set_id = _create_change_set(cloudformation, stack_name, change_type, body, stack_parameters, poll=poll, timeout=timeout)
@@ -183,9 +183,7 @@ def destroy_stack(
                             done=lambda s: s in ("DELETE_COMPLETE", "DELETE_FAILED"))  # fmt: skip
     if final != "DELETE_COMPLETE":
         cause = _root_cause(events) or final
-        raise HarnessError(
-            f"deleting stack {stack_name} failed: {cause}; fix that and destroy again (the stack is {final})"
-        )
+        raise HarnessError(f"deleting stack {stack_name} failed: {cause}; fix that and destroy again (the stack is {final})")
     return outputs
 
 

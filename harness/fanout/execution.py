@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -79,7 +80,7 @@ class FanoutExecution:
         self._description: dict[str, Any] = {}
 
     @classmethod
-    def start(cls, *, sfn: Any, s3: Any, state_machine_arn: str, bucket: str, run_id: str, input: dict[str, Any]) -> "FanoutExecution":
+    def start(cls, *, sfn: Any, s3: Any, state_machine_arn: str, bucket: str, run_id: str, input: dict[str, Any]) -> FanoutExecution:
         """Start the execution named after the run (names are unique per state machine);
         UsageError if the name was taken (see ``check_run_id_unused``)."""
         try:

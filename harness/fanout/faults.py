@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from harness.errors import FaultError
+from harness.fanout.spec import fault_segments
 from harness.faults.kinds import build_actions
 from harness.faults.scheduler import FaultScheduler, expiry_for
-from harness.fanout.spec import fault_segments
 
 __all__ = ["FanoutFaults"]
 

@@ -15,13 +15,16 @@ process with gevent) before boto3.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["controller", "worker", "aggregator"]
 
 
 def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from harness.fanout.worker import run_worker  # Locust first: it patches the process with gevent
+
+    # isort: split
     import time
 
     from harness.aws import AwsContext

@@ -46,10 +46,10 @@ class Heartbeat:
         while not self._done.wait(timeout=self.every):
             try:
                 self.beat()
-            except Exception as exc:  # noqa: BLE001 - a missed beat is retried; the workers allow for several
+            except Exception as exc:  # a missed beat is retried; the workers allow for several
                 log.warning("harness: could not write the heartbeat: %s", exc)
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         self.beat()  # before the execution starts: a worker never sees a run with faults and no heartbeat
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
         self._thread.start()

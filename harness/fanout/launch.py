@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -45,7 +46,7 @@ class FanoutStack:
     worker_function: str
 
     @classmethod
-    def of(cls, outputs: dict[str, str]) -> "FanoutStack":
+    def of(cls, outputs: dict[str, str]) -> FanoutStack:
         try:
             return cls(
                 run_state_machine=outputs["RunStateMachineArn"],
@@ -115,9 +116,9 @@ def parse_reference(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise UsageError(f"--input: not JSON ({exc}); pass e.g. '{{\"users\": {{\"NumberOfUsers\": \"100\", \"NumberOfCallsPerUser\": \"100\"}}}}'") from None
+        raise UsageError(f'--input: not JSON ({exc}); pass e.g. \'{{"users": {{"NumberOfUsers": "100", "NumberOfCallsPerUser": "100"}}}}\'') from None
     if not isinstance(data, dict):
-        raise UsageError("--input: must be a JSON object such as {\"users\": {...}}")
+        raise UsageError('--input: must be a JSON object such as {"users": {...}}')
     return data
 
 

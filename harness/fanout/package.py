@@ -168,12 +168,9 @@ def write_constraints(out: Path = CONSTRAINTS, *, python_version: str | None = N
         target = Path(tmp) / "deps"
         _pip_install(runtime_requirements(), target=target, python_version=python_version,
                      platforms=platform_tags(python_version, architecture or template_arch), constraints=None)  # fmt: skip
-        pins = sorted(
-            {f"{_canonical(d.metadata['Name'])}=={d.version}" for d in importlib.metadata.distributions(path=[str(target)])}
-        )
+        pins = sorted({f"{_canonical(d.metadata['Name'])}=={d.version}" for d in importlib.metadata.distributions(path=[str(target)])})
     out.write_text(
-        f"# pins for the Lambda code zip (python{python_version}); regenerate with `harness package --write-constraints`\n"
-        + "\n".join(pins) + "\n",
+        f"# pins for the Lambda code zip (python{python_version}); regenerate with `harness package --write-constraints`\n" + "\n".join(pins) + "\n",
         encoding="utf-8",
     )
     return pins

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import signal
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any
 
 from harness.errors import FaultError, RunError
 from harness.fanout.execution import FanoutExecution, Progress
-from harness.fanout.launch import FanoutStack, execution_input, stack_aws as default_stack_aws
+from harness.fanout.launch import FanoutStack, execution_input
+from harness.fanout.launch import stack_aws as default_stack_aws
 from harness.load.runner import RunOutcome
 from harness.progress import PROGRESS_FILE, write_progress
 
@@ -39,7 +41,7 @@ _FAULTS_END = {"SUCCEEDED": "completed", "ABORTED": "interrupted"}
 class _Quiet:
     """A status display that shows nothing (the default of ``run_fanout``'s ``status``)."""
 
-    def __enter__(self) -> "_Quiet":
+    def __enter__(self) -> _Quiet:
         return self
 
     def __exit__(self, *_: Any) -> None:
@@ -63,7 +65,7 @@ def run_fanout(
     faults: Any = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_note: Note | None = None,
-    status: Callable[[str], ContextManager[Any]] | None = None,
+    status: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None,
 ) -> RunOutcome:
     """Run ``scenario`` (or the reference ``input``) on the fan-out ``stack``; the merged
     results land in ``run_dir/results.json``. ``aws``: the target's account (faults; default
@@ -89,7 +91,7 @@ def run_fanout(
                                           bucket=stack.bucket, run_id=run_id, input=data)  # fmt: skip
         interrupted, failure, final = _follow_until_end(execution, run_dir, faults, note=note, show=show, on_progress=on_progress)
     stopped_outside = None
-    if not interrupted and failure is None and final is not None:
+    if not interrupted and failure is None:
         # ended by itself: before its merge (StopExecution from the console, a timeout), its workers may still load
         stopped_outside = execution.settle(final)
         if stopped_outside:
@@ -117,11 +119,12 @@ def _faults(scenario: Any, data: dict[str, Any], *, run_id: str, aws: Any) -> An
 
 
 def _follow_until_end(
-    execution: FanoutExecution, run_dir: Path, faults: Any, *, note: Note, show: Callable[[str], ContextManager[Any]], on_progress: Any
-) -> tuple[bool, str | None, Progress | None]:
+    execution: FanoutExecution, run_dir: Path, faults: Any, *, note: Note, show: Callable[[str], contextlib.AbstractContextManager[Any]], on_progress: Any
+) -> tuple[bool, str | None, Progress]:
     """Follow the execution until it ends, Ctrl-C (or SIGTERM) stops it, or a fault cannot
     start; every fault still active ends then. (interrupted, failure, the last progress)."""
-    interrupted, failure, final = False, None, None
+    interrupted, failure = False, None
+    final: Progress | None = None
     previous = signal.signal(signal.SIGTERM, _interrupt)  # CI cancels with SIGTERM: stop as on Ctrl-C
     try:
         final = _follow(execution, run_dir, faults, show=show, on_progress=on_progress)
@@ -145,7 +148,9 @@ def _interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _follow(execution: FanoutExecution, run_dir: Path, faults: Any, *, show: Callable[[str], ContextManager[Any]], on_progress: Any) -> Progress:
+def _follow(
+    execution: FanoutExecution, run_dir: Path, faults: Any, *, show: Callable[[str], contextlib.AbstractContextManager[Any]], on_progress: Any
+) -> Progress:
     """Wait for the execution; ``run_dir/progress.json`` holds the latest progress, as for
     ``harness run``. ``faults`` (``FanoutFaults``) are scheduled as the segments are planned."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -162,7 +167,9 @@ def _follow(execution: FanoutExecution, run_dir: Path, faults: Any, *, show: Cal
         return execution.wait(on_progress=step)
 
 
-def _stop(execution: FanoutExecution, cause: str, faults: Any, *, reason: str, note: Note, show: Callable[[str], ContextManager[Any]]) -> Progress:
+def _stop(
+    execution: FanoutExecution, cause: str, faults: Any, *, reason: str, note: Note, show: Callable[[str], contextlib.AbstractContextManager[Any]]
+) -> Progress:
     """Stop a fan-out run: faults end at once (``reason``), the workers end their shards and
     save what they measured (waiting 30 s at most for them), StopExecution; the last progress."""
     if faults:

@@ -70,7 +70,7 @@ class StackDefaults(BaseModel):
     time budget must fit in it."""
 
     @classmethod
-    def from_env(cls) -> "StackDefaults":
+    def from_env(cls) -> StackDefaults:
         """In a Lambda of the stack. ``region`` is the pool's (its id names it; the template
         lets the pool be in another region than the stack), else the Lambda's."""
         from harness.target import pool_region
@@ -111,7 +111,7 @@ class RunSpec(BaseModel):
 def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None) -> RunSpec:
     """Validate an execution input (see the module); one-line ``ScenarioError`` otherwise."""
     if not isinstance(data, dict):
-        raise ScenarioError("must be a JSON object with \"scenario\" or \"users\"", path=SOURCE)
+        raise ScenarioError('must be a JSON object with "scenario" or "users"', path=SOURCE)
     unknown = set(data) - {"scenario", "users", "workers", "run_id", "override_limits", "limits", "faults_by_caller"}
     if unknown:
         raise ScenarioError(
@@ -128,8 +128,7 @@ def parse_input(data: Any, *, defaults: StackDefaults, run_id: str | None = None
         raise ScenarioError(f"{RUN_ID_RULE}; fix it or leave it out", path=SOURCE, field="run_id")
     if ("scenario" in data) == ("users" in data):
         raise ScenarioError(
-            "give either a harness scenario as \"scenario\" or the reference input "
-            "{\"users\": {\"NumberOfUsers\": \"100\", \"NumberOfCallsPerUser\": \"100\"}}",
+            'give either a harness scenario as "scenario" or the reference input {"users": {"NumberOfUsers": "100", "NumberOfCallsPerUser": "100"}}',
             path=SOURCE,
         )
     reference = "users" in data
@@ -174,23 +173,25 @@ def _whole(value: Any, field: str) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if not isinstance(value, int) or value < 1:
-        raise ScenarioError(f"must be a whole number of at least 1, such as \"100\" (got {value!r})", path=SOURCE, field=field)
+        raise ScenarioError(f'must be a whole number of at least 1, such as "100" (got {value!r})', path=SOURCE, field=field)
     return value
 
 
 def _reference_scenario(data: dict[str, Any], defaults: StackDefaults) -> dict[str, Any]:
     users_in = data["users"]
     if not isinstance(users_in, dict):
-        raise ScenarioError("must be {\"NumberOfUsers\": \"100\", \"NumberOfCallsPerUser\": \"100\"}", path=SOURCE, field="users")
+        raise ScenarioError('must be {"NumberOfUsers": "100", "NumberOfCallsPerUser": "100"}', path=SOURCE, field="users")
     unknown = set(users_in) - {"NumberOfUsers", "NumberOfCallsPerUser"}
     if unknown:
         raise ScenarioError("is not a known field; use NumberOfUsers and NumberOfCallsPerUser", path=SOURCE, field=f"users.{sorted(unknown)[0]}")
     for key in ("NumberOfUsers", "NumberOfCallsPerUser"):
         if key not in users_in:
-            raise ScenarioError("is required; add it (a number as a string, e.g. \"100\")", path=SOURCE, field=f"users.{key}")
+            raise ScenarioError('is required; add it (a number as a string, e.g. "100")', path=SOURCE, field=f"users.{key}")
     users = _whole(users_in["NumberOfUsers"], "users.NumberOfUsers")
     calls = _whole(users_in["NumberOfCallsPerUser"], "users.NumberOfCallsPerUser")
-    missing = [name for name, value in (("TargetUrl", defaults.base_url), ("UserPoolId", defaults.user_pool_id), ("UserPoolClientId", defaults.client_id)) if not value]
+    missing = [
+        name for name, value in (("TargetUrl", defaults.base_url), ("UserPoolId", defaults.user_pool_id), ("UserPoolClientId", defaults.client_id)) if not value
+    ]
     if missing:
         raise ScenarioError(
             f"the stack was deployed without {', '.join(missing)}: redeploy with them, or start the run with a harness scenario",
@@ -248,7 +249,7 @@ def _check_concrete(scenario: Scenario) -> None:
     for field, value in named:
         if value == LOCAL:
             raise ScenarioError(
-                "is \"local\": a distributed run needs the real value (harness fanout --local fills it in)",
+                'is "local": a distributed run needs the real value (harness fanout --local fills it in)',
                 path=SOURCE,
                 field=f"scenario.{field}",
             )
@@ -386,7 +387,7 @@ def cleanup_target(data: Any, *, defaults: StackDefaults) -> tuple[str, str, int
     ``{"user_pool_id": ..., "prefix": ..., "count": ...}``."""
     source = "cleanup input"
     if not isinstance(data, dict):
-        raise ScenarioError("must be a JSON object such as {\"NumberOfUsers\": \"100\"}", path=source)
+        raise ScenarioError('must be a JSON object such as {"NumberOfUsers": "100"}', path=source)
     unknown = set(data) - {"NumberOfUsers", "user_pool_id", "prefix", "count"}
     if unknown:
         raise ScenarioError("is not a known field; use NumberOfUsers, or user_pool_id, prefix and count", path=source, field=sorted(unknown)[0])

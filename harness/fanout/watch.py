@@ -94,7 +94,7 @@ class ExecutionWatch:
             if self.check() is not None:
                 return
 
-    def __enter__(self) -> "ExecutionWatch":
+    def __enter__(self) -> ExecutionWatch:
         self._thread = threading.Thread(target=self._run, name="execution-watch", daemon=True)
         self._thread.start()
         return self

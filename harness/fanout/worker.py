@@ -27,9 +27,9 @@ import time
 from typing import Any
 
 from harness.errors import ShardFailed
+from harness.fanout.heartbeat import silent_owner
 from harness.fanout.shards import Shard
 from harness.fanout.spec import UPLOAD_MARGIN
-from harness.fanout.heartbeat import silent_owner
 from harness.fanout.store import PROGRESS_EVERY, RunStore
 from harness.fanout.watch import ExecutionWatch
 from harness.load.inprocess import run_shard
@@ -38,9 +38,7 @@ from harness.scenario import Scenario
 __all__ = ["run_worker"]
 
 
-def run_worker(
-    shard: Shard, *, s3: Any, sfn: Any = None, execution_arn: str | None = None, deadline: float | None = None
-) -> dict[str, Any]:
+def run_worker(shard: Shard, *, s3: Any, sfn: Any = None, execution_arn: str | None = None, deadline: float | None = None) -> dict[str, Any]:
     """Run ``shard``, save its results and progress to S3; a small summary for the state machine.
     ``execution_arn`` (with ``sfn``, a Step Functions client): the run's execution, watched on
     this worker's share of the schedule; None for a shard run outside a state machine.

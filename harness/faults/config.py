@@ -7,7 +7,7 @@ recovery time is judged. Plain data; ``kinds.py`` applies the faults, ``recovery
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_serializer
 
@@ -114,7 +114,7 @@ class StageThrottleFault(_FaultBase):
 
 
 FaultSpec = Annotated[
-    Union[LatencyFault, ErrorsFault, OutageFault, ThrottleFault, CognitoThrottleFault, LambdaConcurrencyFault, FisFault, StageThrottleFault],
+    LatencyFault | ErrorsFault | OutageFault | ThrottleFault | CognitoThrottleFault | LambdaConcurrencyFault | FisFault | StageThrottleFault,
     Field(discriminator="kind"),
 ]
 FAULT_KINDS: dict[str, type[_FaultBase]] = {
@@ -149,7 +149,7 @@ class RecoverySettings(Model):
         return f"{value:g}%"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "RecoverySettings":
+    def from_dict(cls, data: dict[str, Any] | None) -> RecoverySettings:
         """From a scenario's ``recovery`` table as echoed into results (``"50%"``); defaults for none."""
         return cls.model_validate(data) if data else cls()
 

@@ -55,7 +55,7 @@ class Restore:
         return {"service": self.service, "operation": self.operation, "params": self.params}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Restore":
+    def from_dict(cls, data: dict[str, Any]) -> Restore:
         return cls(service=str(data["service"]), operation=str(data["operation"]), params=dict(data["params"]))
 
     def call(self, client: Any) -> Any:
@@ -106,7 +106,7 @@ class Expiry:
 
     def arm(self, *, where: str, when: float, restore: Restore) -> str:
         """Create the schedule that makes ``restore`` at ``when + margin``; its name."""
-        at = _dt.datetime.fromtimestamp(when + self.margin, tz=_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        at = _dt.datetime.fromtimestamp(when + self.margin, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
         name = _NAME.sub("-", f"harness-{self.run_id}")[:40] + f"-{uuid.uuid4().hex[:12]}"
         arn, payload = universal_target(restore, partition=_partition(self.role_arn))
         try:
@@ -120,7 +120,9 @@ class Expiry:
                 Target={"Arn": arn, "RoleArn": self.role_arn, "Input": payload, "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600}},
             )
         except (ClientError, BotoCoreError) as err:
-            raise _error(where, err, "creating the schedule that puts the fault back if harness cannot", "scheduler:CreateSchedule (and iam:PassRole on the role)") from None
+            raise _error(
+                where, err, "creating the schedule that puts the fault back if harness cannot", "scheduler:CreateSchedule (and iam:PassRole on the role)"
+            ) from None
         return name
 
     @staticmethod
@@ -137,7 +139,9 @@ class Expiry:
         try:
             self.delete_schedule(self.client, name)
         except ClientError as err:
-            raise _error(where, err, f"deleting schedule {name} (delete it by hand; it would only put back the same values)", "scheduler:DeleteSchedule") from None
+            raise _error(
+                where, err, f"deleting schedule {name} (delete it by hand; it would only put back the same values)", "scheduler:DeleteSchedule"
+            ) from None
         except BotoCoreError as err:
             raise _error(where, err, f"deleting schedule {name}", "scheduler:DeleteSchedule") from None
 

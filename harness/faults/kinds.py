@@ -35,7 +35,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -100,7 +101,7 @@ def _http_json(method: str, url: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as resp:  # noqa: S310 - 127.0.0.1
+        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as resp:  # 127.0.0.1
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         try:
@@ -253,7 +254,9 @@ class LambdaConcurrencyAction(Action):
         try:
             answer = self.client.get_function_concurrency(FunctionName=self.function)
         except (ClientError, BotoCoreError) as err:
-            raise _aws_error(self, err, service="lambda", doing=doing, not_found=f"function {self.function!r} not found; fix faults[{self.index}].function") from None
+            raise _aws_error(
+                self, err, service="lambda", doing=doing, not_found=f"function {self.function!r} not found; fix faults[{self.index}].function"
+            ) from None
         value = answer.get("ReservedConcurrentExecutions")
         return None if value is None else int(value)
 
@@ -261,7 +264,9 @@ class LambdaConcurrencyAction(Action):
         try:
             self.client.get_function(FunctionName=self.function)
         except (ClientError, BotoCoreError) as err:
-            raise _aws_error(self, err, service="lambda", doing="checking its function", not_found=f"function {self.function!r} not found; fix faults[{self.index}].function") from None
+            raise _aws_error(
+                self, err, service="lambda", doing="checking its function", not_found=f"function {self.function!r} not found; fix faults[{self.index}].function"
+            ) from None
         self._current("reading the function's reserved concurrency")
 
     def start(self, until: float) -> dict[str, Any]:
@@ -284,7 +289,9 @@ class LambdaConcurrencyAction(Action):
             self.restore.call(self.client)
         except (ClientError, BotoCoreError) as err:
             was = "no reserved concurrency" if self.previous is None else f"reserved concurrency {self.previous}"
-            raise _aws_error(self, err, service="lambda", doing=f"putting back {was} on {self.function} (do it by hand)", not_found=f"function {self.function!r} is gone") from None
+            raise _aws_error(
+                self, err, service="lambda", doing=f"putting back {was} on {self.function} (do it by hand)", not_found=f"function {self.function!r} is gone"
+            ) from None
         self.previous = self._NONE
         self.restore = None
 
@@ -327,7 +334,10 @@ class FisAction(Action):
             return getattr(self.client, call)(**kwargs)
         except (ClientError, BotoCoreError) as err:
             raise _aws_error(
-                self, err, service="fis", doing=doing,
+                self,
+                err,
+                service="fis",
+                doing=doing,
                 not_found=f"FIS experiment template {self.spec.template!r} does not exist in this region; fix faults[{self.index}].template",
             ) from None
 
@@ -365,15 +375,25 @@ class FisAction(Action):
         try:
             config = self.lambda_client.get_function_configuration(FunctionName=function)
         except (ClientError, BotoCoreError) as err:
-            raise _aws_error(self, err, service="lambda", doing=f"checking the target function of FIS action {action!r}", not_found=f"function {function} (a target of template {self.spec.template}) not found") from None
+            raise _aws_error(
+                self,
+                err,
+                service="lambda",
+                doing=f"checking the target function of FIS action {action!r}",
+                not_found=f"function {function} (a target of template {self.spec.template}) not found",
+            ) from None
         name = config.get("FunctionName") or function
         layers = [str(layer.get("Arn", "")) for layer in config.get("Layers") or []]
         variables = (config.get("Environment") or {}).get("Variables") or {}
         fix = "see https://docs.aws.amazon.com/fis/latest/userguide/use-lambda-actions.html"
         if not any(":layer:aws-fis-extension-" in arn for arn in layers):
-            raise self._error(f"function {name}, a target of FIS action {action!r}, has no AWS FIS Lambda extension layer (aws-fis-extension-<arch>): FIS would fail the experiment; add the layer ({fix})")
+            raise self._error(
+                f"function {name}, a target of FIS action {action!r}, has no AWS FIS Lambda extension layer (aws-fis-extension-<arch>): FIS would fail the experiment; add the layer ({fix})"
+            )
         if variables.get("AWS_LAMBDA_EXEC_WRAPPER") != self.EXEC_WRAPPER:
-            raise self._error(f"function {name}, a target of FIS action {action!r}, needs the environment variable AWS_LAMBDA_EXEC_WRAPPER={self.EXEC_WRAPPER} ({fix})")
+            raise self._error(
+                f"function {name}, a target of FIS action {action!r}, needs the environment variable AWS_LAMBDA_EXEC_WRAPPER={self.EXEC_WRAPPER} ({fix})"
+            )
         if not _S3_LOCATION.match(str(variables.get("AWS_FIS_CONFIGURATION_LOCATION", ""))):
             raise self._error(
                 f"function {name}, a target of FIS action {action!r}, needs AWS_FIS_CONFIGURATION_LOCATION set to the configuration bucket's ARN and prefix "
@@ -397,7 +417,8 @@ class FisAction(Action):
 
     def start(self, until: float) -> dict[str, Any]:
         answer = self._fis(
-            "starting its FIS experiment", "start_experiment",
+            "starting its FIS experiment",
+            "start_experiment",
             experimentTemplateId=self.spec.template,
             clientToken=uuid.uuid4().hex,
             tags={"harness:run": self.run_id, "harness:fault": self.spec.label[:256]},
@@ -496,7 +517,13 @@ class StageThrottleAction(Action):
                 settings = methods.get("*/*")
                 if settings is None:
                     return {"exists": False, "rate": None, "burst": None, "own": own, "managed": False}
-                return {"exists": True, "rate": settings.get("throttlingRateLimit"), "burst": settings.get("throttlingBurstLimit"), "own": own, "managed": False}
+                return {
+                    "exists": True,
+                    "rate": settings.get("throttlingRateLimit"),
+                    "burst": settings.get("throttlingBurstLimit"),
+                    "own": own,
+                    "managed": False,
+                }
             stage = self.client.get_stage(ApiId=self.api_id, StageName=self.stage)
             route = stage.get("DefaultRouteSettings") or {}
             own = sorted(k for k, v in (stage.get("RouteSettings") or {}).items() if _throttled(v, "ThrottlingRateLimit", "ThrottlingBurstLimit"))
@@ -608,7 +635,11 @@ def build_actions(scenario: Scenario, *, target: Any, aws: Any, run_id: str = ""
         elif spec.kind == "stage_throttle":
             kind = scenario.target.api_kind
             api_id, stage = _stage(scenario, target, spec, where)
-            actions.append(StageThrottleAction(spec, index, client=aws.client("apigateway" if kind == "rest" else "apigatewayv2"), api_kind=kind, api_id=api_id, stage=stage))
+            actions.append(
+                StageThrottleAction(
+                    spec, index, client=aws.client("apigateway" if kind == "rest" else "apigatewayv2"), api_kind=kind, api_id=api_id, stage=stage
+                )
+            )
         else:  # pragma: no cover - the scenario's models list every kind
             raise FaultError(f"{where}.kind: {spec.kind!r} is not a fault kind")
     return actions
@@ -622,7 +653,7 @@ def _admin_url(base_url: str) -> str:
 def _moto_url(aws: Any, where: str) -> str:
     url = getattr(aws, "endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
     if not url:
-        raise FaultError(f"{where}.kind: \"cognito_throttle\" needs the local stack's moto server (AWS_ENDPOINT_URL is not set); run with --local")
+        raise FaultError(f'{where}.kind: "cognito_throttle" needs the local stack\'s moto server (AWS_ENDPOINT_URL is not set); run with --local')
     return str(url)
 
 
@@ -635,7 +666,7 @@ def _function(scenario: Scenario, target: Any, spec: Any, where: str) -> str:
     if len(functions) == 1:
         return functions[0]
     have = "none" if not functions else f"{len(functions)}: {', '.join(functions)}"
-    raise FaultError(f"{where}.function: say which function to limit (target.lambda_functions has {have}); set function = \"name\"")
+    raise FaultError(f'{where}.function: say which function to limit (target.lambda_functions has {have}); set function = "name"')
 
 
 def _stage(scenario: Scenario, target: Any, spec: Any, where: str) -> tuple[str, str]:

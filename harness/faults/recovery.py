@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from harness.faults.config import RecoverySettings
 from harness.results import Histogram, ResultSet
@@ -98,7 +99,14 @@ def events(results: ResultSet) -> list[Event]:
         ended = fault.get("ended_at")
         ended = run_end if ended is None else float(ended)
         found.append(
-            Event(str(fault.get("name") or f"fault {i + 1}"), str(fault.get("kind") or "fault"), "fault", float(started), max(ended, float(started)), (t0, float(started)))
+            Event(
+                str(fault.get("name") or f"fault {i + 1}"),
+                str(fault.get("kind") or "fault"),
+                "fault",
+                float(started),
+                max(ended, float(started)),
+                (t0, float(started)),
+            )
         )
     return sorted(found, key=lambda e: (e.start, e.name))
 
@@ -201,9 +209,7 @@ def _event(event: Event, found: list[Event], seconds: _Seconds, settings: Settin
     peak_stop = min(stop, *following) if following else stop
     row["peak"] = _peak(seconds, range(first, max(peak_stop, end_second + 1)), settings, row["baseline"])
     throttle_base = (row["baseline"] or {}).get("throttle_rate") or 0.0
-    throttled = [
-        s for s in range(first, stop) if seconds.throttled.get(s, 0) and seconds.throttled[s] / seconds.total[s] * 100.0 > throttle_base
-    ]
+    throttled = [s for s in range(first, stop) if seconds.throttled.get(s, 0) and seconds.throttled[s] / seconds.total[s] * 100.0 > throttle_base]
     row["throttled_for"] = float(throttled[-1] - throttled[0] + 1) if throttled else 0.0
     row["throttled"] = {"first": throttled[0] - t0, "last": throttled[-1] + 1 - t0} if throttled else None
     if row["baseline"] is None:

@@ -43,7 +43,9 @@ def restore_run(records: list[dict[str, Any]], *, aws: Any, everything: bool = F
             restore.call(aws.client(restore.service))
         except (ClientError, BotoCoreError) as err:
             code = (err.response.get("Error") or {}).get("Code") if isinstance(err, ClientError) else type(err).__name__
-            problems.append(f"{name}: {restore.service} {restore.operation} failed ({code}); allow {restore.service}:{_action(restore.operation)} or do it by hand")
+            problems.append(
+                f"{name}: {restore.service} {restore.operation} failed ({code}); allow {restore.service}:{_action(restore.operation)} or do it by hand"
+            )
             continue
         schedule = details.get("expiry_schedule")
         if schedule and not details.get("expiry_schedule_deleted"):

@@ -108,7 +108,7 @@ class FaultScheduler:
                     self._start(slot)
                 else:
                     self._stop(slot, "schedule")
-        except Exception as exc:  # noqa: BLE001 - never leave a fault behind, say why
+        except Exception as exc:  # never leave a fault behind, say why
             log.exception("harness: the fault scheduler failed; ending every fault")
             self.end_all("failed")
             if self._on_error is not None:
@@ -125,7 +125,7 @@ class FaultScheduler:
                 slot.details = slot.action.start(until=self.t0 + spec.end)
             except HarnessError as exc:
                 slot.error, slot.ended_by = str(exc), "failed"
-                message = str(exc)
+                message: str | None = str(exc)
             else:
                 actual = slot.action.window()[0]
                 slot.started_at, slot.active = (actual if actual is not None else started), True
@@ -169,7 +169,7 @@ class FaultScheduler:
             except HarnessError as exc:
                 slot.error = f"not put back: {exc}"
                 log.error("harness: fault %r was not put back: %s", slot.action.spec.label, exc)
-            except Exception as exc:  # noqa: BLE001 - keep ending the others
+            except Exception as exc:  # keep ending the others
                 slot.error = f"not put back: {type(exc).__name__}: {exc}"
                 log.exception("harness: fault %r was not put back", slot.action.spec.label)
             else:
@@ -208,7 +208,7 @@ class FaultScheduler:
                 self._stop(slot, reason)
         try:
             atexit.unregister(self._at_exit)
-        except Exception:  # noqa: BLE001 - interpreter shutting down
+        except Exception:  # interpreter shutting down
             pass
         return [f"{s.action.spec.label}: {s.error}" for s in self._slots if s.error and s.error.startswith("not put back")]
 
@@ -244,9 +244,7 @@ class FaultScheduler:
         return out
 
 
-def check_faults(
-    scenario: Any, *, target: Any, aws: Any, run_id: str = "", on_error: Callable[[str], None] | None = None
-) -> FaultScheduler:
+def check_faults(scenario: Any, *, target: Any, aws: Any, run_id: str = "", on_error: Callable[[str], None] | None = None) -> FaultScheduler:
     """Build and check a scenario's faults (before any load); raises ``FaultError``.
     ``on_error``: what a fault that cannot start does to the run (see ``FaultScheduler``)."""
     from harness.faults.kinds import build_actions
@@ -268,7 +266,6 @@ def expiry_for(actions: list[Action], *, target: Any, aws: Any, run_id: str) -> 
         first = aws_actions[0]
         raise FaultError(
             f"{first.where}.kind: {first.spec.kind!r} changes an AWS setting that must be put back even if harness dies; set target.fault_expiry_role "
-            "to a role EventBridge Scheduler may assume (the fan-out stack's FaultExpiryRoleArn output; see README \"Faults that expire by themselves\")"
+            'to a role EventBridge Scheduler may assume (the fan-out stack\'s FaultExpiryRoleArn output; see README "Faults that expire by themselves")'
         )
     return Expiry(client=aws.client("scheduler"), role_arn=str(role), run_id=run_id or "run")
-

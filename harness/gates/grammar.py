@@ -13,8 +13,8 @@ import difflib
 import math
 import operator
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from harness.errors import ScenarioError, UsageError
 from harness.results import OUTCOMES
@@ -28,6 +28,7 @@ __all__ = [
     "format_amount",
     "parse_gates",
 ]
+
 
 class GateError(ScenarioError):
     """A gate expression does not parse: quotes it, says what is wrong, shows a valid example."""
@@ -137,7 +138,7 @@ class Gate:
         return _OPS[self.op](actual, self.threshold)
 
     @classmethod
-    def parse(cls, text: str) -> "Gate":
+    def parse(cls, text: str) -> Gate:
         """Parse one gate expression; raises ``GateError`` (a ``ScenarioError``) when it is invalid.
 
         >>> Gate.parse("p99 < 1s").threshold
@@ -159,9 +160,7 @@ def parse_gates(texts: Iterable[str], *, path: str | None = None) -> list[Gate]:
     return gates
 
 
-def check_gates(
-    gates: Iterable[Gate], *, endpoints: Iterable[str], baseline: bool, path: str | None = None, events: bool | None = None
-) -> None:
+def check_gates(gates: Iterable[Gate], *, endpoints: Iterable[str], baseline: bool, path: str | None = None, events: bool | None = None) -> None:
     """Refuse, before any load, a gate this run could never evaluate (it would only fail at the
     end): an endpoint the scenario does not have, a regression gate without a baseline run, or a
     recovery gate when ``events`` is False (no burst or spike, no faults: nothing to recover from).
@@ -185,9 +184,7 @@ def check_gates(
             )
         if gate.regression and not baseline:
             where = f"{path}: " if path else ""
-            raise UsageError(
-                f"{where}gate {gate.expression!r} compares with a baseline run: pass --baseline reports/<earlier-run-id>, or drop the gate"
-            )
+            raise UsageError(f"{where}gate {gate.expression!r} compares with a baseline run: pass --baseline reports/<earlier-run-id>, or drop the gate")
 
 
 #: the CloudWatch layer a server-side gate reads (``harness.metrics``' frame) and its name in messages
@@ -206,8 +203,7 @@ def check_measurable(gates: Iterable[Gate], *, unmeasured: dict[str, str], path:
         if layer in unmeasured:
             where = f"{path}: " if path else ""
             raise UsageError(
-                f"{where}gate {gate.expression!r} reads {name}'s CloudWatch metrics, which this run cannot have: "
-                f"{unmeasured[layer]}; fix that or drop the gate"
+                f"{where}gate {gate.expression!r} reads {name}'s CloudWatch metrics, which this run cannot have: {unmeasured[layer]}; fix that or drop the gate"
             )
 
 
@@ -431,7 +427,9 @@ class _Parser:
             agg = self.aggregation(stat) if stat else None
             keys = _layer_keys(head)
             if _KEY.match(key) and key not in keys:
-                raise self.unknown(name, f"{head} metrics: {', '.join(f'{head}.{k}' for k in keys)}", f"{head}.{keys[-1] if head == 'cognito' else keys[0]} == 0")
+                raise self.unknown(
+                    name, f"{head} metrics: {', '.join(f'{head}.{k}' for k in keys)}", f"{head}.{keys[-1] if head == 'cognito' else keys[0]} == 0"
+                )
             if _KEY.match(key) and (not stat or agg or stat == "sum"):
                 # a key alone is its whole-run Sum; lambda.duration.<stat> is a latency in ms
                 kind = LATENCY if (head, key) == ("lambda", "duration") and agg else COUNT
@@ -515,8 +513,7 @@ class _Parser:
         if number != 0:
             reading = "a percentage" if sign == "%" else "percentage points"
             raise self.fail(
-                f"a bare {text} is ambiguous for {what}: write {number:g}{sign} (read as {reading}) "
-                f"or {_number(number * 100)}{sign} (read as a fraction)",
+                f"a bare {text} is ambiguous for {what}: write {number:g}{sign} (read as {reading}) or {_number(number * 100)}{sign} (read as a fraction)",
                 example,
             )
         return 0.0

@@ -11,8 +11,9 @@ data fails, and its reason says why::
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from harness.results import ResultSet
 
@@ -73,7 +74,7 @@ def measure_client(gate: Gate, results: ResultSet) -> float | None:
         return None
 
 
-def _measure(gate: Gate, results: ResultSet, server: "_ServerMetrics", baseline: ResultSet | None) -> _Value:
+def _measure(gate: Gate, results: ResultSet, server: _ServerMetrics, baseline: ResultSet | None) -> _Value:
     if gate.metric.startswith(("server.", "lambda.", "cognito.", "states.")):
         return server.measure(gate)
     if gate.kind == RECOVERY:

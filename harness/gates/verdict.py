@@ -60,7 +60,7 @@ class RunStatus(str, Enum):
         return self.value
 
     @classmethod
-    def of(cls, status: Any) -> "RunStatus | str":
+    def of(cls, status: Any) -> RunStatus | str:
         """``meta.status`` as the enum (a missing one is ``completed``, as results written before
         the status existed); an unknown text is kept as it is, and is never judged."""
         text = str(status or cls.COMPLETED.value)
@@ -112,7 +112,7 @@ class GateResult:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GateResult":
+    def from_dict(cls, data: dict[str, Any]) -> GateResult:
         actual = data.get("actual")
         return cls(
             gate=Gate.parse(data["expression"]),
@@ -155,7 +155,7 @@ class Verdict:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Verdict":
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
         return cls(tuple(GateResult.from_dict(row) for row in data.get("gates", [])))
 
 
@@ -210,7 +210,7 @@ class Outcome(str, Enum):
         return f"not judged: the run was {status} ({gates} on the part that ran)"
 
     @classmethod
-    def decide(cls, *, status: Any, gates: int, passed: bool, probe: dict[str, Any] | None = None) -> "Outcome":
+    def decide(cls, *, status: Any, gates: int, passed: bool, probe: dict[str, Any] | None = None) -> Outcome:
         """The outcome from the run's ``status`` (``meta.status``), how many gates it has and
         whether they all passed and, for a probe, its knee: a probe passes when a step held."""
         status = RunStatus.of(status)
@@ -227,6 +227,6 @@ class Outcome(str, Enum):
         return cls.PASSED if passed else cls.FAILED
 
     @classmethod
-    def of(cls, verdict: Verdict, *, status: Any, probe: dict[str, Any] | None = None) -> "Outcome":
+    def of(cls, verdict: Verdict, *, status: Any, probe: dict[str, Any] | None = None) -> Outcome:
         """A run's outcome from its ``status``, its verdict and, for a probe, its knee."""
         return cls.decide(status=status, gates=len(verdict.results), passed=verdict.passed, probe=probe)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gevent
 from locust.env import Environment
@@ -103,7 +104,10 @@ def run_shard(
 
 
 def _report_progress(
-    session: LoadSession, progress: Callable[[dict[str, Any]], None] | None, should_stop: Callable[[], bool] | None, every: float,
+    session: LoadSession,
+    progress: Callable[[dict[str, Any]], None] | None,
+    should_stop: Callable[[], bool] | None,
+    every: float,
     plan_length: float,
 ) -> None:
     """Every ``every`` seconds: the shard's progress snapshot (``harness.progress``, as ``harness
@@ -120,5 +124,5 @@ def _report_progress(
             if should_stop is not None and should_stop():
                 log.warning("harness: the run was stopped; ending this shard")
                 session.finish("interrupted")
-        except Exception as exc:  # noqa: BLE001 - a progress note must never stop the load
+        except Exception as exc:  # a progress note must never stop the load
             log.warning("harness: could not report progress: %s", exc)

@@ -34,13 +34,39 @@ def _add_arguments(parser: Any) -> None:
     group.add_argument("--scenario", type=str, default="", env_var="HARNESS_SCENARIO", help="Scenario TOML file (scenarios/*.toml)")
     group.add_argument("--results-dir", type=str, default="", env_var="HARNESS_RESULTS_DIR", help="Where results.json goes (default reports/<run-id>)")
     group.add_argument("--run-id", type=str, default="", env_var="HARNESS_RUN_ID", help="Run id: letters, digits, - and _ (default: time and a random suffix)")
-    group.add_argument("--overwrite", action="store_true", default=False, env_var="HARNESS_OVERWRITE", help="Replace the run already in the results folder (else it is refused)")
-    group.add_argument("--override-limits", action="store_true", default=False, env_var="HARNESS_OVERRIDE_LIMITS", help="Allow a scenario to raise its safety limits")
-    group.add_argument("--local", action="store_true", default=False, env_var="HARNESS_LOCAL", help="Start a local stack (moto + API Gateway emulator) with the scenario's test users; stopped when Locust exits")
-    group.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="harness_set", help="Override a scenario field, e.g. --set load.rate=200 (repeatable)")
-    group.add_argument("--probe", action="store_true", default=False, env_var="HARNESS_PROBE", help="Probe: judge the ramp's steps by the scenario's gates and stop at the first that breaches one (harness probe)")
-    group.add_argument("--probe-gate", action="append", default=[], metavar="EXPR", dest="probe_gate", help="With --probe: another gate to judge each step by (repeatable)")
-    group.add_argument("--progress-file", type=str, default="", env_var="HARNESS_PROGRESS_FILE", help="Write the run's progress here once a second (harness run reads it)")
+    group.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=False,
+        env_var="HARNESS_OVERWRITE",
+        help="Replace the run already in the results folder (else it is refused)",
+    )
+    group.add_argument(
+        "--override-limits", action="store_true", default=False, env_var="HARNESS_OVERRIDE_LIMITS", help="Allow a scenario to raise its safety limits"
+    )
+    group.add_argument(
+        "--local",
+        action="store_true",
+        default=False,
+        env_var="HARNESS_LOCAL",
+        help="Start a local stack (moto + API Gateway emulator) with the scenario's test users; stopped when Locust exits",
+    )
+    group.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", dest="harness_set", help="Override a scenario field, e.g. --set load.rate=200 (repeatable)"
+    )
+    group.add_argument(
+        "--probe",
+        action="store_true",
+        default=False,
+        env_var="HARNESS_PROBE",
+        help="Probe: judge the ramp's steps by the scenario's gates and stop at the first that breaches one (harness probe)",
+    )
+    group.add_argument(
+        "--probe-gate", action="append", default=[], metavar="EXPR", dest="probe_gate", help="With --probe: another gate to judge each step by (repeatable)"
+    )
+    group.add_argument(
+        "--progress-file", type=str, default="", env_var="HARNESS_PROGRESS_FILE", help="Write the run's progress here once a second (harness run reads it)"
+    )
 
 
 def _on_init(environment: Any, **_: Any) -> None:
@@ -144,7 +170,7 @@ def _watch(session: LoadSession, check: Any, every: float, stopped: Any, broken:
                 log.warning("harness: %s", stopped())
                 if session.pacer is not None:
                     session.pacer.stop()
-        except Exception:  # noqa: BLE001 - say so, keep watching
+        except Exception:  # say so, keep watching
             log.exception("harness: could not %s", broken)
 
 
@@ -170,6 +196,7 @@ def _stop(session: LoadSession) -> None:
 def wire_local(environment: Any, session: LoadSession, runner: LocalRunner) -> None:
     """Run ``session`` in one process: start at test start, pace once every virtual user is
     ready (at ``session.start_at`` when set), save at test stop."""
+
     def on_test_start(**_: Any) -> None:
         session.begin()
         if session.start_at is None:  # alone (a fan-out shard leaves faults to its controller)

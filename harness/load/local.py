@@ -119,5 +119,5 @@ def keep_metrics(environment: Any) -> None:
         frame = pull_run_metrics(results, aws=AwsContext(region=session.target.region))
         if frame is not None:
             log.info("harness: CloudWatch metrics written to %s", metrics.save(frame, run_dir))
-    except Exception as exc:  # noqa: BLE001 - the results are written; say what is missing
+    except Exception as exc:  # the results are written; say what is missing
         log.warning("harness: the run's CloudWatch metrics were not saved before the local stack stopped: %s", exc)

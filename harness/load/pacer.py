@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import gevent
 from gevent.event import Event
@@ -65,9 +66,7 @@ class Pacer:
     #: a backlog older than this (seconds) is released at once: smoothing must not become lag
     max_catch_up = 0.5
 
-    def __init__(
-        self, plan: Plan, results: ResultSet, *, clock: Callable[[], float] = time.time, cpu_clock: Callable[[], float] = time.thread_time
-    ) -> None:
+    def __init__(self, plan: Plan, results: ResultSet, *, clock: Callable[[], float] = time.time, cpu_clock: Callable[[], float] = time.thread_time) -> None:
         self.plan = plan
         self._results = results
         self.clock = clock
@@ -290,9 +289,7 @@ class IterationPacer:
     There is no planned rate: each call is counted as planned and released in the second it
     starts, so target and released agree for every call that was made."""
 
-    def __init__(
-        self, *, calls_per_user: int, users: int, results: ResultSet, max_duration: float, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, *, calls_per_user: int, users: int, results: ResultSet, max_duration: float, clock: Callable[[], float] = time.time) -> None:
         self.calls_per_user = calls_per_user
         self.users = users
         self._results = results

@@ -7,13 +7,13 @@ with the backoff formula of ``jitter.py`` (``auth/backoff.py``'s too)::
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Discriminator, Tag, ValidationInfo, field_validator
 
-from harness.jitter import FullJitter, Uniform
 from harness.durations import PositiveDuration
 from harness.fields import Int, Model
+from harness.jitter import FullJitter, Uniform
 
 __all__ = ["Retry", "RetrySetting", "TRANSPORT", "MAX_RETRY_ATTEMPTS"]
 
@@ -52,11 +52,9 @@ class Retry(Model):
             raise ValueError("lists no status; list the statuses to retry, e.g. on = [429, 503]")
         for status in value:
             if status == 401:
-                raise ValueError(
-                    "401 is never retried here: a 401 already refreshes the user's token and sends once more; remove 401 from retry.on"
-                )
+                raise ValueError("401 is never retried here: a 401 already refreshes the user's token and sends once more; remove 401 from retry.on")
             if status != TRANSPORT and not 400 <= status <= 599:
-                raise ValueError(f"{status} is not a 4xx or 5xx status; retry only errors, e.g. on = [429, 503] (\"transport\": no response)")
+                raise ValueError(f'{status} is not a 4xx or 5xx status; retry only errors, e.g. on = [429, 503] ("transport": no response)')
         return sorted(set(value))
 
     @field_validator("max_attempts")
@@ -105,12 +103,12 @@ def _retry_setting(value: Any) -> Any:
     if value is True:
         raise ValueError("true is not a retry policy; write a table like { on = [429, 503], max_attempts = 3 }, or false for none")
     if value is not None and value is not False and not isinstance(value, (dict, Retry)):
-        raise ValueError("write a table like { on = [429, 503], max_attempts = 3, base = \"100ms\", cap = \"2s\" }, or false for none")
+        raise ValueError('write a table like { on = [429, 503], max_attempts = 3, base = "100ms", cap = "2s" }, or false for none')
     return value
 
 
 RetrySetting = Annotated[
-    Union[Annotated[Retry, Tag("policy")], Annotated[Literal[False], Tag("off")]],
+    Annotated[Retry, Tag("policy")] | Annotated[Literal[False], Tag("off")],
     Discriminator(lambda v: "off" if v is False else "policy"),
     BeforeValidator(_retry_setting),
 ]

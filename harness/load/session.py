@@ -28,13 +28,13 @@ import gevent
 import gevent.event
 
 from harness.abort import breached, parse_abort_rules
-from harness.probe import GRACE as PROBE_GRACE
-from harness.probe import Probe, check_probe
 from harness.errors import HarnessError
 from harness.gates import format_amount
 from harness.load.pacer import IterationPacer, Pacer
 from harness.load.request import RequestTemplate
 from harness.plan import Plan, build_plan, planned_duration, shard_vus
+from harness.probe import GRACE as PROBE_GRACE
+from harness.probe import Probe, check_probe
 from harness.results import ResultSet, classify
 from harness.runs import new_run_id
 from harness.scenario import Calls, Scenario
@@ -130,9 +130,7 @@ class LoadSession:
             self.pacer.results = self.results
         return taken
 
-    def record(
-        self, template: RequestTemplate, status: int, exception: BaseException | None, start_time: float, response_time: float, retry: int = 0
-    ) -> None:
+    def record(self, template: RequestTemplate, status: int, exception: BaseException | None, start_time: float, response_time: float, retry: int = 0) -> None:
         """Classify and record one request of ours (``status`` 0: no answer, ``exception`` why);
         ``retry`` > 0: a retry attempt, recorded apart from the first attempts."""
         if exception is not None and status == 0:
@@ -210,10 +208,12 @@ class LoadSession:
         auth = self.scenario.auth
         if auth is None or self.tokens is not None:
             return
-        from harness.auth.tokens import TokenPool
         from harness.auth.secret import get_password
+        from harness.auth.tokens import TokenPool
         from harness.aws import AwsContext
 
+        # resolve_target fills both whenever the scenario has [auth]
+        assert self.target.user_pool_id is not None and self.target.client_id is not None
         ctx = AwsContext(region=self.target.region)
         password = get_password(secrets=ctx.client("secretsmanager"), user_pool_id=self.target.user_pool_id)
         self.tokens = TokenPool(
@@ -283,9 +283,7 @@ class LoadSession:
         self.started_at = self.started_at or time.time()
         profile = self.scenario.load_profile
         if isinstance(profile, Calls):
-            self.pacer = IterationPacer(
-                calls_per_user=profile.calls_per_user, users=self.pool_size, results=self.results, max_duration=profile.max_duration
-            )
+            self.pacer = IterationPacer(calls_per_user=profile.calls_per_user, users=self.pool_size, results=self.results, max_duration=profile.max_duration)
         else:
             self.pacer = Pacer(self.plan, self.results)
         try:
@@ -367,4 +365,3 @@ class LoadSession:
         self.ended_at = self.ended_at or time.time()
         self.done.set()
         self.end_faults()
-

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from locust import LoadTestShape
 
-from harness.load.session import READY_TIMEOUT
+from harness.load.session import READY_TIMEOUT, LoadSession
 
 __all__ = ["OpenModelShape"]
 
@@ -20,7 +20,8 @@ class OpenModelShape(LoadTestShape):
     use_common_options = False
 
     def tick(self) -> tuple[int, float] | None:
-        session = self.runner.environment.harness_session
+        assert self.runner is not None  # Locust attaches the runner before it ticks the shape
+        session: LoadSession = self.runner.environment.harness_session  # type: ignore[attr-defined]  # set by the harness runner
         if session.done.is_set():
             return None
         limit = session.planned_duration + READY_TIMEOUT + session.scenario.target.timeout + GRACE

@@ -37,6 +37,7 @@ from harness.load.request import RequestTemplate
 
 __all__ = ["HarnessUser"]
 
+
 class HarnessUser(FastHttpUser):
     """One virtual user of the open model. Its pacing comes from the process's pacer."""
 

@@ -61,7 +61,7 @@ def _role_policies_as_json() -> None:
     def put(self: Any, policy_name: str, policy_json: Any) -> None:
         put_policy(self, policy_name, policy_json if isinstance(policy_json, str) else json.dumps(policy_json))
 
-    Role.put_policy = put  # type: ignore[method-assign]
+    Role.put_policy = put
 
 
 # --------------------------------------------------------------------------- state machines
@@ -85,7 +85,7 @@ def _state_machines() -> None:
     from moto.stepfunctions import models
     from moto.stepfunctions.utils import cfn_to_api_tags
 
-    models.stepfunctions_backends = _ApiBackends()  # read by StateMachine's CloudFormation methods only
+    models.stepfunctions_backends = _ApiBackends()  # type: ignore[assignment]  # a stand-in, read by StateMachine's CloudFormation methods only
     cls = models.StateMachine
 
     def create(cls_: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any) -> Any:
@@ -173,14 +173,14 @@ def _change_sets() -> None:
         stack = self.stacks[change_set.stack_id]
         try:
             execute(self, change_set_name, stack_name)
-        except Exception as exc:  # noqa: BLE001 - on AWS a failed execution is a stack status, not an API error
+        except Exception as exc:  # on AWS a failed execution is a stack status, not an API error
             _roll_back(stack, change_set, exc)
             return
         stack.parameters = dict(change_set.parameters)
         stack._parse_template()  # moto set stack.template, not the parsed template the outputs come from
         stack.output_map = stack._create_output_map()
 
-    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+    CloudFormationBackend.execute_change_set = execute_change_set
 
 
 def _roll_back(stack: Any, change_set: Any, exc: BaseException) -> None:
@@ -197,7 +197,7 @@ def _roll_back(stack: Any, change_set: Any, exc: BaseException) -> None:
         )
         try:
             stack.resource_map.delete()
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             stack._add_stack_event("ROLLBACK_FAILED", resource_status_reason=_reason(err))
             stack.status = "ROLLBACK_FAILED"
             return
@@ -225,7 +225,7 @@ def _resource_events() -> None:
 
     def create_resource_map(self: Any) -> Any:
         resource_map = make_map(self)
-        resource_map._harness_stack = self  # the stack whose events a resource's events join
+        setattr(resource_map, "_harness_stack", self)  # noqa: B010 - the stack whose events a resource's events join
         return resource_map
 
     def parse_and_create_resource(logical_id: str, resource_json: Any, resources_map: Any, account_id: str, region_name: str) -> Any:
@@ -273,10 +273,10 @@ def _resource_events() -> None:
             raise
         _event(stack, logical_id, kind, "DELETE_COMPLETE", physical_id=physical_id)
 
-    cfn_models.Stack._create_resource_map = create_resource_map  # type: ignore[method-assign]
+    cfn_models.Stack._create_resource_map = create_resource_map
     parsing.parse_and_create_resource = parse_and_create_resource
     parsing.parse_and_update_resource = parse_and_update_resource
-    parsing.ResourceMap._delete_resource = delete_resource  # type: ignore[method-assign]
+    parsing.ResourceMap._delete_resource = delete_resource
 
 
 def _event(stack: Any, logical_id: str, kind: str, status: str, *, physical_id: str = "", reason: str | None = None) -> None:
@@ -301,7 +301,7 @@ def _event(stack: Any, logical_id: str, kind: str, status: str, *, physical_id: 
 def _physical_id(resource: Any) -> str:
     try:
         return str(getattr(resource, "physical_resource_id", "") or "")
-    except Exception:  # noqa: BLE001 - some models compute it and may fail half-built
+    except Exception:  # some models compute it and may fail half-built
         return ""
 
 

@@ -41,7 +41,7 @@ import math
 import re
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -146,7 +146,7 @@ class _Distribution:
 def _epoch_seconds(ts: datetime) -> float:
     """moto keeps naive UTC datetimes; an aware one is converted first."""
     if ts.tzinfo is not None:
-        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
     return (ts - _EPOCH).total_seconds()
 
 
@@ -213,11 +213,9 @@ def _check_period(period: Any, where: str) -> int:
     try:
         p = int(period)
     except (TypeError, ValueError):
-        raise InvalidParameterValue(f"The parameter {where} must be an integer number of seconds.")
+        raise InvalidParameterValue(f"The parameter {where} must be an integer number of seconds.") from None
     if p <= 0 or (p not in (1, 5, 10, 20, 30) and p % 60):
-        raise InvalidParameterValue(
-            f"The parameter {where} must be 1, 5, 10, 20, 30 or a multiple of 60; got {period}."
-        )
+        raise InvalidParameterValue(f"The parameter {where} must be 1, 5, 10, 20, 30 or a multiple of 60; got {period}.")
     return p
 
 
@@ -300,9 +298,7 @@ def _put_metric_data(self: CloudWatchBackend, namespace: str, metric_data: list[
     for i, metric in enumerate(metric_data, start=1):
         self._validate_parameters_put_metric_data(metric, i)
         if len(metric.get("Values") or ()) > MAX_VALUES_PER_DATUM:
-            raise InvalidParameterValue(
-                f"The collection MetricData.member.{i}.Values must not have a size greater than 150."
-            )
+            raise InvalidParameterValue(f"The collection MetricData.member.{i}.Values must not have a size greater than 150.")
     rest = []
     for metric in metric_data:
         if not metric.get("Values"):
@@ -349,8 +345,7 @@ def _get_metric_statistics(
     for i, stat in enumerate(extended, start=1):
         if parse_percentile(stat) is None:
             raise InvalidParameterValue(
-                f"The value {stat} for parameter ExtendedStatistics.member.{i} is not supported locally; "
-                "use a percentile such as p95 or p99.9."
+                f"The value {stat} for parameter ExtendedStatistics.member.{i} is not supported locally; use a percentile such as p95 or p99.9."
             )
     if start_time >= end_time:
         raise InvalidParameterValue("The parameter StartTime must be less than the parameter EndTime.")
@@ -370,9 +365,7 @@ def _get_metric_statistics(
     return points
 
 
-def _metric_stat_result(
-    backend: CloudWatchBackend, query: dict[str, Any], number: int, start_time: datetime, end_time: datetime
-) -> dict[str, Any]:
+def _metric_stat_result(backend: CloudWatchBackend, query: dict[str, Any], number: int, start_time: datetime, end_time: datetime) -> dict[str, Any]:
     """One MetricStat query's result, timestamps ascending."""
     metric_stat = query["MetricStat"]
     metric = metric_stat["Metric"]
@@ -454,9 +447,7 @@ def _get_metric_data(
     return _paginate(pages, results, max_datapoints)
 
 
-def _paginate(
-    pages: dict[str, list[dict[str, Any]]], results: list[dict[str, Any]], max_datapoints: int | None
-) -> tuple[list[dict[str, Any]], str | None]:
+def _paginate(pages: dict[str, list[dict[str, Any]]], results: list[dict[str, Any]], max_datapoints: int | None) -> tuple[list[dict[str, Any]], str | None]:
     """Return at most ``max_datapoints`` values in all; park the rest under a fresh token."""
     budget = max_datapoints or _DEFAULT_MAX_DATAPOINTS
     page: list[dict[str, Any]] = []
@@ -490,7 +481,8 @@ def _response_get_metric_statistics(self: cw_responses.CloudWatchResponse) -> Ac
     if statistics and extended:
         raise InvalidParameterCombination("Must specify either Statistics or ExtendedStatistics, but not both")
     metric_name = self._get_param("MetricName")
-    datapoints = self.cloudwatch_backend.get_metric_statistics(
+    datapoints = _get_metric_statistics(  # the backend method, as installed below, typed
+        self.cloudwatch_backend,
         self._get_param("Namespace"),
         metric_name,
         self._get_param("StartTime"),
@@ -511,7 +503,8 @@ def _response_get_metric_data(self: cw_responses.CloudWatchResponse) -> ActionRe
     for number, query in enumerate(queries, start=1):
         if "MetricStat" not in query and "Expression" not in query:
             raise ValidationError(f"The parameter MetricDataQueries.member.{number}.MetricStat is required.\n")
-    results, token = self.cloudwatch_backend.get_metric_data(
+    results, token = _get_metric_data(  # the backend method, as installed below, typed
+        self.cloudwatch_backend,
         queries=queries,
         start_time=params["StartTime"],
         end_time=params["EndTime"],
@@ -536,11 +529,11 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    CloudWatchBackend.put_metric_data = _put_metric_data  # type: ignore[method-assign]
-    CloudWatchBackend.get_metric_statistics = _get_metric_statistics  # type: ignore[method-assign,assignment]
-    CloudWatchBackend.get_metric_data = _get_metric_data  # type: ignore[method-assign,assignment]
-    cw_responses.CloudWatchResponse.get_metric_statistics = _response_get_metric_statistics  # type: ignore[method-assign]
-    cw_responses.CloudWatchResponse.get_metric_data = _response_get_metric_data  # type: ignore[method-assign]
+    CloudWatchBackend.put_metric_data = _put_metric_data
+    CloudWatchBackend.get_metric_statistics = _get_metric_statistics  # type: ignore[assignment]
+    CloudWatchBackend.get_metric_data = _get_metric_data  # type: ignore[assignment]
+    cw_responses.CloudWatchResponse.get_metric_statistics = _response_get_metric_statistics
+    cw_responses.CloudWatchResponse.get_metric_data = _response_get_metric_data
     _installed = True
 
 
@@ -556,4 +549,3 @@ def storage_stats() -> dict[str, int]:
                 datums += 1
                 pairs += len(md.values) if isinstance(md, DistributionDatum) else 1
     return {"datums": datums, "value_pairs": pairs}
-

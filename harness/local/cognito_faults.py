@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = ["DEFAULT_OPERATIONS", "PATH", "CognitoFaults", "faults", "handle", "install"]
 
@@ -49,26 +49,19 @@ class CognitoFaults:
     def add(self, data: Any) -> dict[str, Any]:
         """Validate and add one window; ``ValueError`` with a one-line message on bad input."""
         if not isinstance(data, dict):
-            raise ValueError("the body must be a JSON object: {\"start\": epoch_s, \"end\": epoch_s, \"operations\": [...]}")
+            raise ValueError('the body must be a JSON object: {"start": epoch_s, "end": epoch_s, "operations": [...]}')
         unknown = sorted(set(data) - {"start", "end", "operations"})
         if unknown:
             raise ValueError(f"unknown field(s) {', '.join(unknown)}; use start, end and operations")
-        start, end = data.get("start"), data.get("end")
-        for name, value in (("start", start), ("end", end)):
-            if not _is_number(value) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a number of epoch seconds, not {value!r}")
+        start, end = _epoch(data.get("start"), "start"), _epoch(data.get("end"), "end")
         if end <= start:
             raise ValueError(f"end ({end}) must be after start ({start})")
         if end - start > _MAX_WINDOW_S:
             raise ValueError(f"a window lasts at most {_MAX_WINDOW_S:.0f} s; this one lasts {end - start:.0f} s")
         operations = data.get("operations", list(DEFAULT_OPERATIONS))
-        if (
-            not isinstance(operations, list)
-            or not operations
-            or not all(isinstance(op, str) and op.isalnum() and op[:1].isupper() for op in operations)
-        ):
-            raise ValueError("operations must be a non-empty list of cognito-idp operation names such as \"InitiateAuth\"")
-        fault = {"id": uuid.uuid4().hex[:12], "start": float(start), "end": float(end), "operations": list(dict.fromkeys(operations))}
+        if not isinstance(operations, list) or not operations or not all(isinstance(op, str) and op.isalnum() and op[:1].isupper() for op in operations):
+            raise ValueError('operations must be a non-empty list of cognito-idp operation names such as "InitiateAuth"')
+        fault: dict[str, Any] = {"id": uuid.uuid4().hex[:12], "start": float(start), "end": float(end), "operations": list(dict.fromkeys(operations))}
         with self._lock:
             self._expire()
             self._faults[fault["id"]] = fault
@@ -108,7 +101,7 @@ faults = CognitoFaults()
 
 def handle(method: str, path: str, body: bytes) -> tuple[int, Any]:
     """Answer a request to ``/_harness/faults/cognito[/<id>]``: (HTTP status, JSON body)."""
-    rest = path[len(PATH):].strip("/")
+    rest = path[len(PATH) :].strip("/")
     if method == "GET" and not rest:
         return 200, {"faults": faults.list()}
     if method == "POST" and not rest:
@@ -151,9 +144,16 @@ def install() -> None:
                 return 400, headers, THROTTLED_BODY
             return original(self)
 
-        CognitoIdpResponse.call_action = call_action  # type: ignore[method-assign]
+        CognitoIdpResponse.call_action = call_action
         _installed = True
 
 
-def _is_number(value: Any) -> bool:
+def _epoch(value: Any, name: str) -> float:
+    """``value`` when it is a finite number of epoch seconds; ``ValueError`` naming ``name`` otherwise."""
+    if not _is_number(value) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number of epoch seconds, not {value!r}")
+    return value
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from harness.local.datum import distribution
@@ -75,7 +75,7 @@ def flush() -> None:
         grouped.setdefault((account, region, pool, client, second, kind), Counter())[outcome] += n
     for (account, region, pool, client, second, kind), counts in sorted(grouped.items(), key=lambda kv: kv[0][4]):
         dims = [{"Name": "UserPool", "Value": pool}, {"Name": "UserPoolClient", "Value": client}]
-        stamp = datetime.fromtimestamp(second, tz=timezone.utc).replace(tzinfo=None)  # moto: naive UTC
+        stamp = datetime.fromtimestamp(second, tz=UTC).replace(tzinfo=None)  # moto: naive UTC
         attempts = counts["ok"] + counts["failed"] + counts["throttled"]
         batch = batches.setdefault((account, region), [])
         batch += distribution(f"{kind}Successes", "Count", dims, stamp, [(1.0, counts["ok"]), (0.0, attempts - counts["ok"])])
@@ -157,7 +157,7 @@ def install() -> None:
                     log.exception("could not count a Cognito %s", action)
             return answer
 
-        CognitoIdpResponse.call_action = call_action  # type: ignore[method-assign]
+        CognitoIdpResponse.call_action = call_action
         _publisher = threading.Thread(target=_publish, name="cognito-metrics", daemon=True)
         _publisher.start()
         _installed = True

@@ -45,12 +45,12 @@ def exceeded(*, failed: int, total: int, count: int | None, percentage: float | 
 
 def install() -> None:
     """Patch moto's Distributed Map (idempotent)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map import state_map as sm
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import distributed_iteration_component as dic
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
         distributed_item_processor_worker as dipw,
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iterator import distributed_iterator_worker as diw
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map import state_map as sm
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_failure import (
         ToleratedFailureCountDecl,
         ToleratedFailurePercentageDecl,
@@ -97,7 +97,7 @@ def install() -> None:
     for worker_class in (dipw.DistributedItemProcessorWorker, diw.DistributedIteratorWorker):
         worker_class._eval_job = _tracked(worker_class._eval_job)
 
-    dic.DistributedIterationComponent._harness_patched = True
+    setattr(dic.DistributedIterationComponent, "_harness_patched", True)  # noqa: B010 - moto declares no such attribute
 
 
 def _tracked(original: Any) -> Any:
@@ -114,7 +114,7 @@ def _tracked(original: Any) -> Any:
     return eval_job
 
 
-class _ThresholdPool(JobPool):  # type: ignore[misc]
+class _ThresholdPool(JobPool):
     """moto's JobPool, plus the tolerated failure: checked each time a child ends."""
 
     def __init__(self, *, job_program: Any, job_inputs: list[Any], env: Any, record: Any, count: int | None, percentage: float | None) -> None:
@@ -149,7 +149,7 @@ class _ThresholdPool(JobPool):  # type: ignore[misc]
             self._open_jobs.clear()  # no new child starts
         with self._frames_lock:
             running = list(self._frames)
-        now = datetime.datetime.now(tz=datetime.timezone.utc)
+        now = datetime.datetime.now(tz=datetime.UTC)
         for frame in running:  # the running children are aborted; their Lambda calls go on
             frame.set_stop(stop_date=now, cause="the Map Run failed", error="States.Aborted")
         self._termination_event.set()
@@ -168,6 +168,6 @@ def _threshold_error(env: Any) -> Exception:
             env=env,
             error_name=name,
             event_type=HistoryEventType.MapRunFailed,
-            event_details=EventDetails(executionFailedEventDetails=ExecutionFailedEventDetails(error=name.error_name, cause=THRESHOLD_CAUSE)),
+            event_details=EventDetails(executionFailedEventDetails=ExecutionFailedEventDetails(error=name.error_name, cause=THRESHOLD_CAUSE)),  # type: ignore[typeddict-item]  # moto types every kind as required; one is set, as moto does
         )
     )

@@ -56,6 +56,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -120,8 +121,7 @@ def _matches(patterns: Any, value: str, *, ignore_case: bool) -> bool:
     return any(_pattern(str(p), ignore_case).match(value) for p in items)
 
 
-_OPERATORS = frozenset({"StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
-                        "StringLike", "StringNotLike", "Null"})
+_OPERATORS = frozenset({"StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike", "StringNotLike", "Null"})
 
 
 def _condition_holds(condition: Mapping[str, Any], context: Mapping[str, str]) -> bool | None:
@@ -165,9 +165,7 @@ def _statements(document: Any) -> list[Mapping[str, Any]]:
     return [statements] if isinstance(statements, Mapping) else list(statements)
 
 
-def evaluate(
-    documents: Iterable[Any], action: str, resource: str, context: Mapping[str, str] | None = None
-) -> Decision:
+def evaluate(documents: Iterable[Any], action: str, resource: str, context: Mapping[str, str] | None = None) -> Decision:
     """Evaluate identity-based policy ``documents`` (JSON text or dicts) for one request.
 
     An explicit Deny wins; otherwise an Allow is needed (IAM's policy evaluation logic for one
@@ -266,8 +264,7 @@ def role_credentials(role_arn: str, *, session_name: str, region: str) -> RoleCr
             region_name=region, role_session_name=session_name, role_arn=role_arn,
             policy="", duration=_SESSION_S, external_id="",
         )  # fmt: skip
-        creds = RoleCredentials(access_key_id=assumed.access_key_id, secret_access_key=assumed.secret_access_key,
-                                session_token=assumed.session_token)
+        creds = RoleCredentials(access_key_id=assumed.access_key_id, secret_access_key=assumed.secret_access_key, session_token=assumed.session_token)
         _sessions[key] = (creds, now)
         return creds
 
@@ -305,8 +302,7 @@ def authorize(
     if policies is None:
         policies = role_policies(_account_of(role_arn), role_arn)
     decision = evaluate(policies, action, resource, context)
-    _record(Call(principal=principal, role_arn=role_arn, action=action, resource=resource,
-                 context=dict(context or {}), decision=decision.value))
+    _record(Call(principal=principal, role_arn=role_arn, action=action, resource=resource, context=dict(context or {}), decision=decision.value))
     return decision
 
 
@@ -408,9 +404,9 @@ def _refuse(response: Any, *, s3: bool, session: _Session, action: str, resource
     if s3:
         from moto.s3.exceptions import S3AccessDeniedError
 
-        error = S3AccessDeniedError()
-        error.message = message
-        return error
+        s3_error = S3AccessDeniedError()
+        s3_error.message = message
+        return s3_error
     from moto.core.exceptions import JsonRESTError, _RESTError
 
     protocol = _protocol(response)
@@ -483,11 +479,9 @@ def check(response: Any, iam_request_cls: type, resource: str = "*") -> None:
             bucket, _ = missing
             bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"
             # no s3:prefix: the request has none (module docstring), so a prefix condition cannot hold
-            listing = authorize(session.principal, session.role_arn, "s3:ListBucket", bucket_arn, context,
-                                policies=policies)
+            listing = authorize(session.principal, session.role_arn, "s3:ListBucket", bucket_arn, context, policies=policies)
             if listing is not Decision.ALLOWED:
-                raise _refuse(response, s3=True, session=session, action="s3:ListBucket", resource=bucket_arn,
-                              decision=listing)
+                raise _refuse(response, s3=True, session=session, action="s3:ListBucket", resource=bucket_arn, decision=listing)
 
 
 _installed = False
@@ -501,7 +495,7 @@ def install() -> None:
 
     with _install_lock:
         if not _installed:
-            ActionAuthenticatorMixin._authenticate_and_authorize_action = check  # type: ignore[method-assign]
+            ActionAuthenticatorMixin._authenticate_and_authorize_action = check  # type: ignore[assignment]  # the response is its self
             _state_machines_act_as_their_role()
             _installed = True
 
@@ -543,13 +537,13 @@ def _state_machines_act_as_their_role() -> None:
     # the interpreter's modules import the function by name: replace it in each of them
     for info in pkgutil.walk_packages(asl.__path__, prefix=f"{asl.__name__}."):
         spec = importlib.util.find_spec(info.name)
-        origin = getattr(spec, "origin", None)
+        origin = getattr(spec, "origin", None) or ""
         try:
-            uses = bool(origin) and "boto_client_for" in open(origin, encoding="utf-8").read()  # noqa: SIM115
+            uses = bool(origin) and "boto_client_for" in Path(origin).read_text(encoding="utf-8")
         except OSError:
             uses = False
         if uses:
             module = importlib.import_module(info.name)
             if getattr(module, "boto_client_for", None) is original:
                 module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
-    boto_client.boto_client_for = boto_client_for  # type: ignore[assignment]
+    boto_client.boto_client_for = boto_client_for

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import functools
 import importlib
 import json
 import logging
@@ -105,9 +106,7 @@ def log_tail(path: Path, lines: int = 5, width: int = 600) -> str:
     return joined[-width:]
 
 
-def start_process(
-    args: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None, detach: bool = False
-) -> subprocess.Popen[bytes]:
+def start_process(args: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None, detach: bool = False) -> subprocess.Popen[bytes]:
     """Start ``args`` with stdout and stderr appended to ``log_path``, in a session of its own:
     the terminal's Ctrl-C reaches only the caller, which stops it when it is done with it (a
     run's metrics are still pulled from moto after an interrupted load). ``detach`` says it is
@@ -132,7 +131,7 @@ def start_process(
 
 def http_get_json(url: str, timeout: float = 2.0) -> Any:
     """GET ``url`` and decode its JSON body; raises ``OSError`` on any failure."""
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own 127.0.0.1 URLs
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # our own 127.0.0.1 URLs
         if resp.status != 200:
             raise OSError(f"HTTP {resp.status}")
         return json.loads(resp.read() or b"null")
@@ -141,7 +140,7 @@ def http_get_json(url: str, timeout: float = 2.0) -> Any:
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     """True when GET ``url`` answers 200."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own 127.0.0.1 URLs
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # our own 127.0.0.1 URLs
             return resp.status == 200
     except (OSError, ValueError):
         return False
@@ -161,18 +160,14 @@ def wait_until_ready(
     while True:
         code = proc.poll()
         if code is not None:
-            raise LocalStackError(
-                f"{name} exited with code {code} while starting; log {log_path}: {log_tail(log_path)}"
-            )
+            raise LocalStackError(f"{name} exited with code {code} while starting; log {log_path}: {log_tail(log_path)}")
         try:
             if check():
                 return
         except (OSError, ValueError):
             pass
         if time.monotonic() > deadline:
-            raise LocalStackError(
-                f"{name} did not become ready within {timeout:g}s; log {log_path}: {log_tail(log_path)}"
-            )
+            raise LocalStackError(f"{name} did not become ready within {timeout:g}s; log {log_path}: {log_tail(log_path)}")
         time.sleep(delay)
         delay = min(delay * 1.5, 0.5)
 
@@ -195,7 +190,7 @@ def start_on_free_port(
         chosen = port or free_port(host)
         proc = launch(chosen)
         try:
-            wait_until_ready(f"{name} on {host}:{chosen}", proc, lambda: ready(chosen), timeout=timeout, log_path=log_path)
+            wait_until_ready(f"{name} on {host}:{chosen}", proc, functools.partial(ready, chosen), timeout=timeout, log_path=log_path)
         except LocalStackError:
             stop_process(proc)
             clash = "already in use" in log_tail(log_path, lines=20, width=10_000).lower()
@@ -346,9 +341,7 @@ class MotoServer:
     def __enter__(self) -> MotoServer:
         return self.start()
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
     def __repr__(self) -> str:
@@ -391,13 +384,13 @@ def _with_harness_routes(app: Callable[..., Any], patches: list[str]) -> Callabl
     from harness.local import cognito_faults, iam
     from harness.local.cloudwatch import storage_stats
 
-    statuses = {200: "200 OK", 201: "201 Created", 400: "400 Bad Request", 404: "404 Not Found",
-                405: "405 Method Not Allowed"}
+    statuses = {200: "200 OK", 201: "201 Created", 400: "400 Bad Request", 404: "404 Not Found", 405: "405 Method Not Allowed"}
 
     def routes(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         if not path.startswith("/_harness/"):
             return app(environ, start_response)
+        body: Any
         if path == cognito_faults.PATH or path.startswith(cognito_faults.PATH + "/"):
             try:
                 length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -407,8 +400,8 @@ def _with_harness_routes(app: Callable[..., Any], patches: list[str]) -> Callabl
             code, body = cognito_faults.handle(environ.get("REQUEST_METHOD", "GET"), path, raw)
             status = statuses.get(code, f"{code} Error")
         elif path == "/_harness/health":
-            config = {k: default_user_config.get(k) for k in ("stepfunctions", "lambda")}  # type: ignore[misc]
-            body: Any = {"ok": True, "pid": os.getpid(), "patches": patches, "config": config}
+            config = {k: default_user_config.get(k) for k in ("stepfunctions", "lambda")}
+            body = {"ok": True, "pid": os.getpid(), "patches": patches, "config": config}
             status = "200 OK"
         elif path == "/_harness/cloudwatch/storage":
             body, status = storage_stats(), "200 OK"

@@ -41,9 +41,10 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 from pydantic import BaseModel, ConfigDict, Field
@@ -234,9 +235,7 @@ class LocalStack:
 
     def _start(self) -> LocalStackInfo:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.moto = MotoServer(
-            log_path=self.log_dir / "moto.log", start_timeout=self.start_timeout, detach=self.detach
-        ).start()
+        self.moto = MotoServer(log_path=self.log_dir / "moto.log", start_timeout=self.start_timeout, detach=self.detach).start()
         moto_url = self.moto.url
         pool_id, client_id = _create_user_pool(moto_url, self.region)
 
@@ -258,9 +257,7 @@ class LocalStack:
         function = None
         if self.lambda_backend is not None:
             function = _deploy_lambda_backend(moto_url, self.region, self.lambda_backend)
-            integration = LambdaIntegration(
-                function_name=function, routes=list(self.lambda_backend.routes), endpoint_url=moto_url, region=self.region
-            )
+            integration = LambdaIntegration(function_name=function, routes=list(self.lambda_backend.routes), endpoint_url=moto_url, region=self.region)
             base = base.model_copy(update={"lambda_integration": integration})
         self.emulator, self.emulator_config = self._start_emulator(base, authorizer, metrics, moto_url)
         config = self.emulator_config
@@ -284,8 +281,14 @@ class LocalStack:
         """Write the config with a free port and start the emulator (retries on a port clash)."""
         log_path = self.log_dir / "apigw.log"
         config_path = self.log_dir / "apigw.json"
-        env = {**os.environ, **_CREDENTIALS, "AWS_ENDPOINT_URL": moto_url, "AWS_REGION": self.region,
-               "AWS_DEFAULT_REGION": self.region, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **_CREDENTIALS,
+            "AWS_ENDPOINT_URL": moto_url,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "PYTHONUNBUFFERED": "1",
+        }
 
         def config_for(port: int) -> EmulatorConfig:
             return base.model_copy(update={"port": port, "authorizer": authorizer, "metrics": metrics})
@@ -346,9 +349,7 @@ class LocalStack:
         self.start()
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
 
@@ -371,11 +372,18 @@ def lambda_backend_zip() -> bytes:
 def _deploy_lambda_backend(moto_url: str, region: str, spec: LambdaBackend) -> str:
     """Create the backend function in moto (role, code, environment, reserved concurrency)."""
     aws = AwsContext(region=region, endpoint_url=moto_url, session=_local_session(region))
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    trust = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    )
     role = aws.client("iam").create_role(RoleName=f"{spec.function_name}-role", AssumeRolePolicyDocument=trust)
-    logs = json.dumps({"Version": "2012-10-17", "Statement": [  # what AWSLambdaBasicExecutionRole grants
-        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]})
+    logs = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [  # what AWSLambdaBasicExecutionRole grants
+                {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}
+            ],
+        }
+    )
     aws.client("iam").put_role_policy(RoleName=role["Role"]["RoleName"], PolicyName="logs", PolicyDocument=logs)
     lam = aws.client("lambda")
     lam.create_function(
@@ -425,7 +433,7 @@ def _read_state() -> LocalStackInfo | None:
     except FileNotFoundError:
         return None
     except ValueError as exc:
-        raise LocalStackError(f"{path} is not a local stack state file ({exc}); delete it and run `harness local up`")
+        raise LocalStackError(f"{path} is not a local stack state file ({exc}); delete it and run `harness local up`") from exc
 
 
 def _health(info: LocalStackInfo) -> dict[str, dict[str, Any]]:
@@ -534,9 +542,7 @@ def apply_local_settings(
     wanted_backend = {f: getattr(backend, f) for f in _BACKEND_FIELDS} if backend is not None else None
     fixed = local_differences(config, lambda_integration=None if lambda_backend is _UNSET else lambda_backend is not None)
     if fixed:
-        raise LocalStackError(
-            f"a running local stack cannot change this: {'; '.join(fixed)}; stop it with `harness local down`, then start it anew"
-        )
+        raise LocalStackError(f"a running local stack cannot change this: {'; '.join(fixed)}; stop it with `harness local down`, then start it anew")
     changes = local_differences(config, throttle=throttle, backend=wanted_backend)
     routes_change = route_throttles is not None and route_throttles != config.route_throttles
     calls: list[tuple[str, dict[str, Any]]] = []
@@ -586,9 +592,7 @@ def local_up(
             info = LocalStackInfo.model_validate(status["info"])
             if emulator:
                 raise LocalStackError("a local stack is already running; emulator settings apply to a new one: `harness local down` first")
-            for change in apply_local_settings(
-                info, throttle=throttle, route_throttles=route_throttles, backend=backend, lambda_backend=lambda_backend
-            ):
+            for change in apply_local_settings(info, throttle=throttle, route_throttles=route_throttles, backend=backend, lambda_backend=lambda_backend):
                 if on_change is not None:
                     on_change(change)
             return info
@@ -650,11 +654,7 @@ def local_down() -> bool:
     info = _read_state()
     if info is None:
         return False
-    gone = [
-        stop_pid(pid, expect=module)
-        for name, module in (("emulator", _EMULATOR_MODULE), ("moto", _MOTO_MODULE))
-        if (pid := info.pids.get(name))
-    ]
+    gone = [stop_pid(pid, expect=module) for name, module in (("emulator", _EMULATOR_MODULE), ("moto", _MOTO_MODULE)) if (pid := info.pids.get(name))]
     if not all(gone):
         raise LocalStackError(f"could not stop the local stack's processes {info.pids}; kill them by pid")
     state_file().unlink(missing_ok=True)

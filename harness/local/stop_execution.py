@@ -38,7 +38,7 @@ def install() -> None:
         execution = next((x for x in state_machine.executions if x.execution_arn == execution_arn), None)
         if execution is None:
             return state_machine.stop_execution(execution_arn)  # moto's own ExecutionDoesNotExist
-        execution.stop(stop_date=datetime.datetime.now(tz=datetime.timezone.utc), error=error, cause=cause)
+        execution.stop(stop_date=datetime.datetime.now(tz=datetime.UTC), error=error, cause=cause)
         return execution
 
     models.StepFunctionBackend.stop_execution = backend_stop_execution
@@ -46,9 +46,7 @@ def install() -> None:
     def response_stop_execution(self: Any) -> Any:
         from moto.core.responses import ActionResult
 
-        execution = self.stepfunction_backend.stop_execution(
-            self._get_param("executionArn"), error=self._get_param("error"), cause=self._get_param("cause")
-        )
+        execution = self.stepfunction_backend.stop_execution(self._get_param("executionArn"), error=self._get_param("error"), cause=self._get_param("cause"))
         return ActionResult({"stopDate": execution.stop_date})
 
     responses.StepFunctionResponse.stop_execution = response_stop_execution
@@ -74,4 +72,4 @@ def install() -> None:
         original_reflect(self)
 
     communication._reflect_execution_status = reflect
-    parser_execution.Execution._harness_stop_patched = True
+    setattr(parser_execution.Execution, "_harness_stop_patched", True)  # noqa: B010 - moto declares no such attribute

@@ -1,8 +1,8 @@
 """Conclusions drawn from the numbers: which layer throttled first, and what changed since a baseline.
 
-    findings = who_throttled(timeline, ServerMetrics(frame))
-    findings[0].layer, findings[0].first_elapsed          # ("API Gateway", 12.0)
-    rows = compare(endpoint_rows(results), endpoint_rows(baseline))
+findings = who_throttled(timeline, ServerMetrics(frame))
+findings[0].layer, findings[0].first_elapsed          # ("API Gateway", 12.0)
+rows = compare(endpoint_rows(results), endpoint_rows(baseline))
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class ThrottleFinding:
     def exact(self) -> bool:
         return self.resolution == 1
 
-    def overlaps(self, other: "ThrottleFinding") -> bool:
+    def overlaps(self, other: ThrottleFinding) -> bool:
         """Whether the two first rejections may have happened at the same time."""
         if None in (self.first_unix, self.until_unix, other.first_unix, other.until_unix):
             return False
@@ -303,10 +303,7 @@ def compare_runs(
 
     table = compare(rows if rows is not None else endpoint_rows(results), baseline_rows if baseline_rows is not None else endpoint_rows(baseline))
     found = [
-        Regression(row.endpoint, metric, str(COMPARED[metric]), delta)
-        for row in table
-        for metric, delta in row.cells.items()
-        if delta.flag == "regression"
+        Regression(row.endpoint, metric, str(COMPARED[metric]), delta) for row in table for metric, delta in row.cells.items() if delta.flag == "regression"
     ]
     found.sort(key=lambda r: (list(KIND_NAMES).index(r.kind), r.endpoint != "Total"))
     return BaselineComparison(rows=table, regressions=found, warnings=comparability(results, baseline))

@@ -115,7 +115,7 @@ def rate_chart(timeline: Timeline, plan: Sequence[dict[str, Any]]) -> Chart:
     # The plan as planned requests per whole second (the pacer's count), on the same second
     # boundaries as the measured series, so that a step in the plan and in the measurements
     # line up; drawn wide and light underneath, so the measured lines stay visible on top.
-    planned = dict(color=COLORS["planned"], lw=3.2, alpha=0.28, solid_capstyle="butt", label="planned requests / s", zorder=2)
+    planned: dict[str, Any] = dict(color=COLORS["planned"], lw=3.2, alpha=0.28, solid_capstyle="butt", label="planned requests / s", zorder=2)
     if timeline.has_pacer and f["target"].sum() > 0:
         p.step(f["elapsed"], f["target"], **planned)
     elif plan:
@@ -163,7 +163,8 @@ def server_latency_chart(timeline: Timeline, server: ServerMetrics, flat_ok: Fla
     f = timeline.frame
     latency = server.series_by_resource("apigw", "latency", "p95")
     integration = server.series_by_resource("apigw", "integration_latency", "p95")
-    first = (latency or integration or [None])[0]
+    found = latency or integration
+    first = found[0] if found else None
     has_client = not f.empty and not f["p95_ms"].isna().all()
     if first is not None and first.period > 1 and has_client and flat_ok is not None:
         # the client's p95 over CloudWatch's own periods (merged histograms): like against like
@@ -173,7 +174,9 @@ def server_latency_chart(timeline: Timeline, server: ServerMetrics, flat_ok: Fla
         n = int(bins.max()) - lo + 1
         p95 = flat_ok.percentiles(bins - lo, n, (0.95,))[:, 0] / 1000.0
         p.step(f["elapsed"], f["p95_ms"], color=COLORS["p95"], lw=0.7, alpha=0.35, label="client p95 per second", zorder=5)
-        p.step(grid0 + (np.arange(n) + lo) * period - timeline.origin, p95, width=period, color=COLORS["p95"], lw=2.2, label=f"client p95 per {period} s", zorder=6)
+        p.step(
+            grid0 + (np.arange(n) + lo) * period - timeline.origin, p95, width=period, color=COLORS["p95"], lw=2.2, label=f"client p95 per {period} s", zorder=6
+        )
     elif has_client:
         p.step(f["elapsed"], f["p95_ms"], color=COLORS["p95"], lw=1.6, label="client p95 per second", zorder=6)
     several = len(latency) > 1 or len(integration) > 1
@@ -455,7 +458,8 @@ class _Plot:
         dotted line; returns their legend entries (one per kind of mark)."""
         from matplotlib.transforms import blended_transform_factory
 
-        ax, legend = self.ax, {}
+        ax = self.ax
+        legend: dict[str, Any] = {}
         top = blended_transform_factory(ax.transData, ax.transAxes)
         for mark in self.timeline.marks:
             what = "burst" if mark.source == "plan" else "fault"

@@ -1,13 +1,13 @@
 """Everything the report shows, computed once; the HTML and Markdown renderers only lay it out.
 
-    content = ReportContent.build(results=results, metrics=frame, verdict=verdict)
-    content.verdict_state, content.endpoints[-1]["p95_ms"], content.throttling[0].layer
+content = ReportContent.build(results=results, metrics=frame, verdict=verdict)
+content.verdict_state, content.endpoints[-1]["p95_ms"], content.throttling[0].layer
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -19,7 +19,21 @@ from .analysis import BaselineComparison, ComparisonRow, Delta, ThrottleFinding,
 from .charts import Chart, build_charts, probe_chart
 from .quantiles import FlatHistograms
 from .server import ServerMetrics
-from .tables import endpoint_rows, error_rows, late_starts, probe_line, probe_rows, reconcile, recovery_of, recovery_rows, recovery_summary, retry_rows, run_facts, server_rows, status_table
+from .tables import (
+    endpoint_rows,
+    error_rows,
+    late_starts,
+    probe_line,
+    probe_rows,
+    reconcile,
+    recovery_of,
+    recovery_rows,
+    recovery_summary,
+    retry_rows,
+    run_facts,
+    server_rows,
+    status_table,
+)
 from .timeline import Timeline
 
 __all__ = ["ReportContent", "normalise_verdict", "outcome_of", "NO_GATES"]
@@ -51,9 +65,7 @@ def outcome_of(verdict: dict[str, Any] | None, results: ResultSet) -> Outcome:
     if verdict is not None and verdict.get("outcome"):
         return Outcome(verdict["outcome"])
     gates = verdict["gates"] if verdict else []
-    return Outcome.decide(
-        status=results.meta.get("status"), gates=len(gates), passed=all(g.get("passed") for g in gates), probe=results.meta.get("probe")
-    )
+    return Outcome.decide(status=results.meta.get("status"), gates=len(gates), passed=all(g.get("passed") for g in gates), probe=results.meta.get("probe"))
 
 
 @dataclass
@@ -91,7 +103,7 @@ class ReportContent:
     probe_line: str = ""
     probe_rows: list[dict[str, Any]] = field(default_factory=list)
     probe_chart: Chart | None = None
-    generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    generated_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
 
     @classmethod
     def build(
@@ -102,7 +114,7 @@ class ReportContent:
         verdict: Any = None,
         baseline: ResultSet | None = None,
         baseline_metrics: pd.DataFrame | None = None,
-    ) -> "ReportContent":
+    ) -> ReportContent:
         verdict_dict = normalise_verdict(verdict)
         outcome = outcome_of(verdict_dict, results)
         names = results.endpoint_names()

@@ -1,7 +1,7 @@
 """Writing a report: ``report.html``, ``summary.md`` and ``verdict.json`` into a run directory.
 
-    files = write_report(run_dir, results=ResultSet.load(run_dir / "results.json"), verdict=verdict)
-    files.html     # run_dir / "report.html"
+files = write_report(run_dir, results=ResultSet.load(run_dir / "results.json"), verdict=verdict)
+files.html     # run_dir / "report.html"
 """
 
 from __future__ import annotations

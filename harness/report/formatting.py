@@ -1,13 +1,13 @@
 """Numbers as text, the same way in the HTML report and the Markdown summary.
 
-    ms(12.345), ms(1234.5), count(1234567), pct(0.123), signed_pct(12.5)
-    # ('12.3 ms', '1,234 ms', '1,234,567', '0.12 %', '+12.5 %')
+ms(12.345), ms(1234.5), count(1234567), pct(0.123), signed_pct(12.5)
+# ('12.3 ms', '1,234 ms', '1,234,567', '0.12 %', '+12.5 %')
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["elapsed", "clock", "ms", "count", "pct", "rate", "signed", "signed_pct", "value", "is_missing", "FILTERS"]
@@ -19,10 +19,15 @@ def is_missing(x: Any) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
+def _present(x: float | None) -> float | None:
+    """``x`` as a float, or None when it is missing (None or NaN): ``if (x := _present(x)) is None``."""
+    return None if x is None or is_missing(x) else float(x)
+
+
 def elapsed(seconds: float | None) -> str:
     """Seconds since the start as ``m:ss`` (``h:mm:ss`` past an hour): ``75.2`` -> ``"1:15"``;
     negative values (before the plan started) keep their sign."""
-    if is_missing(seconds):
+    if (seconds := _present(seconds)) is None:
         return DASH
     s = int(round(abs(float(seconds))))
     sign = "-" if seconds < 0 and s else ""
@@ -33,9 +38,9 @@ def elapsed(seconds: float | None) -> str:
 
 def clock(unix: float | None) -> str:
     """A Unix time as ``HH:MM:SS`` UTC."""
-    if is_missing(unix):
+    if (unix := _present(unix)) is None:
         return DASH
-    return datetime.fromtimestamp(float(unix), tz=timezone.utc).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(float(unix), tz=UTC).strftime("%H:%M:%S")
 
 
 def _ms_number(x: float) -> str:
@@ -47,17 +52,17 @@ def _ms_number(x: float) -> str:
 
 
 def ms(x: float | None, unit: bool = True) -> str:
-    if is_missing(x):
+    if (x := _present(x)) is None:
         return DASH
     return _ms_number(float(x)) + (" ms" if unit else "")
 
 
 def count(x: float | None) -> str:
-    return DASH if is_missing(x) else f"{float(x):,.0f}"
+    return DASH if (x := _present(x)) is None else f"{x:,.0f}"
 
 
 def pct(x: float | None) -> str:
-    if is_missing(x):
+    if (x := _present(x)) is None:
         return DASH
     x = float(x)
     if x == 0:
@@ -66,7 +71,7 @@ def pct(x: float | None) -> str:
 
 
 def rate(x: float | None) -> str:
-    if is_missing(x):
+    if (x := _present(x)) is None:
         return DASH
     x = float(x)
     return f"{x:,.2f}" if abs(x) < 10 else f"{x:,.1f}" if abs(x) < 1000 else f"{x:,.0f}"
@@ -74,7 +79,7 @@ def rate(x: float | None) -> str:
 
 def signed(x: float | None, kind: str = "") -> str:
     """A change with its sign, formatted like the metric it belongs to."""
-    if is_missing(x):
+    if (x := _present(x)) is None:
         return DASH
     x = float(x)
     sign = "+" if x > 0 else "−" if x < 0 else "±"
@@ -89,7 +94,7 @@ def signed(x: float | None, kind: str = "") -> str:
 
 
 def signed_pct(x: float | None) -> str:
-    if is_missing(x):
+    if (x := _present(x)) is None:
         return DASH
     x = float(x)
     sign = "+" if x > 0 else "−" if x < 0 else "±"
@@ -98,7 +103,7 @@ def signed_pct(x: float | None) -> str:
 
 def value(x: float | None, unit: str = "") -> str:
     """A gate's actual or threshold value with its unit (``ms``, ``%``, ``rps``, ...)."""
-    if is_missing(x):
+    if (x := _present(x)) is None:
         return DASH
     if unit == "ms":
         return ms(x)

@@ -36,12 +36,16 @@ def _environment() -> jinja2.Environment:
 
 def render_html(content: ReportContent) -> str:
     """The whole report as one HTML document."""
-    return _environment().get_template("report.html.j2").render(
-        c=content,
-        compared=list(COMPARED),
-        thresholds={
-            "latency": round(LATENCY_REGRESSION * 100),
-            "errors": ERROR_RATE_REGRESSION_PP,
-            "rate": round(RATE_REGRESSION * 100),
-        },
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            c=content,
+            compared=list(COMPARED),
+            thresholds={
+                "latency": round(LATENCY_REGRESSION * 100),
+                "errors": ERROR_RATE_REGRESSION_PP,
+                "rate": round(RATE_REGRESSION * 100),
+            },
+        )
     )

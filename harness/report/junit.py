@@ -1,6 +1,6 @@
 """junit.xml: the run's gates as JUnit test cases, for CI (a writer beside report.html and summary.md).
 
-    (run_dir / "junit.xml").write_text(junit_xml(verdict, "harness.steady", outcome=outcome, reason=reason, time=120.0))
+(run_dir / "junit.xml").write_text(junit_xml(verdict, "harness.steady", outcome=outcome, reason=reason, time=120.0))
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ def junit_xml(verdict: Verdict, suite_name: str, *, outcome: Outcome | None = No
         {"name": suite_name, "tests": tests, "failures": counts["failure"], "errors": counts["error"], "skipped": counts["skipped"], "time": seconds},
     )
     for name, element, attributes, text in cases:
-        case = ET.SubElement(suite, "testcase", {"classname": "harness.gates" if name not in ("abort_on", "run") else "harness.run", "name": name, "time": seconds})
+        case = ET.SubElement(
+            suite, "testcase", {"classname": "harness.gates" if name not in ("abort_on", "run") else "harness.run", "name": name, "time": seconds}
+        )
         ET.SubElement(case, element, attributes).text = text or None
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

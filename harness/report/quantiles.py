@@ -51,7 +51,7 @@ class FlatHistograms:
     levels: np.ndarray
 
     @classmethod
-    def of(cls, results: ResultSet, *, outcomes: Iterable[str] | None = ("ok",), endpoints: Sequence[str] | None = None) -> "FlatHistograms":
+    def of(cls, results: ResultSet, *, outcomes: Iterable[str] | None = ("ok",), endpoints: Sequence[str] | None = None) -> FlatHistograms:
         """Flatten the windows of ``outcomes`` (None: all); ``endpoints`` fixes the index order."""
         wanted = set(outcomes) if outcomes is not None else None
         names = list(endpoints) if endpoints is not None else results.endpoint_names()

@@ -1,15 +1,15 @@
 """Tables: the numbers a reader looks up, as pandas frames and plain rows for the templates.
 
-    endpoint_table(results)       # one row per endpoint plus "Total": rps, p50/p95/p99/max, outcomes
-    run_facts(results)            # [("Scenario", "burst"), ("Target", "https://..."), ...]
-    retry_rows(results)           # per endpoint with a retry policy or retries: how retried requests ended
+endpoint_table(results)       # one row per endpoint plus "Total": rps, p50/p95/p99/max, outcomes
+run_facts(results)            # [("Scenario", "burst"), ("Target", "https://..."), ...]
+retry_rows(results)           # per endpoint with a retry policy or retries: how retried requests ended
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,19 @@ from .quantiles import FlatHistograms
 from .server import ServerMetrics
 from .timeline import QUANTILES
 
-__all__ = ["endpoint_table", "endpoint_rows", "run_facts", "status_table", "error_rows", "server_rows", "reconcile", "recovery_of", "recovery_rows", "recovery_summary", "retry_rows"]
+__all__ = [
+    "endpoint_table",
+    "endpoint_rows",
+    "run_facts",
+    "status_table",
+    "error_rows",
+    "server_rows",
+    "reconcile",
+    "recovery_of",
+    "recovery_rows",
+    "recovery_summary",
+    "retry_rows",
+]
 
 ENDPOINT_COLUMNS = ["endpoint", "method", "path", "requests", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", *OUTCOMES, "error_rate"]
 
@@ -401,7 +413,7 @@ def _clean(value: Any) -> Any:
 def _utc(value: Any) -> str:
     if not isinstance(value, (int, float)) or value <= 0:
         return "–"
-    return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _int(value: Any) -> str:

@@ -1,7 +1,7 @@
 """The run second by second: requests by outcome, client percentiles, and the pacer's view.
 
-    timeline = Timeline.of(results)
-    timeline.frame.loc[timeline.frame["throttled"] > 0, "elapsed"].min()   # first 429, s since start
+timeline = Timeline.of(results)
+timeline.frame.loc[timeline.frame["throttled"] > 0, "elapsed"].min()   # first 429, s since start
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Timeline:
     abort: float | None = None  # when an abort_on rule stopped the run (s since origin)
 
     @classmethod
-    def of(cls, results: ResultSet, *, flat_ok: FlatHistograms | None = None) -> "Timeline":
+    def of(cls, results: ResultSet, *, flat_ok: FlatHistograms | None = None) -> Timeline:
         origin = run_origin(results)
         marks, abort = _marks(results, origin)
         span = results.span()

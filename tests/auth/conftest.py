@@ -58,5 +58,5 @@ def create_users_in(aws: AwsContext, pool: Pool, count: int, **kwargs: object) -
         count=count,
         rate=200.0,
         progress=False,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )

@@ -29,9 +29,7 @@ def test_throttled_call_is_retried_with_jittered_delays_within_the_cap() -> None
     client = _cognito()
     stubber = Stubber(client)
     for _ in range(2):
-        stubber.add_client_error(
-            "admin_get_user", service_error_code="TooManyRequestsException", http_status_code=400
-        )
+        stubber.add_client_error("admin_get_user", service_error_code="TooManyRequestsException", http_status_code=400)
     stubber.add_response(
         "admin_get_user",
         {"Username": "u0", "UserStatus": "CONFIRMED"},
@@ -62,9 +60,7 @@ def test_retries_are_bounded_and_the_last_error_is_raised() -> None:
         stubber.add_client_error("admin_get_user", service_error_code="TooManyRequestsException")
     slept: list[float] = []
     with stubber, pytest.raises(ClientError) as info:
-        Backoff(base=0.01, cap=1.0, attempts=3).retry(
-            lambda: client.admin_get_user(UserPoolId="us-east-1_x", Username="u0"), sleep=slept.append
-        )
+        Backoff(base=0.01, cap=1.0, attempts=3).retry(lambda: client.admin_get_user(UserPoolId="us-east-1_x", Username="u0"), sleep=slept.append)
     assert error_code(info.value) == "TooManyRequestsException"
     assert len(slept) == 2
 
@@ -75,9 +71,7 @@ def test_other_errors_are_not_retried() -> None:
     stubber.add_client_error("admin_get_user", service_error_code="UserNotFoundException")
     slept: list[float] = []
     with stubber, pytest.raises(ClientError):
-        Backoff(base=0.01).retry(
-            lambda: client.admin_get_user(UserPoolId="us-east-1_x", Username="u0"), sleep=slept.append
-        )
+        Backoff(base=0.01).retry(lambda: client.admin_get_user(UserPoolId="us-east-1_x", Username="u0"), sleep=slept.append)
     assert slept == []
 
 

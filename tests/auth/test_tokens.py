@@ -42,7 +42,7 @@ def _pool(aws: AwsContext, pool: Pool, password: str, **kwargs: object) -> Token
         usernames=make_usernames(N),
         password=password,
         login_rate=200.0,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
@@ -50,15 +50,11 @@ def _verified_claims(token: str, pool: Pool) -> dict[str, object]:
     """Verify the signature against the pool's JWKS, as API Gateway would."""
     jwks = jwt.PyJWKSet.from_dict(pool.jwks())
     key = jwks[jwt.get_unverified_header(token)["kid"]].key
-    return dict(
-        jwt.decode(token, key, algorithms=["RS256"], issuer=f"https://cognito-idp.us-east-1.amazonaws.com/{pool.user_pool_id}")
-    )
+    return dict(jwt.decode(token, key, algorithms=["RS256"], issuer=f"https://cognito-idp.us-east-1.amazonaws.com/{pool.user_pool_id}"))
 
 
 @pytest.mark.parametrize("flow", ["admin", "srp"])
-def test_login_all_gives_each_identity_its_own_valid_token(
-    aws: AwsContext, pool: Pool, password: str, flow: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_login_all_gives_each_identity_its_own_valid_token(aws: AwsContext, pool: Pool, password: str, flow: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="harness")
     caplog.set_level(logging.INFO)
     tokens = _pool(aws, pool, password, flow=flow)
@@ -148,9 +144,7 @@ def test_srp_identities_refresh_too(aws: AwsContext, pool: Pool, password: str) 
     assert (tokens.logins, tokens.refreshes) == (1, 1)
 
 
-def test_wrong_password_is_a_one_line_login_failed(
-    aws: AwsContext, pool: Pool, password: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_wrong_password_is_a_one_line_login_failed(aws: AwsContext, pool: Pool, password: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="harness")
     wrong = password + "x"
     tokens = _pool(aws, pool, wrong)

@@ -24,9 +24,7 @@ def _users(aws: AwsContext, pool_id: str) -> dict[str, str]:
     return users
 
 
-def test_create_reuse_and_delete(
-    aws: AwsContext, pool: Pool, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_create_reuse_and_delete(aws: AwsContext, pool: Pool, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.DEBUG, logger="harness")
     caplog.set_level(logging.INFO)
     cognito = aws.client("cognito-idp")
@@ -122,9 +120,7 @@ def test_access_denied_names_the_iam_action(aws: AwsContext, pool: Pool) -> None
     """AccessDenied from AWS (the Stubber plays IAM: moto does not enforce it) names the action."""
     cognito = aws.client("cognito-idp")
     stubber = Stubber(cognito)
-    stubber.add_response(
-        "describe_user_pool", {"UserPool": {"Id": pool.user_pool_id}}, {"UserPoolId": pool.user_pool_id}
-    )
+    stubber.add_response("describe_user_pool", {"UserPool": {"Id": pool.user_pool_id}}, {"UserPoolId": pool.user_pool_id})
     stubber.add_client_error("admin_create_user", service_error_code="AccessDeniedException", http_status_code=400)
     with stubber, pytest.raises(AuthError) as info:
         create_users(
@@ -140,9 +136,7 @@ def test_access_denied_names_the_iam_action(aws: AwsContext, pool: Pool) -> None
 def test_throttled_admin_calls_are_retried(aws: AwsContext, pool: Pool) -> None:
     cognito = aws.client("cognito-idp")
     stubber = Stubber(cognito)
-    stubber.add_response(
-        "describe_user_pool", {"UserPool": {"Id": pool.user_pool_id}}, {"UserPoolId": pool.user_pool_id}
-    )
+    stubber.add_response("describe_user_pool", {"UserPool": {"Id": pool.user_pool_id}}, {"UserPoolId": pool.user_pool_id})
     for _ in range(2):
         stubber.add_client_error("admin_create_user", service_error_code="TooManyRequestsException")
     stubber.add_response("admin_create_user", {"User": {"Username": "loadtestuser0"}}, None)

@@ -15,7 +15,6 @@ import json
 import shutil
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from harness.aws import AwsContext
 from harness.errors import HarnessError, UsageError
 from harness.fanout.deploy import check_stack_name, deploy_stack, destroy_stack, stack_outputs
 from harness.fanout.package import build_package
-from harness.local.moto import MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "fanout.yaml"
@@ -85,8 +83,7 @@ def test_deploy_creates_the_whole_stack(aws: AwsContext, target: dict[str, str],
     assert set(outputs) == OUTPUTS
     lam = aws.client("lambda")
     functions = {
-        kind: lam.get_function(FunctionName=outputs[f"{kind.title()}FunctionName"])["Configuration"]
-        for kind in ("controller", "worker", "aggregator")
+        kind: lam.get_function(FunctionName=outputs[f"{kind.title()}FunctionName"])["Configuration"] for kind in ("controller", "worker", "aggregator")
     }
     for kind, config in functions.items():
         assert config["FunctionName"] == f"fan-create-{kind}"
@@ -167,9 +164,7 @@ def test_new_code_updates_the_functions_and_left_out_parameters_keep_their_value
     assert events[-1]["ResourceStatus"] == "UPDATE_COMPLETE"
 
 
-def test_a_failed_resource_is_one_line_and_the_next_deploy_starts_afresh(
-    aws: AwsContext, target: dict[str, str], code_zip: Path, tmp_path: Path
-) -> None:
+def test_a_failed_resource_is_one_line_and_the_next_deploy_starts_afresh(aws: AwsContext, target: dict[str, str], code_zip: Path, tmp_path: Path) -> None:
     broken = _broken(tmp_path, "S3Bucket: !Ref CodeBucket", "S3Bucket: harness-no-such-bucket")
     with pytest.raises(HarnessError) as caught:
         _deploy(aws, "fan-broken", target, code_zip, template=broken)
@@ -365,9 +360,7 @@ def test_a_failed_shard_is_recorded_and_the_rest_still_merged(aws: AwsContext, s
     files = _files(aws, stubs["ResultsBucket"], "r-fail")
     assert {"shards/000-0000.json", "shards/000-0002.json", "failures/000-0001.json", "results.json"} <= files
     assert "shards/000-0001.json" not in files
-    failure = json.loads(
-        aws.client("s3").get_object(Bucket=stubs["ResultsBucket"], Key="runs/r-fail/failures/000-0001.json")["Body"].read()
-    )
+    failure = json.loads(aws.client("s3").get_object(Bucket=stubs["ResultsBucket"], Key="runs/r-fail/failures/000-0001.json")["Body"].read())
     assert failure["Error"] == "RuntimeError" and "failed on purpose" in failure["Cause"]
 
 

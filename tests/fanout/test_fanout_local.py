@@ -17,9 +17,10 @@ import time
 import urllib.request
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -86,8 +87,7 @@ def execute(fanout: FanoutStack, data: dict[str, Any], run_id: str, tmp_path: Pa
 def cleanup(fanout: FanoutStack, name: str, *, users: int) -> dict[str, Any]:
     """Run the cleanup state machine for ``users`` test users; its execution, described when it ended (or after 60 s)."""
     sfn = boto3.client("stepfunctions", region_name=STACK_REGION)
-    arn = sfn.start_execution(stateMachineArn=fanout.cleanup_state_machine, name=name,
-                              input=json.dumps({"NumberOfUsers": str(users)}))["executionArn"]
+    arn = sfn.start_execution(stateMachineArn=fanout.cleanup_state_machine, name=name, input=json.dumps({"NumberOfUsers": str(users)}))["executionArn"]
     deadline = time.time() + 60
     while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING" and time.time() < deadline:
         time.sleep(0.5)
@@ -147,8 +147,13 @@ def as_worker(fanout: FanoutStack) -> Any:
     aws = AwsContext(region=STACK_REGION)  # where the fan-out stack's functions are
     role = aws.client("lambda").get_function_configuration(FunctionName=fanout.worker_function)["Role"]
     creds = aws.client("sts").assume_role(RoleArn=role, RoleSessionName="test")["Credentials"]
-    return boto3.client("s3", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                        aws_session_token=creds["SessionToken"], region_name=STACK_REGION)
+    return boto3.client(
+        "s3",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=STACK_REGION,
+    )
 
 
 def test_a_worker_sees_the_stop_file_with_its_own_role_and_reads_nothing_else(stack: tuple[LocalStack, FanoutStack]) -> None:
@@ -168,15 +173,23 @@ def test_a_worker_sees_the_stop_file_with_its_own_role_and_reads_nothing_else(st
 # a local run cannot make (with why). Every other statement must be needed by the recorded run.
 ROLES = {
     "WorkerRole": ("worker", "WorkerFunction", {"Heartbeat": "read only in a run with faults; the recorded run has none"}),
-    "ControllerRole": ("controller", "ControllerFunction", {
-        "RunList": "ListBucket only turns a missing run file into a 404 rather than a 403; none is missing in a good run",
-    }),
+    "ControllerRole": (
+        "controller",
+        "ControllerFunction",
+        {
+            "RunList": "ListBucket only turns a missing run file into a 404 rather than a 403; none is missing in a good run",
+        },
+    ),
     "AggregatorRole": ("aggregator", "AggregatorFunction", {}),
-    "RunStateMachineRole": ("run", None, {
-        "DistributedMapStart": "moto runs a Distributed Map's children in-process, without StartExecution",
-        "DistributedMapChildren": "moto runs a Distributed Map's children in-process",
-        "LogDelivery": "moto's Step Functions delivers no logs",
-    }),
+    "RunStateMachineRole": (
+        "run",
+        None,
+        {
+            "DistributedMapStart": "moto runs a Distributed Map's children in-process, without StartExecution",
+            "DistributedMapChildren": "moto runs a Distributed Map's children in-process",
+            "LogDelivery": "moto's Step Functions delivers no logs",
+        },
+    ),
     "CleanupStateMachineRole": ("cleanup", None, {"LogDelivery": "moto's Step Functions delivers no logs"}),
 }
 
@@ -215,8 +228,7 @@ def test_each_statement_of_each_role_is_needed_and_as_shipped_nothing_is_refused
     assert set(unexercised) <= {s["Sid"] for s in statements}
     for statement in statements:
         reduced = {**shipped, "Statement": [s for s in statements if s is not statement]}
-        refused = {c["action"] for c in calls
-                   if evaluate([reduced], c["action"], c["resource"], c["context"]) is not Decision.ALLOWED}
+        refused = {c["action"] for c in calls if evaluate([reduced], c["action"], c["resource"], c["context"]) is not Decision.ALLOWED}
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         if statement["Sid"] in unexercised:
             assert not refused, (statement["Sid"], refused)  # the exemption is still true
@@ -273,7 +285,7 @@ class Counting(BaseHTTPRequestHandler):
 
     counts: Counter = Counter()
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         Counting.counts[self.path] += 1
         self.send_response(200)
         self.send_header("Content-Length", "2")
@@ -466,9 +478,7 @@ def harness_fanout(path: Path, run_dir: Path, run_id: str) -> subprocess.Popen[s
     )  # fmt: skip
 
 
-def test_harness_fanout_keeps_the_results_of_an_execution_stopped_outside_it_and_exits_130(
-    stack: tuple[LocalStack, FanoutStack], tmp_path: Path
-) -> None:
+def test_harness_fanout_keeps_the_results_of_an_execution_stopped_outside_it_and_exits_130(stack: tuple[LocalStack, FanoutStack], tmp_path: Path) -> None:
     _, fanout = stack
     run_dir = tmp_path / "run"
     proc = harness_fanout(scenario_file(tmp_path, "fan-outside", duration="90s", workers=2), run_dir, "outside-stop")

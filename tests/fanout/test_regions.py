@@ -67,9 +67,7 @@ def test_fanout_finds_the_stack_where_deploy_put_it_not_in_the_pools_region(
     assert code == 2 and "pass --yes to start the run" in err
 
 
-def test_another_region_given_with_region_is_where_fanout_looks(
-    deployed: tuple[str, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_another_region_given_with_region_is_where_fanout_looks(deployed: tuple[str, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     name, pool_id, client_id = deployed
     code = main(["fanout", str(scenario(tmp_path, pool_id, client_id)), "--stack", name, "--region", "ap-south-1", "--yes", "--no-metrics"])
     err = capsys.readouterr().err

@@ -74,7 +74,10 @@ def test_a_scenario_with_workers_and_segments() -> None:
     "data, field",
     [
         ({"scenario": {**scenario(), "target": {"base_url": "local"}}}, "scenario.target.base_url"),
-        ({"scenario": {**scenario(profile="steady", rate=4000, duration=10), "limits": {"max_rate": 5000}}, "workers": 1, "override_limits": True}, "fanout.workers"),
+        (
+            {"scenario": {**scenario(profile="steady", rate=4000, duration=10), "limits": {"max_rate": 5000}}, "workers": 1, "override_limits": True},
+            "fanout.workers",
+        ),
         ({"scenario": scenario(), "users": {}}, None),
         ({"scenario": scenario(), "workers": "many"}, "workers"),
         ({"scenario": scenario(), "run_id": "a b"}, "run_id"),

@@ -31,7 +31,7 @@ TIMEOUT = 25  # the worker function's timeout, seconds: UPLOAD_MARGIN of it is k
 
 
 class _Ok(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         body = b"{}"
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

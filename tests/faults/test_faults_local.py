@@ -26,8 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def write(tmp_path: Path, name: str, body: str) -> Path:
     path = tmp_path / f"{name}.toml"
     path.write_text(
-        f'name = "{name}"\n{body}\n[target]\nbase_url = "local"\n[auth]\nusers = 5\n'
-        '[[endpoints]]\nname = "list items"\npath = "/items"\n',
+        f'name = "{name}"\n{body}\n[target]\nbase_url = "local"\n[auth]\nusers = 5\n[[endpoints]]\nname = "list items"\npath = "/items"\n',
         encoding="utf-8",
     )
     return path
@@ -45,7 +44,9 @@ def active(stack: LocalStack) -> list[dict]:
 
 def start_run(stack: LocalStack, path: Path, run_dir: Path, *extra: str, metrics: bool = False) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "harness.cli", "run", str(path), "--results-dir", str(run_dir), *([] if metrics else ["--no-metrics"]), *extra]
-    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **stack.run_env, "COLUMNS": "200"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, **stack.run_env, "COLUMNS": "200"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
 
 
 def run_to_end(stack: LocalStack, path: Path, run_dir: Path, *, exit_code: int, timeout: float, metrics: bool = False) -> ResultSet:
@@ -83,7 +84,7 @@ def test_latency_outage_and_throttle_happen_when_planned_and_are_recorded(stack:
     for second in (base + 2, base + 3, base + 11):
         assert p95_ms(results, second) < 100
     by_second: dict[int, dict[str, int]] = {}
-    for (endpoint, outcome, second), hist in results.windows.items():
+    for (_endpoint, outcome, second), hist in results.windows.items():
         by_second.setdefault(second, {}).setdefault(outcome, 0)
         by_second[second][outcome] += hist.count
     assert by_second[base + 14].get("server", 0) >= 30 and by_second[base + 14].get("ok", 0) == 0
@@ -163,7 +164,7 @@ def test_cognito_throttle_during_a_run_no_virtual_user_lacks_a_token(stack: Loca
     results = run_to_end(stack, path, tmp_path / "run", exit_code=0, timeout=150, metrics=True)
     # exit 0: the gate cognito.throttles > 0 passed on Cognito's own CloudWatch metrics; the report names Cognito
     summary = (tmp_path / "run" / "summary.md").read_text(encoding="utf-8")
-    who = summary[summary.index("### Who throttled"):]
+    who = summary[summary.index("### Who throttled") :]
     assert "**Cognito**" in who, who
     stats = results.meta["token_stats"]
     assert stats["throttle_retries"] > 0 and stats["login_failures"] == 0, stats
@@ -198,7 +199,11 @@ def test_lambda_concurrency_on_the_local_lambda_integration(tmp_path: Path) -> N
     assert record["ended_by"] == "schedule" and record["details"]["previous_reserved"] is None
     # it had a schedule that would have put it back had harness died, deleted once harness did
     assert record["details"]["expiry_schedule"].startswith("harness-") and record["details"]["expiry_schedule_deleted"] is True
-    assert record["details"]["restore"] == {"service": "lambda", "operation": "delete_function_concurrency", "params": {"FunctionName": record["details"]["function"]}}
+    assert record["details"]["restore"] == {
+        "service": "lambda",
+        "operation": "delete_function_concurrency",
+        "params": {"FunctionName": record["details"]["function"]},
+    }
     base = int(results.meta["started_at"])
     statuses: dict[int, dict[int, int]] = {}
     for (_, status, second), n in results.statuses.items():

@@ -93,7 +93,7 @@ def test_a_missing_permission_names_the_iam_action() -> None:
 
 # ---- FIS: what the experiment really did, at the boto3 seam ------------------------------------
 
-from datetime import datetime, timezone  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 
 
 def fis_stub() -> tuple[Any, Any]:
@@ -146,7 +146,7 @@ def test_a_fis_fault_records_its_actions_real_start_and_end_not_the_api_call_tim
 
     fis, lam = fis_stub()
     action = fis_action(fis, lam)
-    began, ended = datetime(2030, 1, 1, 0, 0, 3, tzinfo=timezone.utc), datetime(2030, 1, 1, 0, 0, 9, tzinfo=timezone.utc)
+    began, ended = datetime(2030, 1, 1, 0, 0, 3, tzinfo=UTC), datetime(2030, 1, 1, 0, 0, 9, tzinfo=UTC)
     running = experiment("running", actions={"delay": {"actionId": "aws:lambda:invocation-add-delay", "startTime": began}})
     stopped = experiment("stopped", actions={"delay": {"actionId": "aws:lambda:invocation-add-delay", "startTime": began, "endTime": ended}})
     scheduler = FaultScheduler([action], clock=lambda: 1_000.0)
@@ -176,7 +176,9 @@ def test_a_fis_action_shorter_than_the_faults_window_is_refused_before_the_run()
     fis, lam = fis_stub()
     action = fis_action(fis, lam, duration=50)
     with Stubber(fis) as stub:
-        stub.add_response("get_experiment_template", fis_template_answer({"slow": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT30S"}}}), {"id": "EXT1"})
+        stub.add_response(
+            "get_experiment_template", fis_template_answer({"slow": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT30S"}}}), {"id": "EXT1"}
+        )
         with pytest.raises(FaultError, match=r"action 'slow' lasts PT30S \(30 s\), less than the fault's 50 s window; set its duration to at least PT50S"):
             action.check()
 
@@ -198,12 +200,16 @@ GOOD_ENV = {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/aws-fis/bootstrap", "AWS_FIS_CONFIG
         ([{"Arn": LAYER}], GOOD_ENV, None),
     ],
 )
-def test_a_lambda_fis_action_needs_the_fis_extension_layer_and_its_variables_on_every_target(layers: list[Any], env: dict[str, str], problem: str | None) -> None:
+def test_a_lambda_fis_action_needs_the_fis_extension_layer_and_its_variables_on_every_target(
+    layers: list[Any], env: dict[str, str], problem: str | None
+) -> None:
     fis, lam = fis_stub()
     action = fis_action(fis, lam)
     with Stubber(fis) as fstub, Stubber(lam) as lstub:
         fstub.add_response("get_experiment_template", fis_template_answer(DELAY, FNS), {"id": "EXT1"})
-        lstub.add_response("get_function_configuration", {"FunctionName": "orders", "Layers": layers, "Environment": {"Variables": env}}, {"FunctionName": LAMBDA_ARN})
+        lstub.add_response(
+            "get_function_configuration", {"FunctionName": "orders", "Layers": layers, "Environment": {"Variables": env}}, {"FunctionName": LAMBDA_ARN}
+        )
         if problem is None:
             action.check()
         else:
@@ -216,7 +222,11 @@ def test_a_lambda_fis_action_whose_functions_are_picked_by_tags_is_refused_as_un
     fis, lam = fis_stub()
     action = fis_action(fis, lam)
     with Stubber(fis) as stub:
-        stub.add_response("get_experiment_template", fis_template_answer(DELAY, {"fns": {"resourceType": "aws:lambda:function", "resourceTags": {"app": "orders"}}}), {"id": "EXT1"})
+        stub.add_response(
+            "get_experiment_template",
+            fis_template_answer(DELAY, {"fns": {"resourceType": "aws:lambda:function", "resourceTags": {"app": "orders"}}}),
+            {"id": "EXT1"},
+        )
         with pytest.raises(FaultError, match="picks its functions by tags or filters.*name them in the target's resourceArns"):
             action.check()
 
@@ -242,7 +252,10 @@ def test_rest_stage_throttle_lowers_and_puts_back_the_previous_limits(aws_env: d
         {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "500"},
         {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": "250"},
     ])  # fmt: skip
-    s = scenario('[[faults]]\nkind = "stage_throttle"\nat = 1\nduration = 5\nrate = 10\nburst = 5\n', base_url=f"https://{api_id}.execute-api.us-east-1.amazonaws.com/prod")
+    s = scenario(
+        '[[faults]]\nkind = "stage_throttle"\nat = 1\nduration = 5\nrate = 10\nburst = 5\n',
+        base_url=f"https://{api_id}.execute-api.us-east-1.amazonaws.com/prod",
+    )
     [action] = build_actions(s, target=target_of(s), aws=aws)
     assert isinstance(action, StageThrottleAction) and (action.api_id, action.stage) == (api_id, "prod")
     action.check()
@@ -285,7 +298,11 @@ def test_rest_stage_without_method_settings_is_put_back_by_removing_them() -> No
 
 def test_http_api_stage_throttle_writes_only_the_throttling_fields_and_puts_them_back() -> None:
     client = boto3.client("apigatewayv2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
-    s = scenario('[[faults]]\nkind = "stage_throttle"\nat = 1\nduration = 5\nrate = 10\nburst = 5\n', base_url="https://abc123.execute-api.us-east-1.amazonaws.com", kind="http")
+    s = scenario(
+        '[[faults]]\nkind = "stage_throttle"\nat = 1\nduration = 5\nrate = 10\nburst = 5\n',
+        base_url="https://abc123.execute-api.us-east-1.amazonaws.com",
+        kind="http",
+    )
     [action] = build_actions(s, target=target_of(s), aws=type("A", (), {"client": lambda self, name: client})())
     assert (action.api_id, action.stage) == ("abc123", "$default")
     # GetStage shows LoggingLevel and DataTraceEnabled, which UpdateStage refuses for HTTP APIs: never echoed back
@@ -307,7 +324,10 @@ def test_a_managed_quick_create_stage_is_refused_before_the_run_since_it_cannot_
     s = scenario('[[faults]]\nkind = "stage_throttle"\nat = 1\nduration = 5\nrate = 10\nburst = 5\n', kind="http")
     action = StageThrottleAction(s.faults[0], 0, client=client, api_kind="http", api_id="abc123", stage="$default")
     with Stubber(client) as stub:
-        stub.add_response("get_stage", {"StageName": "$default", "ApiGatewayManaged": True, "DefaultRouteSettings": {"ThrottlingRateLimit": 10000.0, "ThrottlingBurstLimit": 5000}})
+        stub.add_response(
+            "get_stage",
+            {"StageName": "$default", "ApiGatewayManaged": True, "DefaultRouteSettings": {"ThrottlingRateLimit": 10000.0, "ThrottlingBurstLimit": 5000}},
+        )
         with pytest.raises(FaultError, match=r"faults\[0\].*is managed by API Gateway \(quick create\), which refuses UpdateStage"):
             action.check()
 
@@ -326,7 +346,13 @@ def test_routes_and_methods_with_their_own_throttling_are_named_and_refused_befo
     rest = boto3.client("apigateway", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     action = StageThrottleAction(s.faults[0], 0, client=rest, api_kind="rest", api_id="a1b2c3d4e5", stage="prod")
     with Stubber(rest) as stub:
-        stub.add_response("get_stage", {"stageName": "prod", "methodSettings": {"*/*": {"throttlingRateLimit": 100.0}, "items/GET": {"throttlingRateLimit": 5.0, "throttlingBurstLimit": 5}}})
+        stub.add_response(
+            "get_stage",
+            {
+                "stageName": "prod",
+                "methodSettings": {"*/*": {"throttlingRateLimit": 100.0}, "items/GET": {"throttlingRateLimit": 5.0, "throttlingBurstLimit": 5}},
+            },
+        )
         with pytest.raises(FaultError, match=r"methods items/GET of stage 'prod' have throttling of their own.*per method"):
             action.check()
 
@@ -384,7 +410,6 @@ def test_lambda_concurrency_needs_to_know_the_function() -> None:
         build_actions(s, target=target_of(s), aws=AwsContext(region="us-east-1"))
 
 
-
 # ---- expiry: AWS faults put back by EventBridge Scheduler should harness die (moto's scheduler) -----
 
 
@@ -399,7 +424,7 @@ def started_scheduler(s: Scenario, aws: AwsContext, *, t0: float) -> Any:
 
 def test_a_started_aws_fault_gets_a_one_time_schedule_with_the_exact_put_back_call_deleted_on_a_normal_end(aws_env: dict[str, str]) -> None:
     import json
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     aws = AwsContext(region="us-east-1")
     lambda_function(aws, "orders-expiry")
@@ -411,7 +436,7 @@ def test_a_started_aws_fault_gets_a_one_time_schedule_with_the_exact_put_back_ca
     assert record["error"] is None and record["details"]["previous_reserved"] == 7
     name = record["details"]["expiry_schedule"]
     got = aws.client("scheduler").get_schedule(Name=name)
-    at = datetime.fromtimestamp(1_900_000_000.0 + 6 + 120, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    at = datetime.fromtimestamp(1_900_000_000.0 + 6 + 120, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     assert got["ScheduleExpression"] == f"at({at})" and got["ScheduleExpressionTimezone"] == "UTC"
     assert got["ActionAfterCompletion"] == "DELETE" and got["FlexibleTimeWindow"] == {"Mode": "OFF"}
     assert got["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:lambda:putFunctionConcurrency" and got["Target"]["RoleArn"] == EXPIRY_ROLE
@@ -433,7 +458,10 @@ def test_a_rest_stage_throttle_schedule_calls_update_stage_with_the_previous_lim
         {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "500"},
         {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": "250"},
     ])  # fmt: skip
-    s = scenario('[[faults]]\nkind = "stage_throttle"\nat = 1\nduration = 5\nrate = 10\nburst = 5\n', base_url=f"https://{api_id}.execute-api.us-east-1.amazonaws.com/prod")
+    s = scenario(
+        '[[faults]]\nkind = "stage_throttle"\nat = 1\nduration = 5\nrate = 10\nburst = 5\n',
+        base_url=f"https://{api_id}.execute-api.us-east-1.amazonaws.com/prod",
+    )
     scheduler = started_scheduler(s, aws, t0=1_900_000_000.0)
     got = aws.client("scheduler").get_schedule(Name=scheduler.records()[0]["details"]["expiry_schedule"])
     assert got["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:apigateway:updateStage"
@@ -465,7 +493,9 @@ def test_an_aws_fault_without_an_expiry_role_is_refused_before_the_run() -> None
         check_faults(bad, target=target_of(bad), aws=type("A", (), {"client": lambda self, name: boto3.client(name, region_name="us-east-1")})())
 
 
-def test_faults_restore_puts_back_what_a_dead_run_left_changed_and_deletes_its_schedule(aws_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_faults_restore_puts_back_what_a_dead_run_left_changed_and_deletes_its_schedule(
+    aws_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from harness.cli import main
     from harness.results import ResultSet
 
@@ -488,6 +518,8 @@ def test_faults_restore_puts_back_what_a_dead_run_left_changed_and_deletes_its_s
     # a run whose faults harness put back itself: nothing to do unless asked
     scheduler2 = started_scheduler(s, aws, t0=1_900_000_000.0)
     scheduler2.end_all("completed")
-    ResultSet(run_id="run-43", meta={"faults": scheduler2.records(), "target": {"region": "us-east-1"}}, scenario=s.model_dump(mode="json")).save(tmp_path / "r2" / "results.json")
+    ResultSet(run_id="run-43", meta={"faults": scheduler2.records(), "target": {"region": "us-east-1"}}, scenario=s.model_dump(mode="json")).save(
+        tmp_path / "r2" / "results.json"
+    )
     assert main(["faults", "restore", str(tmp_path / "r2")]) == 0
     assert "zero: put back by harness at the end of its window; nothing to do" in capsys.readouterr().out

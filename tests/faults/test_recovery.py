@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -275,6 +275,7 @@ def test_the_recovery_table_says_when_the_worst_second_was_no_worse_than_the_bas
 
     (row,) = recovery_rows(measure(build(40, second, faults=[fault("harmless", "latency", 20.0, 25.0)])))
     assert row["peak"] == "no rise above the baseline (worst second 30.0 ms / 0.00%)"
+
 
 def test_the_report_says_a_throttle_faults_limit_is_per_route() -> None:
     from harness.report.tables import recovery_rows

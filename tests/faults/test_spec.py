@@ -80,7 +80,9 @@ template = "EXT123"
     )
     kinds = [f.kind for f in scenario.faults]
     assert kinds == ["latency", "errors", "outage", "throttle", "cognito_throttle", "lambda_concurrency", "fis"]
-    on_aws = load(tmp_path, '[[faults]]\nkind = "stage_throttle"\nat = 20\nduration = 4\nrate = 10\nburst = 5\napi_id = "a1b2c3"\nstage = "prod"\n', base_url=AWS_URL)
+    on_aws = load(
+        tmp_path, '[[faults]]\nkind = "stage_throttle"\nat = 20\nduration = 4\nrate = 10\nburst = 5\napi_id = "a1b2c3"\nstage = "prod"\n', base_url=AWS_URL
+    )
     slow, errors = scenario.faults[0], scenario.faults[1]
     assert slow.label == "slow items" and slow.params() == {"latency": 0.2, "route": "GET /items"} and slow.end == 10
     assert errors.label == "errors at 1s" and errors.share == pytest.approx(0.3)
@@ -104,9 +106,14 @@ template = "EXT123"
             '[[faults]]\nkind = "lambda_concurrency"\nat = 3\nduration = 5\nreserved = 2\nfunction = "f"\n',
             "faults[1].at: overlaps faults[0] ('lambda_concurrency at 1s'), which changes the same setting",
         ),
-        ('[[faults]]\nkind = "stage_throttle"\nat = 1\nduration = 5\nrate = 1\nburst = 1\n',
-         'faults[0].kind: "stage_throttle" changes an AWS API Gateway stage (UpdateStage) and works on AWS only; on the local stack use kind = "throttle"'),
-        ('[[faults]]\nkind = "outage"\nat = 30\nduration = 5\n', "faults[0].at: the fault starts 30 s into the run, when the load's 30 s are over; start it earlier"),
+        (
+            '[[faults]]\nkind = "stage_throttle"\nat = 1\nduration = 5\nrate = 1\nburst = 1\n',
+            'faults[0].kind: "stage_throttle" changes an AWS API Gateway stage (UpdateStage) and works on AWS only; on the local stack use kind = "throttle"',
+        ),
+        (
+            '[[faults]]\nkind = "outage"\nat = 30\nduration = 5\n',
+            "faults[0].at: the fault starts 30 s into the run, when the load's 30 s are over; start it earlier",
+        ),
         ('[[faults]]\nkind = "outage"\nat = 45\nduration = 1\n', "faults[0].at: the fault starts 45 s into the run"),
         (
             '[[faults]]\nname = "x"\nkind = "outage"\nat = 1\nduration = 1\n[[faults]]\nname = "x"\nkind = "outage"\nat = 3\nduration = 1\n',

@@ -32,7 +32,7 @@ def make_results() -> ResultSet:
 
 
 def make_baseline() -> ResultSet:
-    """"list items" 100 ok requests at 0.8, 1.6, ..., 80 ms (p95 76 ms); no errors."""
+    """ "list items" 100 ok requests at 0.8, 1.6, ..., 80 ms (p95 76 ms); no errors."""
     results = ResultSet(run_id="before", meta={"duration": 10})
     for i in range(1, 101):
         results.record("list items", "ok", 200, start_time=T0 + i % 10, response_time_ms=i * 0.8)
@@ -68,9 +68,7 @@ def make_metrics() -> pd.DataFrame:
         [{"layer": "apigw", "resource": "api1", "metric": "Latency", "key": "latency", "stat": "p95",
           "value": 999.0, "scope": "period", "timestamp": pd.Timestamp(T0, unit="s", tz="UTC"), "period": 1}]
     )  # fmt: skip
-    return pd.concat([frame, period], ignore_index=True)[
-        ["layer", "resource", "metric", "key", "stat", "scope", "timestamp", "period", "value"]
-    ]
+    return pd.concat([frame, period], ignore_index=True)[["layer", "resource", "metric", "key", "stat", "scope", "timestamp", "period", "value"]]
 
 
 def one(expression: str, results: ResultSet, **kwargs) -> GateResult:

@@ -157,7 +157,7 @@ def test_bad_expressions_say_what_and_show_an_example(text: str, fragment: str) 
 
 def test_parse_rejects_non_strings() -> None:
     with pytest.raises(GateError, match="a gate is a string"):
-        Gate.parse(300)  # type: ignore[arg-type]
+        Gate.parse(300)
 
 
 def test_parse_gates_names_file_and_index() -> None:

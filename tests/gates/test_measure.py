@@ -8,7 +8,7 @@ import pytest
 
 from harness.results import ResultSet
 
-from .data import T0, make_results, make_baseline, make_metrics, one, _recovery
+from .data import T0, _recovery, make_baseline, make_metrics, make_results, one
 
 
 @pytest.mark.parametrize(
@@ -186,10 +186,7 @@ def test_cognito_throttles_without_a_datum_are_zero_only_when_cognito_saw_attemp
 
 def test_server_percentiles_are_not_combined_across_resources(results: ResultSet) -> None:
     frame = pd.DataFrame(
-        [
-            {"layer": "apigw", "resource": r, "key": "latency", "stat": "p95", "scope": "run", "value": v}
-            for r, v in (("api1", 100.0), ("api2", 300.0))
-        ]
+        [{"layer": "apigw", "resource": r, "key": "latency", "stat": "p95", "scope": "run", "value": v} for r, v in (("api1", 100.0), ("api2", 300.0))]
     )
     result = one("server.p95 < 1s", results, metrics=frame)
     assert not result.passed and result.actual is None

@@ -8,7 +8,7 @@ import math
 from harness.gates import EXIT_GATE_FAILED, EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, Verdict, evaluate
 from harness.results import ResultSet
 
-from .data import T0, make_results, make_metrics, one
+from .data import T0, make_metrics, make_results, one
 
 
 def test_exit_code_constants() -> None:

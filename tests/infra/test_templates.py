@@ -12,8 +12,9 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -26,9 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 TEMPLATE = INFRA / "fanout.yaml"
 ASL_FILES = sorted((INFRA / "statemachines").glob("*.asl.json"))
-TEMPLATES = sorted(
-    p for p in INFRA.rglob("*") if p.suffix in (".yaml", ".yml", ".json") and "statemachines" not in p.parts
-)
+TEMPLATES = sorted(p for p in INFRA.rglob("*") if p.suffix in (".yaml", ".yml", ".json") and "statemachines" not in p.parts)
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 _LOG_DELIVERY = {
     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
@@ -85,9 +84,7 @@ def test_cfn_lint_passes_on_every_template_and_every_asl(tmp_path: Path) -> None
             "Properties": {
                 "RoleArn": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/test"},
                 "Definition": json.loads(text),
-                "DefinitionSubstitutions": {
-                    name: _substitute("${" + name + "}") for name in sorted(set(_PLACEHOLDER.findall(text)))
-                },
+                "DefinitionSubstitutions": {name: _substitute("${" + name + "}") for name in sorted(set(_PLACEHOLDER.findall(text)))},
             },
         }
     embedded = tmp_path / "statemachines.json"

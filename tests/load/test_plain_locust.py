@@ -79,7 +79,7 @@ LOAD = 'profile = "steady"\nrate = 10\nduration = "3s"\nvus = 2\n'
 
 
 def with_users(path: Path) -> Path:
-    text = path.read_text().replace("[[endpoints]]", '[auth]\nusers = 2\n[[endpoints]]\n', 1).replace('path = "/a"', 'path = "/items"')
+    text = path.read_text().replace("[[endpoints]]", "[auth]\nusers = 2\n[[endpoints]]\n", 1).replace('path = "/a"', 'path = "/items"')
     path.write_text(text, encoding="utf-8")
     return path
 

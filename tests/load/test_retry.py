@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.local.stack import LocalStack
-from harness.results import RETRY_RESULTS, ResultSet
+from harness.results import RETRY_RESULTS
 
 from .test_run_local import ROUTES, admin, run, scenario
 

@@ -14,7 +14,7 @@ import sys
 import textwrap
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -254,8 +254,8 @@ def test_cloudwatch_returns_count_and_p95_latency_for_the_run_window(fresh: Loca
     results = run(fresh, path, tmp_path)
     total = admin(fresh, "GET", "counts")["total"]
     # exactly the run's seconds, in 1-second periods (earlier tests' traffic is outside them)
-    start = datetime.fromtimestamp(int(results.meta["started_at"]), tz=timezone.utc)
-    end = datetime.fromtimestamp(int(results.meta["ended_at"]) + 2, tz=timezone.utc)
+    start = datetime.fromtimestamp(int(results.meta["started_at"]), tz=UTC)
+    end = datetime.fromtimestamp(int(results.meta["ended_at"]) + 2, tz=UTC)
     cloudwatch = boto3.client("cloudwatch", region_name=fresh.info.region)
     dims = [{"Name": "ApiId", "Value": fresh.info.api_id}, {"Name": "Stage", "Value": fresh.info.stage}]
     query = dict(Namespace="AWS/ApiGateway", Dimensions=dims, StartTime=start, EndTime=end, Period=1)

@@ -46,7 +46,9 @@ def test_the_web_ui_runs_a_scenario_and_writes_results(stack: LocalStack, tmp_pa
                 page = urllib.request.urlopen(base + "/", timeout=2).read().decode()
                 break
             except OSError:
-                assert time.time() < deadline and proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "web UI did not start"
+                assert time.time() < deadline and proc.poll() is None, (
+                    proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "web UI did not start"
+                )
                 time.sleep(0.3)
         assert "locust" in page.lower()
         assert "HarnessUser" in page and "OpenModelShape" in page

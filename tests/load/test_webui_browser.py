@@ -199,7 +199,11 @@ def test_the_web_ui_shows_the_server_and_harness_tabs_and_links_the_report(locus
 
         def requests_counted() -> int | None:
             cells = row_cells(driver, "GET")
-            return int(cells[2].replace(",", "")) if cells and cells[1] == "list items" and cells[2].replace(",", "").isdigit() and int(cells[2].replace(",", "")) > 0 else None
+            return (
+                int(cells[2].replace(",", ""))
+                if cells and cells[1] == "list items" and cells[2].replace(",", "").isdigit() and int(cells[2].replace(",", "")) > 0
+                else None
+            )
 
         counted = wait_for("requests counted in the statistics table", requests_counted, 25, proc)
         assert counted > 0

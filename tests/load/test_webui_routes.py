@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ def app_for(ui: HarnessWebUi) -> Any:
 
     @app.route("/")
     def index() -> Any:
-        return "<!doctype html><html><body><div id=\"root\"></div></body></html>"
+        return '<!doctype html><html><body><div id="root"></div></body></html>'
 
     ui.register(app)
     return app.test_client()
@@ -77,7 +77,9 @@ def server_run(tmp_path: Path, cloudwatch: Any) -> dict[str, Any]:
     """A session whose run started 40 s ago and ended 10 s ago, and its API Gateway, Lambda and
     Cognito metrics in moto at 1-second resolution."""
     api_id, fn, pool, client = f"webui{uuid.uuid4().hex[:8]}", f"orders-{uuid.uuid4().hex[:6]}", "us-east-1_webuitest", "webuiclient"
-    sc = scenario(tmp_path, f"""
+    sc = scenario(
+        tmp_path,
+        f"""
 name = "server"
 [target]
 base_url = "http://127.0.0.1:9"
@@ -96,15 +98,16 @@ path = "/items"
 profile = "steady"
 rate = 10
 duration = "30s"
-""")
+""",
+    )
     start = float(int(time.time()) - 40)
     api = [{"Name": "ApiId", "Value": api_id}, {"Name": "Stage", "Value": STAGE}]
     data = []
     for i in range(1, 26):
-        ts = datetime.fromtimestamp(start + i, tz=timezone.utc)
+        ts = datetime.fromtimestamp(start + i, tz=UTC)
         hi = i % 5 == 0
 
-        def put(name: str, values: list[float], counts: list[float], unit: str, dims: list[dict[str, str]] = api) -> None:
+        def put(name: str, values: list[float], counts: list[float], unit: str, dims: list[dict[str, str]] = api, ts: datetime = ts) -> None:
             data.append((dims, {"MetricName": name, "Timestamp": ts, "Values": values, "Counts": counts, "Unit": unit, "StorageResolution": 1}))
 
         put("Count", [1.0], [10.0], "Count")
@@ -141,7 +144,7 @@ def test_server_values_match_a_get_metric_data_call_over_the_same_window(server_
     answer = app_for(ui).get("/harness/server").get_json()
     assert answer["status"] == "ok", answer["message"]
     window = answer["window"]
-    assert window["run_start"] == datetime.fromtimestamp(server_run["session"].started_at, tz=timezone.utc).isoformat()
+    assert window["run_start"] == datetime.fromtimestamp(server_run["session"].started_at, tz=UTC).isoformat()
     assert window["series_period"] == 1
     namespaces = {"apigw": "AWS/ApiGateway", "lambda": "AWS/Lambda", "cognito": "AWS/Cognito"}
     dims = {
@@ -160,13 +163,13 @@ def test_server_values_match_a_get_metric_data_call_over_the_same_window(server_
         per_second = direct(cloudwatch, ns, dm, m["metric"], m["stat"], start=window["start"], end=window["end"], period=window["series_period"])
         assert m["run"] == (whole[0][1] if whole else None), m
         assert m["newest"] == (per_second[-1][1] if per_second else None), m
-        assert m["newest_at"] == (per_second[-1][0].astimezone(timezone.utc).isoformat() if per_second else None), m
+        assert m["newest_at"] == (per_second[-1][0].astimezone(UTC).isoformat() if per_second else None), m
     # what the test put in, as CloudWatch sums it: 25 seconds of 10 requests, 5 of them 4xx
     assert by_label["API Gateway Count"]["run"] == 250.0
     assert by_label["API Gateway 4xx"]["run"] == 5.0
     assert by_label["API Gateway 5xx"]["run"] == 0.0  # a real zero: CloudWatch has datapoints
     assert by_label[f"Lambda Throttles ({server_run['fn']})"]["run"] == 6.0
-    assert by_label["API Gateway Count"]["newest_at"] == datetime.fromtimestamp(server_run["session"].started_at + 25, tz=timezone.utc).isoformat()
+    assert by_label["API Gateway Count"]["newest_at"] == datetime.fromtimestamp(server_run["session"].started_at + 25, tz=UTC).isoformat()
     # nothing put in: "no data yet", never 0
     assert by_label["Cognito TokenRefreshThrottles"]["run"] is None
     rows = {r["metric"]: r for r in answer["rows"]}
@@ -338,7 +341,9 @@ def test_harness_before_start_waits(tmp_path: Path) -> None:
     assert {r["item"]: r["value"] for r in rows_of(answer, "run")}["status"] == "waiting for Start"
     assert {r["value"] for r in rows_of(answer, "gate")} == {"waiting for Start"}
     assert answer["gates"] is None and answer["pacer"]["totals"] == {"planned": 0, "released": 0, "dropped": 0}
-    assert rows_of(answer, "tokens") == [{"section": "tokens", "item": "pool", "value": "none", "detail": "the scenario has no [auth]: requests carry no token"}]
+    assert rows_of(answer, "tokens") == [
+        {"section": "tokens", "item": "pool", "value": "none", "detail": "the scenario has no [auth]: requests carry no token"}
+    ]
 
 
 def test_harness_rows_fit_the_table_and_reach_the_stats_poll(spike: tuple[LoadSession, Clock, float]) -> None:

@@ -16,7 +16,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +53,7 @@ class Pool:
         self.id = idp.create_user_pool(PoolName="apigw-test")["UserPool"]["Id"]
         flows = ["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
         self.client_id, self.other_client_id = (
-            idp.create_user_pool_client(UserPoolId=self.id, ClientName=name, ExplicitAuthFlows=flows)[
-                "UserPoolClient"
-            ]["ClientId"]
-            for name in ("app", "other")
+            idp.create_user_pool_client(UserPoolId=self.id, ClientName=name, ExplicitAuthFlows=flows)["UserPoolClient"]["ClientId"] for name in ("app", "other")
         )
         idp.admin_create_user(UserPoolId=self.id, Username="alice", MessageAction="SUPPRESS")
         idp.admin_set_user_password(UserPoolId=self.id, Username="alice", Password=PASSWORD, Permanent=True)
@@ -133,9 +130,7 @@ class EmulatorProcess:
             raise AssertionError(f"emulator exited: {self.log_path.read_text()[-2000:]}")
         return line
 
-    def call(
-        self, method: str, path: str, route_key: str, *, token: str | None = None, bearer: bool = True, **kw: Any
-    ) -> requests.Response:
+    def call(self, method: str, path: str, route_key: str, *, token: str | None = None, bearer: bool = True, **kw: Any) -> requests.Response:
         """One API request; its (route key, status) is tallied for the counts check."""
         headers = kw.pop("headers", {})
         if token is not None:
@@ -282,9 +277,7 @@ def test_bad_tokens_are_401(api: EmulatorProcess, pool: Pool, other_key: Any, ca
         "wrong client": lambda: pool.forge(client_id="someone-else"),
         "other app client": lambda: pool.other_tokens["AccessToken"],
         "bad token_use": lambda: pool.forge(token_use="refresh"),
-        "hs256": lambda: jwt.encode(
-            {"iss": pool.issuer, "client_id": pool.client_id, "exp": now + 60}, "k" * 32, "HS256"
-        ),
+        "hs256": lambda: jwt.encode({"iss": pool.issuer, "client_id": pool.client_id, "exp": now + 60}, "k" * 32, "HS256"),
     }
     token = tokens[case]()
     r = api.call("GET", "/items", "GET /items", token=token)
@@ -439,7 +432,7 @@ def test_admin_misc(api: EmulatorProcess, pool: Pool) -> None:
     assert api.admin_call("PUT", "/backend", raw=b"{not json").status_code == 400
     assert api.admin_call("GET", "/nothing").status_code == 404
     config = api.admin_call("GET", "/config").json()
-    assert EmulatorConfig.model_validate(config).authorizer.user_pool_id == pool.id  # type: ignore[union-attr]
+    assert EmulatorConfig.model_validate(config).authorizer.user_pool_id == pool.id
     api.call("GET", "/items", "GET /items", token=pool.access)
     api.call("GET", "/items", "GET /items")
     expected = api.expected_counts()
@@ -508,10 +501,13 @@ def test_metrics_reach_cloudwatch(pool: Pool, tmp_path: Path) -> None:
         assert emu.stop() == 0  # SIGTERM flushes what is left
 
     cloudwatch = boto3.client(
-        "cloudwatch", endpoint_url=pool.moto_url, region_name=REGION,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "cloudwatch",
+        endpoint_url=pool.moto_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def stats(name: str) -> dict[str, float]:
         points = cloudwatch.get_metric_statistics(
@@ -526,7 +522,7 @@ def test_metrics_reach_cloudwatch(pool: Pool, tmp_path: Path) -> None:
         return {
             "Sum": round(sum(p["Sum"] for p in points), 6),
             "SampleCount": sum(p["SampleCount"] for p in points),
-            "units": {p["Unit"] for p in points},  # type: ignore[dict-item]
+            "units": {p["Unit"] for p in points},
         }
 
     sent = 9  # 5 x 200, 1 x 401, 1 x 429, 1 x 404, 1 x 500
@@ -590,9 +586,7 @@ def test_in_process_api_named_stage_and_jwks_outage() -> None:
         config = EmulatorConfig(
             stage="prod",
             metrics=MetricsConfig(enabled=False),
-            authorizer=AuthorizerConfig(
-                user_pool_id="us-east-1_x", jwks_url=f"http://127.0.0.1:{closed}/jwks.json", route_scopes={}
-            ),
+            authorizer=AuthorizerConfig(user_pool_id="us-east-1_x", jwks_url=f"http://127.0.0.1:{closed}/jwks.json", route_scopes={}),
         )
         async with Emulator(config) as emu, aiohttp.ClientSession() as http:
             assert emu.url.endswith("/prod")
@@ -622,9 +616,7 @@ def test_command_line(tmp_path: Path) -> None:
     emu.http.close()
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "harness.local.apigw", *args], capture_output=True, text=True, timeout=30
-        )
+        return subprocess.run([sys.executable, "-m", "harness.local.apigw", *args], capture_output=True, text=True, timeout=30)
 
     missing = run("--config-file", str(tmp_path / "nope.json"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr
@@ -640,8 +632,19 @@ def test_public_api() -> None:
     import harness.local.apigw as apigw
 
     assert sorted(apigw.__all__) == sorted(
-        ["Emulator", "serve", "EmulatorConfig", "AuthorizerConfig", "BackendConfig", "Fault", "LambdaIntegration",
-         "MetricsConfig", "Throttle", "ROUTE_KEYS", "NOT_FOUND_KEY"]
+        [
+            "Emulator",
+            "serve",
+            "EmulatorConfig",
+            "AuthorizerConfig",
+            "BackendConfig",
+            "Fault",
+            "LambdaIntegration",
+            "MetricsConfig",
+            "Throttle",
+            "ROUTE_KEYS",
+            "NOT_FOUND_KEY",
+        ]
     )
     assert all(hasattr(apigw, name) for name in apigw.__all__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import urllib.request
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -37,7 +37,7 @@ def namespace() -> str:
 @pytest.fixture
 def t0() -> datetime:
     """A minute boundary ten minutes ago (naive UTC, as boto3 returns tz-aware UTC)."""
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     return now - timedelta(minutes=10)
 
 
@@ -114,7 +114,7 @@ def test_nearest_rank_definition() -> None:
     assert nearest_rank(pairs, Fraction(1)) == 9.0
     assert nearest_rank([], Fraction(1, 2)) is None
     # 7 of 100: 0.07 * 100 is 7.000000000000001 in floats; the rank must still be 7
-    assert nearest_rank([(float(v), 1.0) for v in range(1, 101)], parse_percentile("p7")) == 7.0  # type: ignore[arg-type]
+    assert nearest_rank([(float(v), 1.0) for v in range(1, 101)], parse_percentile("p7")) == 7.0
 
 
 def test_parse_percentile() -> None:
@@ -193,8 +193,13 @@ def test_periods_below_a_minute_and_missing_data(cw: Any, namespace: str, t0: da
     empty = metric_data(cw, namespace, "Sum", 1, t0 + timedelta(seconds=1), t0 + timedelta(seconds=7))
     assert empty["MetricDataResults"][0]["Values"] == []
     stats = cw.get_metric_statistics(
-        Namespace=namespace, MetricName="Latency", Dimensions=DIMS, Period=1, Statistics=["SampleCount"],
-        StartTime=t0 + timedelta(seconds=1), EndTime=t0 + timedelta(seconds=7),
+        Namespace=namespace,
+        MetricName="Latency",
+        Dimensions=DIMS,
+        Period=1,
+        Statistics=["SampleCount"],
+        StartTime=t0 + timedelta(seconds=1),
+        EndTime=t0 + timedelta(seconds=7),
     )
     assert stats["Datapoints"] == []
 
@@ -208,8 +213,13 @@ def test_storage_is_compact(cw: Any, namespace: str, t0: datetime, moto_server: 
     assert after["value_pairs"] - before["value_pairs"] == 100 * 150
 
     r = cw.get_metric_statistics(
-        Namespace=namespace, MetricName="Latency", Dimensions=DIMS, Period=300,
-        StartTime=t0, EndTime=t0 + timedelta(minutes=5), ExtendedStatistics=["p50", "p99"],
+        Namespace=namespace,
+        MetricName="Latency",
+        Dimensions=DIMS,
+        Period=300,
+        StartTime=t0,
+        EndTime=t0 + timedelta(minutes=5),
+        ExtendedStatistics=["p50", "p99"],
     )
     (point,) = r["Datapoints"]
     assert point["ExtendedStatistics"] == {"p50": 75.0, "p99": 149.0}
@@ -231,8 +241,7 @@ def test_single_values_and_statistic_sets_mix(cw: Any, namespace: str, t0: datet
             },
         ],
     )
-    common = dict(Namespace=namespace, MetricName="Latency", Dimensions=DIMS, Period=60,
-                  StartTime=t0, EndTime=t0 + timedelta(minutes=1))
+    common = dict(Namespace=namespace, MetricName="Latency", Dimensions=DIMS, Period=60, StartTime=t0, EndTime=t0 + timedelta(minutes=1))
     (p,) = cw.get_metric_statistics(Statistics=["SampleCount", "Sum", "Minimum", "Maximum"], **common)["Datapoints"]
     assert (p["SampleCount"], p["Sum"], p["Minimum"], p["Maximum"]) == (8.0, 49.0, 1.0, 10.0)
     (e,) = cw.get_metric_statistics(ExtendedStatistics=["p50", "p75"], **common)["Datapoints"]
@@ -280,8 +289,7 @@ def test_pagination_with_max_datapoints(cw: Any, namespace: str, t0: datetime) -
 def test_aws_rules_are_enforced(cw: Any, namespace: str, t0: datetime) -> None:
     common = dict(Namespace=namespace, MetricName="Latency", Dimensions=DIMS, StartTime=t0)
     with pytest.raises(ClientError, match="not both"):
-        cw.get_metric_statistics(Period=60, EndTime=t0 + timedelta(minutes=1), Statistics=["Sum"],
-                                 ExtendedStatistics=["p95"], **common)
+        cw.get_metric_statistics(Period=60, EndTime=t0 + timedelta(minutes=1), Statistics=["Sum"], ExtendedStatistics=["p95"], **common)
     with pytest.raises(ClientError, match="exceeds the limit of 1,440"):
         cw.get_metric_statistics(Period=1, EndTime=t0 + timedelta(hours=1), Statistics=["Sum"], **common)
     with pytest.raises(ClientError, match="1, 5, 10, 20, 30 or a multiple of 60"):
@@ -289,20 +297,21 @@ def test_aws_rules_are_enforced(cw: Any, namespace: str, t0: datetime) -> None:
     with pytest.raises(ClientError, match="not supported locally"):
         metric_data(cw, namespace, "tm99", 60, t0, t0 + timedelta(minutes=1))
     with pytest.raises(ClientError, match="greater than 150"):
-        cw.put_metric_data(Namespace=namespace, MetricData=[
-            {"MetricName": "Latency", "Values": [float(v) for v in range(151)]}])
+        cw.put_metric_data(Namespace=namespace, MetricData=[{"MetricName": "Latency", "Values": [float(v) for v in range(151)]}])
 
 
 def test_start_time_is_rounded_like_aws(cw: Any, namespace: str, t0: datetime) -> None:
     """Periods follow each other from StartTime rounded down to the minute (or the period, under 60 s)."""
     put_seconds(cw, namespace, t0, {s: ([1.0], [1.0]) for s in (65, 100, 190, 250)})
-    r = metric_data(cw, namespace, "SampleCount", 120, t0 + timedelta(seconds=90), t0 + timedelta(minutes=5),
-                    ScanBy="TimestampAscending")["MetricDataResults"][0]
+    r = metric_data(cw, namespace, "SampleCount", 120, t0 + timedelta(seconds=90), t0 + timedelta(minutes=5), ScanBy="TimestampAscending")["MetricDataResults"][
+        0
+    ]
     # 00:01:30 rounds down to 00:01:00, so periods are [1:00, 3:00) and [3:00, 5:00)
     assert r["Timestamps"] == [t0 + timedelta(seconds=60), t0 + timedelta(seconds=180)]
     assert r["Values"] == [2.0, 2.0]
-    r = metric_data(cw, namespace, "SampleCount", 10, t0 + timedelta(seconds=97), t0 + timedelta(seconds=200),
-                    ScanBy="TimestampAscending")["MetricDataResults"][0]
+    r = metric_data(cw, namespace, "SampleCount", 10, t0 + timedelta(seconds=97), t0 + timedelta(seconds=200), ScanBy="TimestampAscending")[
+        "MetricDataResults"
+    ][0]
     # 00:01:37 rounds down to 00:01:30 for 10 s periods
     assert r["Timestamps"] == [t0 + timedelta(seconds=100), t0 + timedelta(seconds=190)]
 

@@ -25,8 +25,7 @@ PASSWORD = "Passw0rd!Passw0rd"
 
 def call(base: str, method: str, path: str = "", body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(f"{base}/_harness/faults/cognito{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(f"{base}/_harness/faults/cognito{path}", data=data, method=method, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=10) as r:
             return r.status, json.loads(r.read())
@@ -46,7 +45,9 @@ def pool(aws_env: dict[str, str]) -> dict[str, str]:
     idp = boto3.client("cognito-idp", config=NO_RETRIES)
     pool_id = idp.create_user_pool(PoolName=f"faults-{uuid.uuid4().hex[:8]}")["UserPool"]["Id"]
     client_id = idp.create_user_pool_client(
-        UserPoolId=pool_id, ClientName="faults", GenerateSecret=False,
+        UserPoolId=pool_id,
+        ClientName="faults",
+        GenerateSecret=False,
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]["ClientId"]
     idp.admin_create_user(UserPoolId=pool_id, Username="alice", MessageAction="SUPPRESS")
@@ -56,8 +57,7 @@ def pool(aws_env: dict[str, str]) -> dict[str, str]:
 
 def sign_in(pool: dict[str, str]) -> dict[str, Any]:
     idp = boto3.client("cognito-idp", config=NO_RETRIES)
-    return idp.initiate_auth(ClientId=pool["client_id"], AuthFlow="USER_PASSWORD_AUTH",
-                             AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD})
+    return idp.initiate_auth(ClientId=pool["client_id"], AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD})
 
 
 def test_throttle_window_answers_too_many_requests_then_ends(switch: str, pool: dict[str, str]) -> None:
@@ -92,12 +92,17 @@ def test_delete_ends_faults_at_once(switch: str, pool: dict[str, str]) -> None:
     assert sign_in(pool)["AuthenticationResult"]  # InitiateAuth is free again
     admin = boto3.client("cognito-idp", config=NO_RETRIES)
     with pytest.raises(ClientError, match="TooManyRequestsException"):
-        admin.admin_initiate_auth(UserPoolId=pool["pool_id"], ClientId=pool["client_id"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-                                  AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD})
+        admin.admin_initiate_auth(
+            UserPoolId=pool["pool_id"],
+            ClientId=pool["client_id"],
+            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD},
+        )
     assert call(switch, "DELETE", f"/{first['fault']['id']}")[0] == 404
     assert call(switch, "DELETE") == (200, {"faults": []})
-    assert admin.admin_initiate_auth(UserPoolId=pool["pool_id"], ClientId=pool["client_id"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-                                     AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD})["AuthenticationResult"]
+    assert admin.admin_initiate_auth(
+        UserPoolId=pool["pool_id"], ClientId=pool["client_id"], AuthFlow="ADMIN_USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD}
+    )["AuthenticationResult"]
 
 
 @pytest.mark.parametrize(
@@ -135,19 +140,19 @@ def test_token_pool_rides_out_a_throttle_window(switch: str, aws_env: dict[str, 
     cognito = aws.client("cognito-idp")
     pool_id = cognito.create_user_pool(PoolName=f"ride-{uuid.uuid4().hex[:8]}")["UserPool"]["Id"]
     client_id = cognito.create_user_pool_client(
-        UserPoolId=pool_id, ClientName="ride", GenerateSecret=False,
+        UserPoolId=pool_id,
+        ClientName="ride",
+        GenerateSecret=False,
         ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]["ClientId"]
     n = 6
-    report = create_users(cognito=cognito, secrets=aws.client("secretsmanager"), user_pool_id=pool_id, count=n,
-                          rate=200.0, progress=False)
+    report = create_users(cognito=cognito, secrets=aws.client("secretsmanager"), user_pool_id=pool_id, count=n, rate=200.0, progress=False)
     assert report.ok
     password = get_password(secrets=aws.client("secretsmanager"), user_pool_id=pool_id)
 
     now = time.time()
     assert call(switch, "POST", body={"start": now, "end": now + 2.5})[0] == 201
-    tokens = TokenPool(cognito=cognito, user_pool_id=pool_id, client_id=client_id, usernames=make_usernames(n),
-                       password=password, login_rate=200.0)
+    tokens = TokenPool(cognito=cognito, user_pool_id=pool_id, client_id=client_id, usernames=make_usernames(n), password=password, login_rate=200.0)
     assert tokens.login_all(concurrency=n) == n
     stats = tokens.stats()
     assert stats["logins"] == n and stats["login_failures"] == 0

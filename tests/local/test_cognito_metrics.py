@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -15,14 +15,14 @@ from harness.metrics import build_queries, fetch
 from tests.local.test_cognito_faults import NO_RETRIES, PASSWORD, call, pool, sign_in, switch  # noqa: F401 (fixtures)
 
 
-def cognito_sums(pool: dict[str, str], start: datetime, want: dict[str, float]) -> dict[str, float]:
+def cognito_sums(user_pool: dict[str, str], start: datetime, want: dict[str, float]) -> dict[str, float]:
     """Whole-window Sums of the Cognito keys harness reads, once they reach ``want`` (published
     once a second; waits at most 60 s, then answers what is there)."""
-    queries = build_queries(user_pool_id=pool["pool_id"], client_id=pool["client_id"])
+    queries = build_queries(user_pool_id=user_pool["pool_id"], client_id=user_pool["client_id"])
     cw = boto3.client("cloudwatch")
     deadline = time.monotonic() + 60
     while True:
-        end = datetime.now(timezone.utc) + timedelta(seconds=5)
+        end = datetime.now(UTC) + timedelta(seconds=5)
         frame = fetch(cw, queries, start=start, end=end, period=60, scope="run")
         sums = frame.groupby("key")["value"].sum(min_count=1).to_dict()
         if all(sums.get(k, 0) >= v for k, v in want.items()) or time.monotonic() > deadline:
@@ -31,7 +31,7 @@ def cognito_sums(pool: dict[str, str], start: datetime, want: dict[str, float]) 
 
 
 def test_sign_ins_and_refreshes_publish_cognito_successes_and_no_throttles_datum(pool: dict[str, str]) -> None:  # noqa: F811
-    start = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    start = datetime.now(UTC).replace(second=0, microsecond=0)
     idp = boto3.client("cognito-idp", config=NO_RETRIES)
     tokens = [sign_in(pool)["AuthenticationResult"] for _ in range(3)]
     idp.admin_initiate_auth(UserPoolId=pool["pool_id"], ClientId=pool["client_id"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
@@ -47,7 +47,7 @@ def test_sign_ins_and_refreshes_publish_cognito_successes_and_no_throttles_datum
 
 
 def test_a_throttled_sign_in_publishes_sign_in_throttles(switch: Any, pool: dict[str, str]) -> None:  # noqa: F811
-    start = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    start = datetime.now(UTC).replace(second=0, microsecond=0)
     status, _ = call(switch, "POST", body={"start": time.time() - 1, "end": time.time() + 60})
     assert status == 201
     for _ in range(2):

@@ -46,7 +46,9 @@ def definition(**tolerance: Any) -> dict[str, Any]:
     }
 
 
-def run(aws_env: dict[str, str], items: list[dict[str, Any]], *, concurrency: int, timeout: float = 90, tolerated: float = 0, **tolerance: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def run(
+    aws_env: dict[str, str], items: list[dict[str, Any]], *, concurrency: int, timeout: float = 90, tolerated: float = 0, **tolerance: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run the Map over ``items``; the execution's output and its Map Run's description."""
     sfn = boto3.client("stepfunctions")
     arn = sfn.create_state_machine(

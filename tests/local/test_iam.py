@@ -53,8 +53,13 @@ def bucket(admin: dict[str, Any]) -> str:
 
 def _as_role(admin: dict[str, Any], role: str, service: str) -> Any:
     creds = admin["sts"].assume_role(RoleArn=role, RoleSessionName="tester")["Credentials"]
-    return boto3.client(service, config=NO_RETRIES, aws_access_key_id=creds["AccessKeyId"],
-                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+    return boto3.client(
+        service,
+        config=NO_RETRIES,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
 
 
 def _error(call: Any) -> dict[str, Any]:
@@ -83,12 +88,9 @@ def handler(event, context):
 """
 
 
-def test_a_lambda_whose_role_lacks_a_permission_is_refused_naming_it_and_gets_through_once_granted(
-    admin: dict[str, Any], role: str, bucket: str
-) -> None:
+def test_a_lambda_whose_role_lacks_a_permission_is_refused_naming_it_and_gets_through_once_granted(admin: dict[str, Any], role: str, bucket: str) -> None:
     name = f"fn-{uuid.uuid4().hex[:10]}"
-    admin["lambda"].create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
-                                    Code={"ZipFile": make_zip({"app.py": WRITES})})
+    admin["lambda"].create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": make_zip({"app.py": WRITES})})
     _, refused = invoke(admin["lambda"], name, {"bucket": bucket})
     role_name = role.rsplit("/", 1)[1]
     assert refused["me"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{name}"  # session = function name
@@ -107,8 +109,13 @@ def test_a_lambda_whose_role_lacks_a_permission_is_refused_naming_it_and_gets_th
 
 def test_lambda_writes_a_functions_logs_only_when_its_role_allows_it(admin: dict[str, Any], role: str) -> None:
     name = f"fn-{uuid.uuid4().hex[:10]}"
-    admin["lambda"].create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
-                                    Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    print('hi')\n"})})
+    admin["lambda"].create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    print('hi')\n"})},
+    )
     logs = boto3.client("logs", config=NO_RETRIES)
 
     def logged() -> list[str]:
@@ -120,8 +127,7 @@ def test_lambda_writes_a_functions_logs_only_when_its_role_allows_it(admin: dict
 
     invoke(admin["lambda"], name)  # the logs are written before the invocation answers
     assert logged() == []
-    _put_policy(admin, role, _allow(["logs:CreateLogStream", "logs:PutLogEvents"],
-                                    f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/{name}:*"))
+    _put_policy(admin, role, _allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/{name}:*"))
     invoke(admin["lambda"], name)
     assert "hi" in logged()
 
@@ -133,8 +139,12 @@ def test_a_state_machine_invokes_a_lambda_only_when_its_role_allows_it(admin: di
         Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return {'ok': 1}\n"})},
     )["FunctionArn"]  # fmt: skip
     sfn = boto3.client("stepfunctions", config=NO_RETRIES)
-    definition = {"StartAt": "Call", "States": {"Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                                                         "Parameters": {"FunctionName": function, "Payload": {}}, "End": True}}}
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": function, "Payload": {}}, "End": True}
+        },
+    }
     machine = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
 
     def run(execution: str) -> dict[str, Any]:
@@ -159,9 +169,7 @@ def test_a_state_machine_invokes_a_lambda_only_when_its_role_allows_it(admin: di
 # --------------------------------------------------------------------------- the rules, per service
 
 
-def test_a_json_service_refuses_with_access_denied_exception_naming_the_action_and_the_secret_arn(
-    admin: dict[str, Any], role: str
-) -> None:
+def test_a_json_service_refuses_with_access_denied_exception_naming_the_action_and_the_secret_arn(admin: dict[str, Any], role: str) -> None:
     arn = admin["secretsmanager"].create_secret(Name=f"harness/{uuid.uuid4().hex[:8]}", SecretString="pw")["ARN"]
     secrets = _as_role(admin, role, "secretsmanager")
     error = _error(lambda: secrets.get_secret_value(SecretId=arn.rsplit(":", 1)[1].rsplit("-", 1)[0]))
@@ -188,17 +196,16 @@ def test_cognito_admin_calls_are_checked_against_the_user_pool_arn(admin: dict[s
 
 def test_an_explicit_deny_wins_over_an_allow(admin: dict[str, Any], role: str, bucket: str) -> None:
     s3 = _as_role(admin, role, "s3")
-    _put_policy(admin, role, _allow("s3:*", f"arn:aws:s3:::{bucket}/*"),
-                {"Effect": "Deny", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/locked/*"})
+    _put_policy(
+        admin, role, _allow("s3:*", f"arn:aws:s3:::{bucket}/*"), {"Effect": "Deny", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/locked/*"}
+    )
     s3.put_object(Bucket=bucket, Key="open/a", Body=b"a")
     error = _error(lambda: s3.put_object(Bucket=bucket, Key="locked/a", Body=b"a"))
     assert error["Code"] == "AccessDenied" and error["status"] == 403
     assert error["Message"].endswith("with an explicit deny in an identity-based policy")
 
 
-def test_head_object_needs_get_object_and_a_missing_key_is_404_only_with_an_unconditional_list_bucket(
-    admin: dict[str, Any], role: str, bucket: str
-) -> None:
+def test_head_object_needs_get_object_and_a_missing_key_is_404_only_with_an_unconditional_list_bucket(admin: dict[str, Any], role: str, bucket: str) -> None:
     admin["s3"].put_object(Bucket=bucket, Key="runs/1/stop.json", Body=b"{}")
     s3 = _as_role(admin, role, "s3")
     assert _error(lambda: s3.head_object(Bucket=bucket, Key="runs/1/stop.json"))["status"] == 403
@@ -209,25 +216,27 @@ def test_head_object_needs_get_object_and_a_missing_key_is_404_only_with_an_unco
 
     # a ListBucket grant conditional on s3:prefix: listing runs/ works, but HeadObject sends no
     # prefix, so its implicit ListBucket check is not covered by it: still a 403 for a missing key
-    _put_policy(admin, role, _allow("s3:GetObject", f"arn:aws:s3:::{bucket}/runs/*/stop.json"),
-                _allow("s3:ListBucket", f"arn:aws:s3:::{bucket}", Condition={"StringLike": {"s3:prefix": ["runs/*"]}}))
+    _put_policy(
+        admin,
+        role,
+        _allow("s3:GetObject", f"arn:aws:s3:::{bucket}/runs/*/stop.json"),
+        _allow("s3:ListBucket", f"arn:aws:s3:::{bucket}", Condition={"StringLike": {"s3:prefix": ["runs/*"]}}),
+    )
     assert s3.list_objects_v2(Bucket=bucket, Prefix="runs/")["KeyCount"] == 1
     assert _error(lambda: s3.list_objects_v2(Bucket=bucket))["Code"] == "AccessDenied"  # no prefix: not runs/*
     missing = _error(lambda: s3.head_object(Bucket=bucket, Key="runs/2/stop.json"))
     assert missing["status"] == 403, missing
 
-    _put_policy(admin, role, _allow("s3:GetObject", f"arn:aws:s3:::{bucket}/runs/*/stop.json"),
-                _allow("s3:ListBucket", f"arn:aws:s3:::{bucket}"))
+    _put_policy(admin, role, _allow("s3:GetObject", f"arn:aws:s3:::{bucket}/runs/*/stop.json"), _allow("s3:ListBucket", f"arn:aws:s3:::{bucket}"))
     assert _error(lambda: s3.head_object(Bucket=bucket, Key="runs/2/stop.json"))["status"] == 404
 
 
-def test_the_cli_credentials_stay_allowed_and_a_wrong_session_token_is_refused(
-    admin: dict[str, Any], role: str, bucket: str
-) -> None:
+def test_the_cli_credentials_stay_allowed_and_a_wrong_session_token_is_refused(admin: dict[str, Any], role: str, bucket: str) -> None:
     admin["s3"].put_object(Bucket=bucket, Key="any", Body=b"x")  # no policy anywhere: the administrator
     creds = admin["sts"].assume_role(RoleArn=role, RoleSessionName="tester")["Credentials"]
-    forged = boto3.client("s3", config=NO_RETRIES, aws_access_key_id=creds["AccessKeyId"],
-                          aws_secret_access_key=creds["SecretAccessKey"], aws_session_token="not-the-token")
+    forged = boto3.client(
+        "s3", config=NO_RETRIES, aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"], aws_session_token="not-the-token"
+    )
     assert _error(lambda: forged.get_object(Bucket=bucket, Key="any"))["status"] == 403
 
 
@@ -242,22 +251,42 @@ def test_the_cli_credentials_stay_allowed_and_a_wrong_session_token_is_refused(
         (_allow("s3:GetObject", "arn:aws:s3:::b/runs/*"), "s3:GetObject", "arn:aws:s3:::b/other", {}, Decision.IMPLICIT_DENY),
         (_allow("s3:GetObject", "arn:aws:s3:::b/?.txt"), "s3:GetObject", "arn:aws:s3:::b/ab.txt", {}, Decision.IMPLICIT_DENY),
         (_allow("s3:GetObject", "arn:aws:s3:::b.c/*"), "s3:GetObject", "arn:aws:s3:::bxc/k", {}, Decision.IMPLICIT_DENY),
-        ({"Effect": "Allow", "NotAction": "s3:DeleteObject", "Resource": "*"}, "s3:PutObject", "arn:aws:s3:::b/k", {},
-         Decision.ALLOWED),
-        ({"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::secret/*"}, "s3:GetObject",
-         "arn:aws:s3:::secret/k", {}, Decision.IMPLICIT_DENY),
-        (_allow("s3:ListBucket", "arn:aws:s3:::b", Condition={"StringLike": {"s3:prefix": "runs/*"}}), "s3:ListBucket",
-         "arn:aws:s3:::b", {}, Decision.IMPLICIT_DENY),
-        (_allow("s3:ListBucket", "arn:aws:s3:::b", Condition={"NumericLessThan": {"s3:max-keys": "10"}}), "s3:ListBucket",
-         "arn:aws:s3:::b", {"s3:max-keys": "5"}, Decision.IMPLICIT_DENY),
-        ({"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"s3:max-keys": "10"}}},
-         "s3:ListBucket", "arn:aws:s3:::b", {}, Decision.EXPLICIT_DENY),
+        ({"Effect": "Allow", "NotAction": "s3:DeleteObject", "Resource": "*"}, "s3:PutObject", "arn:aws:s3:::b/k", {}, Decision.ALLOWED),
+        ({"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::secret/*"}, "s3:GetObject", "arn:aws:s3:::secret/k", {}, Decision.IMPLICIT_DENY),
+        (
+            _allow("s3:ListBucket", "arn:aws:s3:::b", Condition={"StringLike": {"s3:prefix": "runs/*"}}),
+            "s3:ListBucket",
+            "arn:aws:s3:::b",
+            {},
+            Decision.IMPLICIT_DENY,
+        ),
+        (
+            _allow("s3:ListBucket", "arn:aws:s3:::b", Condition={"NumericLessThan": {"s3:max-keys": "10"}}),
+            "s3:ListBucket",
+            "arn:aws:s3:::b",
+            {"s3:max-keys": "5"},
+            Decision.IMPLICIT_DENY,
+        ),
+        (
+            {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"s3:max-keys": "10"}}},
+            "s3:ListBucket",
+            "arn:aws:s3:::b",
+            {},
+            Decision.EXPLICIT_DENY,
+        ),
     ],
-    ids=["wildcard action and resource", "actions ignore case", "another prefix", "? is one character",
-         "a dot is a dot", "NotAction", "NotResource", "a condition on a missing key does not hold",
-         "an unknown operator never grants", "an unknown operator always denies"],
+    ids=[
+        "wildcard action and resource",
+        "actions ignore case",
+        "another prefix",
+        "? is one character",
+        "a dot is a dot",
+        "NotAction",
+        "NotResource",
+        "a condition on a missing key does not hold",
+        "an unknown operator never grants",
+        "an unknown operator always denies",
+    ],
 )
-def test_policies_are_evaluated_as_iam_does(
-    statement: dict[str, Any], action: str, resource: str, context: dict[str, str], decision: Decision
-) -> None:
+def test_policies_are_evaluated_as_iam_does(statement: dict[str, Any], action: str, resource: str, context: dict[str, str], decision: Decision) -> None:
     assert evaluate([_policy(statement)], action, resource, context) is decision

@@ -12,7 +12,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +58,14 @@ def make_zip(source: str) -> bytes:
 def functions(aws_env: dict[str, str]) -> dict[str, str]:
     """One function per behaviour in the session's moto server: {behaviour: function name}."""
     iam, lam = boto3.client("iam"), boto3.client("lambda")
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    trust = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    )
     role = iam.create_role(RoleName=f"proxy-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
     names = {}
     for kind, source in {"echo": ECHO, "plain": PLAIN, "raises": RAISES, "malformed": MALFORMED, "slow": SLOW}.items():
         name = names[kind] = f"proxy-{kind}-{uuid.uuid4().hex[:6]}"
-        lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
-                            Code={"ZipFile": make_zip(source)}, Timeout=10)
+        lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": make_zip(source)}, Timeout=10)
     return names
 
 
@@ -84,8 +84,7 @@ def test_proxy_event_and_response_mapping(functions: dict[str, str], moto_server
                 return r.status, body, (r.headers, emu.stats()["lambda"], emu.counts())
 
     status, body, (headers, stats, _) = asyncio.run(
-        call(functions["echo"], "POST", "/orders?x=1&x=2&y=3", data=b'{"qty": 2}',
-             headers={"Cookie": "c1=v1; c2=v2", "X-Custom": "k"})
+        call(functions["echo"], "POST", "/orders?x=1&x=2&y=3", data=b'{"qty": 2}', headers={"Cookie": "c1=v1; c2=v2", "X-Custom": "k"})
     )
     assert status == 202 and headers["x-echo"] == "yes"
     assert headers.getall("Set-Cookie") == ["a=1", "b=2"]
@@ -114,8 +113,11 @@ def test_proxy_event_and_response_mapping(functions: dict[str, str], moto_server
 
 
 def test_backend_handler_answers_the_mock_routes() -> None:
-    event = {"routeKey": "GET /users/{user}/profile", "pathParameters": {"user": "bob"},
-             "requestContext": {"authorizer": {"jwt": {"claims": {"sub": "s-1", "username": "alice"}, "scopes": None}}}}
+    event = {
+        "routeKey": "GET /users/{user}/profile",
+        "pathParameters": {"user": "bob"},
+        "requestContext": {"authorizer": {"jwt": {"claims": {"sub": "s-1", "username": "alice"}, "scopes": None}}},
+    }
     answer = backend_handler(event, None)
     assert answer["statusCode"] == 200
     assert json.loads(answer["body"]) == {"user": "bob", "sub": "s-1", "username": "alice"}
@@ -143,20 +145,19 @@ def test_scenario_settings_for_the_lambda_integration() -> None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """A local stack whose API sends every route to a slow function with reserved concurrency 1."""
-    with LocalStack(log_dir=tmp_path_factory.mktemp("lambda-stack"),
-                    lambda_backend=LambdaBackend(reserved_concurrency=1, latency_ms=1200)) as local:
+    with LocalStack(log_dir=tmp_path_factory.mktemp("lambda-stack"), lambda_backend=LambdaBackend(reserved_concurrency=1, latency_ms=1200)) as local:
         yield local
 
 
 def token(stack: LocalStack) -> str:
     info = stack.info
-    idp = boto3.client("cognito-idp", endpoint_url=info.endpoint_url, region_name=info.region,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    idp = boto3.client("cognito-idp", endpoint_url=info.endpoint_url, region_name=info.region, aws_access_key_id="testing", aws_secret_access_key="testing")
     name = f"u{uuid.uuid4().hex[:6]}"
     idp.admin_create_user(UserPoolId=info.user_pool_id, Username=name, MessageAction="SUPPRESS")
     idp.admin_set_user_password(UserPoolId=info.user_pool_id, Username=name, Password=PASSWORD, Permanent=True)
-    return idp.initiate_auth(ClientId=info.client_id, AuthFlow="USER_PASSWORD_AUTH",
-                             AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD})["AuthenticationResult"]["AccessToken"]
+    return idp.initiate_auth(ClientId=info.client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD})[
+        "AuthenticationResult"
+    ]["AccessToken"]
 
 
 def test_stack_deploys_the_backend_function(stack: LocalStack) -> None:
@@ -175,10 +176,14 @@ def test_stack_deploys_the_backend_function(stack: LocalStack) -> None:
     assert requests.get(f"{info.api_url}/items", timeout=30).status_code == 401  # the authorizer still runs first
 
     # a run against this stack pulls the function's AWS/Lambda metrics without naming it
-    scenario = Scenario.from_dict({
-        "name": "lambda", "target": {"base_url": "local", "lambda_functions": ["other"]},
-        "endpoints": [{"name": "list", "path": "/items"}], "load": {"profile": "steady", "rate": 1, "duration": "1s"},
-    })
+    scenario = Scenario.from_dict(
+        {
+            "name": "lambda",
+            "target": {"base_url": "local", "lambda_functions": ["other"]},
+            "endpoints": [{"name": "list", "path": "/items"}],
+            "load": {"profile": "steady", "rate": 1, "duration": "1s"},
+        }
+    )
     with stack.activate():
         target = resolve_target(scenario)
     assert target.lambda_functions == ["other", LAMBDA_FUNCTION_NAME]
@@ -202,8 +207,7 @@ def test_lambda_concurrency_throttles_and_who_throttled_names_lambda(stack: Loca
         r = requests.get(f"{info.api_url}/items", headers={"Authorization": f"Bearer {access}"}, timeout=30)
         with lock:
             answers.append(r.status_code)
-            results.record("items", "ok" if r.status_code == 200 else "error", r.status_code,
-                           start_time=t0, response_time_ms=(time.time() - t0) * 1000)
+            results.record("items", "ok" if r.status_code == 200 else "error", r.status_code, start_time=t0, response_time_ms=(time.time() - t0) * 1000)
 
     threads = [threading.Thread(target=one) for _ in range(5)]
     for t in threads:
@@ -219,13 +223,14 @@ def test_lambda_concurrency_throttles_and_who_throttled_names_lambda(stack: Loca
     stats = requests.get(f"{info.api_url}/_admin/stats", timeout=10).json()["lambda"]
     assert stats["throttled"] - before["throttled"] == 4 and stats["invocations"] - before["invocations"] == 1
 
-    cloudwatch = boto3.client("cloudwatch", endpoint_url=info.endpoint_url, region_name=info.region,
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
+    cloudwatch = boto3.client(
+        "cloudwatch", endpoint_url=info.endpoint_url, region_name=info.region, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     queries = metrics.build_queries(api_id=info.api_id, stage=info.stage, lambda_functions=[info.lambda_function])
-    start = datetime.fromtimestamp(int(started), tz=timezone.utc)
+    start = datetime.fromtimestamp(int(started), tz=UTC)
     deadline = time.monotonic() + 15
     while True:  # both publishers flush every second
-        frame = metrics.fetch(cloudwatch, queries, start=start, end=datetime.fromtimestamp(ended + 2, tz=timezone.utc), period=1)
+        frame = metrics.fetch(cloudwatch, queries, start=start, end=datetime.fromtimestamp(ended + 2, tz=UTC), period=1)
         throttles = frame[(frame.key == "throttles") & (frame.stat == "Sum")].value.sum()
         fivexx = frame[(frame.key == "5xx") & (frame.stat == "Sum")].value.sum()
         if (throttles >= 4 and fivexx >= 4) or time.monotonic() > deadline:

@@ -16,7 +16,7 @@ import urllib.request
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -135,12 +135,12 @@ def aws(aws_env: dict[str, str]) -> dict[str, Any]:
 @pytest.fixture
 def role(aws: dict[str, Any]) -> str:
     """An execution role that may write the function's logs, as AWSLambdaBasicExecutionRole does."""
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    trust = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    )
     name = f"fn-{uuid.uuid4().hex[:8]}"
     arn = aws["iam"].create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    logs = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]})
+    logs = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]})
     aws["iam"].put_role_policy(RoleName=name, PolicyName="logs", PolicyDocument=logs)
     return str(arn)
 
@@ -155,8 +155,7 @@ def deploy(aws: dict[str, Any], role: str) -> Deploy:
     def create(files: dict[str, str] | str, *, handler: str = "app.handler", timeout: int = 3, **kw: Any) -> str:
         name = f"fn-{uuid.uuid4().hex[:10]}"
         code = make_zip({"app.py": files} if isinstance(files, str) else files)
-        aws["lambda"].create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler=handler,
-                                      Code={"ZipFile": code}, Timeout=timeout, **kw)
+        aws["lambda"].create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler=handler, Code={"ZipFile": code}, Timeout=timeout, **kw)
         return name
 
     return create
@@ -200,8 +199,9 @@ def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condi
 
 
 def test_handler_sees_its_environment_and_context(aws: dict[str, Any], deploy: Deploy, moto_server: str) -> None:
-    name = deploy({"pkg/__init__.py": "", "pkg/mod.py": ECHO_ENV}, handler="pkg.mod.handler", timeout=7,
-                  MemorySize=256, Environment={"Variables": {"GREETING": "hello"}})
+    name = deploy(
+        {"pkg/__init__.py": "", "pkg/mod.py": ECHO_ENV}, handler="pkg.mod.handler", timeout=7, MemorySize=256, Environment={"Variables": {"GREETING": "hello"}}
+    )
     response, body = invoke(aws["lambda"], name, {"order": 42})
     assert response["StatusCode"] == 200 and "FunctionError" not in response
     assert body["event"] == {"order": 42}
@@ -272,8 +272,7 @@ def test_timeout_kills_the_handler_and_its_children(aws: dict[str, Any], deploy:
     assert body["errorType"] == "Sandbox.Timedout"
     assert body["errorMessage"].endswith("Task timed out after 1.00 seconds")
     grandchild = int(pid_file.read_text())
-    wait_for(lambda: not Path(f"/proc/{grandchild}").exists() or _zombie(grandchild), timeout=3,
-             what="the handler's own child process to die")
+    wait_for(lambda: not Path(f"/proc/{grandchild}").exists() or _zombie(grandchild), timeout=3, what="the handler's own child process to die")
 
 
 def _zombie(pid: int) -> bool:
@@ -341,8 +340,7 @@ def test_concurrent_invocations_run_in_parallel(aws: dict[str, Any], deploy: Dep
 
 def allow_put(aws: dict[str, Any], role: str, bucket: str) -> None:
     """Let ``role`` write to ``bucket`` (the handler acts as its execution role)."""
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}
     aws["iam"].put_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyName="put", PolicyDocument=json.dumps(policy))
 
 
@@ -361,15 +359,25 @@ def test_code_from_s3_and_cloudformation(aws: dict[str, Any], role: str) -> None
     aws["s3"].create_bucket(Bucket=bucket)
     aws["s3"].put_object(Bucket=bucket, Key="code.zip", Body=make_zip({"app.py": ECHO_ENV}))
     from_s3 = f"fn-{uuid.uuid4().hex[:10]}"
-    aws["lambda"].create_function(FunctionName=from_s3, Runtime="python3.11", Role=role, Handler="app.handler",
-                                  Code={"S3Bucket": bucket, "S3Key": "code.zip"})
+    aws["lambda"].create_function(FunctionName=from_s3, Runtime="python3.11", Role=role, Handler="app.handler", Code={"S3Bucket": bucket, "S3Key": "code.zip"})
     _, body = invoke(aws["lambda"], from_s3, {"via": "s3"})
     assert body["event"] == {"via": "s3"}
 
     from_cfn = f"fn-{uuid.uuid4().hex[:10]}"
-    template = {"Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": {
-        "FunctionName": from_cfn, "Runtime": "python3.11", "Role": role, "Handler": "index.handler",
-        "Code": {"ZipFile": "def handler(event, context):\n    return {'cfn': event['n'] * 2}\n"}}}}}
+    template = {
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "FunctionName": from_cfn,
+                    "Runtime": "python3.11",
+                    "Role": role,
+                    "Handler": "index.handler",
+                    "Code": {"ZipFile": "def handler(event, context):\n    return {'cfn': event['n'] * 2}\n"},
+                },
+            }
+        }
+    }
     aws["cloudformation"].create_stack(StackName=f"s-{uuid.uuid4().hex[:8]}", TemplateBody=json.dumps(template))
     _, body = invoke(aws["lambda"], from_cfn, {"n": 21})
     assert body == {"cfn": 42}
@@ -394,7 +402,7 @@ def test_event_and_dry_run_invocations(aws: dict[str, Any], deploy: Deploy, role
 def test_reserved_concurrency_throttles_and_is_counted(aws: dict[str, Any], deploy: Deploy) -> None:
     name = deploy(SLEEPY)
     aws["lambda"].put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
 
     def late() -> Any:
         time.sleep(0.3)  # the first one is surely running by now
@@ -414,11 +422,11 @@ def test_reserved_concurrency_throttles_and_is_counted(aws: dict[str, Any], depl
     queries = build_queries(lambda_functions=[name])
 
     def totals() -> dict[str, float] | None:
-        df = fetch(aws["cloudwatch"], queries, start=started - timedelta(seconds=5),
-                   end=datetime.now(timezone.utc) + timedelta(seconds=60), period=60)
-        sums = {key: float(df[(df.key == key) & (df.stat == stat)].value.sum(min_count=1))
-                for key, stat in (("invocations", "Sum"), ("throttles", "Sum"), ("errors", "Sum"),
-                                  ("concurrent_executions", "Maximum"), ("duration", "Average"))}
+        df = fetch(aws["cloudwatch"], queries, start=started - timedelta(seconds=5), end=datetime.now(UTC) + timedelta(seconds=60), period=60)
+        sums = {
+            key: float(df[(df.key == key) & (df.stat == stat)].value.sum(min_count=1))
+            for key, stat in (("invocations", "Sum"), ("throttles", "Sum"), ("errors", "Sum"), ("concurrent_executions", "Maximum"), ("duration", "Average"))
+        }
         return sums if sums["throttles"] == 2 else None
 
     sums = wait_for(totals, timeout=8, what="the Throttles metric")
@@ -433,8 +441,12 @@ def small_account(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv("HARNESS_LOCAL_LAMBDA_CONCURRENCY", "1")
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(var, raising=False)
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(var, value)
     with MotoServer() as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
@@ -445,8 +457,7 @@ def test_account_concurrency_limit(small_account: dict[str, Any]) -> None:
     aws = small_account
     trust = json.dumps({"Version": "2012-10-17", "Statement": []})
     role = aws["iam"].create_role(RoleName="fn", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    aws["lambda"].create_function(FunctionName="slow", Runtime="python3.11", Role=role, Handler="app.handler",
-                                  Code={"ZipFile": make_zip({"app.py": SLEEPY})})
+    aws["lambda"].create_function(FunctionName="slow", Runtime="python3.11", Role=role, Handler="app.handler", Code={"ZipFile": make_zip({"app.py": SLEEPY})})
 
     def late() -> Any:
         time.sleep(0.3)
@@ -463,20 +474,16 @@ def test_account_concurrency_limit(small_account: dict[str, Any]) -> None:
 
 def run_state_machine(aws: dict[str, Any], role: str, definition: dict[str, Any], event: Any) -> dict[str, Any]:
     """Run ``definition`` with ``role``, which may invoke any function (the state machine acts as it)."""
-    invoke_any = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}]}
+    invoke_any = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}]}
     aws["iam"].put_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyName="invoke", PolicyDocument=json.dumps(invoke_any))
     sfn = aws["stepfunctions"]
-    arn = sfn.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition),
-                                   roleArn=role)["stateMachineArn"]
+    arn = sfn.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(event))["executionArn"]
-    return wait_for(lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d,
-                    timeout=20, what="the execution")
+    return wait_for(lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d, timeout=20, what="the execution")
 
 
 def task(name: str, **extra: Any) -> dict[str, Any]:
-    return {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-            "Parameters": {"FunctionName": name, "Payload.$": "$"}, **extra}
+    return {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": name, "Payload.$": "$"}, **extra}
 
 
 def test_step_functions_retry_on_handler_error(aws: dict[str, Any], deploy: Deploy, role: str, tmp_path: Path) -> None:
@@ -490,13 +497,10 @@ def test_step_functions_retry_on_handler_error(aws: dict[str, Any], deploy: Depl
     assert counter.read_text() == "2"
 
 
-def test_step_functions_catch_on_handler_error_and_throttle(
-    aws: dict[str, Any], deploy: Deploy, role: str, tmp_path: Path
-) -> None:
+def test_step_functions_catch_on_handler_error_and_throttle(aws: dict[str, Any], deploy: Deploy, role: str, tmp_path: Path) -> None:
     name = deploy(FLAKY)
     catch = [{"ErrorEquals": ["FlakyError"], "ResultPath": "$.error", "Next": "Caught"}]
-    definition = {"StartAt": "Call", "States": {"Call": task(name, Catch=catch, End=True),
-                                                 "Caught": {"Type": "Pass", "End": True}}}
+    definition = {"StartAt": "Call", "States": {"Call": task(name, Catch=catch, End=True), "Caught": {"Type": "Pass", "End": True}}}
     done = run_state_machine(aws, role, definition, {"counter": str(tmp_path / "n"), "failures": 99})
     assert done["status"] == "SUCCEEDED", done
     error = json.loads(done["output"])["error"]
@@ -506,8 +510,7 @@ def test_step_functions_catch_on_handler_error_and_throttle(
     throttled = deploy(FLAKY)
     aws["lambda"].put_function_concurrency(FunctionName=throttled, ReservedConcurrentExecutions=0)
     catch = [{"ErrorEquals": ["Lambda.TooManyRequestsException"], "ResultPath": "$.error", "Next": "Caught"}]
-    definition = {"StartAt": "Call", "States": {"Call": task(throttled, Catch=catch, End=True),
-                                                 "Caught": {"Type": "Pass", "End": True}}}
+    definition = {"StartAt": "Call", "States": {"Call": task(throttled, Catch=catch, End=True), "Caught": {"Type": "Pass", "End": True}}}
     done = run_state_machine(aws, role, definition, {"counter": str(tmp_path / "m"), "failures": 0})
     assert done["status"] == "SUCCEEDED", done
     assert json.loads(done["output"])["error"]["Error"] == "Lambda.TooManyRequestsException"
@@ -536,21 +539,25 @@ def test_server_leaves_no_handler_processes(moto_server: str) -> None:
 
 def test_handlers_die_with_the_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A handler still running when its server stops is killed, with what it started."""
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(var, value)
     pid_file = tmp_path / "grandchild.pid"
     with MotoServer() as server:
         aws = clients(server.url)
         role = aws["iam"].create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        aws["lambda"].create_function(FunctionName="slow", Runtime="python3.11", Role=role, Handler="app.handler",
-                                      Code={"ZipFile": make_zip({"app.py": SLEEPY})}, Timeout=60)
+        aws["lambda"].create_function(
+            FunctionName="slow", Runtime="python3.11", Role=role, Handler="app.handler", Code={"ZipFile": make_zip({"app.py": SLEEPY})}, Timeout=60
+        )
         event = {"seconds": 60, "child_pid_file": str(pid_file)}
         aws["lambda"].invoke(FunctionName="slow", InvocationType="Event", Payload=json.dumps(event).encode())
         wait_for(pid_file.exists, what="the handler to start")
     grandchild = int(pid_file.read_text())
-    wait_for(lambda: not Path(f"/proc/{grandchild}").exists() or _zombie(grandchild), timeout=5,
-             what="the handler's process group to die with the server")
+    wait_for(lambda: not Path(f"/proc/{grandchild}").exists() or _zombie(grandchild), timeout=5, what="the handler's process group to die with the server")
 
 
 def test_the_account_settings_answer_the_local_limit_less_the_reservations(aws: dict[str, Any], deploy: Deploy) -> None:

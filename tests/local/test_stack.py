@@ -82,9 +82,7 @@ def test_local_stack_comes_up_and_goes_away(tmp_path: Path) -> None:
 
         # a user can sign in, and the token is one the emulator's authorizer expects
         cognito.admin_create_user(UserPoolId=info.user_pool_id, Username="u1", MessageAction="SUPPRESS")
-        cognito.admin_set_user_password(
-            UserPoolId=info.user_pool_id, Username="u1", Password="Passw0rd!Passw0rd", Permanent=True
-        )
+        cognito.admin_set_user_password(UserPoolId=info.user_pool_id, Username="u1", Password="Passw0rd!Passw0rd", Permanent=True)
         tokens = cognito.initiate_auth(
             ClientId=info.client_id,
             AuthFlow="USER_PASSWORD_AUTH",
@@ -96,7 +94,7 @@ def test_local_stack_comes_up_and_goes_away(tmp_path: Path) -> None:
         pids = dict(info.pids)
     assert not any(pid_alive(pid) for pid in pids.values())
     with pytest.raises(LocalStackError, match="not been started"):
-        stack.info
+        _ = stack.info
 
 
 def test_local_up_status_down_across_the_state_file(state_dir: Path) -> None:
@@ -198,9 +196,9 @@ def test_moto_server_runs_state_machines(aws_env: dict[str, str]) -> None:
     """The server is configured so Step Functions really execute (moto's default only records)."""
     sfn = boto3.client("stepfunctions")
     definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"k": 1}, "End": True}}}
-    arn = sfn.create_state_machine(
-        name=f"sm-{time.time_ns()}", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
-    )["stateMachineArn"]
+    arn = sfn.create_state_machine(name=f"sm-{time.time_ns()}", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r")[
+        "stateMachineArn"
+    ]
     execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
     deadline = time.monotonic() + 10
     while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":

@@ -38,8 +38,26 @@ def verdict() -> dict[str, Any]:
         "failed": 1,
         "gates": [
             {"expression": "p95 < 250ms", "passed": True, "actual": 59.6, "threshold": 250.0, "unit": "ms", "reason": "", "endpoint": None, "metric": "p95"},
-            {"expression": "server_error_rate < 0.1%", "passed": False, "actual": 0.19, "threshold": 0.1, "unit": "%", "reason": "0.19 % of requests got 5xx", "endpoint": None, "metric": "server_error_rate"},
-            {"expression": '"list items".p99 < 1s', "passed": True, "actual": 79.2, "threshold": 1000.0, "unit": "ms", "reason": "", "endpoint": "list items", "metric": "p99"},
+            {
+                "expression": "server_error_rate < 0.1%",
+                "passed": False,
+                "actual": 0.19,
+                "threshold": 0.1,
+                "unit": "%",
+                "reason": "0.19 % of requests got 5xx",
+                "endpoint": None,
+                "metric": "server_error_rate",
+            },
+            {
+                "expression": '"list items".p99 < 1s',
+                "passed": True,
+                "actual": 79.2,
+                "threshold": 1000.0,
+                "unit": "ms",
+                "reason": "",
+                "endpoint": "list items",
+                "metric": "p99",
+            },
         ],
     }
 

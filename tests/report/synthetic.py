@@ -135,7 +135,14 @@ def synthetic_results(model: Model | None = None) -> ResultSet:
         "run_id": "run-synthetic",
         "scenario": m.scenario,
         "profile": m.profile,
-        "target": {"base_url": "https://abc123.execute-api.eu-west-1.amazonaws.com", "user_pool_id": "eu-west-1_AbCdEf123", "client_id": "1example23456789", "region": "eu-west-1", "api_id": "abc123", "stage": "$default"},
+        "target": {
+            "base_url": "https://abc123.execute-api.eu-west-1.amazonaws.com",
+            "user_pool_id": "eu-west-1_AbCdEf123",
+            "client_id": "1example23456789",
+            "region": "eu-west-1",
+            "api_id": "abc123",
+            "stage": "$default",
+        },
         "started_at": m.start,
         "ended_at": m.start + duration,
         "duration": duration,
@@ -173,7 +180,19 @@ def synthetic_metrics(results: ResultSet, model: Model | None = None, *, period:
     resource_api, resource_fn, resource_pool = "abc123/$default", "orders-api", "eu-west-1_AbCdEf123"
 
     def add(layer: str, resource: str, metric: str, key: str, stat: str, start: int, value: float, scope: str = "series", span: int = period) -> None:
-        rows.append({"layer": layer, "resource": resource, "metric": metric, "key": key, "stat": stat, "scope": scope, "timestamp": pd.Timestamp(start, unit="s", tz="UTC"), "period": span, "value": value})
+        rows.append(
+            {
+                "layer": layer,
+                "resource": resource,
+                "metric": metric,
+                "key": key,
+                "stat": stat,
+                "scope": scope,
+                "timestamp": pd.Timestamp(start, unit="s", tz="UTC"),
+                "period": span,
+                "value": value,
+            }
+        )
 
     for k, p in enumerate(periods):
         secs = range(p, p + period)
@@ -195,7 +214,15 @@ def synthetic_metrics(results: ResultSet, model: Model | None = None, *, period:
         add("lambda", resource_fn, "Invocations", "invocations", "Sum", p, nan if gap else count - throttled - lambda_throttles)
         add("lambda", resource_fn, "Errors", "errors", "Sum", p, nan if gap else server)
         add("lambda", resource_fn, "Throttles", "throttles", "Sum", p, nan if gap else lambda_throttles)
-        add("lambda", resource_fn, "ConcurrentExecutions", "concurrent_executions", "Maximum", p, nan if gap else max((by_second[s] for s in secs), default=0) * 0.02)
+        add(
+            "lambda",
+            resource_fn,
+            "ConcurrentExecutions",
+            "concurrent_executions",
+            "Maximum",
+            p,
+            nan if gap else max((by_second[s] for s in secs), default=0) * 0.02,
+        )
         add("cognito", resource_pool, "SignInSuccesses", "sign_in_successes", "Sum", p, 50.0 if k == 0 else 0.0)
         add("cognito", resource_pool, "SignInThrottles", "sign_in_throttles", "Sum", p, 0.0)
         add("cognito", resource_pool, "TokenRefreshSuccesses", "token_refresh_successes", "Sum", p, 0.0)

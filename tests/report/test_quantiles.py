@@ -13,7 +13,7 @@ QS = (0.0, 0.001, 0.07, 0.5, 0.95, 0.99, 0.999, 1.0)
 
 
 def _expect(results: ResultSet, **slice_: object) -> list[float | None]:
-    hist = results.select(**slice_)  # type: ignore[arg-type]
+    hist = results.select(**slice_)
     return [hist.percentile(q) for q in QS]
 
 

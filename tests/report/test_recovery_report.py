@@ -11,8 +11,6 @@ from harness.report.server import ServerMetrics
 from harness.report.timeline import Timeline
 from harness.results import ResultSet
 
-from .synthetic import synthetic_results
-
 
 def with_fault_and_abort(results: ResultSet) -> ResultSet:
     run = copy.deepcopy(results)

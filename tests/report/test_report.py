@@ -130,7 +130,14 @@ def test_summary_markdown(tmp_path: Path, report: ReportFiles, results: ResultSe
     assert sum(1 for line in table if line.startswith("| ") and "ms |" in line) == 5  # 4 endpoints + Total
     assert "1. **API Gateway**" in md and "- Cognito: not throttled" in md
     assert "Compared with the baseline" not in md
-    passed = write_report(tmp_path / "p", results=results, verdict={"passed": True, "gates": [{"expression": "p95 < 1s", "passed": True, "actual": 59.6, "threshold": 1000, "unit": "ms", "reason": "", "endpoint": None}]})
+    passed = write_report(
+        tmp_path / "p",
+        results=results,
+        verdict={
+            "passed": True,
+            "gates": [{"expression": "p95 < 1s", "passed": True, "actual": 59.6, "threshold": 1000, "unit": "ms", "reason": "", "endpoint": None}],
+        },
+    )
     assert passed.summary.read_text().startswith("## ✅ spike: all 1 gate passed")
 
 
@@ -183,7 +190,10 @@ def test_interrupted_run_is_flagged(tmp_path: Path) -> None:
     assert 'id="status-warning"' in html and "Run interrupted" in html and "stopped by SIGINT" in html
     assert "status **interrupted**" in files.summary.read_text()
     # gates on part of a run are shown, never as the run's verdict
-    passing = {"passed": True, "gates": [{"expression": "p95 < 1s", "passed": True, "actual": 59.6, "threshold": 1000, "unit": "ms", "reason": "", "endpoint": None}]}
+    passing = {
+        "passed": True,
+        "gates": [{"expression": "p95 < 1s", "passed": True, "actual": 59.6, "threshold": 1000, "unit": "ms", "reason": "", "endpoint": None}],
+    }
     judged = write_report(tmp_path / "gates", results=results, verdict=passing)
     html = judged.html.read_text()
     assert 'data-verdict="not judged"' in html and "PASSED" not in html and "Not judged – the run was interrupted" in html
@@ -193,7 +203,10 @@ def test_interrupted_run_is_flagged(tmp_path: Path) -> None:
 def test_an_interrupted_run_shows_one_yellow_banner_that_says_why(tmp_path: Path) -> None:
     results = synthetic_results(Model(status="interrupted"))
     results.meta["error"] = "stopped by SIGINT after 1:10"
-    passing = {"passed": True, "gates": [{"expression": "p95 < 1s", "passed": True, "actual": 59.6, "threshold": 1000, "unit": "ms", "reason": "", "endpoint": None}]}
+    passing = {
+        "passed": True,
+        "gates": [{"expression": "p95 < 1s", "passed": True, "actual": 59.6, "threshold": 1000, "unit": "ms", "reason": "", "endpoint": None}],
+    }
     for name, verdict in (("gates", passing), ("none", None)):
         html = write_report(tmp_path / name, results=results, verdict=verdict).html.read_text()
         banners = re.findall(r'<section class="banner warn"[^>]*>', html)

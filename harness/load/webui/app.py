@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
-from typing import Any, Callable
+from typing import Any
 
 from harness.load.webui.harness_tab import HARNESS_COLUMNS, HarnessView
 from harness.load.webui.report import ReportWriter

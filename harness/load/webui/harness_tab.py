@@ -7,7 +7,8 @@ import bisect
 import math
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from harness.errors import HarnessError
 from harness.load.webui.report import ReportWriter
@@ -94,7 +95,9 @@ class HarnessView:
         out: dict[str, Any] = {"profile": name, "segments": plan.describe(), "duration": plan.duration, "t": None, "segment": None, "rate": None}
         if plan.segments:
             rates = [r for s in plan.segments for r in (s.rate_from, s.rate_to)]
-            out["text"] = f"{name}: {len(plan.segments)} segment{'s' if len(plan.segments) > 1 else ''}, {min(rates):g} to {max(rates):g} rps, {plan.duration:g} s"
+            out["text"] = (
+                f"{name}: {len(plan.segments)} segment{'s' if len(plan.segments) > 1 else ''}, {min(rates):g} to {max(rates):g} rps, {plan.duration:g} s"
+            )
         else:
             out["text"] = f"{name}: a closed model, no planned rate; at most {self.session.planned_duration:g} s"
         t0 = self.t0()
@@ -183,7 +186,12 @@ class HarnessView:
         else:
             health = "healthy" if not tokens.get("login_failures") else f"{tokens['login_failures']} sign-ins failed"
             row("tokens", "health", health, f"{s.vus_ready} of {s.scenario.vus} virtual users signed in")
-            for key, label in (("logins", "sign-ins"), ("refreshes", "refreshes"), ("login_failures", "sign-in failures"), ("throttle_retries", "throttled, retried")):
+            for key, label in (
+                ("logins", "sign-ins"),
+                ("refreshes", "refreshes"),
+                ("login_failures", "sign-in failures"),
+                ("throttle_retries", "throttled, retried"),
+            ):
                 row("tokens", label, f"{tokens.get(key, 0):,}")
 
         if self.gate_error:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from harness import metrics
 from harness.errors import HarnessError
@@ -168,7 +169,9 @@ class ServerView:
         layers = {q.layer for q in self.queries}
         cfg = self.session.scenario
         if "apigw" not in layers:
-            rows.append({"metric": "API Gateway", "run": "not measured: name the API in [target] (api_id, or api_name for REST, and stage)", "newest": "", "at": ""})
+            rows.append(
+                {"metric": "API Gateway", "run": "not measured: name the API in [target] (api_id, or api_name for REST, and stage)", "newest": "", "at": ""}
+            )
         if "lambda" not in layers:
             rows.append({"metric": "Lambda Throttles, Errors", "run": "not measured: list the functions in [target] lambda_functions", "newest": "", "at": ""})
         if "cognito" not in layers:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["clock_text", "number", "percent", "utc"]
 
 
 def utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch, tz=UTC)
 
 
 def clock_text(ts: datetime | float) -> str:
     if not isinstance(ts, datetime):
         ts = utc(ts)
-    return ts.astimezone(timezone.utc).strftime("%H:%M:%S UTC")
+    return ts.astimezone(UTC).strftime("%H:%M:%S UTC")
 
 
 def number(value: float) -> str:
@@ -23,4 +23,3 @@ def number(value: float) -> str:
 
 def percent(part: float, whole: float) -> str:
     return f"{part / whole * 100:.1f} %" if whole > 0 else "-"
-

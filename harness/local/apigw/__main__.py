@@ -32,18 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", help="overrides the config's host")
     parser.add_argument("--port", type=int, help="overrides the config's port (0: any free port)")
-    parser.add_argument(
-        "--log-level", default=os.environ.get("HARNESS_APIGW_LOG_LEVEL", "INFO"), help="default INFO"
-    )
+    parser.add_argument("--log-level", default=os.environ.get("HARNESS_APIGW_LOG_LEVEL", "INFO"), help="default INFO")
     parser.add_argument("--exit-with-parent", type=int, default=None, metavar="PID", help="exit when process PID is gone")
     args = parser.parse_args(argv)
     if args.exit_with_parent:
         from harness.local.moto import exit_with_parent
 
         exit_with_parent(args.exit_with_parent)
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s apigw %(levelname)s %(message)s"
-    )
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s apigw %(levelname)s %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     try:
         text = Path(args.config_file).read_text() if args.config_file else "{}"

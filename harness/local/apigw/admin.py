@@ -191,7 +191,6 @@ def _object(value: Any) -> dict[str, Any]:
     return value
 
 
-
 def _one_line(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():

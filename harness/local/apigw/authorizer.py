@@ -84,9 +84,7 @@ class JwtAuthorizer:
         self.config = config
         self.issuer = config.resolved_issuer()
         self.audience = frozenset(config.audience)
-        self.route_scopes: dict[str, frozenset[str]] = {
-            route: frozenset(scopes) for route, scopes in config.route_scopes.items() if scopes
-        }
+        self.route_scopes: dict[str, frozenset[str]] = {route: frozenset(scopes) for route, scopes in config.route_scopes.items() if scopes}
         self.cache_seconds = config.cache_seconds
         self._session = session
         self._own_session = session is None
@@ -225,7 +223,7 @@ class JwtAuthorizer:
             for jwk in body.get("keys", []):
                 if jwk.get("kty") == "RSA" and jwk.get("kid"):
                     keys[jwk["kid"]] = RSAAlgorithm.from_jwk(jwk)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, AttributeError, jwt.PyJWTError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError, AttributeError, jwt.PyJWTError) as exc:
             self.stats["jwks_errors"] += 1
             log.warning("could not fetch the JWKS from %s (%s); tokens fail until it can be fetched", url, exc)
             return
@@ -237,7 +235,6 @@ class JwtAuthorizer:
             del self._cache[token]
         while len(self._cache) >= _MAX_CACHED:
             del self._cache[next(iter(self._cache))]
-
 
 
 def _scopes(claims: dict[str, Any]) -> frozenset[str]:

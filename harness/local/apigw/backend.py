@@ -129,9 +129,7 @@ class MockBackend:
                 status = fault.status or 500
         return extra_ms, status
 
-    async def _answer(
-        self, route_key: str, params: dict[str, str], request: _Request, claims: dict[str, Any] | None
-    ) -> tuple[int, bytes]:
+    async def _answer(self, route_key: str, params: dict[str, str], request: _Request, claims: dict[str, Any] | None) -> tuple[int, bytes]:
         if route_key == "GET /items":
             return 200, _ITEMS_BODY
         if route_key == "GET /items/{id}":

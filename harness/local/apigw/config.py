@@ -9,7 +9,7 @@ integration, payload format 2.0) instead of the mock backend.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -52,9 +52,9 @@ class Fault(_Model):
     routes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _throttle_given(self) -> "Fault":
+    def _throttle_given(self) -> Fault:
         if (self.kind == "throttle") != (self.throttle is not None):
-            raise ValueError("throttle: give {rate, burst} for kind \"throttle\", and only for it")
+            raise ValueError('throttle: give {rate, burst} for kind "throttle", and only for it')
         return self
 
 
@@ -142,6 +142,6 @@ class EmulatorConfig(_Model):
     lambda_integration: LambdaIntegration | None = None
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[float]:
     """A JSON number (``true`` is not one), for hand-checked fields such as a JWT's ``exp``."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)

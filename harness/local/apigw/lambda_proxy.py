@@ -41,7 +41,7 @@ import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .backend import error_body
@@ -60,12 +60,20 @@ _Headers = list[tuple[str, str]]
 
 
 class _Request(Protocol):
-    method: str
-    path: str
-    query_string: str
-    headers: Any
-    host: str
-    remote: str | None
+    """What the proxy reads of an aiohttp request (read-only, as aiohttp's are)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def query_string(self) -> str: ...
+    @property
+    def headers(self) -> Any: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def remote(self) -> str | None: ...
 
     async def read(self) -> bytes: ...
 
@@ -127,7 +135,7 @@ class LambdaProxy:
         future = loop.run_in_executor(self._executor, self._invoke, json.dumps(event).encode())
         try:
             kind, payload = await asyncio.wait_for(future, self.config.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._count("timeouts")
             return INTEGRATION_TIMEOUT, error_body(INTEGRATION_TIMEOUT), []
         if kind != "ok":
@@ -163,7 +171,7 @@ class LambdaProxy:
                 body = raw.decode("utf-8")
             except UnicodeDecodeError:
                 body, encoded = base64.b64encode(raw).decode(), True
-        stamp = datetime.fromtimestamp(now, tz=timezone.utc)
+        stamp = datetime.fromtimestamp(now, tz=UTC)
         host = headers.get("host", "")
         event: dict[str, Any] = {
             "version": "2.0",
@@ -199,9 +207,7 @@ class LambdaProxy:
         if params:
             event["pathParameters"] = dict(params)
         if claims is not None:
-            event["requestContext"]["authorizer"] = {
-                "jwt": {"claims": {k: _claim(v) for k, v in claims.items()}, "scopes": sorted(scopes) if scopes else None}
-            }
+            event["requestContext"]["authorizer"] = {"jwt": {"claims": {k: _claim(v) for k, v in claims.items()}, "scopes": sorted(scopes) if scopes else None}}
         return event
 
     def _invoke(self, payload: bytes) -> tuple[str, bytes]:
@@ -209,9 +215,7 @@ class LambdaProxy:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            response = self._lambda().invoke(
-                FunctionName=self.config.function_name, InvocationType="RequestResponse", Payload=payload
-            )
+            response = self._lambda().invoke(FunctionName=self.config.function_name, InvocationType="RequestResponse", Payload=payload)
             body = response["Payload"].read()
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
@@ -277,8 +281,7 @@ class LambdaProxy:
         kind = message.split(":", 1)[0]
         if kind not in self._errors_logged:  # once per kind: this runs under load
             self._errors_logged.add(kind)
-            log.warning("Lambda integration %s: %s; answering %d (logged once)", self.config.function_name, message,
-                        INTEGRATION_FAILURE)
+            log.warning("Lambda integration %s: %s; answering %d (logged once)", self.config.function_name, message, INTEGRATION_FAILURE)
 
     def _lambda(self) -> Any:
         if self._client is None:
@@ -312,4 +315,3 @@ def _claim(value: Any) -> str:
     if isinstance(value, list):
         return "[" + " ".join(str(v) for v in value) + "]"
     return str(value)
-

@@ -27,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..datum import distribution
@@ -147,7 +147,7 @@ class MetricsRecorder:
         if self.enabled and self._executor is not None:
             try:
                 await asyncio.wait_for(self.flush(), _FLUSH_TIMEOUT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("gave up flushing metrics after %.0f s", _FLUSH_TIMEOUT)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -180,7 +180,7 @@ class MetricsRecorder:
             b = seconds[second]
             if not b.count:
                 continue
-            ts = datetime.fromtimestamp(second, tz=timezone.utc)
+            ts = datetime.fromtimestamp(second, tz=UTC)
             yield from distribution("Count", "Count", dims, ts, [(1.0, b.count)])
             for name, k in (("4xx", b.n4xx), ("5xx", b.n5xx)):
                 yield from distribution(name, "Count", dims, ts, [(0.0, b.count - k), (1.0, k)])

@@ -57,9 +57,7 @@ class Emulator:
     for ``config.lambda_integration`` (by default one is built from its settings).
     """
 
-    def __init__(
-        self, config: EmulatorConfig, *, cloudwatch_client: Any | None = None, lambda_client: Any | None = None
-    ) -> None:
+    def __init__(self, config: EmulatorConfig, *, cloudwatch_client: Any | None = None, lambda_client: Any | None = None) -> None:
         self.route_table = RouteTable(ROUTE_KEYS)
         self.route_keys = self.route_table.keys
         _check_route_keys(config, self.route_keys)
@@ -72,9 +70,7 @@ class Emulator:
         self._authorizer = JwtAuthorizer(config.authorizer) if config.authorizer else None
         self._lambda_client = lambda_client
         self._lambda: LambdaProxy | None = None
-        self._metrics = MetricsRecorder(
-            config.metrics, api_id=config.api_id, stage=config.stage, cloudwatch_client=cloudwatch_client
-        )
+        self._metrics = MetricsRecorder(config.metrics, api_id=config.api_id, stage=config.stage, cloudwatch_client=cloudwatch_client)
         self._record_metrics = config.metrics.enabled
         self._counts: dict[str, dict[int, int]] = {}
         self._reset_count_table()
@@ -109,8 +105,7 @@ class Emulator:
         except OSError as exc:
             await runner.cleanup()
             raise LocalStackError(
-                f"the API Gateway emulator could not listen on {self.config.host}:{self.config.port} ({exc}); "
-                "choose another port or 0 for any free one"
+                f"the API Gateway emulator could not listen on {self.config.host}:{self.config.port} ({exc}); choose another port or 0 for any free one"
             ) from exc
         self._runner = runner
         addresses = runner.addresses
@@ -173,7 +168,7 @@ class Emulator:
                 grant = await authorizer.verify(header, wall)
             if grant.__class__ is Denial:
                 response = self._finish(route_key, 401, _UNAUTHORIZED, t0, None, wall)
-                response.headers["www-authenticate"] = grant.www_authenticate  # type: ignore[union-attr]
+                response.headers["www-authenticate"] = grant.www_authenticate
                 return response
             required = authorizer.route_scopes.get(route_key)
             if required is not None and not grant.allows(required):  # type: ignore[union-attr]
@@ -196,9 +191,7 @@ class Emulator:
                 if status > 0:
                     body = error_body(status)
                 elif status == 0:
-                    status, body, headers = await proxy.handle(
-                        route_key, params, request, path=path, claims=claims, scopes=scopes, now=wall
-                    )
+                    status, body, headers = await proxy.handle(route_key, params, request, path=path, claims=claims, scopes=scopes, now=wall)
                 else:
                     body = b""  # dropped below
             else:
@@ -256,20 +249,14 @@ class Emulator:
             response = web.Response(body=body, status=status, content_type=_JSON)
         if self._record_metrics:
             t1 = time.perf_counter()
-            self._metrics.record(
-                int(wall), status, (t1 - t0) * 1000.0, None if ti is None else (t1 - ti) * 1000.0
-            )
+            self._metrics.record(int(wall), status, (t1 - t0) * 1000.0, None if ti is None else (t1 - ti) * 1000.0)
         return response
 
     # -- counts and stats ----------------------------------------------------------------------
 
     def counts(self) -> dict[str, Any]:
         """``{"routes": {route key: {status: n}}, "total": n}`` for every request seen (admin excluded)."""
-        routes = {
-            key: {str(status): n for status, n in sorted(by_status.items())}
-            for key, by_status in self._counts.items()
-            if by_status
-        }
+        routes = {key: {str(status): n for status, n in sorted(by_status.items())} for key, by_status in self._counts.items() if by_status}
         total = sum(sum(by_status.values()) for by_status in self._counts.values())
         return {"routes": routes, "total": total}
 

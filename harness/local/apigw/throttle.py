@@ -67,9 +67,7 @@ class Throttler:
     def __init__(self, stage: Throttle, routes: Mapping[str, Throttle], *, now: float = 0.0) -> None:
         self.stage = stage
         self.defaults = RouteBuckets(stage.rate, stage.burst)
-        self.routes: dict[str, TokenBucket] = {
-            key: TokenBucket(t.rate, t.burst, now) for key, t in routes.items()
-        }
+        self.routes: dict[str, TokenBucket] = {key: TokenBucket(t.rate, t.burst, now) for key, t in routes.items()}
 
     def allow(self, route_key: str, now: float) -> bool:
         """Whether a request to ``route_key`` at monotonic time ``now`` may pass (takes its token)."""

@@ -65,7 +65,6 @@ One module per concern:
     install(concurrency=50)      # or: HARNESS_LOCAL_LAMBDA_CONCURRENCY=50
 """
 
-
 from harness.local.lambda_runtime.code_cache import CODE_DIR_ENV
 from harness.local.lambda_runtime.hook import install
 from harness.local.lambda_runtime.limits import CONCURRENCY_ENV, TooManyRequestsException, concurrency_default

@@ -55,9 +55,7 @@ class CodeCache:
                         archive.extractall(staging)
                     staging.rename(target)  # atomic: readers never see half a tree
                 except zipfile.BadZipFile as exc:
-                    raise InvalidParameterValueException(
-                        f"Could not unzip the code of {func.name} ({exc}); upload a zip file"
-                    ) from exc
+                    raise InvalidParameterValueException(f"Could not unzip the code of {func.name} ({exc}); upload a zip file") from exc
                 except OSError:
                     if not target.is_dir():  # not another process that won the race
                         raise

@@ -38,8 +38,7 @@ class Function:
         code = getattr(fn, "code_bytes", b"") or b""
         if not code:
             raise InvalidParameterValueException(
-                f"The local Lambda runtime runs zip packages only and {fn.function_name} has no code zip; "
-                "deploy it with ZipFile or S3Bucket/S3Key"
+                f"The local Lambda runtime runs zip packages only and {fn.function_name} has no code zip; deploy it with ZipFile or S3Bucket/S3Key"
             )
         return cls(
             account_id=fn.account_id,

@@ -39,8 +39,8 @@ def install(*, concurrency: int | None = None, code_dir: Path | str | None = Non
     with _install_lock:
         if _runtime is None:
             _runtime = LambdaRuntime(concurrency=concurrency, code_dir=code_dir)
-            LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
-            LambdaSimpleBackend.invoke = LambdaBackend.invoke  # type: ignore[method-assign]
+            LambdaFunction.invoke = _invoke
+            LambdaSimpleBackend.invoke = LambdaBackend.invoke
             serve_account_settings(_account_limit)
             _runtime.start()
         return _runtime

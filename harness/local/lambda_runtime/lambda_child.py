@@ -71,9 +71,7 @@ def _error(exc: BaseException, request_id: str) -> dict[str, Any]:
 def _load_handler(spec: str) -> Any:
     module_name, _, attr = spec.rpartition(".")
     if not module_name or not attr:
-        raise _RuntimeError(
-            "Runtime.MalformedHandlerName", f"Bad handler '{spec}': not enough values to unpack (expected 2, got 1)"
-        )
+        raise _RuntimeError("Runtime.MalformedHandlerName", f"Bad handler '{spec}': not enough values to unpack (expected 2, got 1)")
     module_name = module_name.replace("/", ".")
     try:
         module = importlib.import_module(module_name)
@@ -96,9 +94,7 @@ def _setup_logging(request_id: str) -> None:
             return True
 
     handler = logging.StreamHandler(sys.stderr)
-    formatter = logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
-    )
+    formatter = logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S")
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     handler.addFilter(_RequestId())
@@ -179,9 +175,7 @@ def main(argv: list[str]) -> int:
     _send(channel, {"ready": True, "at": time.time()})
 
     timeout_s = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
-    context = LambdaContext(
-        request_id=request_id, invoked_function_arn=invoked_arn, deadline_ms=time.time() * 1000 + timeout_s * 1000
-    )
+    context = LambdaContext(request_id=request_id, invoked_function_arn=invoked_arn, deadline_ms=time.time() * 1000 + timeout_s * 1000)
     started = time.perf_counter()
     answer: dict[str, Any]
     try:

@@ -47,9 +47,7 @@ def concurrency_default() -> int:
     if not raw:
         return 1000
     if not raw.isdigit():
-        raise LocalStackError(
-            f"{CONCURRENCY_ENV}={raw!r} is not a whole number; set it to the account limit, e.g. 1000"
-        )
+        raise LocalStackError(f"{CONCURRENCY_ENV}={raw!r} is not a whole number; set it to the account limit, e.g. 1000")
     return int(raw)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from moto.logs.models import logs_backends
 
@@ -26,7 +26,7 @@ log = logging.getLogger("harness.local.lambda_runtime")
 
 def log_stream(func: Function, request_id: str) -> str:
     """Lambda's stream name shape (``2024/05/01/[$LATEST]<hex>``); ours is one per invocation."""
-    day = datetime.now(timezone.utc).strftime("%Y/%m/%d")
+    day = datetime.now(UTC).strftime("%Y/%m/%d")
     return f"{day}/[{func.version}]{request_id.replace('-', '')}"
 
 
@@ -59,8 +59,7 @@ class LogWriter:
         events = [{"timestamp": now_ms, "message": line} for line in lines]
         try:
             if not may_log(func, stream):
-                log.warning("lambda %s: its role %s may not write to %s; no CloudWatch Logs", func.name, func.role,
-                            func.log_group)
+                log.warning("lambda %s: its role %s may not write to %s; no CloudWatch Logs", func.name, func.role, func.log_group)
                 return
             with self._lock:
                 backend = logs_backends[func.account_id][func.region]
@@ -74,7 +73,6 @@ class LogWriter:
         if output or outcome.error is not None:
             level = logging.INFO if outcome.error is None else logging.WARNING
             shown = output if len(output) <= SERVER_LOG_CHARS else "..." + output[-SERVER_LOG_CHARS:]
-            log.log(level, "lambda %s %s: %s in %.1f ms; output:\n%s", func.name, outcome.request_id, status,
-                    outcome.duration_ms, shown)
+            log.log(level, "lambda %s %s: %s in %.1f ms; output:\n%s", func.name, outcome.request_id, status, outcome.duration_ms, shown)
         else:
             log.debug("lambda %s %s: ok in %.1f ms", func.name, outcome.request_id, outcome.duration_ms)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.cloudwatch.models import cloudwatch_backends
@@ -82,7 +82,7 @@ def round_ms(ms: float) -> float:
 def data(name: str | None, second: int, t: Tally) -> list[dict[str, Any]]:
     """The metric data of one function (or, name None, the account) in one second."""
     dims = [{"Name": "FunctionName", "Value": name}] if name else []
-    stamp = datetime.fromtimestamp(second, tz=timezone.utc).replace(tzinfo=None)  # moto: naive UTC
+    stamp = datetime.fromtimestamp(second, tz=UTC).replace(tzinfo=None)  # moto: naive UTC
 
     out = []
     if t.concurrency:

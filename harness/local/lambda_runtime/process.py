@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +68,7 @@ def child_env(func: Function, code_dir: Path, log_stream: str, creds: RoleCreden
     return env
 
 
-def execute(
-    func: Function, code_dir: Path, event: bytes, request_id: str, log_stream: str, creds: RoleCredentials
-) -> Outcome:
+def execute(func: Function, code_dir: Path, event: bytes, request_id: str, log_stream: str, creds: RoleCredentials) -> Outcome:
     """Run the handler once in its own process group; kill the group when it answered or ran out
     of time (as Lambda freezes the sandbox after the answer, nothing keeps running after it)."""
     outcome = Outcome(request_id=request_id)
@@ -117,7 +115,7 @@ def execute(
             outcome.payload = str(result["payload"]).encode()
     elif timed_out:  # the init phase or the handler ran out of time
         outcome.duration_ms = func.timeout * 1000 if ready else outcome.init_ms
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         message = f"{now} {request_id} Task timed out after {func.timeout:.2f} seconds"
         outcome.error = {"errorMessage": message, "errorType": "Sandbox.Timedout"}
         outcome.output += message + "\n"

@@ -19,7 +19,4 @@ def may_log(func: Function, stream: str) -> bool:
     ``logs:PutLogEvents`` on the stream (AWSLambdaBasicExecutionRole grants them)."""
     principal = f"arn:aws:sts::{func.account_id}:assumed-role/{func.role.rsplit('/', 1)[-1]}/{func.name}"
     resource = f"arn:aws:logs:{func.region}:{func.account_id}:log-group:{func.log_group}:log-stream:{stream}"
-    return all(
-        authorize(principal, func.role, action, resource) is Decision.ALLOWED
-        for action in ("logs:CreateLogStream", "logs:PutLogEvents")
-    )
+    return all(authorize(principal, func.role, action, resource) is Decision.ALLOWED for action in ("logs:CreateLogStream", "logs:PutLogEvents"))

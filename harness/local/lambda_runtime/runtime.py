@@ -64,8 +64,7 @@ class LambdaRuntime:
         if kind == "DryRun":
             return b""
         if kind == "Event":
-            threading.Thread(target=self._run_async, args=(func, event), name=f"lambda-event-{func.name}",
-                             daemon=True).start()
+            threading.Thread(target=self._run_async, args=(func, event), name=f"lambda-event-{func.name}", daemon=True).start()
             return b""
         outcome = self.run(func, event)
         if outcome.error is not None:
@@ -105,8 +104,7 @@ class LambdaRuntime:
                 return
             except TooManyRequestsException:
                 if time.monotonic() > deadline:
-                    log.warning("lambda %s: dropped an Event invocation, throttled for %.0f s",
-                                func.name, ASYNC_RETRY_S)
+                    log.warning("lambda %s: dropped an Event invocation, throttled for %.0f s", func.name, ASYNC_RETRY_S)
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -140,5 +138,5 @@ def _event_bytes(body: Any) -> bytes:
     try:
         json.loads(data)
     except ValueError as exc:
-        raise LambdaClientError("InvalidRequestContentException", f"Could not parse request body into json: {exc}")
+        raise LambdaClientError("InvalidRequestContentException", f"Could not parse request body into json: {exc}") from exc
     return data
