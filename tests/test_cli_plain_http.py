@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from harness.results import ResultSet
+from tests.conftest import http_server
 from tests.test_cli import harness, one_line_error
 
 
@@ -32,14 +32,8 @@ class _Items(BaseHTTPRequestHandler):
 @pytest.fixture
 def plain_api() -> Iterator[str]:
     """A plain HTTP server on 127.0.0.1 (a free port), for one test."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Items)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(_Items) as url:
+        yield url
 
 
 def plain_scenario(tmp_path: Path, base_url: str, *, gates: str = "") -> Path:

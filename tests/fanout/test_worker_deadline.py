@@ -7,11 +7,10 @@ the function's timeout, against a plain HTTP server on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from harness.fanout.shards import Shard
 from harness.fanout.spec import UPLOAD_MARGIN
 from harness.fanout.store import RunStore
 from harness.results import ResultSet
+from tests.conftest import http_server
 
 pytestmark = pytest.mark.integration
 
@@ -45,14 +45,8 @@ class _Ok(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def target() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(_Ok) as url:
+        yield url
 
 
 def test_a_worker_given_too_little_time_still_leaves_its_results(aws_env: dict[str, str], target: str, tmp_path: Path) -> None:
