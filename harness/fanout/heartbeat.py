@@ -16,10 +16,10 @@ so all stop) once the heartbeat is older than ``fanout.heartbeat_timeout``. The 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from types import TracebackType
+from typing import Self
 
+from harness.fanout.background import BackgroundLoop
 from harness.fanout.store import RunStore
 
 __all__ = ["Heartbeat", "HEARTBEAT_EVERY", "silent_owner"]
@@ -30,35 +30,29 @@ HEARTBEAT_EVERY = 5.0
 """Seconds between two heartbeats of ``harness fanout``."""
 
 
-class Heartbeat:
+class Heartbeat(BackgroundLoop):
     """Writes ``heartbeat.json`` now and every ``every`` seconds until the ``with`` ends."""
 
+    thread_name = "heartbeat"
+
     def __init__(self, store: RunStore, *, every: float = HEARTBEAT_EVERY) -> None:
+        super().__init__()
         self.store = store
         self.every = every
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def beat(self) -> None:
         self.store.put_json(self.store.heartbeat_key, {"at": time.time(), "every": self.every})
 
-    def _run(self) -> None:
-        while not self._done.wait(timeout=self.every):
+    def loop(self) -> None:
+        while not self.done.wait(timeout=self.every):
             try:
                 self.beat()
             except Exception as exc:  # a missed beat is retried; the workers allow for several
                 log.warning("harness: could not write the heartbeat: %s", exc)
 
-    def __enter__(self) -> Heartbeat:
+    def __enter__(self) -> Self:
         self.beat()  # before the execution starts: a worker never sees a run with faults and no heartbeat
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        return super().__enter__()
 
 
 def silent_owner(store: RunStore, *, timeout: float, since: float, now: float | None = None) -> str | None:

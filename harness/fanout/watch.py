@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
-from types import TracebackType
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from harness.fanout.background import BackgroundLoop
 from harness.fanout.store import RunStore
 
 __all__ = ["ExecutionWatch", "FLEET_RATE", "MIN_INTERVAL", "interval"]
@@ -51,12 +50,15 @@ def interval(workers: int) -> float:
     return max(MIN_INTERVAL, workers / FLEET_RATE)
 
 
-class ExecutionWatch:
+class ExecutionWatch(BackgroundLoop):
     """One worker's share of watching the execution: a background thread (a greenlet once
     Locust has patched the process) that asks on the worker's staggered schedule and, when the
     execution is no longer running, writes ``stop.json`` (the first stop's cause stays)."""
 
+    thread_name = "execution-watch"
+
     def __init__(self, *, sfn: Any, store: RunStore, execution_arn: str, index: int, workers: int, epoch: float) -> None:
+        super().__init__()
         self.sfn = sfn
         self.store = store
         self.execution_arn = execution_arn
@@ -64,8 +66,6 @@ class ExecutionWatch:
         self.offset = self.every * (index % workers) / workers
         self.epoch = epoch
         self.status: str | None = None
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
         self._warned = False
 
     def next_due(self, now: float) -> float:
@@ -89,17 +89,7 @@ class ExecutionWatch:
         self.store.stop(f"the execution is {status} (seen by a worker: stopped outside harness fanout, or it ended)")
         return status
 
-    def _run(self) -> None:
-        while not self._done.wait(timeout=max(self.next_due(time.time() + 0.001) - time.time(), 0.0)):
+    def loop(self) -> None:
+        while not self.done.wait(timeout=max(self.next_due(time.time() + 0.001) - time.time(), 0.0)):
             if self.check() is not None:
                 return
-
-    def __enter__(self) -> ExecutionWatch:
-        self._thread = threading.Thread(target=self._run, name="execution-watch", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
