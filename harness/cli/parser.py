@@ -130,12 +130,7 @@ def _add_fanout_commands(sub: Any) -> None:
     )
     fanout.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="start a local stack, deploy the fan-out stack into it and run there")
     fanout.add_argument("--yes", "-y", action="store_true", default=_flag("YES"), help="start without asking (CI)")
-    fanout.add_argument("--stack", default=_env("STACK"), help="the fan-out stack's name (default: the scenario's fanout.stack_name, harness-fanout)")
-    fanout.add_argument(
-        "--region",
-        default=_env("STACK_REGION"),
-        help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere",
-    )
+    _add_stack_options(fanout, stack_default=None, stack_help="the fan-out stack's name (default: the scenario's fanout.stack_name, harness-fanout)")
     fanout.add_argument("--results-dir", default=_env("RESULTS_DIR"), help="run folder (default reports/<run-id>)")
     fanout.add_argument(
         "--run-id", default=_env("RUN_ID"), help="run id, also the execution's name: letters, digits, - and _ (default: time and a random suffix)"
@@ -160,12 +155,7 @@ def _add_fanout_commands(sub: Any) -> None:
 
     deploy = sub.add_parser("deploy", help="create or update the fan-out stack (infra/fanout.yaml) with a CloudFormation change set")
     deploy.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="deploy into the running local stack (harness local up)")
-    deploy.add_argument("--stack", default=_env("STACK") or "harness-fanout", help="stack name (default harness-fanout)")
-    deploy.add_argument(
-        "--region",
-        default=_env("STACK_REGION"),
-        help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere",
-    )
+    _add_stack_options(deploy)
     deploy.add_argument("--scenario", help="take the target URL, user pool and client from this scenario")
     deploy.add_argument("--target-url", help="the API the reference input loads (TargetUrl)")
     deploy.add_argument("--path", default=None, help="the path the reference input calls (TargetPath, default /)")
@@ -178,16 +168,21 @@ def _add_fanout_commands(sub: Any) -> None:
 
     cleanup = sub.add_parser("cleanup", help="run the cleanup state machine: delete the test users and their password secret")
     cleanup.add_argument("--local", action="store_true", default=_flag("LOCAL"), help="the fan-out stack deployed into the running local stack")
-    cleanup.add_argument("--stack", default=_env("STACK") or "harness-fanout", help="stack name (default harness-fanout)")
-    cleanup.add_argument(
-        "--region",
-        default=_env("STACK_REGION"),
-        help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere",
-    )
+    _add_stack_options(cleanup)
     cleanup.add_argument("--scenario", help="delete this scenario's test users (its pool and prefix)")
     cleanup.add_argument("--input", dest="reference", metavar="JSON", help='the reference design\'s cleanup input, e.g. \'{"NumberOfUsers": "100"}\'')
     cleanup.add_argument(
         "--timeout", type=float, default=1800.0, metavar="SECONDS", help="give up waiting after this long (default 1800); the execution goes on"
+    )
+
+
+def _add_stack_options(parser: Any, *, stack_default: str | None = "harness-fanout", stack_help: str = "stack name (default harness-fanout)") -> None:
+    """--stack and --region: which fan-out stack a command uses (fanout, deploy, cleanup)."""
+    parser.add_argument("--stack", default=_env("STACK") or stack_default, help=stack_help)
+    parser.add_argument(
+        "--region",
+        default=_env("STACK_REGION"),
+        help="the fan-out stack's region (default: AWS_REGION, else the AWS profile's); the user pool and target may be elsewhere",
     )
 
 
