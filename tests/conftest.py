@@ -1,5 +1,14 @@
 """Fixtures shared by all tests: a real moto server (with our patches), env vars for boto3, and
-a whole local stack with test users for the modules that run load (one per module)."""
+a whole local stack with test users for the modules that run load (one per module).
+
+It also arranges the suite for ``pytest -n`` (pytest-xdist, ``--dist loadgroup``):
+- a test that uses a moto server or a local stack is marked ``integration`` whether or not it
+  says so, so that ``-m "not integration"`` (``make test-fast``) never waits on one;
+- the tests of a module that share a module-scoped fixture (a stack, a deployed fan-out stack,
+  a rendered report) run on one worker, which builds it once, not once per worker;
+- the slow ones go first, so that the workers finish together instead of one of them starting
+  a 40-second fan-out run while the others are idle.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +23,26 @@ import pytest
 from harness.auth.users import create_users
 from harness.local.moto import MotoServer
 from harness.local.stack import LocalStack
+
+SERVER_FIXTURES = frozenset({"moto_server", "stack"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & SERVER_FIXTURES:
+            item.add_marker(pytest.mark.integration)
+        info = getattr(item, "_fixtureinfo", None)
+        shared = info is not None and any(d.scope in ("module", "class", "package") for defs in info.name2fixturedefs.values() for d in defs)
+        if shared and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+    def slowness(item: pytest.Item) -> int:
+        slow = item.get_closest_marker("integration") is not None or item.get_closest_marker("browser") is not None
+        return 0 if slow else 1
+
+    items.sort(key=slowness)  # stable: each module keeps its order
 
 
 @pytest.fixture(scope="session")

@@ -105,6 +105,7 @@ def client_counts(results: ResultSet) -> dict[str, dict[str, int]]:
     return {route: dict(c) for route, c in counts.items()}
 
 
+@pytest.mark.timing  # bursts on time to within 100 ms
 def test_three_workers_merge_exactly_and_start_their_bursts_together(stack: tuple[LocalStack, FanoutStack], tmp_path: Path) -> None:
     local, fanout = stack
     admin(local, "POST", "counts/reset")

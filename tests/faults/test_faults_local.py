@@ -61,6 +61,7 @@ def p95_ms(results: ResultSet, second: int) -> float | None:
     return results.percentile(0.95, outcomes=None, seconds=range(second, second + 1))
 
 
+@pytest.mark.timing  # recovery is judged against a baseline p95 of a few ms
 def test_latency_outage_and_throttle_happen_when_planned_and_are_recorded(stack: LocalStack, tmp_path: Path) -> None:
     path = write(
         tmp_path, "timed",

@@ -73,6 +73,7 @@ def fresh(stack: LocalStack) -> LocalStack:
     return stack
 
 
+@pytest.mark.timing  # no release more than 100 ms late
 def test_shards_together_are_the_whole_plan_and_reconcile(fresh: LocalStack, tmp_path: Path) -> None:
     shards = run_shards(fresh, tmp_path, {"profile": "steady", "rate": 60, "duration": 3, "vus": 8}, count=3, start_in=LEAD)
     merged = ResultSet(run_id="shards")
@@ -91,6 +92,7 @@ def test_shards_together_are_the_whole_plan_and_reconcile(fresh: LocalStack, tmp
     assert all(s.meta["generator"]["max_lag_ms"] < 100 for s in shards)
 
 
+@pytest.mark.timing  # the late start is measured to 100 ms
 def test_a_shard_that_starts_late_skips_what_was_due_and_says_so(fresh: LocalStack, tmp_path: Path) -> None:
     # shard 1's start instant is already 1.5 s past when it is ready
     shards = run_shards(fresh, tmp_path, {"profile": "steady", "rate": 40, "duration": 8, "vus": 8}, count=2, start_in=[LEAD, -1.5])

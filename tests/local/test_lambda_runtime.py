@@ -261,6 +261,7 @@ def test_exception_is_an_unhandled_function_error(aws: dict[str, Any], deploy: D
     assert body["errorType"] == "Runtime.ImportModuleError"
 
 
+@pytest.mark.timing  # the 1 s timeout is judged to within a second
 def test_timeout_kills_the_handler_and_its_children(aws: dict[str, Any], deploy: Deploy, tmp_path: Path) -> None:
     name = deploy(SLEEPY, timeout=1)
     pid_file = tmp_path / "grandchild.pid"
@@ -329,6 +330,7 @@ def test_a_handler_has_lambdas_1024_file_descriptors_and_gets_emfile_past_them(a
     assert body["errno"] == errno.EMFILE and 1000 < body["opened"] < 1024  # stdin/out/err and the runtime's own hold a few
 
 
+@pytest.mark.timing  # four 1 s invocations in under 3 s
 def test_concurrent_invocations_run_in_parallel(aws: dict[str, Any], deploy: Deploy) -> None:
     name = deploy(SLEEPY)
     started = time.monotonic()
