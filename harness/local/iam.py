@@ -9,8 +9,8 @@ replaces that check:
 
 - **Who is checked.** A request signed with the temporary key of an assumed role
   (``sts:AssumeRole`` on moto; the local Lambda runtime runs each invocation with its execution
-  role's, and moto's Step Functions interpreter, patched here, calls Lambda and S3 with the state
-  machine's) must carry that session's token and is checked against the role's policies. Any other
+  role's, and moto's Step Functions interpreter, patched here by ``install_state_machines()``,
+  calls Lambda and S3 with the state machine's) must carry that session's token and is checked against the role's policies. Any other
   key is the CLI's administrator and is allowed, as are unsigned requests (Cognito's public
   ``InitiateAuth``, which AWS does not sign either).
 - **What is checked.** The IAM action, not the operation (S3: ``HeadObject`` needs
@@ -485,6 +485,7 @@ def check(response: Any, iam_request_cls: type, resource: str = "*") -> None:
 
 
 _installed = False
+_state_machines_installed = False
 _install_lock = threading.Lock()
 
 
@@ -496,8 +497,17 @@ def install() -> None:
     with _install_lock:
         if not _installed:
             ActionAuthenticatorMixin._authenticate_and_authorize_action = check  # type: ignore[assignment]  # the response is its self
-            _state_machines_act_as_their_role()
             _installed = True
+
+
+def install_state_machines() -> None:
+    """Make moto's Step Functions interpreter call other services with the state machine's
+    role (idempotent); the server applies it once moto imports its interpreter."""
+    global _state_machines_installed
+    with _install_lock:
+        if not _state_machines_installed:
+            _state_machines_act_as_their_role()
+            _state_machines_installed = True
 
 
 STATES_SESSION = "StepFunctions"  # the session name of a state machine's calls

@@ -71,16 +71,22 @@ MOTO_CONFIG: dict[str, Any] = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }
-# Patches applied in the server process before it serves (``module:function``).
+# Patches applied in the server process before it serves (``module:function``). One that ends
+# ``@module`` is applied when moto first imports that module: moto's CloudFormation and its
+# Step Functions interpreter import EC2's tables of instance types and zones, over half of a
+# server's start-up CPU, which a stack that never deploys a template or runs a state machine
+# (``harness run --local``) never needs.
+STEP_FUNCTIONS_INTERPRETER = "moto.stepfunctions.parser.models"
 DEFAULT_PATCHES: tuple[str, ...] = (
     "harness.local.cloudwatch:install",
     "harness.local.lambda_runtime:install",
-    "harness.local.cloudformation:install",
+    "harness.local.cloudformation:install@moto.cloudformation.models",
     "harness.local.cognito_faults:install",
     "harness.local.cognito_metrics:install",
-    "harness.local.distributed_map:install",
-    "harness.local.stop_execution:install",
+    f"harness.local.distributed_map:install@{STEP_FUNCTIONS_INTERPRETER}",
+    f"harness.local.stop_execution:install@{STEP_FUNCTIONS_INTERPRETER}",
     "harness.local.iam:install",
+    f"harness.local.iam:install_state_machines@{STEP_FUNCTIONS_INTERPRETER}",
 )
 _MODULE = "harness.local.moto"
 
@@ -368,11 +374,22 @@ def _is_ready(url: str) -> bool:
 
 
 def _apply_patches(specs: Sequence[str]) -> list[str]:
+    """Call each ``module:function`` now, or, for ``module:function@trigger``, once moto has
+    imported ``trigger`` (at once if it already has)."""
+    import wrapt
+
     applied = []
     for spec in specs:
-        module_name, _, func_name = spec.partition(":")
-        module = importlib.import_module(module_name)
-        getattr(module, func_name or "install")()
+        target, _, trigger = spec.partition("@")
+        module_name, _, func_name = target.partition(":")
+
+        def apply(_imported: Any = None, module_name: str = module_name, func_name: str = func_name) -> None:
+            getattr(importlib.import_module(module_name), func_name or "install")()
+
+        if trigger:
+            wrapt.register_post_import_hook(apply, trigger)
+        else:
+            apply()
         applied.append(spec)
     return applied
 
@@ -433,7 +450,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m harness.local.moto", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--patch", action="append", default=[], help="extra module:function to call first")
+    parser.add_argument(
+        "--patch", action="append", default=[], help="extra module:function to call first (module:function@module: once moto imports that module)"
+    )
     parser.add_argument("--exit-with-parent", type=int, default=None, metavar="PID")
     parser.add_argument("--log-requests", action="store_true", help="log every request (noisy)")
     args = parser.parse_args(argv)
