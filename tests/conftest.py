@@ -13,6 +13,7 @@ It also arranges the suite for ``pytest -n`` (pytest-xdist, ``--dist loadgroup``
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,11 @@ from harness.local.moto import MotoServer
 from harness.local.stack import LocalStack
 
 SERVER_FIXTURES = frozenset({"moto_server", "stack"})
+
+# Tests send Ctrl-C (SIGINT) to the commands they start. A shell's background job (`make test &`)
+# starts with SIGINT ignored, and a child inherits that: the command would never see the Ctrl-C.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -20,6 +20,8 @@ from harness.auth.users import create_users
 from harness.local.stack import LocalStack
 from harness.results import ResultSet
 
+pytestmark = pytest.mark.integration  # runs harness commands in subprocesses
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -13,6 +13,8 @@ from harness.results import ResultSet
 from tests.conftest import http_server
 from tests.test_cli import harness, one_line_error
 
+pytestmark = pytest.mark.integration  # runs harness commands in subprocesses
+
 
 class _Items(BaseHTTPRequestHandler):
     """GET /items answers 200 with a small JSON list; nothing else is served."""

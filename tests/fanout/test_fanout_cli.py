@@ -96,6 +96,7 @@ def faulty(tmp_path: Path, *, at: float, duration: float, length: float) -> Path
     return path
 
 
+@pytest.mark.timing  # recovery is judged against a baseline p95 of a few ms
 def test_faults_are_applied_by_the_command_on_the_runs_clock(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     proc = fanout(tmp_path, run_dir, scenario=faulty(tmp_path, at=6, duration=4, length=18))

@@ -96,6 +96,7 @@ def _wheel_tags(zf: zipfile.ZipFile, project: str) -> list[str]:
     return [line.split(":", 1)[1].strip() for line in zf.read(wheel).decode().splitlines() if line.startswith("Tag:")]
 
 
+@pytest.mark.integration  # installs the dependencies from PyPI
 def test_with_dependencies_the_zip_has_linux_wheels_for_python_312(tmp_path: Path) -> None:
     info = build_package(out=tmp_path / "fanout.zip")  # pip, from PyPI
 

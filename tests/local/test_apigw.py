@@ -607,6 +607,7 @@ def test_in_process_api_named_stage_and_jwks_outage() -> None:
     asyncio.run(run())
 
 
+@pytest.mark.integration  # starts the emulator as a program
 def test_command_line(tmp_path: Path) -> None:
     """Exit 0 after SIGINT, 2 for a config that is missing or invalid, 3 for an unknown route key."""
     emu = EmulatorProcess({"port": 0, "metrics": {"enabled": False}}, tmp_path / "ok")

@@ -539,6 +539,7 @@ def test_server_leaves_no_handler_processes(moto_server: str) -> None:
     wait_for(no_children, timeout=5, what="no child processes of the server")
 
 
+@pytest.mark.integration  # starts a moto server of its own
 def test_handlers_die_with_the_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A handler still running when its server stops is killed, with what it started."""
     for var, value in {

@@ -29,6 +29,8 @@ from harness.local.stack import (
     state_file,
 )
 
+pytestmark = pytest.mark.integration  # runs harness commands in subprocesses
+
 
 def get_status(url: str) -> int:
     with urllib.request.urlopen(url, timeout=5) as resp:
