@@ -48,7 +48,8 @@ def test_a_local_fanout_run_writes_the_run_folder_judges_the_gates_and_a_failing
     for name in ("report.html", "summary.md", "junit.xml"):
         assert (run_dir / name).exists(), name
     junit = (run_dir / "junit.xml").read_text()
-    assert 'failures="1"' in junit and "requests &gt; 10" in junit
+    # the scenario's own gates are judged too (a loaded machine may fail its p95 or dropped-rate one)
+    assert 'failures="0"' not in junit and "requests &gt; 10" in junit and "p95 &lt; 0.001ms" in junit
     verdict = json.loads((run_dir / "verdict.json").read_text())
     passed = {g["expression"]: g["passed"] for g in verdict["gates"]}
     assert passed["requests > 10"] is True and passed["p95 < 0.001ms"] is False  # all passing: exit 0 (test_faults_are_applied_...)
