@@ -143,19 +143,29 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, proc: sub
         time.sleep(0.25)
 
 
-def row_cells(driver: Any, first_cell: str) -> list[str] | None:
-    """The cells of the table row whose first cell reads ``first_cell`` (None if not shown)."""
+def first_row(driver: Any, xpath: str) -> list[str] | None:
+    """The cells' text of the first table row matching ``xpath`` (None if not shown). The tabs
+    re-render their tables every second, so a row found a moment ago can be gone (stale): it is
+    found again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    rows = driver.find_elements(By.XPATH, f"//tr[td[1][normalize-space()='{first_cell}']]")
-    return [td.text for td in rows[0].find_elements(By.TAG_NAME, "td")] if rows else None
+    for _ in range(10):
+        try:
+            rows = driver.find_elements(By.XPATH, xpath)
+            return [td.text for td in rows[0].find_elements(By.TAG_NAME, "td")] if rows else None
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    raise AssertionError(f"the row {xpath} kept changing under the test")
+
+
+def row_cells(driver: Any, first_cell: str) -> list[str] | None:
+    """The cells of the table row whose first cell reads ``first_cell`` (None if not shown)."""
+    return first_row(driver, f"//tr[td[1][normalize-space()='{first_cell}']]")
 
 
 def harness_row(driver: Any, section: str, item: str) -> list[str] | None:
-    from selenium.webdriver.common.by import By
-
-    rows = driver.find_elements(By.XPATH, f"//tr[td[1][normalize-space()='{section}'] and td[2][normalize-space()='{item}']]")
-    return [td.text for td in rows[0].find_elements(By.TAG_NAME, "td")] if rows else None
+    return first_row(driver, f"//tr[td[1][normalize-space()='{section}'] and td[2][normalize-space()='{item}']]")
 
 
 def button(driver: Any, text: str) -> Any:
@@ -239,10 +249,12 @@ def test_the_web_ui_shows_the_server_and_harness_tabs_and_links_the_report(locus
         assert harness_row(driver, "tokens", "sign-ins") == ["tokens", "sign-ins", "5", ""]
         gate = wait_for("a gate evaluated live", lambda: (r := harness_row(driver, "gate", "p95 < 1s")) and r[2] in ("PASS", "FAIL") and r, 10, proc)
         assert gate[2] == "PASS"
-        link = driver.find_element(By.CSS_SELECTOR, "a.harness-link[href='/harness/report.html']")
-        assert link.is_displayed() and link.text == "/harness/report.html"
+        report_link = "a.harness-link[href='/harness/report.html']"  # found afresh each try: the tab re-renders
+        wait_for(
+            "the report link", lambda: (a := driver.find_element(By.CSS_SELECTOR, report_link)).is_displayed() and a.text == "/harness/report.html", 5, proc
+        )
         shot("harness")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'end'})", link)
+        driver.execute_script("document.querySelector(arguments[0])?.scrollIntoView({block: 'end'})", report_link)
         shot("harness-gates")
 
         # 5. Stop
