@@ -348,6 +348,7 @@ FAULTS = [
 ]
 
 
+@pytest.mark.timing  # the others must see the stop within seconds, before their own time limit
 @pytest.mark.parametrize("fault, reason, duration, statuses", FAULTS)
 def test_a_failed_worker_is_named_and_the_others_data_is_kept(
     stack: tuple[LocalStack, FanoutStack], tmp_path: Path, fault: str, reason: str, duration: int, statuses: list[str]
