@@ -144,19 +144,14 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, proc: sub
 
 
 def first_row(driver: Any, xpath: str) -> list[str] | None:
-    """The cells' text of the first table row matching ``xpath`` (None if not shown). The tabs
-    re-render their tables every second, so a row found a moment ago can be gone (stale): it is
-    found again."""
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.common.by import By
-
-    for _ in range(10):
-        try:
-            rows = driver.find_elements(By.XPATH, xpath)
-            return [td.text for td in rows[0].find_elements(By.TAG_NAME, "td")] if rows else None
-        except StaleElementReferenceException:
-            time.sleep(0.05)
-    raise AssertionError(f"the row {xpath} kept changing under the test")
+    """The cells' text of the first table row matching ``xpath`` (None if not shown), read in one
+    script run: the tabs re-render their tables every second, and a row found in one WebDriver
+    call can be gone, or hold another row's cells, by the next."""
+    return driver.execute_script(
+        "const row = document.evaluate(arguments[0], document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;"
+        "return row ? Array.from(row.querySelectorAll(':scope > td'), td => td.innerText.trim()) : null;",
+        xpath,
+    )
 
 
 def row_cells(driver: Any, first_cell: str) -> list[str] | None:
