@@ -45,7 +45,7 @@ test: $(STAMP) browser
 	$(PYTEST) -n $(TIMING_JOBS) --dist loadgroup -m timing || status=$$?; \
 	exit $$status
 
-# The inner loop: the tests that need no server, browser or clock (under a minute).
+# The inner loop: the tests that need no server, subprocess, browser or clock (under a minute).
 test-fast: $(STAMP)
 	$(PYTEST) -n $(TEST_JOBS) --dist loadgroup -m "not integration and not browser and not timing"
 

@@ -10,9 +10,9 @@ replaces that check:
 - **Who is checked.** A request signed with the temporary key of an assumed role
   (``sts:AssumeRole`` on moto; the local Lambda runtime runs each invocation with its execution
   role's, and moto's Step Functions interpreter, patched here by ``install_state_machines()``,
-  calls Lambda and S3 with the state machine's) must carry that session's token and is checked against the role's policies. Any other
-  key is the CLI's administrator and is allowed, as are unsigned requests (Cognito's public
-  ``InitiateAuth``, which AWS does not sign either).
+  calls Lambda and S3 with the state machine's) must carry that session's token and is checked
+  against the role's policies. Any other key is the CLI's administrator and is allowed, as are
+  unsigned requests (Cognito's public ``InitiateAuth``, which AWS does not sign either).
 - **What is checked.** The IAM action, not the operation (S3: ``HeadObject`` needs
   ``s3:GetObject``, ``HeadBucket`` and ``ListObjectsV2`` need ``s3:ListBucket``; Lambda:
   ``Invoke`` needs ``lambda:InvokeFunction``), on the resource's real ARN: S3 bucket and object,
