@@ -857,7 +857,11 @@ def test_a_foreground_local_run_is_found_by_other_commands_until_it_stops(tmp_pa
         assert second.returncode == 2 and "a local stack is already running" in one_line_error(second)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # never leave its stack behind
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
     assert proc.returncode == 0
     assert not (tmp_path / "state" / "local.json").exists()
     gone = harness("local", "status", env=env)
