@@ -521,24 +521,177 @@ def test_step_functions_catch_on_handler_error_and_throttle(aws: dict[str, Any],
     assert not (tmp_path / "m").exists()  # never ran
 
 
-def test_server_leaves_no_handler_processes(moto_server: str) -> None:
-    """Every handler process (and what it started) is gone once its invocation is answered."""
-    with urllib.request.urlopen(f"{moto_server}/_harness/health", timeout=5) as resp:
-        server_pid = json.loads(resp.read())["pid"]
-    if not Path(f"/proc/{server_pid}/status").exists():
-        pytest.skip("needs /proc")
+def test_nothing_runs_between_invocations(aws: dict[str, Any], deploy: Deploy, moto_server: str, tmp_path: Path) -> None:
+    """After its answer an environment is frozen, as Lambda freezes it: a thread the handler left
+    running makes no progress until the next invocation thaws it; its process is stopped (state T)."""
+    name = deploy(TICKER)
+    ticks = tmp_path / "ticks"
+    _, first = invoke(aws["lambda"], name, {"ticks": str(ticks)})
+    time.sleep(0.3)  # whatever was on its way out is written
+    frozen_at = ticks.stat().st_size
+    time.sleep(0.5)
+    assert ticks.stat().st_size == frozen_at  # no tick while frozen
+    assert first["pid"] in _children(_server_pid(moto_server)) and _state(first["pid"]) == "T"
+    _, second = invoke(aws["lambda"], name, {"ticks": str(ticks)})
+    assert second["pid"] == first["pid"] and second["threads"] == 1  # the same environment, thawed
+    wait_for(lambda: ticks.stat().st_size > frozen_at, timeout=5, what="the thread to run again once thawed")
 
-    def parent_of(status: Path) -> int | None:
-        try:  # processes (and the server's threads) come and go while we look
+
+def _server_pid(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/_harness/health", timeout=5) as resp:
+        return int(json.loads(resp.read())["pid"])
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _children(parent: int) -> list[int]:
+    """The processes whose parent is ``parent`` (the server's threads are not processes)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:  # processes come and go while we look
             lines = status.read_text().splitlines()
         except OSError:
-            return None
-        return next((int(line.split()[1]) for line in lines if line.startswith("PPid:")), None)
+            continue
+        ppid = next((int(line.split()[1]) for line in lines if line.startswith("PPid:")), None)
+        if ppid == parent:
+            found.append(int(status.parent.name))
+    return found
 
-    def no_children() -> bool:
-        return not any(parent_of(p) == server_pid for p in Path("/proc").glob("[0-9]*/status"))
 
-    wait_for(no_children, timeout=5, what="no child processes of the server")
+# --------------------------------------------------------------------------- warm environments
+
+WARM = """
+import os, time
+
+INVOCATIONS = 0  # module state: lives as long as the execution environment
+IMPORTED_AT = time.time()
+
+
+def handler(event, context):
+    global INVOCATIONS
+    INVOCATIONS += 1
+    print("invocation", INVOCATIONS)
+    if event.get("fail"):
+        raise ValueError("asked to fail")
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("exit"):
+        os._exit(3)
+    return {"invocations": INVOCATIONS, "pid": os.getpid(), "imported_at": IMPORTED_AT, "stream": context.log_stream_name,
+            "greeting": os.environ.get("GREETING")}
+"""
+
+TICKER = """
+import os, threading, time
+
+STARTED = []
+
+
+def tick(path):
+    while True:
+        with open(path, "a") as f:
+            f.write(".")
+        time.sleep(0.02)
+
+
+def handler(event, context):
+    if not STARTED:
+        STARTED.append(threading.Thread(target=tick, args=(event["ticks"],), daemon=True))
+        STARTED[0].start()
+    return {"pid": os.getpid(), "threads": len(STARTED)}
+"""
+
+
+def test_an_environment_is_reused_warm_and_initialised_once(aws: dict[str, Any], deploy: Deploy) -> None:
+    """As on Lambda: the second invocation finds the module state of the first, in the same
+    process; only the first REPORT line has an Init Duration; one log stream per environment."""
+    name = deploy(WARM)
+    first, one = invoke(aws["lambda"], name, LogType="Tail")
+    second, two = invoke(aws["lambda"], name, LogType="Tail")
+    assert (one["invocations"], two["invocations"]) == (1, 2)
+    assert two["pid"] == one["pid"] and two["imported_at"] == one["imported_at"] and two["stream"] == one["stream"]
+    reports = [base64.b64decode(r["LogResult"]).decode().rsplit("REPORT RequestId:", 1)[1] for r in (first, second)]
+    assert "Init Duration:" in reports[0] and "Init Duration:" not in reports[1]
+    assert "invocation 2" in base64.b64decode(second["LogResult"]).decode() and "invocation 1" not in base64.b64decode(second["LogResult"]).decode()
+
+    def streams() -> list[str]:
+        found = aws["logs"].describe_log_streams(logGroupName=f"/aws/lambda/{name}")["logStreams"]
+        events = aws["logs"].filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        return [s["logStreamName"] for s in found] if sum(e["message"].startswith("REPORT") for e in events) == 2 else []
+
+    assert wait_for(streams, what="both invocations' logs") == [one["stream"]]
+
+
+def test_an_error_answer_keeps_the_environment_a_timeout_or_a_crash_ends_it(aws: dict[str, Any], deploy: Deploy) -> None:
+    """Lambda resets an environment after a timeout or a crash, not after an error answer."""
+    name = deploy(WARM, timeout=1)
+    _, first = invoke(aws["lambda"], name)
+    response, error = invoke(aws["lambda"], name, {"fail": True})
+    assert response["FunctionError"] == "Unhandled" and error["errorType"] == "ValueError"
+    _, after_error = invoke(aws["lambda"], name)
+    assert (after_error["invocations"], after_error["pid"]) == (3, first["pid"])
+
+    response, error = invoke(aws["lambda"], name, {"sleep": 5})
+    assert error["errorType"] == "Sandbox.Timedout"
+    _, after_timeout = invoke(aws["lambda"], name)
+    assert after_timeout["invocations"] == 1 and after_timeout["pid"] != first["pid"]
+
+    response, error = invoke(aws["lambda"], name, {"exit": True})
+    assert error["errorType"] == "Runtime.ExitError" and "exit status 3" in error["errorMessage"]
+    _, after_crash = invoke(aws["lambda"], name)
+    assert after_crash["invocations"] == 1 and after_crash["pid"] != after_timeout["pid"]
+
+
+def test_new_code_or_configuration_gets_a_new_environment(aws: dict[str, Any], deploy: Deploy) -> None:
+    name = deploy(WARM)
+    _, first = invoke(aws["lambda"], name)
+    aws["lambda"].update_function_configuration(FunctionName=name, Environment={"Variables": {"GREETING": "hi"}})
+    _, configured = invoke(aws["lambda"], name)
+    assert configured["greeting"] == "hi" and configured["invocations"] == 1 and configured["pid"] != first["pid"]
+    aws["lambda"].update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": WARM + "\n# v2\n"}))
+    _, updated = invoke(aws["lambda"], name)
+    assert updated["invocations"] == 1 and updated["pid"] != configured["pid"]
+
+
+def test_concurrent_invocations_get_environments_of_their_own(aws: dict[str, Any], deploy: Deploy) -> None:
+    name = deploy(WARM)
+    results = together([lambda: invoke(aws["lambda"], name, {"sleep": 0.5}) for _ in range(3)])
+    assert len({body["pid"] for _, body in results}) == 3
+    assert all(body["invocations"] == 1 for _, body in results)
+    _, again = invoke(aws["lambda"], name)  # one of the three, warm
+    assert again["invocations"] == 2 and again["pid"] in {body["pid"] for _, body in results}
+
+
+@pytest.fixture
+def cold_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A second moto server that keeps no environment warm."""
+    monkeypatch.setenv("HARNESS_LOCAL_LAMBDA_KEEP_WARM", "0")
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(var, value)
+    with MotoServer() as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+        yield {**clients(server.url), "url": server.url}
+
+
+def test_keep_warm_zero_starts_every_invocation_cold_and_leaves_no_process(cold_server: dict[str, Any]) -> None:
+    aws = cold_server
+    role = aws["iam"].create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    aws["lambda"].create_function(FunctionName="warm", Runtime="python3.11", Role=role, Handler="app.handler", Code={"ZipFile": make_zip({"app.py": WARM})})
+    bodies = [invoke(aws["lambda"], "warm")[1] for _ in range(2)]
+    assert [b["invocations"] for b in bodies] == [1, 1] and bodies[0]["pid"] != bodies[1]["pid"]
+    wait_for(lambda: not _children(_server_pid(aws["url"])), timeout=5, what="no process of the server's left")
 
 
 @pytest.mark.integration  # starts a moto server of its own

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.awslambda.models import LambdaFunction
@@ -63,3 +64,7 @@ class Function:
     @property
     def log_group(self) -> str:
         return f"/aws/lambda/{self.name}"
+
+    def log_stream(self, environment_id: str) -> str:
+        """Lambda's stream name shape (``2024/05/01/[$LATEST]<hex>``): one per execution environment."""
+        return f"{datetime.now(UTC):%Y/%m/%d}/[{self.version}]{environment_id}"

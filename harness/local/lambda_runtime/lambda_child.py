@@ -1,17 +1,19 @@
-"""One Lambda invocation in a fresh interpreter: the child side of ``harness.local.lambda_runtime.process``.
+"""One Lambda execution environment: the child side of ``harness.local.lambda_runtime.process``.
 
 The runtime starts it by path, in the function's code directory, with the function's environment::
 
-    python -u -P lambda_child.py RESULT_FD REQUEST_ID INVOKED_ARN  < event.json
+    python -u -P lambda_child.py CONTROL_FD RESULT_FD
 
-It puts ``LAMBDA_TASK_ROOT`` first on ``sys.path`` (like ``/var/task``), imports the handler
-named by ``_HANDLER`` (``package.module.function``) and calls it with the event read from stdin
-and a context object. On ``RESULT_FD`` it writes one JSON document per line:
-``{"ready": true, "at": <epoch seconds>}`` once the handler's module is imported (the end of
-Lambda's init phase), then ``{"payload": "<the result as JSON text>"}`` or ``{"error": {...}}``
-(Lambda's error shape), with the handler's ``duration_ms`` and the process's ``max_memory_mb``.
-Handler prints and logging go to stdout/stderr, which are the function's log, never the result.
-If the server that started it goes away, it kills its own process group.
+It puts ``LAMBDA_TASK_ROOT`` first on ``sys.path`` (like ``/var/task``), then serves invocations
+one at a time, each a JSON line on ``CONTROL_FD``: ``{"request_id", "arn", "event", "output"}``.
+For each it points stdout and stderr at the ``output`` file (the invocation's log), imports the
+handler named by ``_HANDLER`` (``package.module.function``) the first time (Lambda's init phase),
+and calls it with the event and a context object. On ``RESULT_FD`` it writes one JSON document per
+line: ``{"ready": true, "at": <epoch seconds>}`` once the handler is loaded, then
+``{"payload": "<the result as JSON text>"}`` or ``{"error": {...}}`` (Lambda's error shape), with
+the handler's ``duration_ms`` and the process's ``max_memory_mb``. A failed init answers the
+error and ends the process (Lambda resets the environment). Between invocations the runtime
+freezes the process group. If the server that started it goes away, its group is killed.
 
 Only the standard library is imported here, so nothing of the server leaks into the function.
 """
@@ -85,12 +87,15 @@ def _load_handler(spec: str) -> Any:
     return handler
 
 
-def _setup_logging(request_id: str) -> None:
+_request_id = ""  # the invocation being served, for the log lines
+
+
+def _setup_logging() -> None:
     """The root logger as Lambda's Python runtime sets it up: tab-separated, UTC, with the request id."""
 
     class _RequestId(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
-            record.aws_request_id = request_id
+            record.aws_request_id = _request_id
             return True
 
     handler = logging.StreamHandler(sys.stderr)
@@ -123,18 +128,21 @@ def _die_with_parent() -> None:
     """Kill this process group when the server that started it is gone: no orphaned handlers.
 
     The guard is a forked watchdog process, not a thread: a handler that monkey-patches the
-    process (gevent, as Locust does) while another thread runs deadlocks on the import lock."""
-    server, handler = os.getppid(), os.getpid()
+    process (gevent, as Locust does) while another thread runs deadlocks on the import lock. It
+    leaves the group, which the runtime freezes between invocations, so that it still runs then."""
+    server, handler, group = os.getppid(), os.getpid(), os.getpgid(0)
     if os.fork() != 0:
         return
     try:  # the watchdog: holds no pipe of the handler's, polls, and ends with the handler
         os.closerange(3, 1 << 16)
+        os.setpgid(0, 0)
         while os.getppid() == handler:
             time.sleep(0.5)
             try:
                 os.kill(server, 0)
             except ProcessLookupError:
-                os.killpg(0, signal.SIGKILL)
+                os.killpg(group, signal.SIGKILL)
+                return
     finally:
         os._exit(0)
 
@@ -157,40 +165,65 @@ def _limit_file_descriptors() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))  # the hard limit too: the handler cannot raise it
 
 
-def main(argv: list[str]) -> int:
-    fd, request_id, invoked_arn = int(argv[1]), argv[2], argv[3]
-    os.set_inheritable(fd, False)  # the handler's own subprocesses must not hold the result pipe
-    channel = os.fdopen(fd, "wb")
-    _die_with_parent()
-    _limit_file_descriptors()
-    sys.path.insert(0, os.environ.get("LAMBDA_TASK_ROOT", os.getcwd()))
-    event_bytes = sys.stdin.buffer.read()
-    _setup_logging(request_id)
+def _output_to(path: str) -> None:
+    """stdout and stderr (and what the handler starts) into this invocation's output file."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
-    try:
-        handler = _load_handler(os.environ.get("_HANDLER", ""))
-    except Exception as exc:  # init failed: Lambda reports it as the invocation's error
-        _send(channel, {"error": _error(exc, request_id)})
-        return 0
-    _send(channel, {"ready": True, "at": time.time()})
 
+def _invoke(handler: Any, message: dict[str, Any]) -> dict[str, Any]:
+    """One invocation of the loaded handler: its answer, or Lambda's error shape."""
     timeout_s = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
-    context = LambdaContext(request_id=request_id, invoked_function_arn=invoked_arn, deadline_ms=time.time() * 1000 + timeout_s * 1000)
+    context = LambdaContext(request_id=_request_id, invoked_function_arn=message["arn"], deadline_ms=time.time() * 1000 + timeout_s * 1000)
     started = time.perf_counter()
     answer: dict[str, Any]
     try:
-        result = handler(json.loads(event_bytes or b"{}"), context)
+        result = handler(message["event"], context)
     except Exception as exc:
-        answer = {"error": _error(exc, request_id)}
+        answer = {"error": _error(exc, _request_id)}
     else:
         try:
             answer = {"payload": json.dumps(result)}
         except (TypeError, ValueError) as exc:
             marshal = _RuntimeError("Runtime.MarshalError", f"Unable to marshal response: {exc}")
-            answer = {"error": _error(marshal, request_id)}
+            answer = {"error": _error(marshal, _request_id)}
     answer["duration_ms"] = (time.perf_counter() - started) * 1000
     answer["max_memory_mb"] = _peak_memory_mb()
-    _send(channel, answer)
+    return answer
+
+
+def main(argv: list[str]) -> int:
+    global _request_id
+    control_fd, result_fd = int(argv[1]), int(argv[2])
+    for fd in (control_fd, result_fd):
+        os.set_inheritable(fd, False)  # the handler's own subprocesses must not hold the pipes
+    control, channel = os.fdopen(control_fd, "rb"), os.fdopen(result_fd, "wb")
+    _die_with_parent()
+    _limit_file_descriptors()
+    sys.path.insert(0, os.environ.get("LAMBDA_TASK_ROOT", os.getcwd()))
+    _setup_logging()
+
+    handler = None
+    for line in control:  # one invocation per line, until the runtime closes the pipe
+        message = json.loads(line)
+        _output_to(message["output"])
+        _request_id = message["request_id"]
+        if handler is None:
+            try:
+                handler = _load_handler(os.environ.get("_HANDLER", ""))
+            except Exception as exc:  # init failed: Lambda reports it as the invocation's error
+                sys.stderr.flush()
+                _send(channel, {"error": _error(exc, _request_id)})
+                return 0
+        _send(channel, {"ready": True, "at": time.time()})
+        answer = _invoke(handler, message)
+        sys.stdout.flush()  # the output is in its file before the runtime reads it
+        sys.stderr.flush()
+        _send(channel, answer)
     return 0
 
 

@@ -1,6 +1,6 @@
 """``LambdaRuntime``: one invocation from moto's call to its answer: a concurrency slot (or the
-429), the code on disk, the role's credentials, the handler in a subprocess, then its log and
-metrics; ``Event`` invocations in a background thread, retried while throttled."""
+429), the code on disk, the role's credentials, a warm or a new execution environment, then its
+log and metrics; ``Event`` invocations in a background thread, retried while throttled."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ from moto.awslambda.models import LambdaFunction
 from harness.local.lambda_runtime.code_cache import CODE_DIR_ENV, CodeCache
 from harness.local.lambda_runtime.function import Function
 from harness.local.lambda_runtime.limits import Limits, TooManyRequestsException, concurrency_default, reservations
-from harness.local.lambda_runtime.logs import LogWriter, log_stream, log_tail
+from harness.local.lambda_runtime.logs import LogWriter, log_tail
 from harness.local.lambda_runtime.metrics import Metrics
-from harness.local.lambda_runtime.process import Outcome, execute
+from harness.local.lambda_runtime.pool import Environments
+from harness.local.lambda_runtime.process import Outcome
 from harness.local.lambda_runtime.role import credentials
 
 __all__ = ["LambdaRuntime"]
@@ -33,17 +34,21 @@ log = logging.getLogger("harness.local.lambda_runtime")
 
 
 class LambdaRuntime:
-    """Runs invocations of moto's functions in subprocesses, with limits, logs and metrics.
+    """Runs invocations of moto's functions in execution environments (subprocesses kept warm),
+    with limits, logs and metrics.
 
     ``concurrency``: the account limit, argument > ``HARNESS_LOCAL_LAMBDA_CONCURRENCY`` > 1000.
     ``code_dir``: where zips are extracted, argument > ``HARNESS_LOCAL_LAMBDA_CODE_DIR`` > a
     temporary directory made on first use and removed when the process exits.
+    ``keep_warm``: seconds an idle environment is kept, argument >
+    ``HARNESS_LOCAL_LAMBDA_KEEP_WARM`` > 120; 0 for a cold start every time.
     """
 
-    def __init__(self, *, concurrency: int | None = None, code_dir: Path | str | None = None) -> None:
+    def __init__(self, *, concurrency: int | None = None, code_dir: Path | str | None = None, keep_warm: float | None = None) -> None:
         self.concurrency = concurrency_default() if concurrency is None else int(concurrency)
         root = code_dir or os.environ.get(CODE_DIR_ENV, "").strip()
         self.code = CodeCache(Path(root) if root else None)
+        self.environments = Environments(keep_warm)
         self._limits = Limits(self.concurrency)
         self._metrics = Metrics()
         self._logs = LogWriter()
@@ -84,15 +89,13 @@ class LambdaRuntime:
             log.debug("lambda %s throttled (%s)", func.name, exc.reason)
             raise
         self._metrics.concurrency({func.key: running, (func.account_id, func.region, None): account_running}, second)
-        request_id = str(uuid.uuid4())
-        stream = log_stream(func, request_id)
         try:
             code_dir = self.code.path(func)
-            outcome = execute(func, code_dir, event, request_id, stream, credentials(func))
+            outcome = self.environments.invoke(func, code_dir, credentials(func), event, str(uuid.uuid4()))
         finally:
             self._limits.release(slot)
         self._metrics.finished(func.key, second, outcome.duration_ms, outcome.error is not None)
-        self._logs.write(func, outcome, stream)
+        self._logs.write(func, outcome)
         return outcome
 
     def _run_async(self, func: Function, event: bytes) -> None:
@@ -118,8 +121,9 @@ class LambdaRuntime:
             try:
                 self._metrics.concurrency(self._limits.running(), int(time.time()))
                 self._metrics.flush()
+                self.environments.expire()
             except Exception:  # never let the publisher die
-                log.exception("could not publish Lambda metrics")
+                log.exception("could not publish Lambda metrics or end idle environments")
 
 
 def _header(headers: Any, name: str) -> str | None:
