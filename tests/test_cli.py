@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import html
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -17,6 +20,7 @@ import pytest
 from harness import metrics
 from harness.auth.secret import get_password
 from harness.auth.users import create_users
+from harness.cli import main
 from harness.local.stack import LocalStack
 from harness.results import ResultSet
 
@@ -35,6 +39,16 @@ def harness(
         [sys.executable, "-m", "harness.cli", *args],
         capture_output=True, text=True, timeout=timeout, cwd=cwd, env={**base, "COLUMNS": "200", **(env or {})},
     )  # fmt: skip
+
+
+def report(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``harness report ARGS`` run by ``harness.cli.main`` in this process, its output captured as
+    a subprocess's would be: the same command, without an interpreter's start and imports (the
+    report tests run it two dozen times; the commands that start servers or load stay subprocesses)."""
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, env or {}), redirect_stdout(out), redirect_stderr(err):
+        code = main(["report", *args])
+    return subprocess.CompletedProcess(["harness", "report", *args], code, out.getvalue(), err.getvalue())
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
@@ -385,7 +399,7 @@ def test_drops_from_late_fanout_workers_are_said_as_late_starts_on_the_terminal_
     for second in range(10):
         results.record_pacer(1_700_000_000 + second, target=100, released=94, dropped=6)
     results.save(run / "results.json")
-    proc = harness("report", str(run))
+    proc = report(str(run))
     assert proc.returncode == 0, proc.stderr
     said = "60 of them were skipped by 2 workers that started late (up to 14.0 s): raise fanout.start_lead"
     assert f"dropped 60 ({said})" in proc.stdout
@@ -395,11 +409,11 @@ def test_drops_from_late_fanout_workers_are_said_as_late_starts_on_the_terminal_
 
 def test_report_gates_pass_exit_0_and_fail_exit_1_with_junit(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", latency_ms=50)
-    ok = harness("report", str(run), "--gate", "p95 < 100ms", "--gate", "error_rate < 1%")
+    ok = report(str(run), "--gate", "p95 < 100ms", "--gate", "error_rate < 1%")
     assert ok.returncode == 0, ok.stderr
     verdict = json.loads((run / "verdict.json").read_text())
     assert verdict["passed"] is True and len(verdict["gates"]) == 2
-    failed = harness("report", str(run), "--gate", "p95 < 40ms")
+    failed = report(str(run), "--gate", "p95 < 40ms")
     assert failed.returncode == 1
     junit = (run / "junit.xml").read_text()
     assert "<failure" in junit and "p95 &lt; 40ms" in junit
@@ -416,7 +430,7 @@ def junit_cases(run: Path) -> tuple[Any, list[Any]]:
 
 def test_junit_gives_each_case_and_the_suite_the_runs_duration(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", latency_ms=50)
-    assert harness("report", str(run), "--gate", "p95 < 100ms", "--gate", "p95 < 40ms").returncode == 1
+    assert report(str(run), "--gate", "p95 < 100ms", "--gate", "p95 < 40ms").returncode == 1
     suite, cases = junit_cases(run)
     assert suite.get("time") == "10.000" and [c.get("time") for c in cases] == ["10.000", "10.000"]
 
@@ -429,7 +443,7 @@ def test_a_run_not_judged_skips_its_gates_in_junit_and_says_why_in_the_verdict(t
     """`harness report` on an interrupted (aborted, failed) run: CI must not read a gate failure
     where the run was stopped; the gates are skipped with the reason, the verdict names the outcome."""
     run = make_run(tmp_path / "run", latency_ms=50, status=status, error="stopped here" if status != "interrupted" else None)
-    proc = harness("report", str(run), "--gate", "p95 < 40ms", "--gate", "p95 < 100ms")
+    proc = report(str(run), "--gate", "p95 < 40ms", "--gate", "p95 < 100ms")
     assert proc.returncode == code, proc.stderr
     verdict = json.loads((run / "verdict.json").read_text())
     assert verdict["status"] == status and verdict["outcome"] == outcome
@@ -449,17 +463,17 @@ def test_a_run_not_judged_skips_its_gates_in_junit_and_says_why_in_the_verdict(t
 
 def test_a_completed_run_records_its_outcome_in_the_verdict(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", latency_ms=50)
-    assert harness("report", str(run)).returncode == 0
+    assert report(str(run)).returncode == 0
     verdict = json.loads((run / "verdict.json").read_text())
     assert (verdict["status"], verdict["outcome"], verdict["passed"]) == ("completed", "no gates", True)
-    assert harness("report", str(run), "--gate", "p95 < 40ms").returncode == 1
+    assert report(str(run), "--gate", "p95 < 40ms").returncode == 1
     verdict = json.loads((run / "verdict.json").read_text())
     assert (verdict["status"], verdict["outcome"], verdict["passed"]) == ("completed", "failed", False)
 
 
 def test_a_gate_without_data_fails_rather_than_passes(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", latency_ms=50)
-    proc = harness("report", str(run), "--gate", "server.p95 < 250ms")
+    proc = report(str(run), "--gate", "server.p95 < 250ms")
     assert proc.returncode == 1
     gate = json.loads((run / "verdict.json").read_text())["gates"][0]
     assert gate["passed"] is False and gate["actual"] is None and gate["reason"]
@@ -469,22 +483,22 @@ def test_baseline_regression_gate(tmp_path: Path) -> None:
     base = make_run(tmp_path / "base", latency_ms=50)
     slower = make_run(tmp_path / "slower", latency_ms=80)
     same = make_run(tmp_path / "same", latency_ms=50)
-    assert harness("report", str(slower), "--baseline", str(base), "--gate", "p95 regression <= 10%").returncode == 1
-    assert harness("report", str(same), "--baseline", str(base), "--gate", "p95 regression <= 10%").returncode == 0
+    assert report(str(slower), "--baseline", str(base), "--gate", "p95 regression <= 10%").returncode == 1
+    assert report(str(same), "--baseline", str(base), "--gate", "p95 regression <= 10%").returncode == 0
 
 
 def test_the_terminal_says_what_happened_and_a_verdict_only_for_a_judged_run(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", latency_ms=50)
-    none = harness("report", str(run))
+    none = report(str(run))
     assert none.returncode == 0 and "no gates: measured, not judged" in none.stdout and "verdict" not in none.stdout
-    judged = harness("report", str(run), "--gate", "p95 < 100ms")
+    judged = report(str(run), "--gate", "p95 < 100ms")
     assert "verdict: PASSED" in judged.stdout
     for status, code, said in (("interrupted", 130, "interrupted: the results above cover what was measured until then; the run was not judged"),
                                ("failed", 3, "run failed: 3 of 5 virtual users signed in")):  # fmt: skip
         data = json.loads((run / "results.json").read_text())
         data["meta"].update(status=status, error="3 of 5 virtual users signed in" if status == "failed" else None)
         (run / "results.json").write_text(json.dumps(data))
-        proc = harness("report", str(run), "--gate", "p95 < 100ms")
+        proc = report(str(run), "--gate", "p95 < 100ms")
         assert proc.returncode == code, proc.stderr
         assert said in proc.stderr and "verdict" not in proc.stdout and "PASSED" not in proc.stdout
 
@@ -506,21 +520,21 @@ def test_a_failed_run_never_waits_for_cloudwatch(tmp_path: Path) -> None:
 
 def test_a_report_gate_for_an_unknown_endpoint_exits_2(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", latency_ms=50)
-    proc = harness("report", str(run), "--gate", '"list itemz".p95 < 1s')
+    proc = report(str(run), "--gate", '"list itemz".p95 < 1s')
     assert proc.returncode == 2 and "did you mean 'list items'?" in one_line_error(proc)
 
 
 def test_baseline_regressions_are_listed_on_the_terminal(tmp_path: Path) -> None:
     base = make_run(tmp_path / "base", latency_ms=50)
     slower = make_run(tmp_path / "slower", latency_ms=80)
-    proc = harness("report", str(slower), "--baseline", str(base))
+    proc = report(str(slower), "--baseline", str(base))
     assert "Regressed against the baseline: latency" in proc.stdout
     assert re.search(r"Total p95: [\d.]+ ms → [\d.]+ ms \(\+[\d.]+ %\)", proc.stdout)
     assert "- Total p95:" in (slower / "summary.md").read_text()
 
 
 def test_report_on_a_folder_without_results_exits_2(tmp_path: Path) -> None:
-    proc = harness("report", str(tmp_path))
+    proc = report(str(tmp_path))
     assert proc.returncode == 2
     assert "results.json" in one_line_error(proc)
 
