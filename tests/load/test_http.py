@@ -141,12 +141,12 @@ def test_refused_connection_raises_an_os_error() -> None:
 
 
 def test_a_slow_answer_times_out_after_the_network_timeout(server: Server) -> None:
-    server.delay = 1.0
+    server.delay = 4.0
     api = ApiClient(server.url, network_timeout=0.2)
     began = time.monotonic()
     with pytest.raises((OSError, HTTPParseError)):
         api.send("GET", "/items", None, None)
-    assert time.monotonic() - began < 0.9
+    assert time.monotonic() - began < 2.0  # the timeout, not the answer 4 s later (and room for a busy machine)
 
 
 def test_https_urls_get_tls_with_certificate_checks() -> None:

@@ -527,11 +527,11 @@ def test_nothing_runs_between_invocations(aws: dict[str, Any], deploy: Deploy, m
     name = deploy(TICKER)
     ticks = tmp_path / "ticks"
     _, first = invoke(aws["lambda"], name, {"ticks": str(ticks)})
-    time.sleep(0.3)  # whatever was on its way out is written
+    assert first["pid"] in _children(_server_pid(moto_server))
+    wait_for(lambda: _state(first["pid"]) == "T", timeout=5, what="the environment to be stopped")
     frozen_at = ticks.stat().st_size
     time.sleep(0.5)
     assert ticks.stat().st_size == frozen_at  # no tick while frozen
-    assert first["pid"] in _children(_server_pid(moto_server)) and _state(first["pid"]) == "T"
     _, second = invoke(aws["lambda"], name, {"ticks": str(ticks)})
     assert second["pid"] == first["pid"] and second["threads"] == 1  # the same environment, thawed
     wait_for(lambda: ticks.stat().st_size > frozen_at, timeout=5, what="the thread to run again once thawed")
