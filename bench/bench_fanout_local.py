@@ -146,12 +146,13 @@ class Bench:
         moto = psutil.Process(self.stack.info.pids["moto"])
 
         def handler_process() -> Any:
-            for child in moto.children(recursive=True):
+            for child in moto.children():  # an environment, not its watchdog (a fork: the same command line)
                 try:
                     command = " ".join(child.cmdline())
                 except psutil.Error:
                     continue
-                if "lambda_child" in command and self.fanout.worker_function in command:
+                # the worker's execution environment that is running, not one kept frozen from an earlier run
+                if "lambda_child" in command and command.endswith(f" {self.fanout.worker_function}") and child.status() != psutil.STATUS_STOPPED:
                     return child
             return None
 

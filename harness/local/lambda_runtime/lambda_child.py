@@ -2,9 +2,9 @@
 
 The runtime starts it by path, in the function's code directory, with the function's environment::
 
-    python -u -P lambda_child.py CONTROL_FD RESULT_FD
+    python -u -P lambda_child.py CONTROL_FD RESULT_FD FUNCTION_NAME
 
-It puts ``LAMBDA_TASK_ROOT`` first on ``sys.path`` (like ``/var/task``), then serves invocations
+(the function's name is there for ``ps``). It puts ``LAMBDA_TASK_ROOT`` first on ``sys.path`` (like ``/var/task``), then serves invocations
 one at a time, each a JSON line on ``CONTROL_FD``: ``{"request_id", "arn", "event", "output"}``.
 For each it points stdout and stderr at the ``output`` file (the invocation's log), imports the
 handler named by ``_HANDLER`` (``package.module.function``) the first time (Lambda's init phase),

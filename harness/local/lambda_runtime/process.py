@@ -105,7 +105,7 @@ class Environment:
         result_read, result_write = os.pipe()
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-u", "-P", CHILD, str(control_read), str(result_write)],
+                [sys.executable, "-u", "-P", CHILD, str(control_read), str(result_write), func.name],  # the name: for ps
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,  # each invocation points them at its own output file
                 stderr=subprocess.DEVNULL,
