@@ -6,6 +6,7 @@ Handlers are small zips built here in memory; the server runs them in subprocess
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import math
@@ -439,22 +440,24 @@ def test_reserved_concurrency_throttles_and_is_counted(aws: dict[str, Any], depl
     assert not math.isnan(sums["duration"]) and sums["duration"] >= 1000
 
 
-@pytest.fixture
-def small_account(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """A second moto server whose account allows one concurrent invocation."""
-    monkeypatch.setenv("HARNESS_LOCAL_LAMBDA_CONCURRENCY", "1")
+@contextlib.contextmanager
+def server_of_its_own(monkeypatch: pytest.MonkeyPatch, settings: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """A second moto server started with ``settings`` in its environment: boto3 clients for it, and its ``url``."""
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(var, raising=False)
-    for var, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }.items():
+    credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+    for var, value in {**credentials, **settings}.items():
         monkeypatch.setenv(var, value)
     with MotoServer() as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
-        yield clients(server.url)
+        yield {**clients(server.url), "url": server.url}
+
+
+@pytest.fixture
+def small_account(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A second moto server whose account allows one concurrent invocation."""
+    with server_of_its_own(monkeypatch, {"HARNESS_LOCAL_LAMBDA_CONCURRENCY": "1"}) as aws:
+        yield aws
 
 
 def test_account_concurrency_limit(small_account: dict[str, Any]) -> None:
@@ -673,19 +676,8 @@ def test_concurrent_invocations_get_environments_of_their_own(aws: dict[str, Any
 @pytest.fixture
 def cold_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """A second moto server that keeps no environment warm."""
-    monkeypatch.setenv("HARNESS_LOCAL_LAMBDA_KEEP_WARM", "0")
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    for var, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(var, value)
-    with MotoServer() as server:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
-        yield {**clients(server.url), "url": server.url}
+    with server_of_its_own(monkeypatch, {"HARNESS_LOCAL_LAMBDA_KEEP_WARM": "0"}) as aws:
+        yield aws
 
 
 def test_keep_warm_zero_starts_every_invocation_cold_and_leaves_no_process(cold_server: dict[str, Any]) -> None:
