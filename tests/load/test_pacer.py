@@ -19,7 +19,7 @@ from harness.plan import Plan, build_plan
 from harness.results import ResultSet
 from harness.scenario import Burst, Ramp, Steady
 
-pytestmark = pytest.mark.timing  # releases are judged to the millisecond: `make test` gives these the CPU first
+pytestmark = pytest.mark.timing  # releases are judged to the millisecond: `make test` runs these alone
 
 LEAD_IN = 0.1  # seconds between start() and t0, so that every user is already waiting
 
