@@ -12,7 +12,6 @@ import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import boto3
 import pytest
@@ -41,12 +40,12 @@ def harness(
     )  # fmt: skip
 
 
-def report(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def report(*args: str) -> subprocess.CompletedProcess[str]:
     """``harness report ARGS`` run by ``harness.cli.main`` in this process, its output captured as
     a subprocess's would be: the same command, without an interpreter's start and imports (the
     report tests run it two dozen times; the commands that start servers or load stay subprocesses)."""
     out, err = io.StringIO(), io.StringIO()
-    with mock.patch.dict(os.environ, env or {}), redirect_stdout(out), redirect_stderr(err):
+    with redirect_stdout(out), redirect_stderr(err):
         code = main(["report", *args])
     return subprocess.CompletedProcess(["harness", "report", *args], code, out.getvalue(), err.getvalue())
 

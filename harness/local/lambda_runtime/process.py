@@ -129,10 +129,6 @@ class Environment:
     def alive(self) -> bool:
         return self._status is None and self._proc.poll() is None
 
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
     def invoke(self, event: bytes, request_id: str) -> Outcome:
         """Run one invocation; freeze the environment after its answer, or end it (a timeout, an
         init error, a process that ended without an answer)."""
@@ -148,7 +144,7 @@ class Environment:
                 self._control.write(json.dumps(message).encode() + b"\n")
                 self._control.flush()
                 ready, result, timed_out = read_messages(self._result_fd, self.func.timeout)
-            except (BrokenPipeError, OSError):  # it was gone before the invocation reached it
+            except OSError:  # a broken pipe: it was gone before the invocation reached it
                 pass
             finally:
                 if result is not None and ready is not None:
