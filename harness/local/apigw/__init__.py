@@ -16,9 +16,24 @@ From the command line::
     python -m harness.local.apigw --config-file emulator.json [--host H] [--port P]
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .config import AuthorizerConfig, BackendConfig, EmulatorConfig, Fault, LambdaIntegration, MetricsConfig, Throttle
 from .routes import NOT_FOUND_KEY, ROUTE_KEYS
-from .server import Emulator, serve
+
+if TYPE_CHECKING:
+    from .server import Emulator, serve
+
+
+def __getattr__(name: str) -> Any:
+    # The server (aiohttp, PyJWT: a third of a second) is imported when it is asked for: the
+    # processes that only configure or start the emulator (``harness run --local``) never need it.
+    if name in ("Emulator", "serve"):
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Emulator",
