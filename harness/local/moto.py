@@ -2,7 +2,7 @@
 
 As a program it patches moto (CloudWatch percentiles and compact storage, a Lambda runtime
 without Docker, CloudFormation fixes for the fan-out stack, a Distributed Map that fails past its tolerated
-failure as on AWS, IAM enforced for assumed roles, plus any
+failure as on AWS, IAM enforced for assumed roles, CPU saved where moto repeats work, plus any
 ``--patch module:function``), configures it so Step Functions really execute state machines
 and Lambda runs without Docker, and serves moto's werkzeug app (threaded) on one port::
 
@@ -87,6 +87,8 @@ DEFAULT_PATCHES: tuple[str, ...] = (
     f"harness.local.stop_execution:install@{STEP_FUNCTIONS_INTERPRETER}",
     "harness.local.iam:install",
     f"harness.local.iam:install_state_machines@{STEP_FUNCTIONS_INTERPRETER}",
+    "harness.local.speedups:install",
+    "harness.local.speedups:install_yaml@moto.cloudformation.models",
 )
 _MODULE = "harness.local.moto"
 
