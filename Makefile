@@ -35,6 +35,9 @@ demo: $(STAMP)
 # two at a time (each uses well under one CPU). Both phases run; either failing fails.
 TEST_JOBS   ?= $(shell echo $$(( $$(nproc) * 3 )))
 TIMING_JOBS ?= $(shell n=$$(nproc); echo $$(( n < 2 ? n : 2 )))
+# The timing phase collects only the files that mark a test `pytest.mark.timing` (tests/conftest.py
+# refuses a timing test marked any other way, which this would miss).
+TIMING_FILES = $(shell grep -rl --include='test_*.py' 'pytest.mark.timing' tests)
 # pytest keeps the test modules it has rewritten (assertions) in __pycache__, unless told not to
 # write bytecode (PYTHONDONTWRITEBYTECODE): then every worker rewrites all of them, every run.
 PYTEST      := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q
@@ -42,7 +45,7 @@ PYTEST      := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q
 test: $(STAMP) browser
 	@status=0; \
 	$(PYTEST) -n $(TEST_JOBS) --dist loadgroup -m "not timing" || status=$$?; \
-	$(PYTEST) -n $(TIMING_JOBS) --dist loadgroup -m timing || status=$$?; \
+	$(PYTEST) -n $(TIMING_JOBS) --dist loadgroup -m timing $(TIMING_FILES) || status=$$?; \
 	exit $$status
 
 # The inner loop: the tests that need no server, subprocess, browser or clock (under a minute).

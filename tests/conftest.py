@@ -17,6 +17,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import boto3
 import pytest
@@ -35,7 +36,14 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    sources: dict[Path, str] = {}
     for item in items:
+        if item.get_closest_marker("timing") is not None:
+            # `make test` collects its timing phase from the files that say `pytest.mark.timing`:
+            # a timing test marked another way would run in neither phase
+            source = sources.setdefault(item.path, item.path.read_text(encoding="utf-8"))
+            if "pytest.mark.timing" not in source:
+                raise pytest.UsageError(f"{item.nodeid}: mark a timing test with `pytest.mark.timing` written out (the Makefile finds them by it)")
         names = set(getattr(item, "fixturenames", ()))
         if names & SERVER_FIXTURES:
             item.add_marker(pytest.mark.integration)
