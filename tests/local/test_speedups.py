@@ -1,17 +1,16 @@
-"""moto's work done once or in C (``harness.local.speedups``): the same answers, less CPU."""
+"""moto's work done once or in C (``harness.local.speedups``): the same answers, less CPU.
+
+moto's CloudFormation models are imported by the tests, not by the module: 1.3 s of CPU that
+every pytest worker would pay while collecting."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
-import moto.cloudformation.models as cfn_models
-import moto.cloudformation.responses as cfn_responses
-import moto.cognitoidp.models as cognito_models
 import pytest
 import yaml
-from joserfc import jwk, jwt
-from moto.cloudformation.utils import yaml_tag_constructor
-from moto.utilities.utils import load_resource
 
 from harness.local import speedups
 from harness.local.moto import DEFAULT_PATCHES
@@ -20,13 +19,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def patched(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The speed-ups applied in this process, undone after the test."""
+def models(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """moto's models with the speed-ups applied in this process, undone after the test."""
+    import moto.cloudformation.models as cfn_models
+    import moto.cloudformation.responses as cfn_responses
+    import moto.cognitoidp.models as cognito_models
+
     monkeypatch.setattr(cognito_models, "jwk", cognito_models.jwk)
     monkeypatch.setattr(cfn_models, "yaml", cfn_models.yaml)
     monkeypatch.setattr(cfn_responses, "yaml", cfn_responses.yaml)
     speedups.install()
     speedups.install_yaml()
+    return SimpleNamespace(cognito=cognito_models, cfn=cfn_models, cfn_responses=cfn_responses)
 
 
 def test_the_moto_server_applies_both() -> None:
@@ -34,7 +38,11 @@ def test_the_moto_server_applies_both() -> None:
     assert "harness.local.speedups:install_yaml@moto.cloudformation.models" in DEFAULT_PATCHES
 
 
-def test_user_pools_import_their_key_once_and_still_sign_verifiable_tokens(patched: None) -> None:
+def test_user_pools_import_their_key_once_and_still_sign_verifiable_tokens(models: Any) -> None:
+    from joserfc import jwk, jwt
+    from moto.utilities.utils import load_resource
+
+    cognito_models = models.cognito
     first = cognito_models.CognitoIdpUserPool("us-east-1", "123456789012", "one", {})
     second = cognito_models.CognitoIdpUserPool("us-east-1", "123456789012", "two", {})
     assert first.json_web_key is second.json_web_key
@@ -47,7 +55,10 @@ def test_user_pools_import_their_key_once_and_still_sign_verifiable_tokens(patch
 
 
 @pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML without libyaml: moto's parser is left as it is")
-def test_templates_parse_with_libyaml_to_what_pyyaml_gives(patched: None) -> None:
+def test_templates_parse_with_libyaml_to_what_pyyaml_gives(models: Any) -> None:
+    from moto.cloudformation.utils import yaml_tag_constructor
+
+    cfn_models, cfn_responses = models.cfn, models.cfn_responses
     template = (ROOT / "infra" / "fanout.yaml").read_text()
     yaml.add_multi_constructor("", yaml_tag_constructor)
     expected = yaml.load(template, Loader=yaml.Loader)  # moto's own way, pure Python
