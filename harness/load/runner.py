@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.local.moto import free_port
 from harness.progress import PROGRESS_FILE
 
 __all__ = ["RunOutcome", "run_headless", "LOCUSTFILE", "STOP_TIMEOUT"]
@@ -99,7 +100,12 @@ def run_headless(
         "--overwrite",  # the folder is this run's: claimed above, locust.out is already in it
     ]  # fmt: skip
     if processes:
-        cmd += ["--processes", str(processes)]
+        # the master and the workers it forks talk over a port of their own on 127.0.0.1, not
+        # Locust's default 5557 on every interface: two multi-process runs on one machine (CI
+        # jobs side by side) would otherwise share one master, or one of them fail to bind
+        port = str(free_port())
+        cmd += ["--processes", str(processes), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                "--master-host", "127.0.0.1", "--master-port", port]  # fmt: skip
     if override_limits:
         cmd.append("--override-limits")
     for item in overrides:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.local.moto import free_port
+
 pytestmark = pytest.mark.integration  # runs harness commands in subprocesses
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +57,9 @@ def test_run_time_on_a_ramp_names_its_step_duration(tmp_path: Path) -> None:
 
 
 def test_local_with_processes_is_refused_once_not_once_per_process(tmp_path: Path) -> None:
-    proc = locust(tmp_path, "--scenario", str(write_scenario(tmp_path)), "--local", "--processes", "2")
+    port = str(free_port())  # not Locust's default 5557: another test's master may hold it
+    proc = locust(tmp_path, "--scenario", str(write_scenario(tmp_path)), "--local", "--processes", "2",
+                  "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port)  # fmt: skip
     assert proc.returncode == 2
     [line] = harness_lines(proc)
     assert "--local runs the local stack inside one Locust process" in line and "harness local up" in line

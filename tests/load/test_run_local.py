@@ -6,9 +6,11 @@ route by route and status by status.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -119,7 +121,11 @@ def test_client_counts_reconcile_with_the_emulator_route_by_route(fresh: LocalSt
 
 def test_multi_process_run_is_complete_and_reconciles(fresh: LocalStack, tmp_path: Path) -> None:
     path = scenario(tmp_path, "multi", 'profile = "steady"\nrate = 60\nduration = "5s"\nvus = 12\n')
-    results = run(fresh, path, tmp_path, processes=2)
+    # Locust's default master port taken (another multi-process run on this machine): this run has its own
+    with contextlib.ExitStack() as taken:
+        with contextlib.suppress(OSError):  # already in use: taken all the same
+            taken.enter_context(socket.create_server(("127.0.0.1", 5557)))
+        results = run(fresh, path, tmp_path, processes=2)
     server = admin(fresh, "GET", "counts")
     assert results.meta["workers"] == 2
     assert results.pacer_totals().released == 300
