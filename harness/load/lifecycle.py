@@ -3,8 +3,10 @@ master/worker messages of multi-process runs (see ``harness.load.session``)."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
+import os
 import signal
 import sys
 import time
@@ -17,6 +19,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from harness.errors import HarnessError, UsageError
 from harness.load.local import attach_local_stack  # here, not in _on_init: before Locust forks (--processes)
 from harness.load.session import LEAD_IN, LoadSession
+from harness.local.moto import exit_with_parent
 from harness.results import ResultSet
 from harness.runs import run_folder
 from harness.scenario import LENGTH_FIELDS, Scenario
@@ -394,3 +397,22 @@ def register() -> None:
     """Add harness's listeners to Locust's global events (called by the locustfile)."""
     events.init_command_line_parser.add_listener(_add_arguments)
     events.init.add_listener(_on_init)
+    os.register_at_fork(before=_note_the_fork, after_in_child=functools.partial(_exit_with_the_master, os.getpid()))
+
+
+_forked_by: int | None = None  # the process that forked this one, as it noted just before
+
+
+def _note_the_fork() -> None:
+    global _forked_by
+    _forked_by = os.getpid()
+
+
+def _exit_with_the_master(master: int) -> None:
+    """In a worker that ``--processes`` forked (Locust imports the locustfile before it forks):
+    exit once the master is gone. A master that exits early (a refused ``--local``, a scenario
+    with an error) forgets the workers that have not connected yet, and they retried connecting
+    for five minutes, holding the terminal's (or a pipe's) output open. The master may already
+    be gone when this runs, so the fork's parent is the one it noted, not ``os.getppid()``."""
+    if _forked_by == master:  # not a fork of a fork
+        exit_with_parent(master, code=1)

@@ -27,6 +27,7 @@ The process helpers (``free_port``, ``wait_until_ready``, ``stop_pid``...) are s
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import faulthandler
 import functools
@@ -39,7 +40,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -435,16 +435,23 @@ def _with_harness_routes(app: Callable[..., Any], patches: list[str]) -> Callabl
     return routes
 
 
-def exit_with_parent(parent: int) -> None:
-    """Exit when ``parent`` is gone, so a killed test run leaves no server behind."""
+def exit_with_parent(parent: int, *, code: int = 0) -> None:
+    """Exit (with ``code``) once ``parent`` is gone, so a killed test run leaves no server behind.
+    The watch is a thread of the OS even where gevent has patched ``threading`` (a Locust
+    worker): a greenlet would only look while the process waits on gevent's hub."""
+    start_thread, sleep = _thread.start_new_thread, time.sleep
+    if "gevent.monkey" in sys.modules:
+        from gevent import monkey
+
+        start_thread, sleep = monkey.get_original("_thread", "start_new_thread"), monkey.get_original("time", "sleep")
 
     def watch() -> None:
         while True:
-            time.sleep(1.0)
+            sleep(1.0)
             if os.getppid() != parent:  # reparented: the parent is gone
-                os._exit(0)
+                os._exit(code)
 
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    start_thread(watch, ())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -5,8 +5,10 @@ CloudWatch numbers, and ``harness report --pull-metrics`` finds a running local 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,38 @@ def test_local_with_processes_is_refused_once_not_once_per_process(tmp_path: Pat
     assert proc.returncode == 2
     [line] = harness_lines(proc)
     assert "--local runs the local stack inside one Locust process" in line and "harness local up" in line
+
+
+# Locust with each forked worker three seconds slower than its master (an at-fork hook that
+# runs before harness's): the master refuses --local and exits before any worker connected.
+SLOW_WORKERS = """
+import os, runpy, sys, time
+os.register_at_fork(after_in_child=lambda: time.sleep(3))
+sys.argv = ["locust", *sys.argv[1:]]
+runpy.run_module("locust", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_workers_forked_by_a_master_that_exits_early_exit_with_it(tmp_path: Path) -> None:
+    # Locust's master forgets workers that have not connected when it exits: they retried for
+    # five minutes, holding the output open (make test hung on it twice)
+    port = str(free_port())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
+    cmd = [sys.executable, "-c", SLOW_WORKERS, "-f", str(LOCUSTFILE), "--headless", "--results-dir", str(tmp_path / "run"),
+           "--scenario", str(write_scenario(tmp_path)), "--local", "--processes", "2",
+           "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]  # fmt: skip
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"the workers outlived their master: {proc.communicate()[1][-2000:]}") from None
+    assert proc.returncode == 2 and time.monotonic() - started < 15, err[-2000:]
+    assert [line for line in err.splitlines() if line.startswith("harness: ")] == [
+        "harness: --local runs the local stack inside one Locust process; with --processes or master/workers "
+        "start one that every process shares with `harness local up` and leave out --local"
+    ]
 
 
 def test_local_with_a_target_elsewhere_is_refused_before_a_stack_starts(tmp_path: Path) -> None:
