@@ -19,7 +19,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from harness.errors import HarnessError, UsageError
 from harness.load.local import attach_local_stack  # here, not in _on_init: before Locust forks (--processes)
 from harness.load.session import LEAD_IN, LoadSession
-from harness.local.moto import exit_with_parent
+from harness.processes import exit_with_parent
 from harness.results import ResultSet
 from harness.runs import run_folder
 from harness.scenario import LENGTH_FIELDS, Scenario

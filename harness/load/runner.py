@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.local.moto import free_port
+from harness.processes import free_port
 from harness.progress import PROGRESS_FILE
 
 __all__ = ["RunOutcome", "run_headless", "LOCUSTFILE", "STOP_TIMEOUT"]

@@ -27,7 +27,6 @@ The process helpers (``free_port``, ``wait_until_ready``, ``stop_pid``...) are s
 
 from __future__ import annotations
 
-import _thread
 import argparse
 import faulthandler
 import functools
@@ -36,7 +35,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +47,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from harness.errors import LocalStackError
+from harness.processes import exit_with_parent, free_port
 
 __all__ = [
     "MOTO_CONFIG",
@@ -94,13 +93,6 @@ _MODULE = "harness.local.moto"
 
 
 # --------------------------------------------------------------------------- process helpers
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free on ``host`` a moment ago (the caller retries on a clash)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def log_tail(path: Path, lines: int = 5, width: int = 600) -> str:
@@ -433,25 +425,6 @@ def _with_harness_routes(app: Callable[..., Any], patches: list[str]) -> Callabl
         return [data]
 
     return routes
-
-
-def exit_with_parent(parent: int, *, code: int = 0) -> None:
-    """Exit (with ``code``) once ``parent`` is gone, so a killed test run leaves no server behind.
-    The watch is a thread of the OS even where gevent has patched ``threading`` (a Locust
-    worker): a greenlet would only look while the process waits on gevent's hub."""
-    start_thread, sleep = _thread.start_new_thread, time.sleep
-    if "gevent.monkey" in sys.modules:
-        from gevent import monkey
-
-        start_thread, sleep = monkey.get_original("_thread", "start_new_thread"), monkey.get_original("time", "sleep")
-
-    def watch() -> None:
-        while True:
-            sleep(1.0)
-            if os.getppid() != parent:  # reparented: the parent is gone
-                os._exit(code)
-
-    start_thread(watch, ())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.local.moto import free_port
+from harness.processes import free_port
 
 pytestmark = pytest.mark.integration  # runs harness commands in subprocesses
 
