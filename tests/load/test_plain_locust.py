@@ -27,12 +27,34 @@ def write_scenario(tmp_path: Path, base_url: str = "local", load: str = 'profile
     return path
 
 
-def locust(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def locust(tmp_path: Path, *args: str, before: str = "", timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Plain Locust with the harness locustfile, headless; ``before``: Python run first in its
+    process. Still running after ``timeout`` s, it is killed with its process group (the workers
+    ``--processes`` forks too) and the test fails."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--results-dir", str(tmp_path / "run"), *args],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, env={**env, "HARNESS_STATE_DIR": str(tmp_path / "state")},
-    )  # fmt: skip
+    start = ["-c", before + RUN_LOCUST] if before else ["-m", "locust"]
+    cmd = [sys.executable, *start, "-f", str(LOCUSTFILE), "--headless", "--results-dir", str(tmp_path / "run"), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env={**env, "HARNESS_STATE_DIR": str(tmp_path / "state")}, start_new_session=True)  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"locust still running after {timeout:g} s: {proc.communicate()[1][-2000:]}") from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+RUN_LOCUST = """
+import runpy, sys
+sys.argv = ["locust", *sys.argv[1:]]
+runpy.run_module("locust", run_name="__main__", alter_sys=True)
+"""
+
+
+def own_master_port() -> list[str]:
+    """Locust's master on a free port: not the default 5557, which another test's master may hold."""
+    port = str(free_port())
+    return ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
 
 
 def harness_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
@@ -59,41 +81,28 @@ def test_run_time_on_a_ramp_names_its_step_duration(tmp_path: Path) -> None:
 
 
 def test_local_with_processes_is_refused_once_not_once_per_process(tmp_path: Path) -> None:
-    port = str(free_port())  # not Locust's default 5557: another test's master may hold it
-    proc = locust(tmp_path, "--scenario", str(write_scenario(tmp_path)), "--local", "--processes", "2",
-                  "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port)  # fmt: skip
+    proc = locust(tmp_path, "--scenario", str(write_scenario(tmp_path)), "--local", "--processes", "2", *own_master_port())
     assert proc.returncode == 2
     [line] = harness_lines(proc)
     assert "--local runs the local stack inside one Locust process" in line and "harness local up" in line
 
 
-# Locust with each forked worker three seconds slower than its master (an at-fork hook that
-# runs before harness's): the master refuses --local and exits before any worker connected.
+# Each forked worker three seconds slower than its master (an at-fork hook that runs before
+# harness's): the master refuses --local and exits before any worker connected.
 SLOW_WORKERS = """
-import os, runpy, sys, time
+import os, time
 os.register_at_fork(after_in_child=lambda: time.sleep(3))
-sys.argv = ["locust", *sys.argv[1:]]
-runpy.run_module("locust", run_name="__main__", alter_sys=True)
 """
 
 
 def test_workers_forked_by_a_master_that_exits_early_exit_with_it(tmp_path: Path) -> None:
     # Locust's master forgets workers that have not connected when it exits: they retried for
     # five minutes, holding the output open (make test hung on it twice)
-    port = str(free_port())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
-    cmd = [sys.executable, "-c", SLOW_WORKERS, "-f", str(LOCUSTFILE), "--headless", "--results-dir", str(tmp_path / "run"),
-           "--scenario", str(write_scenario(tmp_path)), "--local", "--processes", "2",
-           "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]  # fmt: skip
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env, start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise AssertionError(f"the workers outlived their master: {proc.communicate()[1][-2000:]}") from None
-    assert proc.returncode == 2 and time.monotonic() - started < 15, err[-2000:]
-    assert [line for line in err.splitlines() if line.startswith("harness: ")] == [
+    proc = locust(tmp_path, "--scenario", str(write_scenario(tmp_path)), "--local", "--processes", "2", *own_master_port(),
+                  before=SLOW_WORKERS, timeout=30)  # fmt: skip
+    assert proc.returncode == 2 and time.monotonic() - started < 15, proc.stderr[-2000:]
+    assert harness_lines(proc) == [
         "harness: --local runs the local stack inside one Locust process; with --processes or master/workers "
         "start one that every process shares with `harness local up` and leave out --local"
     ]
