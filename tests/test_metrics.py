@@ -22,8 +22,8 @@ from botocore.stub import Stubber
 from harness import metrics
 from harness.errors import MetricsUnavailable, UsageError
 from harness.local.apigw.config import BackendConfig, Throttle
-from harness.local.moto import free_port
 from harness.local.stack import LocalStack
+from harness.processes import free_port
 
 PASSWORD = "Metrics-test-1"
 THROTTLED_ROUTE = "GET /items/{id}"

@@ -21,8 +21,9 @@ waits until it answers, and stops it on exit; its log goes to a file, not the te
     with MotoServer() as moto:
         boto3.client("cognito-idp", endpoint_url=moto.url, region_name="us-east-1")
 
-The process helpers (``free_port``, ``wait_until_ready``, ``stop_pid``...) are shared with
-``harness.local.stack``, which starts the API Gateway emulator the same way.
+The process helpers (``start_on_free_port``, ``wait_until_ready``, ``stop_pid``...) are shared
+with ``harness.local.stack``, which starts the API Gateway emulator the same way;
+``free_port`` and ``exit_with_parent`` are in ``harness.processes``.
 """
 
 from __future__ import annotations
@@ -52,14 +53,12 @@ from harness.processes import exit_with_parent, free_port
 __all__ = [
     "MOTO_CONFIG",
     "MotoServer",
-    "free_port",
     "http_get_json",
     "http_ok",
     "log_tail",
     "pid_alive",
     "start_on_free_port",
     "start_process",
-    "exit_with_parent",
     "stop_pid",
     "stop_process",
     "wait_until_ready",

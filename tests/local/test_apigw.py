@@ -579,7 +579,7 @@ def test_in_process_api_named_stage_and_jwks_outage() -> None:
     import aiohttp
 
     from harness.local.apigw import AuthorizerConfig, Emulator, MetricsConfig
-    from harness.local.moto import free_port
+    from harness.processes import free_port
 
     async def run() -> None:
         closed = free_port()
@@ -657,7 +657,7 @@ def test_metrics_failures_are_counted_and_logged_once(caplog: pytest.LogCaptureF
     import aiohttp
 
     from harness.local.apigw import Emulator, MetricsConfig
-    from harness.local.moto import free_port
+    from harness.processes import free_port
 
     unreachable = MetricsConfig(endpoint_url=f"http://127.0.0.1:{free_port()}", interval=0.1)
 

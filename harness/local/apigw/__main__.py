@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exit-with-parent", type=int, default=None, metavar="PID", help="exit when process PID is gone")
     args = parser.parse_args(argv)
     if args.exit_with_parent:
-        from harness.local.moto import exit_with_parent
+        from harness.processes import exit_with_parent
 
         exit_with_parent(args.exit_with_parent)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s apigw %(levelname)s %(message)s")
